@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (see docs/architecture.md): Core is pure; Engine adds the actor and clocks;
+// Integrations holds the simulator; UI draws into a cell grid and never sees ncurses;
+// FridayTerminal is the one place that talks to ncurses; `friday` only wires.
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "friday",
+    products: [
+        .executable(name: "friday", targets: ["friday"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .target(name: "FridayCore", swiftSettings: strict),
+        .target(name: "FridayEngine", dependencies: ["FridayCore"], swiftSettings: strict),
+        .target(name: "FridayIntegrations", dependencies: ["FridayCore", "FridayEngine"], swiftSettings: strict),
+        .target(name: "FridayUI", dependencies: ["FridayCore", "TOMLKit"], swiftSettings: strict),
+        .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
+        .target(name: "FridayTerminal", dependencies: ["FridayUI", "CNcursesw"], swiftSettings: strict),
+        .executableTarget(
+            name: "friday",
+            dependencies: [
+                "FridayCore", "FridayEngine", "FridayIntegrations", "FridayUI", "FridayTerminal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "FridayTesting", dependencies: ["FridayCore", "FridayUI"], swiftSettings: strict),
+        .testTarget(name: "FridayCoreTests", dependencies: ["FridayCore", "FridayTesting"], swiftSettings: strict),
+        .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations"], swiftSettings: strict),
+        .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting"], swiftSettings: strict),
+        .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,299 @@
+/// Everything that can happen to a deploy. The state is a fold of these.
+public enum EventPayload: Sendable, Equatable {
+    case deployStarted(service: String, from: VersionRef, to: VersionRef, plan: RolloutPlan, stages: [String], by: String)
+    case stageStarted(stage: String)
+    case stageOutput(stage: String, line: String)
+    case stageFinished(stage: String, status: StageStatus, seconds: Double)
+    case stepStarted(index: Int, weight: Int, pause: StepPause)
+    case trafficSet(weights: [VersionWeight])
+    case trafficObserved(weights: [VersionWeight])
+    case metricsSample(MetricsSample)
+    case analysisVerdict(step: Int, verdict: Verdict, summary: String, figures: [Figure])
+    case commandAccepted(action: Action, by: String, reason: String?)
+    case commandRejected(action: Action, by: String, why: String)
+    case deployPaused(by: String, reason: String)
+    case deployResumed(by: String)
+    case deployFinished(outcome: Outcome, by: String, reason: String?)
+    case chatMessage(from: String, text: String)
+    case presenceJoined(who: String, role: String)
+    case presenceLeft(who: String)
+    case routerUnreachable(provider: String, error: String)
+    case routerRecovered(provider: String)
+
+    /// The `type` field of the event line.
+    public var type: String {
+        switch self {
+        case .deployStarted: return "deploy.started"
+        case .stageStarted: return "stage.started"
+        case .stageOutput: return "stage.output"
+        case .stageFinished: return "stage.finished"
+        case .stepStarted: return "step.started"
+        case .trafficSet: return "traffic.set"
+        case .trafficObserved: return "traffic.observed"
+        case .metricsSample: return "metrics.sample"
+        case .analysisVerdict: return "analysis.verdict"
+        case .commandAccepted: return "command.accepted"
+        case .commandRejected: return "command.rejected"
+        case .deployPaused: return "deploy.paused"
+        case .deployResumed: return "deploy.resumed"
+        case .deployFinished: return "deploy.finished"
+        case .chatMessage: return "chat.message"
+        case .presenceJoined: return "presence.joined"
+        case .presenceLeft: return "presence.left"
+        case .routerUnreachable: return "router.unreachable"
+        case .routerRecovered: return "router.recovered"
+        }
+    }
+}
+
+/// One line of the event log: `{"v":1,"seq":N,"ts":"…Z","deploy":"ID","type":"…","data":{…}}`.
+public struct DeployEvent: Sendable, Equatable {
+    public static let formatVersion = 1
+    public var seq: Int
+    public var ts: Timestamp
+    public var deploy: String
+    public var payload: EventPayload
+
+    public init(seq: Int, ts: Timestamp, deploy: String, payload: EventPayload) {
+        self.seq = seq; self.ts = ts; self.deploy = deploy; self.payload = payload
+    }
+
+    /// The event as one JSON line (no newline), keys in a fixed order.
+    public var jsonLine: String {
+        JSONValue.object([
+            ("v", .number(Double(DeployEvent.formatVersion))),
+            ("seq", .number(Double(seq))),
+            ("ts", .string(ts.rfc3339)),
+            ("deploy", .string(deploy)),
+            ("type", .string(payload.type)),
+            ("data", payload.data),
+        ]).serialized
+    }
+
+    /// Reads one event line. Errors say which field is wrong and what was expected.
+    public init(jsonLine line: String) throws(EventDecodingError) {
+        let value: JSONValue
+        do { value = try JSONValue.parse(line) } catch { throw EventDecodingError("not JSON: \(error.description)") }
+        try self.init(json: value)
+    }
+
+    public init(json value: JSONValue) throws(EventDecodingError) {
+        guard case .object = value else { throw EventDecodingError("an event line must be a JSON object") }
+        guard let v = value["v"]?.intValue else { throw EventDecodingError("missing \"v\" (format version, a number)") }
+        guard v == DeployEvent.formatVersion else { throw EventDecodingError("format version \(v) is not supported (this friday reads v\(DeployEvent.formatVersion))") }
+        guard let seq = value["seq"]?.intValue, seq >= 0 else { throw EventDecodingError("missing or bad \"seq\" (a whole number ≥ 0)") }
+        guard let tsText = value["ts"]?.stringValue else { throw EventDecodingError("missing \"ts\" (an RFC 3339 UTC time such as 2026-11-27T16:00:00.000Z)") }
+        guard let ts = Timestamp(rfc3339: tsText) else { throw EventDecodingError("bad \"ts\" \"\(tsText)\": expected an RFC 3339 UTC time such as 2026-11-27T16:00:00.000Z") }
+        guard let deploy = value["deploy"]?.stringValue else { throw EventDecodingError("missing \"deploy\" (the deploy id, a string)") }
+        guard let type = value["type"]?.stringValue else { throw EventDecodingError("missing \"type\"") }
+        let data = value["data"] ?? .object([])
+        self.init(seq: seq, ts: ts, deploy: deploy, payload: try EventPayload(type: type, data: data))
+    }
+}
+
+/// Why an event line could not be read.
+public struct EventDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+// MARK: - payload <-> JSON
+
+extension EventPayload {
+    var data: JSONValue {
+        switch self {
+        case let .deployStarted(service, from, to, plan, stages, by):
+            return .object([
+                ("service", .string(service)), ("from", from.json), ("to", to.json),
+                ("plan", .array(plan.steps.map(\.json))), ("stages", .array(stages.map(JSONValue.string))),
+                ("by", .string(by)),
+            ])
+        case let .stageStarted(stage): return .object([("stage", .string(stage))])
+        case let .stageOutput(stage, line): return .object([("stage", .string(stage)), ("line", .string(line))])
+        case let .stageFinished(stage, status, seconds):
+            return .object([("stage", .string(stage)), ("status", .string(status.rawValue)), ("seconds", .number(round3(seconds)))])
+        case let .stepStarted(index, weight, pause):
+            return .object([("index", .number(Double(index))), ("weight", .number(Double(weight))), ("pause", pause.json)])
+        case let .trafficSet(weights): return .object([("weights", weightsJSON(weights))])
+        case let .trafficObserved(weights): return .object([("weights", weightsJSON(weights))])
+        case let .metricsSample(m):
+            return .object([
+                ("version", .string(m.version)), ("requests", .number(Double(m.requests))), ("errors", .number(Double(m.errors))),
+                ("p50", .number(round3(m.p50))), ("p99", .number(round3(m.p99))), ("window", .number(round3(m.window))),
+            ])
+        case let .analysisVerdict(step, verdict, summary, figures):
+            return .object([
+                ("step", .number(Double(step))), ("verdict", .string(verdict.rawValue)), ("summary", .string(summary)),
+                ("figures", .array(figures.map { f in
+                    var pairs: [(String, JSONValue)] = [("name", .string(f.name)), ("value", .number(round6(f.value)))]
+                    if let l = f.limit { pairs.append(("limit", .number(round6(l)))) }
+                    return .object(pairs)
+                })),
+            ])
+        case let .commandAccepted(action, by, reason):
+            var pairs: [(String, JSONValue)] = [("action", .string(action.rawValue)), ("by", .string(by))]
+            if let reason { pairs.append(("reason", .string(reason))) }
+            return .object(pairs)
+        case let .commandRejected(action, by, why):
+            return .object([("action", .string(action.rawValue)), ("by", .string(by)), ("why", .string(why))])
+        case let .deployPaused(by, reason): return .object([("by", .string(by)), ("reason", .string(reason))])
+        case let .deployResumed(by): return .object([("by", .string(by))])
+        case let .deployFinished(outcome, by, reason):
+            var pairs: [(String, JSONValue)] = [("outcome", .string(outcome.rawValue)), ("by", .string(by))]
+            if let reason { pairs.append(("reason", .string(reason))) }
+            return .object(pairs)
+        case let .chatMessage(from, text): return .object([("from", .string(from)), ("text", .string(text))])
+        case let .presenceJoined(who, role): return .object([("who", .string(who)), ("role", .string(role))])
+        case let .presenceLeft(who): return .object([("who", .string(who))])
+        case let .routerUnreachable(provider, error): return .object([("provider", .string(provider)), ("error", .string(error))])
+        case let .routerRecovered(provider): return .object([("provider", .string(provider))])
+        }
+    }
+
+    init(type: String, data: JSONValue) throws(EventDecodingError) {
+        let d = FieldReader(type: type, data: data)
+        switch type {
+        case "deploy.started":
+            let planItems = try d.array("plan")
+            var steps: [RolloutStep] = []
+            for (i, item) in planItems.enumerated() { steps.append(try RolloutStep(json: item, at: "\(type) plan[\(i)]")) }
+            self = .deployStarted(service: try d.string("service"), from: try VersionRef(json: d.value("from"), at: "\(type) from"),
+                                  to: try VersionRef(json: d.value("to"), at: "\(type) to"), plan: RolloutPlan(steps: steps),
+                                  stages: try d.array("stages").map { v throws(EventDecodingError) in
+                                      guard let s = v.stringValue else { throw EventDecodingError("\(type): \"stages\" must hold strings") }
+                                      return s
+                                  }, by: try d.string("by"))
+        case "stage.started": self = .stageStarted(stage: try d.string("stage"))
+        case "stage.output": self = .stageOutput(stage: try d.string("stage"), line: try d.string("line"))
+        case "stage.finished":
+            let statusText = try d.string("status")
+            guard let status = StageStatus(rawValue: statusText), status != .pending, status != .running else {
+                throw EventDecodingError("\(type): \"status\" is \"\(statusText)\"; expected succeeded, failed or cancelled")
+            }
+            self = .stageFinished(stage: try d.string("stage"), status: status, seconds: try d.double("seconds"))
+        case "step.started":
+            self = .stepStarted(index: try d.int("index"), weight: try d.percent("weight"), pause: try StepPause(json: d.value("pause"), at: "\(type) pause"))
+        case "traffic.set": self = .trafficSet(weights: try d.weights("weights"))
+        case "traffic.observed": self = .trafficObserved(weights: try d.weights("weights"))
+        case "metrics.sample":
+            self = .metricsSample(MetricsSample(version: try d.string("version"), requests: try d.int("requests"), errors: try d.int("errors"),
+                                                p50: try d.double("p50"), p99: try d.double("p99"), window: d.optionalDouble("window") ?? 1))
+        case "analysis.verdict":
+            let vText = try d.string("verdict")
+            guard let verdict = Verdict(rawValue: vText) else { throw EventDecodingError("\(type): \"verdict\" is \"\(vText)\"; expected pass, fail or inconclusive") }
+            var figures: [Figure] = []
+            for item in (data["figures"]?.arrayValue ?? []) {
+                guard let name = item["name"]?.stringValue, let value = item["value"]?.doubleValue else {
+                    throw EventDecodingError("\(type): each figure needs \"name\" (string) and \"value\" (number)")
+                }
+                figures.append(Figure(name: name, value: value, limit: item["limit"]?.doubleValue))
+            }
+            self = .analysisVerdict(step: try d.int("step"), verdict: verdict, summary: d.optionalString("summary") ?? "", figures: figures)
+        case "command.accepted":
+            self = .commandAccepted(action: try d.action("action"), by: try d.string("by"), reason: d.optionalString("reason"))
+        case "command.rejected":
+            self = .commandRejected(action: try d.action("action"), by: try d.string("by"), why: try d.string("why"))
+        case "deploy.paused": self = .deployPaused(by: try d.string("by"), reason: d.optionalString("reason") ?? "")
+        case "deploy.resumed": self = .deployResumed(by: try d.string("by"))
+        case "deploy.finished":
+            let oText = try d.string("outcome")
+            guard let outcome = Outcome(rawValue: oText) else { throw EventDecodingError("\(type): \"outcome\" is \"\(oText)\"; expected promoted, reverted or failed") }
+            self = .deployFinished(outcome: outcome, by: d.optionalString("by") ?? "engine", reason: d.optionalString("reason"))
+        case "chat.message": self = .chatMessage(from: try d.string("from"), text: try d.string("text"))
+        case "presence.joined": self = .presenceJoined(who: try d.string("who"), role: d.optionalString("role") ?? "viewer")
+        case "presence.left": self = .presenceLeft(who: try d.string("who"))
+        case "router.unreachable": self = .routerUnreachable(provider: try d.string("provider"), error: try d.string("error"))
+        case "router.recovered": self = .routerRecovered(provider: try d.string("provider"))
+        default:
+            throw EventDecodingError("unknown event type \"\(type)\"")
+        }
+    }
+}
+
+private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+private func round6(_ x: Double) -> Double { (x * 1_000_000).rounded() / 1_000_000 }
+
+private func weightsJSON(_ w: [VersionWeight]) -> JSONValue {
+    .object(w.map { ($0.version, .number(Double($0.percent))) })
+}
+
+extension VersionRef {
+    var json: JSONValue { .object([("version", .string(name)), ("commit", .string(commit))]) }
+    init(json: JSONValue, at place: String) throws(EventDecodingError) {
+        guard let n = json["version"]?.stringValue else { throw EventDecodingError("\(place): missing \"version\" (a string)") }
+        self.init(name: n, commit: json["commit"]?.stringValue ?? "")
+    }
+}
+
+extension StepPause {
+    var json: JSONValue {
+        switch self {
+        case let .seconds(s): return .number(s)
+        case .untilPromoted: return .string("until-promoted")
+        }
+    }
+    init(json: JSONValue, at place: String) throws(EventDecodingError) {
+        if let s = json.doubleValue, s >= 0 { self = .seconds(s); return }
+        if json.stringValue == "until-promoted" { self = .untilPromoted; return }
+        throw EventDecodingError("\(place): expected seconds (a number ≥ 0) or \"until-promoted\"")
+    }
+}
+
+extension RolloutStep {
+    var json: JSONValue { .object([("weight", .number(Double(weight))), ("pause", pause.json)]) }
+    init(json: JSONValue, at place: String) throws(EventDecodingError) {
+        guard let w = json["weight"]?.intValue, (0...100).contains(w) else { throw EventDecodingError("\(place): \"weight\" must be a whole number 0–100") }
+        self.init(weight: w, pause: try StepPause(json: json["pause"] ?? .number(0), at: place + " pause"))
+    }
+}
+
+/// Reads typed fields out of an event's data, with messages that name the field.
+struct FieldReader {
+    let type: String
+    let data: JSONValue
+
+    func value(_ key: String) throws(EventDecodingError) -> JSONValue {
+        guard let v = data[key], !v.isNull else { throw EventDecodingError("\(type): missing \"\(key)\"") }
+        return v
+    }
+    func string(_ key: String) throws(EventDecodingError) -> String {
+        guard let s = try value(key).stringValue else { throw EventDecodingError("\(type): \"\(key)\" must be a string") }
+        return s
+    }
+    func optionalString(_ key: String) -> String? { data[key]?.stringValue }
+    func optionalDouble(_ key: String) -> Double? { data[key]?.doubleValue }
+    func double(_ key: String) throws(EventDecodingError) -> Double {
+        guard let n = try value(key).doubleValue, n.isFinite else { throw EventDecodingError("\(type): \"\(key)\" must be a number") }
+        return n
+    }
+    func int(_ key: String) throws(EventDecodingError) -> Int {
+        guard let n = try value(key).intValue else { throw EventDecodingError("\(type): \"\(key)\" must be a whole number") }
+        return n
+    }
+    func percent(_ key: String) throws(EventDecodingError) -> Int {
+        let n = try int(key)
+        guard (0...100).contains(n) else { throw EventDecodingError("\(type): \"\(key)\" must be 0–100, got \(n)") }
+        return n
+    }
+    func array(_ key: String) throws(EventDecodingError) -> [JSONValue] {
+        guard let a = try value(key).arrayValue else { throw EventDecodingError("\(type): \"\(key)\" must be an array") }
+        return a
+    }
+    func action(_ key: String) throws(EventDecodingError) -> Action {
+        let s = try string(key)
+        guard let a = Action(rawValue: s) else {
+            throw EventDecodingError("\(type): \"\(key)\" is \"\(s)\"; expected one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return a
+    }
+    func weights(_ key: String) throws(EventDecodingError) -> [VersionWeight] {
+        guard case let .object(pairs) = try value(key) else { throw EventDecodingError("\(type): \"\(key)\" must be an object of version: percent") }
+        var out: [VersionWeight] = []
+        for (k, v) in pairs {
+            guard let p = v.intValue, (0...100).contains(p) else { throw EventDecodingError("\(type): weight of \"\(k)\" must be a whole number 0–100") }
+            out.append(VersionWeight(version: k, percent: p))
+        }
+        return out
+    }
+}

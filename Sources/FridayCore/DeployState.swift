@@ -1,0 +1,112 @@
+/// The deploy as the screen sees it: a fold of its events, nothing else.
+public struct DeployState: Sendable, Equatable {
+    public enum Phase: Sendable, Equatable {
+        case idle
+        case pipeline
+        case rolling
+        case finished(Outcome)
+    }
+
+    /// One pipeline stage and what it printed last.
+    public struct Stage: Sendable, Equatable {
+        public var name: String
+        public var status: StageStatus = .pending
+        public var startedAt: Timestamp?
+        public var seconds: Double?
+        public var output: [String] = []
+        public init(name: String) { self.name = name }
+    }
+
+    /// Who paused the rollout, why, and how much of the step's pause was left.
+    public struct Pause: Sendable, Equatable {
+        public var by: String
+        public var reason: String
+        public var at: Timestamp
+        public var remaining: Double?
+    }
+
+    /// The latest judgement and the figures behind it.
+    public struct Judgement: Sendable, Equatable {
+        public var step: Int
+        public var verdict: Verdict
+        public var summary: String
+        public var figures: [Figure]
+        public var at: Timestamp
+    }
+
+    public static let outputLinesKept = 200
+    public static let logEntriesKept = 1000
+
+    public var deployID: String = ""
+    public var service: String = ""
+    public var from = VersionRef(name: "", commit: "")
+    public var to = VersionRef(name: "", commit: "")
+    public var plan = RolloutPlan(steps: [])
+    public var startedAt: Timestamp?
+    public var startedBy: String = ""
+    public var phase: Phase = .idle
+    public var finishedAt: Timestamp?
+    public var stages: [Stage] = []
+    public var stepIndex: Int?
+    public var stepStartedAt: Timestamp?
+    /// When the current step's pause ends; nil while paused, when the step waits for a
+    /// promote, or when no step is running.
+    public var pauseDeadline: Timestamp?
+    public var paused: Pause?
+    public var wanted: [VersionWeight] = []
+    public var observed: [VersionWeight] = []
+    public var metrics: [String: MetricWindow] = [:]
+    public var judgement: Judgement?
+    public var log: [LogEntry] = []
+    public var watchers: [Watcher] = []
+    public var routerProblem: String?
+    public var lastSeq: Int = -1
+    public var lastEventAt: Timestamp?
+
+    public init() {}
+
+    // MARK: derived
+
+    public var isFinished: Bool { if case .finished = phase { return true }; return false }
+    public var outcome: Outcome? { if case let .finished(o) = phase { return o }; return nil }
+    public var currentStep: RolloutStep? { stepIndex.flatMap { $0 < plan.steps.count ? plan.steps[$0] : nil } }
+
+    /// The new version's observed share (what the router confirmed), 0 before any step.
+    public var canaryPercent: Int { observed.first(where: { $0.version == to.name })?.percent ?? 0 }
+
+    /// Seconds left in the current pause at `now`, nil for "until promoted" or no pause.
+    public func pauseRemaining(at now: Timestamp) -> Double? {
+        if let p = paused { return p.remaining }
+        guard let d = pauseDeadline else { return nil }
+        return max(0, d - now)
+    }
+
+    public var failedStage: Stage? { stages.first(where: { $0.status == .failed || $0.status == .cancelled }) }
+    public var runningStage: Stage? { stages.first(where: { $0.status == .running }) }
+    public var pipelineSucceeded: Bool { !stages.isEmpty && stages.allSatisfy { $0.status == .succeeded } }
+}
+
+/// Someone watching the deploy and their role.
+public struct Watcher: Sendable, Equatable {
+    public var who: String
+    public var role: String
+    public init(who: String, role: String) { self.who = who; self.role = role }
+}
+
+/// A line of the team log: chat, a command, or something the system did.
+public struct LogEntry: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable { case chat, command, refusal, system, alert }
+    public var at: Timestamp
+    public var kind: Kind
+    public var who: String
+    public var text: String
+    public init(at: Timestamp, kind: Kind, who: String, text: String) { self.at = at; self.kind = kind; self.who = who; self.text = text }
+}
+
+extension Array {
+    /// Appends, keeping at most about `limit` newest elements (trims in batches, amortised O(1)).
+    mutating func appendBounded(_ element: Element, limit: Int) {
+        append(element)
+        if count > limit + limit / 2 { removeFirst(count - limit) }
+    }
+}

@@ -1,0 +1,136 @@
+/// The one way the state changes: `reduce(state, event)`. Pure and deterministic.
+public enum Reducer {
+    public static func reduce(_ state: inout DeployState, _ event: DeployEvent) {
+        state.lastSeq = event.seq
+        state.lastEventAt = event.ts
+        let ts = event.ts
+        func log(_ kind: LogEntry.Kind, _ who: String, _ text: String) {
+            state.log.appendBounded(LogEntry(at: ts, kind: kind, who: who, text: text), limit: DeployState.logEntriesKept)
+        }
+        switch event.payload {
+        case let .deployStarted(service, from, to, plan, stages, by):
+            let watchers = state.watchers
+            state = DeployState()
+            state.watchers = watchers
+            state.lastSeq = event.seq
+            state.lastEventAt = ts
+            state.deployID = event.deploy
+            state.service = service
+            state.from = from
+            state.to = to
+            state.plan = plan
+            state.startedAt = ts
+            state.startedBy = by
+            state.stages = stages.map { DeployState.Stage(name: $0) }
+            state.phase = .pipeline
+            state.wanted = [VersionWeight(version: from.name, percent: 100), VersionWeight(version: to.name, percent: 0)]
+            state.observed = state.wanted
+            log(.system, by, "\(by) started deploying \(service) \(from.name) → \(to.name)")
+
+        case let .stageStarted(stage):
+            let i = stageIndex(&state, stage)
+            state.stages[i].status = .running
+            state.stages[i].startedAt = ts
+            state.stages[i].output = []
+
+        case let .stageOutput(stage, line):
+            let i = stageIndex(&state, stage)
+            state.stages[i].output.appendBounded(line, limit: DeployState.outputLinesKept)
+
+        case let .stageFinished(stage, status, seconds):
+            let i = stageIndex(&state, stage)
+            state.stages[i].status = status
+            state.stages[i].seconds = seconds
+            if status != .succeeded { log(.alert, "pipeline", "stage \(stage) \(status.rawValue) after \(formatDuration(seconds))") }
+
+        case let .stepStarted(index, weight, pause):
+            if state.isFinished { state.finishedAt = nil }
+            state.phase = .rolling
+            state.stepIndex = index
+            state.stepStartedAt = ts
+            state.paused = nil
+            state.judgement = nil
+            switch pause {
+            case let .seconds(s): state.pauseDeadline = ts + s
+            case .untilPromoted: state.pauseDeadline = nil
+            }
+            let total = state.plan.steps.count
+            log(.system, "rollout", "step \(index + 1)/\(total): \(state.to.name) at \(weight)%, pause \(pause.label)")
+
+        case let .trafficSet(weights):
+            state.wanted = weights
+
+        case let .trafficObserved(weights):
+            state.observed = weights
+            state.routerProblem = nil
+
+        case let .metricsSample(sample):
+            state.metrics[sample.version, default: MetricWindow()].add(sample, at: ts)
+
+        case let .analysisVerdict(step, verdict, summary, figures):
+            state.judgement = DeployState.Judgement(step: step, verdict: verdict, summary: summary, figures: figures, at: ts)
+            if verdict != .pass { log(.alert, "judge", "\(verdict.rawValue): \(summary)") }
+
+        case let .commandAccepted(action, by, reason):
+            var text = "\(by) \(action.pastTense)"
+            if action == .promote, let i = state.stepIndex, i + 1 < state.plan.steps.count {
+                text += " (\(state.plan.steps[i].weight)% → \(state.plan.steps[i + 1].weight)%)"
+            }
+            if let r = reason, !r.isEmpty { text += ": \(r)" }
+            log(.command, by, text)
+
+        case let .commandRejected(action, by, why):
+            log(.refusal, by, "refused \(by)'s \(action.rawValue): \(why)")
+
+        case let .deployPaused(by, reason):
+            let remaining = state.pauseDeadline.map { max(0, $0 - ts) }
+            state.paused = DeployState.Pause(by: by, reason: reason, at: ts, remaining: remaining)
+            state.pauseDeadline = nil
+            if by == "judge" || by == "engine" { log(.alert, by, "rollout held: \(reason)") }
+
+        case .deployResumed:
+            if let p = state.paused {
+                state.pauseDeadline = p.remaining.map { ts + $0 }
+                state.paused = nil
+            }
+
+        case let .deployFinished(outcome, by, reason):
+            state.phase = .finished(outcome)
+            state.finishedAt = ts
+            state.paused = nil
+            state.pauseDeadline = nil
+            var text = "deploy \(outcome.rawValue)"
+            if outcome == .promoted { text = "\(state.to.name) is at 100%: deploy promoted" }
+            if outcome == .reverted { text = "\(state.to.name) taken out of rotation: deploy reverted by \(by)" }
+            if let r = reason, !r.isEmpty { text += " (\(r))" }
+            log(outcome == .promoted ? .system : .alert, by, text)
+
+        case let .chatMessage(from, text):
+            log(.chat, from, text)
+
+        case let .presenceJoined(who, role):
+            if let i = state.watchers.firstIndex(where: { $0.who == who }) { state.watchers[i].role = role } else {
+                state.watchers.append(Watcher(who: who, role: role))
+            }
+            log(.system, who, "\(who) joined (\(role))")
+
+        case let .presenceLeft(who):
+            state.watchers.removeAll { $0.who == who }
+            log(.system, who, "\(who) left")
+
+        case let .routerUnreachable(provider, error):
+            state.routerProblem = "\(provider): \(error)"
+            log(.alert, provider, "router unreachable: \(error)")
+
+        case let .routerRecovered(provider):
+            state.routerProblem = nil
+            log(.system, provider, "router \(provider) is back")
+        }
+    }
+
+    private static func stageIndex(_ state: inout DeployState, _ name: String) -> Int {
+        if let i = state.stages.firstIndex(where: { $0.name == name }) { return i }
+        state.stages.append(DeployState.Stage(name: name))
+        return state.stages.count - 1
+    }
+}

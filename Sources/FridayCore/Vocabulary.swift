@@ -1,0 +1,87 @@
+/// A version being deployed: its name (`v2.3.0`) and its commit.
+public struct VersionRef: Sendable, Hashable {
+    public var name: String
+    public var commit: String
+    public init(name: String, commit: String) { self.name = name; self.commit = commit }
+}
+
+/// How long a rollout step holds before the next one.
+public enum StepPause: Sendable, Hashable {
+    case seconds(Double)
+    case untilPromoted
+
+    public var label: String {
+        switch self {
+        case let .seconds(s): return formatDuration(s)
+        case .untilPromoted: return "until promoted"
+        }
+    }
+}
+
+/// One rollout step: the new version's share of traffic, then a pause.
+public struct RolloutStep: Sendable, Hashable {
+    /// Percent of traffic on the new version, 0...100.
+    public var weight: Int
+    public var pause: StepPause
+    public init(weight: Int, pause: StepPause) { self.weight = weight; self.pause = pause }
+}
+
+/// The canary plan: rising weights ending at 100.
+public struct RolloutPlan: Sendable, Hashable {
+    public var steps: [RolloutStep]
+    public init(steps: [RolloutStep]) { self.steps = steps }
+
+    /// 1% → 5% → 25% (until promoted) → 50% → 100%, the demo's plan.
+    public static let standard = RolloutPlan(steps: [
+        RolloutStep(weight: 1, pause: .seconds(30)),
+        RolloutStep(weight: 5, pause: .seconds(45)),
+        RolloutStep(weight: 25, pause: .untilPromoted),
+        RolloutStep(weight: 50, pause: .seconds(45)),
+        RolloutStep(weight: 100, pause: .seconds(0)),
+    ])
+}
+
+/// One version's share of traffic, in percent.
+public struct VersionWeight: Sendable, Hashable {
+    public var version: String
+    public var percent: Int
+    public init(version: String, percent: Int) { self.version = version; self.percent = percent }
+}
+
+/// How a pipeline stage ended.
+public enum StageStatus: String, Sendable, Hashable {
+    case pending, running, succeeded, failed, cancelled
+}
+
+/// The judge's verdict on a step.
+public enum Verdict: String, Sendable, Hashable {
+    case pass, fail, inconclusive
+}
+
+/// How a deploy ended.
+public enum Outcome: String, Sendable, Hashable {
+    case promoted, reverted, failed
+}
+
+/// One version's traffic over one window (normally one second).
+public struct MetricsSample: Sendable, Hashable {
+    public var version: String
+    public var requests: Int
+    public var errors: Int
+    public var p50: Double
+    public var p99: Double
+    /// Window length in seconds.
+    public var window: Double
+    public init(version: String, requests: Int, errors: Int, p50: Double, p99: Double, window: Double) {
+        self.version = version; self.requests = requests; self.errors = errors
+        self.p50 = p50; self.p99 = p99; self.window = window
+    }
+}
+
+/// A named figure behind a verdict: `canary error rate = 6.1%` against `threshold 2%`.
+public struct Figure: Sendable, Hashable {
+    public var name: String
+    public var value: Double
+    public var limit: Double?
+    public init(name: String, value: Double, limit: Double? = nil) { self.name = name; self.value = value; self.limit = limit }
+}

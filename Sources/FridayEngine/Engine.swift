@@ -1,0 +1,221 @@
+import FridayCore
+
+/// The one writer: takes events from sources and commands from people, folds them into
+/// the state, carries out their effects, and publishes every event in order.
+///
+/// Promises: events get consecutive sequence numbers; every subscriber sees them in that
+/// order; a slow subscriber loses its oldest undelivered events (and sees the gap in `seq`,
+/// so it can resync from `snapshot()`) but never stalls the engine or other subscribers;
+/// commands and ticks are handled one at a time, so a double key press cannot skip a step.
+public actor Engine {
+    public nonisolated let deployID: String
+    public nonisolated let clock: any EngineClock
+    private let router: any TrafficRouter
+    private let metrics: (any MetricsSource)?
+    private let sources: [any EventSource]
+    public nonisolated let judge: ThresholdJudge?
+
+    public private(set) var state = DeployState()
+    private var nextSeq = 0
+    private var subscribers: [Int: AsyncStream<DeployEvent>.Continuation] = [:]
+    private var nextSubscriberID = 0
+    private var sinks: [@Sendable (DeployEvent) -> Void] = []
+    private var lastTick: Timestamp?
+    private var judged: (step: Int, verdict: Verdict)?
+    private var queueTail: Task<Void, Never>?
+    /// Deliveries dropped because a subscriber's buffer was full.
+    public private(set) var droppedDeliveries = 0
+
+    public init(deployID: String, clock: any EngineClock, router: any TrafficRouter, metrics: (any MetricsSource)?,
+                sources: [any EventSource], judge: ThresholdJudge? = ThresholdJudge()) {
+        self.deployID = deployID
+        self.clock = clock
+        self.router = router
+        self.metrics = metrics
+        self.sources = sources
+        self.judge = judge
+    }
+
+    // MARK: subscribing
+
+    /// A stream of every event from now on. `buffer` bounds what waits for a slow reader.
+    public func subscribe(buffer: Int = 4096) -> AsyncStream<DeployEvent> {
+        let id = nextSubscriberID
+        nextSubscriberID += 1
+        let (stream, continuation) = AsyncStream<DeployEvent>.makeStream(bufferingPolicy: .bufferingNewest(buffer))
+        subscribers[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            Task { await self.unsubscribe(id) }
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ id: Int) { subscribers[id] = nil }
+
+    public var subscriberCount: Int { subscribers.count }
+
+    /// A synchronous observer called for every event in order, before subscribers
+    /// (the event log writer, the headless printer). It must be quick.
+    public func addSink(_ sink: @escaping @Sendable (DeployEvent) -> Void) { sinks.append(sink) }
+
+    /// The current state, for a subscriber that fell behind.
+    public func snapshot() -> DeployState { state }
+
+    /// Ends every subscription.
+    public func finishSubscriptions() {
+        for c in subscribers.values { c.finish() }
+        subscribers = [:]
+    }
+
+    // MARK: input
+
+    /// Validates and carries out a command; a refusal is recorded as `command.rejected`.
+    @discardableResult
+    public func send(_ command: Command) async -> CommandDecision {
+        await serially { e in await e.handle(command, at: e.commandTime()) }
+    }
+
+    /// Records an event from outside (an external CI, a teammate's client) at the current time.
+    @discardableResult
+    public func ingest(_ payload: EventPayload) async -> DeployEvent {
+        await serially { e in e.record(payload, at: e.commandTime()) }
+    }
+
+    /// Moves the deploy to time `t`: sources, due transitions, metrics, the judge.
+    public func advance(to t: Timestamp) async {
+        await serially { e in await e.tick(t) }
+    }
+
+    /// Drives `advance` from the clock once per `interval` simulated seconds until cancelled.
+    public func run(interval: Double = 1) async {
+        var next = Timestamp(seconds: (clock.now().seconds / interval).rounded(.down) * interval)
+        while !Task.isCancelled {
+            do { try await clock.sleep(until: next) } catch { return }
+            await advance(to: next)
+            next = next + interval
+        }
+    }
+
+    // MARK: internals
+
+    private func serially<T: Sendable>(_ op: @escaping @Sendable (isolated Engine) async -> T) async -> T {
+        let previous = queueTail
+        let task = Task { () -> T in
+            await previous?.value
+            return await op(self)
+        }
+        queueTail = Task { _ = await task.value }
+        return await task.value
+    }
+
+    private func commandTime() -> Timestamp {
+        let now = clock.now()
+        if let last = state.lastEventAt, last > now { return last }
+        return now
+    }
+
+    private func handle(_ command: Command, at t: Timestamp) async -> CommandDecision {
+        let decision = RolloutLogic.decide(command, in: state)
+        switch decision {
+        case let .rejected(why):
+            record(.commandRejected(action: command.action, by: command.by, why: why), at: t)
+        case let .accepted(intents):
+            await execute(intents, at: t)
+        }
+        return decision
+    }
+
+    private func tick(_ t: Timestamp) async {
+        for source in sources {
+            for output in await source.poll(at: t, state: state) {
+                switch output {
+                case let .event(p): record(p, at: t)
+                case let .command(c): _ = await handle(c, at: t)
+                }
+            }
+        }
+        await execute(RolloutLogic.due(in: state, now: t), at: t)
+        let wholeSecond = lastTick.map { Int($0.seconds.rounded(.down)) != Int(t.seconds.rounded(.down)) } ?? true
+        lastTick = t
+        if wholeSecond, let metrics, state.phase != .idle, state.phase != .pipeline {
+            if let samples = try? await metrics.sample(at: t, state: state) {
+                for s in samples { record(.metricsSample(s), at: t) }
+            }
+            judgeNow(t)
+        }
+    }
+
+    private func judgeNow(_ t: Timestamp) {
+        guard let judge, state.paused == nil, let step = state.stepIndex,
+              let result = judge.evaluate(state, now: t) else { return }
+        if let j = judged, j.step == step, j.verdict == result.verdict { return }
+        if result.verdict == .inconclusive, judged?.step != step { return }
+        judged = (step, result.verdict)
+        record(.analysisVerdict(step: step, verdict: result.verdict, summary: result.summary, figures: result.figures), at: t)
+        if result.verdict == .fail {
+            record(.deployPaused(by: "judge", reason: result.summary), at: t)
+        }
+    }
+
+    private func execute(_ intents: [RolloutIntent], at t: Timestamp) async {
+        for intent in intents {
+            switch intent {
+            case let .emit(p):
+                record(p, at: t)
+            case let .fail(reason):
+                record(.deployFinished(outcome: .failed, by: "pipeline", reason: reason), at: t)
+            case let .startStep(i):
+                guard i >= 0, i < state.plan.steps.count else { continue }
+                let step = state.plan.steps[i]
+                let wanted = RolloutLogic.weights(in: state, newPercent: step.weight)
+                guard await applyWeights(wanted, at: t, purpose: "step \(i + 1) (\(step.weight)%)") else { return }
+                judged = nil
+                record(.stepStarted(index: i, weight: step.weight, pause: step.pause), at: t)
+                if i == state.plan.steps.count - 1, step.weight == 100 {
+                    record(.deployFinished(outcome: .promoted, by: "rollout", reason: nil), at: t)
+                }
+            case let .revert(by, reason):
+                let wanted = RolloutLogic.weights(in: state, newPercent: 0)
+                guard await applyWeights(wanted, at: t, purpose: "the revert") else { return }
+                record(.deployFinished(outcome: .reverted, by: by, reason: reason), at: t)
+            }
+        }
+    }
+
+    /// Sets weights and confirms them; on failure records why and pauses the rollout.
+    private func applyWeights(_ wanted: [VersionWeight], at t: Timestamp, purpose: String) async -> Bool {
+        record(.trafficSet(weights: wanted), at: t)
+        do {
+            let back = try await router.setWeights(wanted)
+            let hadProblem = state.routerProblem != nil
+            record(.trafficObserved(weights: back), at: t)
+            if hadProblem { record(.routerRecovered(provider: router.name), at: t) }
+            if Set(back) != Set(wanted) {
+                let got = back.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ")
+                if state.paused == nil { record(.deployPaused(by: "engine", reason: "router \(router.name) reports \(got) after \(purpose)"), at: t) }
+                return false
+            }
+            return true
+        } catch {
+            record(.routerUnreachable(provider: router.name, error: "\(error)"), at: t)
+            if state.paused == nil, !state.isFinished {
+                record(.deployPaused(by: "engine", reason: "router \(router.name) did not confirm \(purpose): \(error)"), at: t)
+            }
+            return false
+        }
+    }
+
+    /// Assigns the next sequence number, folds the event in and publishes it.
+    @discardableResult
+    private func record(_ payload: EventPayload, at t: Timestamp) -> DeployEvent {
+        let event = DeployEvent(seq: nextSeq, ts: t, deploy: deployID, payload: payload)
+        nextSeq += 1
+        Reducer.reduce(&state, event)
+        for sink in sinks { sink(event) }
+        for c in subscribers.values {
+            if case .dropped = c.yield(event) { droppedDeliveries += 1 }
+        }
+        return event
+    }
+}

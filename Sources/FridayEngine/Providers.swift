@@ -1,0 +1,33 @@
+import FridayCore
+
+/// Sets and reads back the traffic split. The engine never shows a weight the router did not confirm.
+public protocol TrafficRouter: Sendable {
+    /// A short name for messages (`simulator`, `haproxy@/run/haproxy.sock`).
+    var name: String { get }
+    /// Sets the weights and returns what the router reports afterwards.
+    func setWeights(_ weights: [VersionWeight]) async throws -> [VersionWeight]
+}
+
+/// Per-version request, error and latency figures for the window ending at a time.
+public protocol MetricsSource: Sendable {
+    func sample(at time: Timestamp, state: DeployState) async throws -> [MetricsSample]
+}
+
+/// Something outside the engine that produces events or commands as time passes: the
+/// simulator's pipeline and teammates, a stage runner, an external CI.
+public protocol EventSource: Sendable {
+    func poll(at time: Timestamp, state: DeployState) async -> [SourceOutput]
+}
+
+/// What a source hands the engine.
+public enum SourceOutput: Sendable, Equatable {
+    case event(EventPayload)
+    case command(Command)
+}
+
+/// A router failure with what to do about it.
+public struct RouterError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

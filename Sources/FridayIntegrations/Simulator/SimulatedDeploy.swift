@@ -1,0 +1,125 @@
+import FridayCore
+import FridayEngine
+
+/// The simulated pipeline and teammates: emits stage events on a seeded schedule and has
+/// two colleagues chat and, in the good scenario, promote the step held for a human.
+public final class SimulatedDeploy: EventSource, @unchecked Sendable {
+    struct ScheduledStage {
+        var name: String
+        var duration: Double
+        var lines: [String]
+    }
+
+    private let settings: SimulationSettings
+    private let lock = Lock()
+    private var started: Timestamp?
+    private var stages: [ScheduledStage] = []
+    private var emittedStageEvents = 0
+    private var schedule: [(at: Double, payload: EventPayload)] = []
+    private var said: Set<String> = []
+
+    public init(settings: SimulationSettings) {
+        self.settings = settings
+        var rng = SeededGenerator(seed: settings.seed)
+        let quick = settings.scenario == .steady
+        func dur(_ base: Double) -> Double { quick ? 1 : (base * (0.8 + 0.4 * rng.unit())).rounded() }
+        let build = 4800 + Int(rng.unit() * 199)
+        let tests = 1100 + Int(rng.unit() * 300)
+        let digest = String(rng.next(), radix: 16)
+        stages = [
+            ScheduledStage(name: "wait for build", duration: dur(8), lines: [
+                "polling ci for \(settings.service)@\(settings.to.commit)",
+                "build #\(build) queued",
+                "build #\(build) running: unit tests",
+                "build #\(build) passed: \(tests) tests",
+            ]),
+            ScheduledStage(name: "process build", duration: dur(8), lines: [
+                "fetching artifacts (38.2 MB)",
+                "verifying signature: ok",
+                "scanning dependencies: 0 critical, 2 low",
+                "writing release manifest",
+            ]),
+            ScheduledStage(name: "build container", duration: dur(14), lines: [
+                "Step 1/6 : FROM distroless/base",
+                "Step 2/6 : COPY build/\(settings.service) /app/",
+                "Step 3/6 : COPY config/ /app/config/",
+                "Step 4/6 : USER nonroot",
+                "Step 5/6 : EXPOSE 8080",
+                "Step 6/6 : ENTRYPOINT [\"/app/\(settings.service)\"]",
+                "Successfully built \(digest.prefix(12))",
+                "tagged \(settings.service):\(settings.to.name)",
+            ]),
+            ScheduledStage(name: "release container", duration: dur(6), lines: [
+                "pushing \(settings.service):\(settings.to.name) (3 layers)",
+                "pushed sha256:\(digest)",
+                "release \(settings.to.name) registered with the router",
+            ]),
+        ]
+    }
+
+    public func poll(at time: Timestamp, state: DeployState) async -> [SourceOutput] {
+        lock.withLock { step(time, state) }
+    }
+
+    private func step(_ t: Timestamp, _ s: DeployState) -> [SourceOutput] {
+        var out: [SourceOutput] = []
+        if started == nil {
+            started = t
+            out.append(.event(.presenceJoined(who: "lee", role: "dev")))
+            out.append(.event(.presenceJoined(who: "maya", role: "sre")))
+            out.append(.event(.deployStarted(service: settings.service, from: settings.from, to: settings.to,
+                                             plan: settings.scenario.plan, stages: stages.map(\.name), by: "lee")))
+            buildSchedule()
+        }
+        let elapsed = t - started!
+        while emittedStageEvents < schedule.count, schedule[emittedStageEvents].at <= elapsed {
+            out.append(.event(schedule[emittedStageEvents].payload))
+            emittedStageEvents += 1
+        }
+        out += team(t, s, elapsed)
+        return out
+    }
+
+    private func buildSchedule() {
+        var at = 0.0
+        for st in stages {
+            schedule.append((at, .stageStarted(stage: st.name)))
+            for (i, line) in st.lines.enumerated() {
+                schedule.append((at + st.duration * Double(i + 1) / Double(st.lines.count + 1), .stageOutput(stage: st.name, line: line)))
+            }
+            at += st.duration
+            schedule.append((at, .stageFinished(stage: st.name, status: .succeeded, seconds: st.duration)))
+        }
+    }
+
+    /// Teammates: each line once, when its moment comes.
+    private func team(_ t: Timestamp, _ s: DeployState, _ elapsed: Double) -> [SourceOutput] {
+        var out: [SourceOutput] = []
+        func once(_ id: String, _ cond: Bool, _ o: @autoclosure () -> SourceOutput) {
+            if cond, !said.contains(id) { said.insert(id); out.append(o()) }
+        }
+        let sinceStep = s.stepStartedAt.map { t - $0 } ?? 0
+        once("intro", elapsed >= 2, .event(.chatMessage(from: "lee", text: "shipping the checkout retry fix (#482), small diff")))
+        if case .rolling = s.phase, let i = s.stepIndex {
+            once("watch1", i == 0 && sinceStep >= 5, .event(.chatMessage(from: "maya", text: "watching the 1%")))
+            if settings.scenario == .good || settings.scenario == .steady {
+                once("flat", i == 1 && sinceStep >= 10, .event(.chatMessage(from: "lee", text: "error rate flat on \(s.to.name) so far")))
+            }
+            if settings.scenario == .steady {
+                once("steady", sinceStep >= 5, .event(.chatMessage(from: "maya", text: "holding here for the load test")))
+            }
+            if settings.scenario == .good, s.plan.steps[i].pause == .untilPromoted, s.paused == nil {
+                once("soon", sinceStep >= 15, .event(.chatMessage(from: "maya", text: "\(s.plan.steps[i].weight)% looks healthy; promoting in a minute unless someone objects")))
+                once("promote\(i)", sinceStep >= 60, .command(Command(.promote, by: "maya", text: "healthy for a minute")))
+            }
+            if let p = s.paused, p.by == "judge", let at = p.at as Timestamp?, t - at >= 6 {
+                once("hold", true, .event(.chatMessage(from: "maya", text: "5xx climbing on \(s.to.name): holding it, lee can you look?")))
+            }
+        }
+        if case let .finished(o) = s.phase, let f = s.finishedAt, t - f >= 3 {
+            once("done", o == .promoted, .event(.chatMessage(from: "lee", text: "\(s.to.name) is out, thanks all 🎉")))
+            once("reverted", o == .reverted, .event(.chatMessage(from: "lee", text: "ack, looking at the diff before we retry")))
+        }
+        return out
+    }
+}

@@ -1,0 +1,54 @@
+import FridayCore
+import FridayEngine
+
+/// Synthetic requests, errors and latency per version, from the router's confirmed weights.
+///
+/// Seeded: the same seed and the same sequence of calls give the same samples.
+public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
+    private let settings: SimulationSettings
+    private let lock = Lock()
+    private var rng: SeededGenerator
+
+    public init(settings: SimulationSettings) {
+        self.settings = settings
+        self.rng = SeededGenerator(seed: settings.seed &* 0x9E37_79B9 &+ 7)
+    }
+
+    public func sample(at time: Timestamp, state: DeployState) async throws -> [MetricsSample] {
+        lock.withLock { make(at: time, state: state) }
+    }
+
+    private func make(at time: Timestamp, state: DeployState) -> [MetricsSample] {
+        var out: [MetricsSample] = []
+        for w in state.observed where w.percent > 0 {
+            let isNew = w.version == state.to.name
+            let mean = settings.requestsPerSecond * Double(w.percent) / 100
+            let requests = max(0, Int((mean + mean.squareRoot() * rng.normal()).rounded()))
+            var errorRate = settings.baseErrorRate
+            var p50 = 38.0, p99 = 140.0
+            if isNew, let regression = regressionSeconds(state, time) {
+                switch settings.scenario {
+                case .badCanary: errorRate += min(0.08, 0.002 * regression)
+                case .slowCanary:
+                    let f = 1 + min(1.4, 0.05 * regression)
+                    p50 *= 1 + (f - 1) / 3; p99 *= f
+                default: break
+                }
+            }
+            let errors = rng.binomial(requests, errorRate)
+            // Fewer requests make a noisier p99.
+            let noise = 0.04 + 0.3 / max(1, Double(requests)).squareRoot()
+            let p99v = max(p50 * 1.5, p99 * (1 + noise * rng.normal()))
+            let p50v = max(1, p50 * (1 + 0.03 * rng.normal()))
+            out.append(MetricsSample(version: w.version, requests: requests, errors: errors, p50: p50v, p99: p99v, window: 1))
+        }
+        return out
+    }
+
+    /// Seconds since the regression began (the 5% step), nil before it.
+    private func regressionSeconds(_ s: DeployState, _ t: Timestamp) -> Double? {
+        guard let i = s.stepIndex, i >= 1, let started = s.stepStartedAt else { return nil }
+        // From the start of step 2 on; later steps keep the regression running.
+        return max(0, t - started) + (i > 1 ? 60 : 0)
+    }
+}

@@ -1,0 +1,175 @@
+import CNcursesw
+import FridayUI
+import Glibc
+
+/// The one place that talks to ncurses: draws a `CellGrid` (only the cells that changed,
+/// one `doupdate` per frame) and reads keys.
+///
+/// Promises: the locale is UTF-8 (falling back to C.UTF-8) or `glyphs` is ASCII; Escape
+/// answers in ~25 ms unless the user set `ESCDELAY`; `restore()` gives the terminal back
+/// (normal screen, cursor shown) and is safe to call twice.
+public final class CursesTerminal: Terminal {
+    public let glyphs: Glyphs
+    private var theme: Theme
+    private var previous: CellGrid?
+    private var pairs: [Int: Int16] = [:]
+    private var attrsByRole: [Role: (attr_t, Int16)] = [:]
+    private var restored = false
+    private let window: UnsafeMutablePointer<WINDOW>
+    private let useColor: Bool
+
+    /// Takes over the terminal. `noColor` keeps attributes only. Throws when there is no
+    /// usable terminal (no TTY, unknown `TERM`), before anything was changed.
+    public init(theme: Theme, noColor: Bool) throws(TerminalUnavailable) {
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            throw TerminalUnavailable(message: "standard input and output must be a terminal")
+        }
+        setlocale(LC_ALL, "")
+        var utf8 = shim_is_utf8_locale() != 0
+        if !utf8, setlocale(LC_CTYPE, "C.UTF-8") != nil { utf8 = shim_is_utf8_locale() != 0 }
+        glyphs = utf8 ? .unicode : .ascii
+        if getenv("ESCDELAY") == nil { set_escdelay(25) }
+        shim_install_crash_handlers()
+        guard shim_start() == 1 else {
+            let term = getenv("TERM").map { String(cString: $0) } ?? "(unset)"
+            throw TerminalUnavailable(message: "cannot use the terminal type TERM=\(term)")
+        }
+        window = shim_stdscr()
+        cbreak()
+        noecho()
+        nonl()
+        keypad(window, true)
+        nodelay(window, true)
+        curs_set(0)
+        useColor = !noColor && has_colors()
+        if useColor {
+            start_color()
+            use_default_colors()
+        }
+        self.theme = noColor ? theme.withoutColor : theme
+        buildStyles()
+    }
+
+    deinit { restore() }
+
+    public var size: (width: Int, height: Int) { (Int(shim_maxx(window)), Int(shim_maxy(window))) }
+
+    private func buildStyles() {
+        attrsByRole = [:]
+        pairs = [:]
+        var nextPair: Int16 = 1
+        for role in Role.allCases {
+            let s = theme.style(role)
+            var a = shim_a_normal()
+            if s.bold { a |= shim_a_bold() }
+            if s.dim { a |= shim_a_dim() }
+            if s.underline { a |= shim_a_underline() }
+            if s.reverse { a |= shim_a_reverse() }
+            var pair: Int16 = 0
+            if useColor, s.fg != .terminalDefault || s.bg != .terminalDefault {
+                let fg = color(s.fg), bg = color(s.bg)
+                let key = Int(fg) * 1000 + Int(bg)
+                if let p = pairs[key] { pair = p } else if Int(nextPair) < Int(shim_color_pairs()) {
+                    init_pair(nextPair, fg, bg)
+                    pairs[key] = nextPair
+                    pair = nextPair
+                    nextPair += 1
+                }
+            }
+            attrsByRole[role] = (a, pair)
+        }
+    }
+
+    private func color(_ c: TermColor) -> Int16 {
+        switch c {
+        case .terminalDefault: return -1
+        case let .indexed(n):
+            // Fall back to the 8/16 basic colours on small terminals.
+            if Int(n) < Int(shim_colors()) { return Int16(n) }
+            return Int16(n % 8)
+        }
+    }
+
+    public func present(_ grid: CellGrid) {
+        let full = previous.map { $0.width != grid.width || $0.height != grid.height } ?? true
+        if full { werase(window) }
+        var cc = cchar_t()
+        var wbuf: [wchar_t] = [0, 0, 0, 0, 0, 0, 0, 0]
+        for y in 0..<grid.height {
+            for x in 0..<grid.width {
+                let cell = grid[x, y]
+                if !full, let p = previous, p[x, y] == cell { continue }
+                if cell.text.isEmpty { continue } // right half of a wide character
+                let (attr, pair) = attrsByRole[cell.role] ?? (shim_a_normal(), 0)
+                var n = 0
+                for u in cell.text.unicodeScalars where n < 7 { wbuf[n] = wchar_t(bitPattern: u.value); n += 1 }
+                wbuf[n] = 0
+                setcchar(&cc, wbuf, attr, pair, nil)
+                // Writing the bottom-right cell scrolls on some terminals; mvwadd_wch returns ERR there but draws it.
+                mvwadd_wch(window, Int32(y), Int32(x), &cc)
+            }
+        }
+        previous = grid
+        wnoutrefresh(window)
+        doupdate()
+    }
+
+    /// Forgets the last frame so the next one is drawn whole (after a resize).
+    public func invalidate() {
+        previous = nil
+        clearok(window, true)
+    }
+
+    public func pollKey() -> Key? {
+        var ch: wint_t = 0
+        let r = wget_wch(window, &ch)
+        if r == ERR { return nil }
+        if r == KEY_CODE_YES {
+            let k = Int32(ch)
+            switch k {
+            case shim_key_resize(): invalidate(); return .resize
+            case KEY_UP: return .up
+            case KEY_DOWN: return .down
+            case KEY_LEFT: return .left
+            case KEY_RIGHT: return .right
+            case KEY_PPAGE: return .pageUp
+            case KEY_NPAGE: return .pageDown
+            case KEY_HOME: return .home
+            case KEY_END: return .end
+            case KEY_BACKSPACE: return .backspace
+            case KEY_BTAB: return .backTab
+            case KEY_ENTER: return .enter
+            default: return .other(Int(k))
+            }
+        }
+        switch ch {
+        case 27: return .escape
+        case 9: return .tab
+        case 10, 13: return .enter
+        case 127, 8: return .backspace
+        default:
+            guard let u = Unicode.Scalar(UInt32(ch)), ch >= 32 else { return .other(Int(ch)) }
+            return .char(Character(u))
+        }
+    }
+
+    /// Waits for input on the terminal or on `wakeFD`, at most `milliseconds`.
+    /// Returns true if the terminal has input.
+    public func wait(wakeFD: Int32, milliseconds: Int) -> (key: Bool, wake: Bool) {
+        let r = shim_wait2(0, wakeFD, Int32(milliseconds))
+        return (r & 1 != 0, r & 2 != 0)
+    }
+
+    public func restore() {
+        guard !restored else { return }
+        restored = true
+        curs_set(1)
+        endwin()
+    }
+}
+
+/// Why the full-screen dashboard could not start.
+public struct TerminalUnavailable: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,134 @@
+import FridayCore
+
+/// What a cell means, not how it looks: a theme maps roles to colours and attributes.
+public enum Role: UInt8, Sendable, CaseIterable {
+    case text, dim, title, border, focusBorder, header, headerAccent
+    case good, warn, bad, accent, oldVersion, newVersion
+    case keyHint, keyName, dialog, dialogBorder, input, chatName, selection
+
+    public var key: String {
+        switch self {
+        case .focusBorder: return "focus_border"
+        case .headerAccent: return "header_accent"
+        case .oldVersion: return "old_version"
+        case .newVersion: return "new_version"
+        case .keyHint: return "key_hint"
+        case .keyName: return "key_name"
+        case .dialogBorder: return "dialog_border"
+        case .chatName: return "chat_name"
+        default: return "\(self)"
+        }
+    }
+}
+
+/// One terminal cell: a grapheme (empty for the right half of a wide one) and its role.
+public struct Cell: Sendable, Equatable {
+    public var text: String
+    public var role: Role
+    public init(_ text: String = " ", _ role: Role = .text) { self.text = text; self.role = role }
+    public static let blank = Cell()
+    /// The right half of a wide character.
+    public static let continuation = Cell("", .text)
+}
+
+/// A rectangle of the screen.
+public struct Rect: Sendable, Equatable {
+    public var x, y, width, height: Int
+    public init(x: Int, y: Int, width: Int, height: Int) { self.x = x; self.y = y; self.width = max(0, width); self.height = max(0, height) }
+    public var maxX: Int { x + width }
+    public var maxY: Int { y + height }
+    /// The inside of a box drawn on this rectangle.
+    public var inner: Rect { Rect(x: x + 1, y: y + 1, width: width - 2, height: height - 2) }
+    public var isEmpty: Bool { width <= 0 || height <= 0 }
+}
+
+/// The screen as a grid of cells. Panes draw here; the terminal writes what changed.
+///
+/// All text put into the grid goes through `TerminalText.neutralise`, so outside text
+/// can never emit an escape sequence, and wide characters take two cells (never split
+/// at an edge: a wide character that would not fit is replaced by a space).
+public struct CellGrid: Sendable, Equatable {
+    public let width: Int
+    public let height: Int
+    public private(set) var cells: [Cell]
+
+    public init(width: Int, height: Int) {
+        self.width = max(0, width)
+        self.height = max(0, height)
+        cells = Array(repeating: .blank, count: self.width * self.height)
+    }
+
+    public subscript(x: Int, y: Int) -> Cell {
+        get { cells[y * width + x] }
+        set { cells[y * width + x] = newValue }
+    }
+
+    public mutating func fill(_ r: Rect, _ cell: Cell = .blank) {
+        for y in max(0, r.y)..<min(height, r.maxY) {
+            for x in max(0, r.x)..<min(width, r.maxX) { self[x, y] = cell }
+        }
+    }
+
+    /// Writes `text` at (x, y), clipped to `limit` columns (and the grid). Returns columns used.
+    @discardableResult
+    public mutating func put(_ text: String, x: Int, y: Int, role: Role = .text, limit: Int? = nil) -> Int {
+        guard y >= 0, y < height, x < width else { return 0 }
+        let end = min(width, limit.map { x + max(0, $0) } ?? width)
+        var col = x
+        for ch in TerminalText.neutralise(text) {
+            let w = CharWidth.of(ch)
+            if w == 0 {
+                // Attach combining marks to the previous cell.
+                if col > 0, col - 1 < width, col - 1 >= x { self[col - 1, y].text.append(ch) }
+                continue
+            }
+            if col + w > end {
+                if w == 2, col < end, col >= 0 { self[col, y] = Cell(" ", role) }
+                break
+            }
+            if col >= 0 {
+                self[col, y] = Cell(String(ch), role)
+                if w == 2 { self[col + 1, y] = .continuation }
+            }
+            col += w
+        }
+        return col - x
+    }
+
+    /// Draws a box with a title on its top edge.
+    public mutating func box(_ r: Rect, title: String, glyphs: Glyphs, role: Role = .border, titleRole: Role = .title, right: String? = nil) {
+        guard r.width >= 2, r.height >= 2 else { return }
+        let g = glyphs
+        for x in (r.x + 1)..<(r.maxX - 1) {
+            put(g.horizontal, x: x, y: r.y, role: role)
+            put(g.horizontal, x: x, y: r.maxY - 1, role: role)
+        }
+        for y in (r.y + 1)..<(r.maxY - 1) {
+            put(g.vertical, x: r.x, y: y, role: role)
+            put(g.vertical, x: r.maxX - 1, y: y, role: role)
+        }
+        put(g.topLeft, x: r.x, y: r.y, role: role)
+        put(g.topRight, x: r.maxX - 1, y: r.y, role: role)
+        put(g.bottomLeft, x: r.x, y: r.maxY - 1, role: role)
+        put(g.bottomRight, x: r.maxX - 1, y: r.maxY - 1, role: role)
+        let used = title.isEmpty ? 0 : put(" \(title) ", x: r.x + 1, y: r.y, role: titleRole, limit: r.width - 2)
+        if let right, !right.isEmpty {
+            let w = CharWidth.of(right) + 2
+            let at = r.maxX - 1 - w
+            if at > r.x + 1 + used { put(" \(right) ", x: at, y: r.y, role: .dim, limit: w) }
+        }
+    }
+
+    /// Each row as text (wide characters once, trailing spaces kept off).
+    public var lines: [String] {
+        (0..<height).map { y in
+            var s = ""
+            for x in 0..<width { s += self[x, y].text }
+            while s.last == " " { s.removeLast() }
+            return s
+        }
+    }
+
+    /// Each row's roles, one letter per cell, for checking colours in tests.
+    public func roleLine(_ y: Int) -> [Role] { (0..<width).map { self[$0, y].role } }
+}

@@ -1,0 +1,57 @@
+/// A key press, as the terminal reports it.
+public enum Key: Sendable, Equatable {
+    case char(Character)
+    case enter, escape, tab, backTab, backspace
+    case up, down, left, right, pageUp, pageDown, home, end
+    case resize
+    case other(Int)
+
+    public static let space = Key.char(" ")
+}
+
+/// What a key binding does in the normal view.
+public enum UIAction: String, Sendable, CaseIterable {
+    case promote, promoteFull, togglePause, revert, retry, say, help, quit, focusNext, scrollUp, scrollDown
+}
+
+/// One binding: keys, the label shown in the footer, and the help line.
+public struct KeyBinding: Sendable {
+    public var keys: [Key]
+    public var label: String
+    public var short: String
+    public var help: String
+    public var action: UIAction
+
+    /// The deploy command it sends, if any.
+    public var command: Action? {
+        switch action {
+        case .promote: return .promote
+        case .promoteFull: return .promoteFull
+        case .revert: return .revert
+        case .retry: return .retry
+        case .say: return .say
+        default: return nil
+        }
+    }
+}
+
+import FridayCore
+
+/// The keymap: every binding carries its own help, so the footer and `?` are built from it.
+public enum Keymap {
+    public static let bindings: [KeyBinding] = [
+        KeyBinding(keys: [.char("p")], label: "p", short: "promote", help: "promote: end this pause and go to the next step", action: .promote),
+        KeyBinding(keys: [.char("P")], label: "P", short: "to 100%", help: "promote full: go to 100% now, skipping the remaining steps (confirm)", action: .promoteFull),
+        KeyBinding(keys: [.space], label: "space", short: "pause", help: "pause / resume: hold the current weights; timers stop", action: .togglePause),
+        KeyBinding(keys: [.char("r")], label: "r", short: "revert", help: "revert: new version to 0% at once, with a reason (confirm)", action: .revert),
+        KeyBinding(keys: [.char("R")], label: "R", short: "retry", help: "retry: start a reverted or failed rollout again from its first step", action: .retry),
+        KeyBinding(keys: [.char("m")], label: "m", short: "say", help: "say: type a line for the team log", action: .say),
+        KeyBinding(keys: [.tab, .backTab], label: "tab", short: "focus", help: "move focus to the next pane", action: .focusNext),
+        KeyBinding(keys: [.up, .char("k")], label: "↑/k", short: "scroll", help: "scroll the focused pane up (older)", action: .scrollUp),
+        KeyBinding(keys: [.down, .char("j")], label: "↓/j", short: "scroll", help: "scroll the focused pane down (newer)", action: .scrollDown),
+        KeyBinding(keys: [.char("?")], label: "?", short: "help", help: "show or hide this help", action: .help),
+        KeyBinding(keys: [.char("q")], label: "q", short: "quit", help: "quit (the deploy is not affected)", action: .quit),
+    ]
+
+    public static func binding(for key: Key) -> KeyBinding? { bindings.first { $0.keys.contains(key) } }
+}

@@ -1,0 +1,67 @@
+import FridayCore
+
+/// Dialogs drawn over the dashboard: help, confirm, revert reason.
+public enum Overlays {
+    public static func render(_ m: UIModel, into g: inout CellGrid) {
+        switch m.mode {
+        case .normal, .chat: return
+        case .help: help(m, into: &g)
+        case let .confirm(action):
+            let title = action == .promoteFull ? "Promote \(m.deploy.to.name) to 100%?" : "\(action.rawValue)?"
+            dialog(m, into: &g, title: title, body: [
+                (RolloutLogic.consequence(action, in: m.deploy), .text), ("", .text),
+                ("y / Enter  do it      n / Esc  cancel", .dim),
+            ])
+        case let .revertReason(text):
+            var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("", .text), ("Reason for the team log:", .dim)]
+            body.append(("> " + text + "▏", .input))
+            if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
+            body.append(("", .text))
+            body.append(("Enter revert      Esc cancel", .dim))
+            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
+        }
+    }
+
+    static func help(_ m: UIModel, into g: inout CellGrid) {
+        var body: [(String, Role)] = []
+        for b in Keymap.bindings {
+            let line = TextLayout.left(b.label, 7) + b.help
+            if let why = m.refusal(b.action) {
+                body.append((line, .dim))
+                body.append(("       not now: \(why)", .dim))
+            } else {
+                body.append((line, .text))
+            }
+        }
+        body.append(("", .text))
+        body.append(("Esc or ? closes this help", .dim))
+        dialog(m, into: &g, title: "Keys", body: body, wide: true)
+    }
+
+    static func dialog(_ m: UIModel, into g: inout CellGrid, title: String, body: [(String, Role)], wide: Bool = false) {
+        let maxW = min(g.width - 2, wide ? 84 : 66)
+        guard maxW >= 12, g.height >= 5 else {
+            // Too small for a box: the first lines, plainly.
+            g.put(TextLayout.fit(title, g.width), x: 0, y: 0, role: .dialogBorder)
+            for (i, (t, r)) in body.filter({ !$0.0.isEmpty }).prefix(max(0, g.height - 1)).enumerated() {
+                g.fill(Rect(x: 0, y: i + 1, width: g.width, height: 1))
+                g.put(TextLayout.fit(t, g.width), x: 0, y: i + 1, role: r)
+            }
+            return
+        }
+        let innerW = maxW - 4
+        var lines: [(String, Role)] = []
+        for (t, r) in body {
+            if t.isEmpty { lines.append(("", r)); continue }
+            for l in TextLayout.wrap(t, innerW) { lines.append((l, r)) }
+        }
+        let h = min(g.height - 2, lines.count + 2)
+        let w = maxW
+        let rect = Rect(x: (g.width - w) / 2, y: max(0, (g.height - h) / 2), width: w, height: h)
+        g.fill(rect, Cell(" ", .dialog))
+        g.box(rect, title: title, glyphs: m.glyphs, role: .dialogBorder, titleRole: .dialogBorder)
+        for (i, (t, r)) in lines.prefix(h - 2).enumerated() {
+            g.put(t, x: rect.x + 2, y: rect.y + 1 + i, role: r, limit: innerW)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import FridayCore
+
+/// Pipeline stages with status glyphs and durations, then the running (or failed, or
+/// last) stage's newest output lines. Scrolling moves back through that output.
+public enum PipelinePane {
+    public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
+        let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .pipeline, focused: focused)
+        guard !r.isEmpty else { return }
+        let s = m.deploy
+        if s.stages.isEmpty {
+            g.put(s.phase == .idle ? "waiting for a deploy…" : "no pipeline stages", x: r.x, y: r.y, role: .dim, limit: r.width)
+            return
+        }
+        var y = r.y
+        for st in s.stages {
+            guard y < r.maxY else { break }
+            let (glyph, role): (String, Role)
+            switch st.status {
+            case .pending: (glyph, role) = (m.glyphs.pending, .dim)
+            case .running: (glyph, role) = (m.glyphs.running, .accent)
+            case .succeeded: (glyph, role) = (m.glyphs.ok, .good)
+            case .failed, .cancelled: (glyph, role) = (m.glyphs.failed, .bad)
+            }
+            var dur = ""
+            if let secs = st.seconds { dur = formatDuration(secs) } else if st.status == .running, let a = st.startedAt {
+                dur = formatDuration(m.now - a) + m.glyphs.ellipsis
+            }
+            g.put(glyph, x: r.x, y: y, role: role)
+            g.put(st.name, x: r.x + 2, y: y, role: st.status == .pending ? .dim : .text, limit: r.width - 2 - CharWidth.of(dur) - 1)
+            g.put(TextLayout.right(dur, CharWidth.of(dur)), x: r.maxX - CharWidth.of(dur), y: y, role: st.status == .running ? .accent : .dim)
+            y += 1
+        }
+        let shown = s.runningStage ?? s.failedStage ?? s.stages.last(where: { !$0.output.isEmpty })
+        guard let stage = shown, y + 1 < r.maxY else { return }
+        y += 1
+        let room = r.maxY - y
+        let back = min(m.scroll[.pipeline] ?? 0, max(0, stage.output.count - room))
+        let end = stage.output.count - back
+        let lines = stage.output[max(0, end - room)..<end]
+        let role: Role = stage.status == .failed ? .bad : .dim
+        for line in lines {
+            g.put("  " + line, x: r.x, y: y, role: role, limit: r.width)
+            y += 1
+        }
+        if back > 0 { g.put("↓\(back)", x: r.maxX - 4, y: r.maxY - 1, role: .accent) }
+    }
+}

@@ -1,0 +1,55 @@
+import FridayCore
+
+/// The team log: chat, commands, refusals and system lines, timestamped, newest last.
+public enum TeamPane {
+    public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
+        let back = m.scroll[.team] ?? 0
+        let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .team, focused: focused, right: back > 0 ? "\(back) back" : nil)
+        guard !r.isEmpty else { return }
+        let entries = m.deploy.log
+        if entries.isEmpty { g.put("nothing yet: m to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
+        // Lay out from the newest entry backwards until the pane (plus the scroll) is full.
+        var rows: [[(String, Role)]] = []
+        let need = r.height + back
+        for e in entries.reversed() {
+            let lines = layout(e, width: r.width, glyphs: m.glyphs)
+            rows.insert(contentsOf: lines, at: 0)
+            if rows.count >= need { break }
+        }
+        let end = max(0, rows.count - min(back, max(0, rows.count - r.height)))
+        let visible = rows[max(0, end - r.height)..<end]
+        var y = r.y
+        for row in visible {
+            var x = r.x
+            for (text, role) in row { x += g.put(text, x: x, y: y, role: role, limit: r.maxX - x) }
+            y += 1
+        }
+    }
+
+    /// One entry as screen rows: time, who, text (wrapped under the text column).
+    static func layout(_ e: LogEntry, width: Int, glyphs: Glyphs) -> [[(String, Role)]] {
+        let time = e.at.clockText + " "
+        let indent = CharWidth.of(time)
+        var lead: [(String, Role)] = [(time, .dim)]
+        let textRole: Role
+        var body = e.text
+        switch e.kind {
+        case .chat:
+            lead.append((e.who + ": ", .chatName)); textRole = .text
+        case .command: textRole = .accent
+        case .refusal: textRole = .warn
+        case .alert: textRole = .bad; body = glyphs.warning + " " + body
+        case .system: textRole = .dim
+        }
+        let leadW = lead.reduce(0) { $0 + CharWidth.of($1.0) }
+        let firstW = max(1, width - leadW)
+        var wrapped = TextLayout.wrap(TerminalText.neutralise(body), firstW)
+        if wrapped.count > 1 {
+            let rest = wrapped.dropFirst().joined(separator: " ")
+            wrapped = [wrapped[0]] + TextLayout.wrap(rest, max(1, width - indent))
+        }
+        var out: [[(String, Role)]] = [lead + [(wrapped.first ?? "", textRole)]]
+        for line in wrapped.dropFirst() { out.append([(String(repeating: " ", count: indent), .text), (line, textRole)]) }
+        return out
+    }
+}

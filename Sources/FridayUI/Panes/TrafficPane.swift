@@ -1,0 +1,90 @@
+import FridayCore
+
+/// A bar per version with its confirmed share, the step list with the current step
+/// marked, and what happens next (countdown, "until promoted", paused, finished).
+public enum TrafficPane {
+    public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
+        let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .traffic, focused: focused)
+        guard !r.isEmpty else { return }
+        let s = m.deploy
+        if s.phase == .idle { g.put("no traffic split yet", x: r.x, y: r.y, role: .dim, limit: r.width); return }
+        var y = r.y
+        let labelW = max(CharWidth.of(s.from.name), CharWidth.of(s.to.name)) + 1
+        for w in s.observed where y < r.maxY {
+            let role: Role = w.version == s.to.name ? .newVersion : .oldVersion
+            g.put(w.version, x: r.x, y: y, role: role, limit: labelW)
+            let pct = TextLayout.right("\(w.percent)%", 5)
+            let barW = max(0, r.width - labelW - 6)
+            let filled = Int((Double(barW) * Double(w.percent) / 100).rounded())
+            let bar = String(repeating: m.glyphs.barFull, count: filled)
+            let empty = String(repeating: m.glyphs.barEmpty, count: max(0, barW - filled))
+            g.put(bar, x: r.x + labelW, y: y, role: role)
+            g.put(empty, x: r.x + labelW + filled, y: y, role: .dim)
+            g.put(pct, x: r.maxX - 5, y: y, role: .text)
+            y += 1
+        }
+        if s.wanted != s.observed, y < r.maxY {
+            let want = s.wanted.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ")
+            g.put("setting \(want): waiting for the router", x: r.x, y: y, role: .warn, limit: r.width)
+            y += 1
+        }
+        y += 1
+        guard y < r.maxY else { return }
+        // Step list.
+        var x = g.put("steps ", x: r.x, y: y, role: .dim)
+        for (i, step) in s.plan.steps.enumerated() {
+            let current = s.stepIndex == i && !s.isFinished
+            let done = (s.stepIndex.map { i < $0 } ?? false) || (s.outcome == .promoted)
+            let text: String, role: Role
+            if current { text = "\(m.glyphs.current)\(step.weight)%"; role = .accent }
+            else if done { text = "\(step.weight)%\(m.glyphs.ok)"; role = .good }
+            else { text = "\(step.weight)%"; role = .dim }
+            if x + CharWidth.of(text) + 1 > r.width { g.put(m.glyphs.ellipsis, x: r.x + x, y: y, role: .dim); break }
+            x += g.put(text, x: r.x + x, y: y, role: role) + 1
+            if i < s.plan.steps.count - 1, x + 2 <= r.width { x += g.put(" ", x: r.x + x, y: y, role: .dim) }
+        }
+        y += 1
+        for (text, role) in statusLines(m) where y < r.maxY {
+            for line in TextLayout.wrap(text, r.width) where y < r.maxY {
+                g.put(line, x: r.x, y: y, role: role, limit: r.width)
+                y += 1
+            }
+        }
+    }
+
+    static func statusLines(_ m: UIModel) -> [(String, Role)] {
+        let s = m.deploy
+        var out: [(String, Role)] = []
+        if let problem = s.routerProblem { out.append(("router: \(problem)", .bad)) }
+        switch s.phase {
+        case .idle: break
+        case .pipeline:
+            out.append((s.failedStage != nil ? "pipeline failed: no traffic moved" : "the canary starts when the pipeline succeeds", .dim))
+        case .rolling:
+            guard let i = s.stepIndex, i < s.plan.steps.count else { break }
+            let step = s.plan.steps[i]
+            let next = i + 1 < s.plan.steps.count ? "\(s.plan.steps[i + 1].weight)%" : "done"
+            if let p = s.paused {
+                out.append(("\(p.by == "judge" || p.by == "engine" ? "held" : "paused") by \(p.by): \(p.reason)", .warn))
+                if let rem = p.remaining { out.append(("\(formatDuration(rem)) left of this step's pause when resumed", .dim)) }
+                out.append(("space resume · p promote anyway · r revert", .dim))
+            } else if step.pause == .untilPromoted {
+                out.append(("step \(i + 1)/\(s.plan.steps.count) holds until promoted: p for \(next)", .accent))
+            } else if let rem = s.pauseRemaining(at: m.now) {
+                out.append(("step \(i + 1)/\(s.plan.steps.count) · next \(next) in \(clock(rem))", .text))
+            }
+        case .finished(.promoted):
+            out.append(("promoted: \(s.to.name) takes all traffic", .good))
+        case .finished(.reverted):
+            out.append(("reverted: \(s.from.name) takes all traffic · R to retry", .bad))
+        case .finished(.failed):
+            out.append(("failed: \(s.failedStage.map { "stage \($0.name)" } ?? "rollout")", .bad))
+        }
+        return out
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded(.up))
+        return "\(s / 60):" + (s % 60 < 10 ? "0" : "") + "\(s % 60)"
+    }
+}

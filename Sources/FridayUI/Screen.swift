@@ -1,0 +1,149 @@
+import FridayCore
+
+/// How the panes are arranged for a terminal size.
+public enum LayoutKind: Sendable, Equatable {
+    /// 2x2 grid, from about 100 columns.
+    case grid
+    /// Four panes one above the other, from about 64x20 (80x24 stacks).
+    case stacked
+    /// Too small for panes: a few summary lines.
+    case compact
+
+    public static func choose(width: Int, height: Int) -> LayoutKind {
+        if width >= 100 && height >= 24 { return .grid }
+        if width >= 60 && height >= 20 { return .stacked }
+        return .compact
+    }
+}
+
+/// Draws the whole screen from the UI model: header, four panes, footer, overlays.
+public enum Screen {
+    public static func render(_ m: UIModel) -> CellGrid {
+        var grid = CellGrid(width: m.width, height: m.height)
+        guard m.width > 0, m.height > 0 else { return grid }
+        let kind = LayoutKind.choose(width: m.width, height: m.height)
+        if kind == .compact {
+            CompactSummary.render(m, into: &grid)
+            Overlays.render(m, into: &grid)
+            return grid
+        }
+        HeaderBar.render(m, into: &grid, row: 0)
+        FooterBar.render(m, into: &grid, row: m.height - 1)
+        for (pane, rect) in paneRects(kind: kind, width: m.width, height: m.height) {
+            let focused = m.focus == pane
+            switch pane {
+            case .pipeline: PipelinePane.render(m, into: &grid, rect: rect, focused: focused)
+            case .traffic: TrafficPane.render(m, into: &grid, rect: rect, focused: focused)
+            case .errors: ErrorsPane.render(m, into: &grid, rect: rect, focused: focused)
+            case .team: TeamPane.render(m, into: &grid, rect: rect, focused: focused)
+            }
+        }
+        Overlays.render(m, into: &grid)
+        return grid
+    }
+
+    /// Where each pane goes (between the header row and the footer row).
+    public static func paneRects(kind: LayoutKind, width: Int, height: Int) -> [(PaneID, Rect)] {
+        let top = 1, avail = height - 2
+        switch kind {
+        case .grid:
+            let leftW = width / 2, rightW = width - leftW
+            let topH = max(8, avail * 9 / 20), bottomH = avail - topH
+            return [
+                (.pipeline, Rect(x: 0, y: top, width: leftW, height: topH)),
+                (.traffic, Rect(x: leftW, y: top, width: rightW, height: topH)),
+                (.errors, Rect(x: 0, y: top + topH, width: leftW, height: bottomH)),
+                (.team, Rect(x: leftW, y: top + topH, width: rightW, height: bottomH)),
+            ]
+        case .stacked:
+            let a = avail * 22 / 100, b = avail * 26 / 100, c = avail * 26 / 100
+            let d = avail - a - b - c
+            return [
+                (.pipeline, Rect(x: 0, y: top, width: width, height: a)),
+                (.traffic, Rect(x: 0, y: top + a, width: width, height: b)),
+                (.errors, Rect(x: 0, y: top + a + b, width: width, height: c)),
+                (.team, Rect(x: 0, y: top + a + b + c, width: width, height: d)),
+            ]
+        case .compact:
+            return []
+        }
+    }
+
+    /// The deploy's state in one word, and its role.
+    static func stateLabel(_ s: DeployState) -> (String, Role) {
+        switch s.phase {
+        case .idle: return ("WAITING", .dim)
+        case .pipeline: return (s.failedStage != nil ? "FAILED" : "PIPELINE", .accent)
+        case .rolling:
+            if let p = s.paused { return (p.by == "judge" || p.by == "engine" ? "HELD" : "PAUSED", .warn) }
+            return ("ROLLING", .good)
+        case .finished(.promoted): return ("PROMOTED", .good)
+        case .finished(.reverted): return ("REVERTED", .bad)
+        case .finished(.failed): return ("FAILED", .bad)
+        }
+    }
+}
+
+/// The top line: service, versions, state, elapsed time, who is watching.
+enum HeaderBar {
+    static func render(_ m: UIModel, into g: inout CellGrid, row: Int) {
+        let s = m.deploy
+        g.fill(Rect(x: 0, y: row, width: g.width, height: 1), Cell(" ", .header))
+        var x = g.put(" friday ", x: 0, y: row, role: .headerAccent)
+        if s.phase == .idle {
+            g.put("waiting for a deploy…", x: x, y: row, role: .header)
+            return
+        }
+        x += g.put("\(s.service) \(s.from.name) \(m.glyphs.arrow) \(s.to.name)", x: x, y: row, role: .header)
+        let (label, _) = Screen.stateLabel(s)
+        x += g.put("  \(label)", x: x, y: row, role: .headerAccent)
+        if case .rolling = s.phase, let i = s.stepIndex {
+            x += g.put(" step \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%", x: x, y: row, role: .header)
+        }
+        if let start = s.startedAt {
+            let end = s.finishedAt ?? m.now
+            x += g.put("  \(formatDuration(end - start))", x: x, y: row, role: .header)
+        }
+        var names = s.watchers.map(\.who).filter { $0 != m.user }
+        names.append(m.user + " (you)")
+        let right = "watching: " + names.joined(separator: ", ") + (m.sourceLabel.isEmpty ? " " : "  \(m.sourceLabel) ")
+        let rw = CharWidth.of(right)
+        if x + 2 + rw <= g.width { g.put(right, x: g.width - rw, y: row, role: .header) }
+    }
+}
+
+/// The bottom line: the keys that apply now, or a message, or the chat input.
+enum FooterBar {
+    static func render(_ m: UIModel, into g: inout CellGrid, row: Int) {
+        guard row > 0 else { return }
+        g.fill(Rect(x: 0, y: row, width: g.width, height: 1))
+        if case let .chat(text) = m.mode {
+            let x = g.put(" say: ", x: 0, y: row, role: .accent)
+            let shown = tail(text, g.width - x - 22)
+            let w = g.put(shown, x: x, y: row, role: .input)
+            g.put("▏", x: x + w, y: row, role: .accent)
+            let hint = "Enter send · Esc cancel"
+            g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: .dim)
+            return
+        }
+        var x = 1
+        if let msg = m.message {
+            x += g.put(msg.text, x: x, y: row, role: msg.isError ? .bad : .good, limit: g.width - 2) + 2
+        }
+        for b in Keymap.bindings where [.promote, .promoteFull, .togglePause, .revert, .retry, .say, .help, .quit].contains(b.action) {
+            guard m.refusal(b.action) == nil else { continue }
+            var short = b.short
+            if b.action == .togglePause, m.deploy.paused != nil { short = "resume" }
+            let w = CharWidth.of(b.label) + 1 + CharWidth.of(short) + 2
+            if x + w > g.width { break }
+            x += g.put(b.label, x: x, y: row, role: .keyName)
+            x += g.put(" \(short)  ", x: x, y: row, role: .keyHint)
+        }
+    }
+
+    static func tail(_ s: String, _ width: Int) -> String {
+        var out = Substring(s)
+        while CharWidth.of(String(out)) > max(0, width) { out = out.dropFirst() }
+        return String(out)
+    }
+}

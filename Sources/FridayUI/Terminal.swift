@@ -1,0 +1,12 @@
+/// What the dashboard needs from a terminal. `CursesTerminal` is the real one; tests use
+/// `HeadlessTerminal`.
+public protocol Terminal: AnyObject {
+    /// Columns and rows now.
+    var size: (width: Int, height: Int) { get }
+    /// Shows `grid`, writing only what changed since the last frame, in one write.
+    func present(_ grid: CellGrid)
+    /// The next key if one is waiting (never blocks).
+    func pollKey() -> Key?
+    /// Gives the terminal back as it was.
+    func restore()
+}

@@ -1,0 +1,63 @@
+/// Fitting text into columns by display width.
+public enum TextLayout {
+    /// `text` cut to `width` columns, ending in `ellipsis` when cut.
+    public static func fit(_ text: String, _ width: Int, ellipsis: String = "…") -> String {
+        guard width > 0 else { return "" }
+        if CharWidth.of(text) <= width { return text }
+        let ew = CharWidth.of(ellipsis)
+        var out = "", used = 0
+        for ch in text {
+            let w = CharWidth.of(ch)
+            if used + w > width - ew { break }
+            out.append(ch); used += w
+        }
+        return out + (ew <= width ? ellipsis : "")
+    }
+
+    /// `text` padded with spaces on the left to `width` columns.
+    public static func right(_ text: String, _ width: Int) -> String {
+        let w = CharWidth.of(text)
+        return w >= width ? text : String(repeating: " ", count: width - w) + text
+    }
+
+    /// `text` padded with spaces on the right to `width` columns.
+    public static func left(_ text: String, _ width: Int) -> String {
+        let w = CharWidth.of(text)
+        return w >= width ? fit(text, width) : text + String(repeating: " ", count: width - w)
+    }
+
+    /// Word-wraps `text` to lines of at most `width` columns (long words are split).
+    public static func wrap(_ text: String, _ width: Int) -> [String] {
+        guard width > 0 else { return [] }
+        var lines: [String] = []
+        var line = "", lineW = 0
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            var w = String(word)
+            var ww = CharWidth.of(w)
+            if lineW > 0, lineW + 1 + ww <= width { line += " " + w; lineW += 1 + ww; continue }
+            if lineW > 0 { lines.append(line); line = ""; lineW = 0 }
+            while ww > width {
+                var head = "", hw = 0
+                var rest = Substring(w)
+                while let c = rest.first, hw + CharWidth.of(c) <= width { head.append(c); hw += CharWidth.of(c); rest.removeFirst() }
+                if head.isEmpty { head = String(rest.removeFirst()) }
+                lines.append(head)
+                w = String(rest); ww = CharWidth.of(w)
+            }
+            line = w; lineW = ww
+        }
+        lines.append(line)
+        return lines
+    }
+}
+
+/// Compact number formatting: `1,512`, `12.3k`.
+public func groupedInt(_ n: Int) -> String {
+    let s = String(abs(n))
+    var out = ""
+    for (i, c) in s.enumerated() {
+        if i > 0, (s.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return (n < 0 ? "-" : "") + out
+}

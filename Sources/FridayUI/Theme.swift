@@ -1,0 +1,232 @@
+import FridayCore
+import TOMLKit
+
+/// A terminal colour: the terminal's own default, or one of the 256 indexed colours.
+public enum TermColor: Sendable, Equatable, Hashable {
+    case terminalDefault
+    case indexed(UInt8)
+
+    static let names: [String: UInt8] = [
+        "black": 0, "red": 1, "green": 2, "yellow": 3, "blue": 4, "magenta": 5, "cyan": 6, "white": 7,
+        "bright-black": 8, "gray": 8, "grey": 8, "bright-red": 9, "bright-green": 10, "bright-yellow": 11,
+        "bright-blue": 12, "bright-magenta": 13, "bright-cyan": 14, "bright-white": 15,
+    ]
+
+    /// `default`, a name (`red`, `bright-black`), `#rrggbb` (nearest of the 256), or `0`–`255`.
+    public init?(parsing text: String) {
+        let t = text.lowercased()
+        if t == "default" { self = .terminalDefault; return }
+        if let n = TermColor.names[t] { self = .indexed(n); return }
+        if let n = UInt8(t) { self = .indexed(n); return }
+        if t.hasPrefix("#"), t.count == 7, let v = UInt32(t.dropFirst(), radix: 16) {
+            self = .indexed(TermColor.nearest(r: Int(v >> 16 & 0xFF), g: Int(v >> 8 & 0xFF), b: Int(v & 0xFF)))
+            return
+        }
+        return nil
+    }
+
+    /// The nearest xterm-256 colour (cube or grey ramp).
+    static func nearest(r: Int, g: Int, b: Int) -> UInt8 {
+        let levels = [0, 95, 135, 175, 215, 255]
+        func idx(_ c: Int) -> Int { levels.enumerated().min(by: { abs($0.1 - c) < abs($1.1 - c) })!.0 }
+        let (ri, gi, bi) = (idx(r), idx(g), idx(b))
+        let cube = (levels[ri], levels[gi], levels[bi])
+        let cubeDist = sq(cube.0 - r) + sq(cube.1 - g) + sq(cube.2 - b)
+        let avg = (r + g + b) / 3
+        let gi2 = max(0, min(23, (avg - 8 + 5) / 10))
+        let grey = 8 + gi2 * 10
+        let greyDist = sq(grey - r) + sq(grey - g) + sq(grey - b)
+        return greyDist < cubeDist ? UInt8(232 + gi2) : UInt8(16 + 36 * ri + 6 * gi + bi)
+    }
+}
+
+private func sq(_ x: Int) -> Int { x * x }
+
+/// How a role looks: colours and attributes.
+public struct Style: Sendable, Equatable, Hashable {
+    public var fg: TermColor = .terminalDefault
+    public var bg: TermColor = .terminalDefault
+    public var bold = false
+    public var dim = false
+    public var underline = false
+    public var reverse = false
+    public init(fg: TermColor = .terminalDefault, bg: TermColor = .terminalDefault, bold: Bool = false, dim: Bool = false, underline: Bool = false, reverse: Bool = false) {
+        self.fg = fg; self.bg = bg; self.bold = bold; self.dim = dim; self.underline = underline; self.reverse = reverse
+    }
+}
+
+/// A named mapping from roles to styles. The default is compiled in, so a missing
+/// themes folder never stops friday from starting.
+public struct Theme: Sendable, Equatable {
+    public var name: String
+    public var styles: [Role: Style]
+
+    public func style(_ r: Role) -> Style { styles[r] ?? Style() }
+
+    /// The same theme without colours (for `NO_COLOR`): attributes only.
+    public var withoutColor: Theme {
+        var t = self
+        for (k, v) in styles { t.styles[k] = Style(bold: v.bold, dim: v.dim, underline: v.underline, reverse: v.reverse) }
+        return t
+    }
+
+    /// The text of `themes/default.toml`, compiled in.
+    public static let defaultSource = """
+    # friday default theme. Colours: "default" (the terminal's own), a name such as
+    # "red" or "bright-black", "#rrggbb", or 0-255. Attributes: bold, dim, underline, reverse.
+    name = "default"
+
+    [roles]
+    text = { fg = "default" }
+    dim = { fg = "bright-black" }
+    title = { fg = "cyan", bold = true }
+    border = { fg = "bright-black" }
+    focus_border = { fg = "cyan", bold = true }
+    header = { fg = "white", bg = "#1c2a3a", bold = true }
+    header_accent = { fg = "#ffd75f", bg = "#1c2a3a", bold = true }
+    good = { fg = "green" }
+    warn = { fg = "yellow", bold = true }
+    bad = { fg = "#ff5f5f", bold = true }
+    accent = { fg = "cyan" }
+    old_version = { fg = "#5fafff" }
+    new_version = { fg = "#d787ff" }
+    key_hint = { fg = "default" }
+    key_name = { fg = "black", bg = "cyan" }
+    dialog = { fg = "default" }
+    dialog_border = { fg = "yellow", bold = true }
+    input = { fg = "default", underline = true }
+    chat_name = { fg = "#87d7af", bold = true }
+    selection = { reverse = true }
+    """
+
+    public static let monochromeSource = """
+    # friday monochrome theme: attributes only, for terminals without colour or for NO_COLOR.
+    name = "monochrome"
+
+    [roles]
+    text = {}
+    dim = { dim = true }
+    title = { bold = true }
+    border = { dim = true }
+    focus_border = { bold = true }
+    header = { reverse = true }
+    header_accent = { reverse = true, bold = true }
+    good = {}
+    warn = { bold = true }
+    bad = { bold = true, underline = true }
+    accent = { bold = true }
+    old_version = {}
+    new_version = { bold = true }
+    key_hint = {}
+    key_name = { reverse = true }
+    dialog = {}
+    dialog_border = { bold = true }
+    input = { underline = true }
+    chat_name = { bold = true }
+    selection = { reverse = true }
+    """
+
+    public static let standard: Theme = (try? Theme.parse(defaultSource, file: "<built-in default>")) ?? Theme(name: "plain", styles: [:])
+    public static let monochrome: Theme = (try? Theme.parse(monochromeSource, file: "<built-in monochrome>")) ?? Theme(name: "plain", styles: [:])
+
+    /// Reads a theme file's text. Errors carry the file and line.
+    public static func parse(_ text: String, file: String) throws(ThemeError) -> Theme {
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
+            throw ThemeError(file: file, line: Int(e.source.begin.line), message: e.description)
+        } catch { throw ThemeError(file: file, line: nil, message: "\(error)") }
+        var theme = Theme(name: table["name"]?.string ?? "unnamed", styles: Theme.standardStylesForMissing)
+        for key in table.keys where key != "name" && key != "roles" {
+            throw ThemeError(file: file, line: lineOf(key: key, in: text), message: "unknown key \"\(key)\"; a theme has \"name\" and a [roles] table")
+        }
+        if let n = table["name"], n.string == nil {
+            throw ThemeError(file: file, line: lineOf(key: "name", in: text), message: "\"name\" must be a string")
+        }
+        guard let roles = table["roles"]?.table else {
+            throw ThemeError(file: file, line: nil, message: "missing [roles] table; expected lines such as  bad = { fg = \"red\", bold = true }")
+        }
+        let known = Dictionary(uniqueKeysWithValues: Role.allCases.map { ($0.key, $0) })
+        for key in roles.keys {
+            let line = lineOf(key: key, in: text)
+            guard let role = known[key] else {
+                let hint = didYouMean(key, among: Array(known.keys)).map { " (did you mean \"\($0)\"?)" } ?? ""
+                throw ThemeError(file: file, line: line, message: "unknown role \"\(key)\"\(hint)")
+            }
+            var style = Style()
+            if let s = roles[key]?.string {
+                guard let c = TermColor(parsing: s) else { throw ThemeError(file: file, line: line, message: badColor(s)) }
+                style.fg = c
+            } else if let t = roles[key]?.table {
+                for attr in t.keys {
+                    switch attr {
+                    case "fg", "bg":
+                        guard let s = t[attr]?.string else { throw ThemeError(file: file, line: line, message: "\(key).\(attr) must be a string colour") }
+                        guard let c = TermColor(parsing: s) else { throw ThemeError(file: file, line: line, message: "\(key).\(attr): " + badColor(s)) }
+                        if attr == "fg" { style.fg = c } else { style.bg = c }
+                    case "bold", "dim", "underline", "reverse":
+                        guard let b = t[attr]?.bool else { throw ThemeError(file: file, line: line, message: "\(key).\(attr) must be true or false") }
+                        switch attr {
+                        case "bold": style.bold = b
+                        case "dim": style.dim = b
+                        case "underline": style.underline = b
+                        default: style.reverse = b
+                        }
+                    default:
+                        let hint = didYouMean(attr, among: ["fg", "bg", "bold", "dim", "underline", "reverse"]).map { " (did you mean \"\($0)\"?)" } ?? ""
+                        throw ThemeError(file: file, line: line, message: "unknown attribute \"\(attr)\" in \(key)\(hint)")
+                    }
+                }
+            } else {
+                throw ThemeError(file: file, line: line, message: "\(key) must be a colour string or a table such as { fg = \"red\", bold = true }")
+            }
+            theme.styles[role] = style
+        }
+        return theme
+    }
+
+    static let standardStylesForMissing: [Role: Style] = [:]
+
+    private static func badColor(_ s: String) -> String {
+        "\"\(s)\" is not a colour; use \"default\", a name (red, bright-black, …), \"#rrggbb\" or 0-255"
+    }
+
+    /// The 1-based line on which `key = ` first appears.
+    static func lineOf(key: String, in text: String) -> Int? {
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let t = line.drop(while: { $0 == " " || $0 == "\t" })
+            if t.hasPrefix(key) {
+                let rest = t.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" })
+                if rest.hasPrefix("=") { return i + 1 }
+            }
+        }
+        return nil
+    }
+}
+
+/// A theme file that could not be used: where and what.
+public struct ThemeError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var message: String
+    public init(file: String, line: Int?, message: String) { self.file = file; self.line = line; self.message = message }
+    public var description: String { line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)" }
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a typo.
+public func didYouMean(_ word: String, among candidates: [String]) -> String? {
+    func distance(_ a: [Character], _ b: [Character]) -> Int {
+        var prev = Array(0...b.count)
+        for i in 1...max(1, a.count) where !a.isEmpty {
+            var cur = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(1, b.count) where !b.isEmpty {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            prev = cur
+        }
+        return a.isEmpty ? b.count : prev[b.count]
+    }
+    let w = Array(word)
+    let best = candidates.map { ($0, distance(w, Array($0))) }.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+    guard let best, best.1 <= max(1, word.count / 3) else { return nil }
+    return best.0
+}

@@ -1,0 +1,201 @@
+import FridayCore
+
+/// The panes of the dashboard, in focus order.
+public enum PaneID: Int, Sendable, CaseIterable {
+    case pipeline, traffic, errors, team
+
+    public var title: String {
+        switch self {
+        case .pipeline: return "Pipeline"
+        case .traffic: return "Traffic"
+        case .errors: return "Errors & latency"
+        case .team: return "Team"
+        }
+    }
+}
+
+/// What the UI is doing besides showing the dashboard.
+public enum UIMode: Sendable, Equatable {
+    case normal
+    case help
+    /// Asking "yes or no" before a dangerous command.
+    case confirm(Action)
+    /// Asking for the reason of a revert.
+    case revertReason(String)
+    /// Typing a line for the team.
+    case chat(String)
+}
+
+/// Something that happened, for the UI's reducer.
+public enum UIMessage: Sendable {
+    case key(Key)
+    case engine(DeployEvent)
+    /// A fresh copy of the state after falling behind.
+    case resync(DeployState)
+    case tick(Timestamp)
+    case resize(width: Int, height: Int)
+}
+
+/// Work the UI asks for: the effects of `update`.
+public enum UIEffect: Sendable, Equatable {
+    case send(Command)
+    case resync
+    case quit
+}
+
+/// The UI's whole state. `update` is its one reducer; `Screen.render` draws it.
+public struct UIModel: Sendable {
+    public var deploy: DeployState
+    public var now: Timestamp
+    public var user: String
+    public var focus: PaneID = .pipeline
+    /// Lines scrolled back from the newest, per pane.
+    public var scroll: [PaneID: Int] = [:]
+    public var mode: UIMode = .normal
+    /// A line for the footer: a refusal or a confirmation of what was sent.
+    public var message: (text: String, isError: Bool)?
+    public var glyphs: Glyphs
+    public var judge: ThresholdJudge
+    public var width: Int
+    public var height: Int
+    /// Label shown in the header, e.g. "demo · good · 1x".
+    public var sourceLabel: String
+
+    public init(deploy: DeployState = DeployState(), now: Timestamp, user: String, glyphs: Glyphs = .unicode,
+                judge: ThresholdJudge = ThresholdJudge(), width: Int = 120, height: Int = 40, sourceLabel: String = "") {
+        self.deploy = deploy; self.now = now; self.user = user; self.glyphs = glyphs
+        self.judge = judge; self.width = width; self.height = height; self.sourceLabel = sourceLabel
+    }
+
+    /// Handles one message; returns the work to do.
+    public mutating func update(_ msg: UIMessage) -> [UIEffect] {
+        switch msg {
+        case let .engine(e):
+            if e.seq != deploy.lastSeq + 1, deploy.lastSeq >= 0 || e.seq != 0 {
+                if e.seq <= deploy.lastSeq { return [] }
+                return [.resync]
+            }
+            Reducer.reduce(&deploy, e)
+            if case let .commandRejected(action, by, why) = e.payload, by == user {
+                message = ("can't \(action.rawValue): \(why)", true)
+            }
+            if now < e.ts { now = e.ts }
+            return []
+        case let .resync(s):
+            deploy = s
+            return []
+        case let .tick(t):
+            now = t
+            return []
+        case let .resize(w, h):
+            width = w; height = h
+            return []
+        case let .key(k):
+            return handleKey(k)
+        }
+    }
+
+    /// Why the command behind `action` does not apply now (nil if it does).
+    public func refusal(_ action: UIAction) -> String? {
+        switch action {
+        case .togglePause:
+            return deploy.paused != nil ? RolloutLogic.refusal(.resume, in: deploy) : RolloutLogic.refusal(.pause, in: deploy)
+        case .say: return nil
+        default:
+            guard let cmd = Keymap.bindings.first(where: { $0.action == action })?.command else { return nil }
+            return RolloutLogic.refusal(cmd, in: deploy, text: "x")
+        }
+    }
+
+    private mutating func handleKey(_ k: Key) -> [UIEffect] {
+        if k == .resize { return [] }
+        switch mode {
+        case .help:
+            if k == .escape || k == .char("?") || k == .char("q") || k == .enter { mode = .normal }
+            return []
+        case let .confirm(action):
+            switch k {
+            case .char("y"), .char("Y"), .enter:
+                mode = .normal
+                message = ("sent \(action.rawValue)", false)
+                return [.send(Command(action, by: user))]
+            case .char("n"), .char("N"), .escape, .char("q"):
+                mode = .normal
+                message = ("\(action.rawValue) cancelled", false)
+                return []
+            default: return []
+            }
+        case let .revertReason(text):
+            switch LineEdit.apply(k, to: text) {
+            case .cancel: mode = .normal; message = nil; return []
+            case let .update(t): mode = .revertReason(t); return []
+            case let .submit(reason):
+                let r = reason.trimmingCharacters()
+                if r.isEmpty { message = ("a revert needs a reason for the team log", true); return [] }
+                mode = .normal
+                message = ("sent revert", false)
+                return [.send(Command(.revert, by: user, text: r))]
+            }
+        case let .chat(text):
+            switch LineEdit.apply(k, to: text) {
+            case .cancel: mode = .normal; message = nil; return []
+            case let .update(t): mode = .chat(t); return []
+            case let .submit(line):
+                mode = .normal
+                let t = line.trimmingCharacters()
+                return t.isEmpty ? [] : [.send(Command(.say, by: user, text: t))]
+            }
+        case .normal:
+            message = nil
+            guard let b = Keymap.binding(for: k) else { return [] }
+            switch b.action {
+            case .quit: return [.quit]
+            case .help: mode = .help; return []
+            case .focusNext:
+                let all = PaneID.allCases
+                let step = k == .backTab ? all.count - 1 : 1
+                focus = all[(focus.rawValue + step) % all.count]
+                return []
+            case .scrollUp: scroll[focus, default: 0] += 1; return []
+            case .scrollDown: scroll[focus] = max(0, (scroll[focus] ?? 0) - 1); return []
+            case .say: mode = .chat(""); return []
+            case .togglePause:
+                let action: Action = deploy.paused != nil ? .resume : .pause
+                return [.send(Command(action, by: user))]
+            case .promote, .retry:
+                return [.send(Command(b.command!, by: user))]
+            case .promoteFull, .revert:
+                let action = b.command!
+                // A refused dangerous command is sent anyway, so the refusal is logged for all.
+                if RolloutLogic.refusal(action, in: deploy) != nil { return [.send(Command(action, by: user))] }
+                mode = action == .revert ? .revertReason("") : .confirm(action)
+                return []
+            }
+        }
+    }
+
+}
+
+/// A one-line text field's answer to a key.
+enum LineEdit {
+    case cancel, update(String), submit(String)
+
+    static func apply(_ k: Key, to text: String) -> LineEdit {
+        switch k {
+        case .escape: return .cancel
+        case .enter: return .submit(text)
+        case .backspace: return .update(String(text.dropLast()))
+        case let .char(c): return .update(text.count < 300 ? text + String(c) : text)
+        default: return .update(text)
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

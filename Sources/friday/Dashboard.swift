@@ -1,0 +1,188 @@
+import Dispatch
+import Foundation
+import FridayCore
+import FridayEngine
+import FridayTerminal
+import FridayUI
+
+/// Runs the full-screen dashboard against an engine until the user quits or a signal
+/// arrives, and always gives the terminal back.
+///
+/// Threads: the engine runs on Swift concurrency; the screen loop runs on a thread of its
+/// own, sleeping in poll() on the keyboard and a wake pipe. Engine events and signals are
+/// posted to a `Mailbox`, which writes a byte to the pipe. A frame is drawn when something
+/// changed, at most ~30 a second for engine updates, at once for keys.
+struct Dashboard {
+    enum Outcome: Sendable { case quit, failed(String) }
+
+    let engine: Engine
+    let clock: any EngineClock
+    let theme: Theme
+    let user: String
+    let sourceLabel: String
+
+    func run() async -> Outcome {
+        let mailbox = Mailbox()
+        let signals = SignalWatch(mailbox: mailbox)
+        defer { signals.cancel() }
+        let stream = await engine.subscribe()
+        let forward = Task {
+            for await e in stream { mailbox.post(.engine(e)) }
+        }
+        let driver = Task { await engine.run() }
+        await engine.ingest(.presenceJoined(who: user, role: "operator"))
+        let outcome: Outcome = await withCheckedContinuation { cont in
+            let thread = Thread {
+                cont.resume(returning: self.loop(mailbox: mailbox))
+            }
+            thread.name = "friday-screen"
+            thread.start()
+        }
+        driver.cancel()
+        forward.cancel()
+        await engine.finishSubscriptions()
+        return outcome
+    }
+
+    private func loop(mailbox: Mailbox) -> Outcome {
+        let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        let term: CursesTerminal
+        do { term = try CursesTerminal(theme: theme, noColor: noColor) } catch {
+            return .failed("friday demo needs a terminal (\(error)); try `friday demo --headless` or `--dump`")
+        }
+        defer { term.restore() }
+        var model = UIModel(now: clock.now(), user: user, glyphs: term.glyphs, judge: engine.judge ?? ThresholdJudge(),
+                            width: term.size.width, height: term.size.height, sourceLabel: sourceLabel)
+        var lastFrame = ContinuousClock.now - .seconds(1)
+        var dirty = true
+        var resyncPending = false
+        let frameGap = Duration.milliseconds(33)
+        while true {
+            var keyed = false
+            while let k = term.pollKey() {
+                keyed = true
+                dirty = true
+                if k == .resize {
+                    let s = term.size
+                    _ = model.update(.resize(width: s.width, height: s.height))
+                }
+                for effect in model.update(.key(k)) {
+                    switch effect {
+                    case .quit: return .quit
+                    case let .send(c): Task { await engine.send(c) }
+                    case .resync: break
+                    }
+                }
+            }
+            let (messages, signal) = mailbox.drain()
+            if let signal { _ = signal; return .quit }
+            for msg in messages {
+                dirty = true
+                for effect in model.update(msg) where effect == .resync && !resyncPending {
+                    resyncPending = true
+                    let engine = self.engine
+                    Task {
+                        let s = await engine.snapshot()
+                        mailbox.post(.resync(s))
+                    }
+                }
+                if case .resync = msg { resyncPending = false }
+            }
+            let size = term.size
+            if size.width != model.width || size.height != model.height {
+                _ = model.update(.resize(width: size.width, height: size.height))
+                dirty = true
+            }
+            let simNow = clock.now()
+            if Int(simNow.seconds) != Int(model.now.seconds) { dirty = true }
+            _ = model.update(.tick(simNow))
+
+            var timeout = millisecondsToNextSecond(simNow)
+            if dirty {
+                let since = ContinuousClock.now - lastFrame
+                if keyed || since >= frameGap {
+                    term.present(Screen.render(model))
+                    lastFrame = ContinuousClock.now
+                    dirty = false
+                } else {
+                    timeout = min(timeout, max(1, Int((frameGap - since).components.attoseconds / 1_000_000_000_000_000)))
+                }
+            }
+            _ = term.wait(wakeFD: mailbox.readFD, milliseconds: timeout)
+        }
+    }
+
+    /// Real milliseconds until the simulated clock shows the next whole second (at least 5, at most 1000).
+    private func millisecondsToNextSecond(_ now: Timestamp) -> Int {
+        let frac = now.seconds - now.seconds.rounded(.down)
+        let speed = (clock as? ScaledClock)?.speed ?? 1
+        let ms = Int(((1 - frac) / speed * 1000).rounded(.up)) + 1
+        return min(1000, max(5, ms))
+    }
+}
+
+/// Messages for the screen thread, with a pipe that wakes its poll().
+final class Mailbox: @unchecked Sendable {
+    private let lock = Lock()
+    private var items: [UIMessage] = []
+    private var signal: Int32?
+    let readFD: Int32
+    private let writeFD: Int32
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        _ = pipe(&fds)
+        readFD = fds[0]
+        writeFD = fds[1]
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    }
+
+    deinit {
+        close(readFD)
+        close(writeFD)
+    }
+
+    func post(_ m: UIMessage) {
+        lock.withLock { items.append(m) }
+        wake()
+    }
+
+    func postSignal(_ s: Int32) {
+        lock.withLock { signal = s }
+        wake()
+    }
+
+    private func wake() {
+        var b: UInt8 = 1
+        _ = write(writeFD, &b, 1)
+    }
+
+    func drain() -> ([UIMessage], Int32?) {
+        var sink = [UInt8](repeating: 0, count: 256)
+        while read(readFD, &sink, sink.count) > 0 {}
+        return lock.withLock {
+            defer { items.removeAll(keepingCapacity: true) }
+            return (items, signal)
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP end the dashboard cleanly. Set up before curses starts, so
+/// ncurses does not install its own handlers (which exit without restoring).
+final class SignalWatch: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(mailbox: Mailbox) {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            Foundation.signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { @Sendable in mailbox.postSignal(sig) }
+            src.resume()
+            sources.append(src)
+        }
+    }
+
+    func cancel() {
+        for s in sources { s.cancel() }
+    }
+}

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import FridayCore
+import FridayEngine
+import FridayIntegrations
+import FridayTerminal
+import FridayUI
+
+/// `friday demo`: the whole story on the built-in simulator, no set-up.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Watch a simulated deploy: pipeline, canary steps, metrics and teammates.",
+        discussion: """
+        Keys: p promote, P promote to 100%, space pause/resume, r revert, R retry, m say, \
+        tab focus, j/k scroll, ? help, q quit.
+        """
+    )
+
+    @Option(help: "good, bad-canary, slow-canary or steady.")
+    var scenario: String = "good"
+
+    @Option(help: "Seed of the simulation: the same seed gives the same events.")
+    var seed: UInt64 = 1
+
+    @Option(help: "How many times faster than real time the simulation runs.")
+    var speed: Double = 1
+
+    @Option(help: "A theme name (default, monochrome, or one in themes/ or $XDG_CONFIG_HOME/friday/themes) or a path to a .toml file.")
+    var theme: String = "default"
+
+    @Option(help: "Your name in the team log.")
+    var user: String?
+
+    @Flag(help: "Print the event stream as JSON lines, as fast as possible, instead of the dashboard.")
+    var headless = false
+
+    @Option(help: "With --headless: stop after this many simulated seconds if the deploy has not finished.")
+    var duration: Double = 3600
+
+    @Flag(help: "Print the screen as it would look at --at seconds, as plain text.")
+    var dump = false
+
+    @Option(help: "With --dump: simulated seconds since the start.")
+    var at: Double = 60
+
+    @Option(help: "With --dump: the screen size as COLSxROWS.")
+    var size: String = "120x40"
+
+    func validate() throws {
+        guard Scenario(rawValue: scenario) != nil else {
+            throw ValidationError("unknown scenario '\(scenario)'; choose one of: \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard speed > 0, speed <= 1000 else { throw ValidationError("--speed must be above 0 and at most 1000, got \(speed)") }
+        guard duration >= 0 else { throw ValidationError("--duration must be 0 or more seconds") }
+        guard at >= 0 else { throw ValidationError("--at must be 0 or more seconds") }
+        if dump, parseSize() == nil { throw ValidationError("--size must look like 120x40, got '\(size)'") }
+        if headless && dump { throw ValidationError("choose one of --headless and --dump") }
+    }
+
+    func parseSize() -> (Int, Int)? {
+        let parts = size.lowercased().split(separator: "x")
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (1...1000).contains(w), (1...1000).contains(h) else { return nil }
+        return (w, h)
+    }
+
+    var settings: SimulationSettings { SimulationSettings(scenario: Scenario(rawValue: scenario)!, seed: seed) }
+    var userName: String { user ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "you" }
+
+    func makeEngine(clock: any EngineClock) -> Engine {
+        let s = settings
+        return Engine(deployID: "demo-\(s.scenario.rawValue)-\(s.seed)", clock: clock, router: SimulatedRouter(),
+                      metrics: SimulatedTraffic(settings: s), sources: [SimulatedDeploy(settings: s)], judge: ThresholdJudge())
+    }
+
+    func run() async throws {
+        if headless { return await runHeadless() }
+        if dump { return await runDump() }
+        let chosen: Theme
+        do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
+        let base = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
+        let clock = ScaledClock(base: base, speed: speed)
+        let engine = makeEngine(clock: clock)
+        let label = "demo · \(scenario)" + (speed == 1 ? "" : " · \(format1(speed))x")
+        let outcome = await Dashboard(engine: engine, clock: clock, theme: chosen, user: userName, sourceLabel: label).run()
+        switch outcome {
+        case .quit: break
+        case let .failed(message): throw ExitWith(message: message)
+        }
+    }
+
+    /// Runs simulated time as fast as possible, printing each event as a JSON line.
+    func runHeadless() async {
+        let base = SimulationSettings.fridayAfternoon
+        let clock = ManualClock(base)
+        let engine = makeEngine(clock: clock)
+        let out = LineWriter()
+        await engine.addSink { e in out.write(e.jsonLine) }
+        var t = 0.0
+        while t <= duration {
+            clock.set(base + t)
+            await engine.advance(to: base + t)
+            if await engine.state.isFinished { break }
+            t += 1
+        }
+        out.flush()
+    }
+
+    /// Prints the dashboard as it would look `at` seconds in.
+    func runDump() async {
+        let base = SimulationSettings.fridayAfternoon
+        let clock = ManualClock(base)
+        let engine = makeEngine(clock: clock)
+        var t = 0.0
+        while t <= at {
+            clock.set(base + t)
+            await engine.advance(to: base + t)
+            t += 1
+        }
+        let (w, h) = parseSize()!
+        let model = UIModel(deploy: await engine.state, now: base + at, user: userName, glyphs: .unicode,
+                            judge: ThresholdJudge(), width: w, height: h, sourceLabel: "demo · \(scenario)")
+        for line in Screen.render(model).lines { print(line) }
+    }
+}
+
+/// A failure that has already been explained to the user: print it, exit 1.
+struct ExitWith: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Buffered standard output for long streams of lines.
+final class LineWriter: @unchecked Sendable {
+    private let lock = Lock()
+    private var buffer: [UInt8] = []
+
+    func write(_ line: String) {
+        lock.withLock {
+            buffer.append(contentsOf: line.utf8)
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 16 { flushLocked() }
+        }
+    }
+
+    func flush() { lock.withLock { flushLocked() } }
+
+    private func flushLocked() {
+        var off = 0
+        while off < buffer.count {
+            let n = buffer[off...].withUnsafeBytes { Foundation.write(1, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            off += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `friday`: a terminal dashboard for live deploys.
+@main
+struct Friday: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "friday",
+        abstract: "A terminal dashboard for live deploys: pipeline, canary traffic, errors and the team, on one screen.",
+        subcommands: [Demo.self]
+    )
+}

@@ -1,0 +1,29 @@
+import Foundation
+import FridayUI
+
+/// Finds a theme by name or path: a path is read as it is; a name is looked for in
+/// `$XDG_CONFIG_HOME/friday/themes` and `./themes`, then among the built-in themes.
+enum ThemeLoader {
+    static func load(_ nameOrPath: String) throws -> Theme {
+        let fm = FileManager.default
+        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".toml") {
+            guard let text = try? String(contentsOfFile: nameOrPath, encoding: .utf8) else {
+                throw ThemeError(file: nameOrPath, line: nil, message: "cannot read the theme file (does it exist?)")
+            }
+            return try Theme.parse(text, file: nameOrPath)
+        }
+        let env = ProcessInfo.processInfo.environment
+        let config = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (env["HOME"].map { $0 + "/.config" } ?? "")
+        let dirs = [config + "/friday/themes", fm.currentDirectoryPath + "/themes"]
+        for dir in dirs {
+            let path = dir + "/" + nameOrPath + ".toml"
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try Theme.parse(text, file: path) }
+        }
+        switch nameOrPath {
+        case "default": return .standard
+        case "monochrome": return .monochrome
+        default:
+            throw ThemeError(file: nameOrPath, line: nil, message: "no theme of that name in \(dirs.joined(separator: " or ")); built in: default, monochrome")
+        }
+    }
+}
