@@ -9,9 +9,10 @@ public enum Reducer {
         }
         switch event.payload {
         case let .deployStarted(service, from, to, plan, stages, by):
-            let watchers = state.watchers
+            let (watchers, keptLog) = (state.watchers, state.log)
             state = DeployState()
             state.watchers = watchers
+            state.log = keptLog
             state.lastSeq = event.seq
             state.lastEventAt = ts
             state.deployID = event.deploy
@@ -69,7 +70,8 @@ public enum Reducer {
 
         case let .analysisVerdict(step, verdict, summary, figures):
             state.judgement = DeployState.Judgement(step: step, verdict: verdict, summary: summary, figures: figures, at: ts)
-            if verdict != .pass { log(.alert, "judge", "\(verdict.rawValue): \(summary)") }
+            // A failed verdict is followed by the hold (or revert) that says the same: log that one.
+            if verdict == .inconclusive { log(.alert, "judge", "inconclusive: \(summary)") }
 
         case let .commandAccepted(action, by, reason):
             var text = "\(by) \(action.pastTense)"
@@ -80,13 +82,13 @@ public enum Reducer {
             log(.command, by, text)
 
         case let .commandRejected(action, by, why):
-            log(.refusal, by, "refused \(by)'s \(action.rawValue): \(why)")
+            log(.refusal, by, "\(action.rawValue) by \(by) refused: \(why)")
 
         case let .deployPaused(by, reason):
             let remaining = state.pauseDeadline.map { max(0, $0 - ts) }
             state.paused = DeployState.Pause(by: by, reason: reason, at: ts, remaining: remaining)
             state.pauseDeadline = nil
-            if by == "judge" || by == "engine" { log(.alert, by, "rollout held: \(reason)") }
+            if by == "judge" || by == "engine" { log(.alert, by, "rollout held by the \(by): \(reason)") }
 
         case .deployResumed:
             if let p = state.paused {

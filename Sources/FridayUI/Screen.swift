@@ -105,7 +105,7 @@ enum HeaderBar {
             x += g.put("  \(formatDuration(end - start))", x: x, y: row, role: .header)
         }
         var names = s.watchers.map(\.who).filter { $0 != m.user }
-        names.append(m.user + " (you)")
+        names.append(m.user == "you" ? "you" : m.user + " (you)")
         let right = "watching: " + names.joined(separator: ", ") + (m.sourceLabel.isEmpty ? " " : "  \(m.sourceLabel) ")
         let rw = CharWidth.of(right)
         if x + 2 + rw <= g.width { g.put(right, x: g.width - rw, y: row, role: .header) }

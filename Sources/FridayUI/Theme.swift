@@ -227,6 +227,6 @@ public func didYouMean(_ word: String, among candidates: [String]) -> String? {
     }
     let w = Array(word)
     let best = candidates.map { ($0, distance(w, Array($0))) }.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-    guard let best, best.1 <= max(1, word.count / 3) else { return nil }
+    guard let best, best.1 <= max(2, word.count / 3) else { return nil }
     return best.0
 }

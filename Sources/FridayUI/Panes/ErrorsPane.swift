@@ -30,8 +30,8 @@ public enum ErrorsPane {
         x += g.put(TextLayout.right("p99", p99W - 1) + " ", x: x, y: y, role: .dim)
         if sparkW >= 6 {
             let span = formatDuration(Double(sparkW) * bucketSeconds)
-            g.put(TextLayout.fit(" errors, last \(span)", sparkW), x: x + 1, y: y, role: .dim)
-            if twoSparks { g.put(TextLayout.fit(" p99, last \(span)", sparkW), x: x + sparkW + 3, y: y, role: .dim) }
+            g.put(TextLayout.fit("errors, \(span)", sparkW), x: x + 1, y: y, role: .dim)
+            if twoSparks { g.put(TextLayout.fit("p99, \(span)", sparkW), x: x + sparkW + 3, y: y, role: .dim) }
         }
         y += 1
         let basePoint = s.metrics[s.from.name]?.p99(lastSeconds: recentSeconds, now: m.now)
@@ -55,7 +55,8 @@ public enum ErrorsPane {
                           glyphs: m.glyphs, into: &g, x: x + 1, y: y, role: isNew ? .newVersion : .oldVersion)
                 if twoSparks {
                     let lat = win.p99Series(buckets: sparkW, bucketSeconds: bucketSeconds, now: m.now)
-                    let top = [s.metrics[s.from.name], s.metrics[s.to.name]].compactMap { $0?.p99Series(buckets: sparkW, bucketSeconds: bucketSeconds, now: m.now).compactMap { $0 }.max() }.max() ?? 1
+                    // A healthy line sits mid-height; a regression past the limit reaches the top.
+                    let top = max((basePoint ?? 0) * j.maxP99Ratio * 1.33, lat.compactMap { $0 }.max() ?? 1)
                     drawSpark(lat, top: top, limit: nil, glyphs: m.glyphs, into: &g, x: x + sparkW + 3, y: y, role: isNew ? .newVersion : .oldVersion)
                 }
             }
@@ -85,10 +86,14 @@ public enum ErrorsPane {
             return
         }
         let role: Role = live.verdict == .fail ? .bad : live.verdict == .pass ? .good : .dim
-        var x = g.put("judge ", x: r.x, y: y, role: .dim)
-        x += g.put(live.verdict.rawValue.uppercased(), x: r.x + x, y: y, role: role)
-        g.put("  " + live.summary, x: r.x + x, y: y, role: role == .good ? .text : role, limit: r.width - x)
-        y += 1
+        let x = g.put("judge ", x: r.x, y: y, role: .dim)
+        let verdictW = g.put(live.verdict.rawValue.uppercased(), x: r.x + x, y: y, role: role)
+        let indent = x + verdictW + 2
+        for (i, line) in TextLayout.wrap(live.summary, max(1, r.width - indent)).enumerated() where y < r.maxY {
+            _ = i
+            g.put(line, x: r.x + indent, y: y, role: role == .good ? .text : role)
+            y += 1
+        }
         let figures = live.figures.map { f -> String in
             switch f.name {
             case "canary requests": return "\(groupedInt(Int(f.value))) canary req (min \(groupedInt(Int(f.limit ?? 0))))"
@@ -103,7 +108,7 @@ public enum ErrorsPane {
             y += 1
         }
         if let p = s.paused, p.by == "judge", y < r.maxY {
-            g.put("held for a human: space resume · p promote anyway · r revert", x: r.x, y: y, role: .warn, limit: r.width)
+            g.put("held for a human: space resume · r revert", x: r.x, y: y, role: .warn, limit: r.width)
         }
     }
 }

@@ -27,8 +27,7 @@ public enum Overlays {
         for b in Keymap.bindings {
             let line = TextLayout.left(b.label, 7) + b.help
             if let why = m.refusal(b.action) {
-                body.append((line, .dim))
-                body.append(("       not now: \(why)", .dim))
+                body.append((line + " (not now: \(why))", .dim))
             } else {
                 body.append((line, .text))
             }

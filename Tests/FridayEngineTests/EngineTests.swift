@@ -1,0 +1,191 @@
+import FridayCore
+import FridayEngine
+import FridayIntegrations
+import XCTest
+
+/// A router that fails on demand and remembers what it was told.
+final class FlakyRouter: TrafficRouter, @unchecked Sendable {
+    let name = "flaky"
+    private let lock = Lock()
+    private var failing: String?
+    private var lying = false
+    private(set) var calls: [[VersionWeight]] = []
+    func fail(_ m: String?) { lock.withLock { failing = m } }
+    func lie(_ on: Bool) { lock.withLock { lying = on } }
+    func setWeights(_ w: [VersionWeight]) async throws -> [VersionWeight] {
+        try lock.withLock {
+            calls.append(w)
+            if let failing { throw RouterError(failing) }
+            return lying ? w.map { VersionWeight(version: $0.version, percent: $0.percent == 0 ? 0 : $0.percent - 1) } : w
+        }
+    }
+}
+
+final class EngineTests: XCTestCase {
+    let base = SimulationSettings.fridayAfternoon
+
+    func makeEngine(_ scenario: Scenario = .good, seed: UInt64 = 1, router: (any TrafficRouter)? = nil) -> (Engine, ManualClock) {
+        let settings = SimulationSettings(scenario: scenario, seed: seed)
+        let clock = ManualClock(base)
+        let engine = Engine(deployID: "t", clock: clock, router: router ?? SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
+                            sources: [SimulatedDeploy(settings: settings)])
+        return (engine, clock)
+    }
+
+    /// Advances second by second up to `seconds` (or until `until` holds).
+    func run(_ engine: Engine, _ clock: ManualClock, to seconds: Double, from: Double = 0, until: (@Sendable (DeployState) -> Bool)? = nil) async {
+        var t = from
+        while t <= seconds {
+            clock.set(base + t)
+            await engine.advance(to: base + t)
+            if let until, until(await engine.state) { return }
+            t += 1
+        }
+    }
+
+    func lines(_ scenario: Scenario, seed: UInt64, seconds: Double) async -> [String] {
+        let (engine, clock) = makeEngine(scenario, seed: seed)
+        let box = LinesBox()
+        await engine.addSink { box.append($0.jsonLine) }
+        await run(engine, clock, to: seconds)
+        return box.lines
+    }
+
+    func testTheSameSeedGivesTheSameEventStream() async {
+        let a = await lines(.good, seed: 7, seconds: 400)
+        let b = await lines(.good, seed: 7, seconds: 400)
+        let c = await lines(.good, seed: 8, seconds: 400)
+        XCTAssertGreaterThan(a.count, 300)
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, c)
+        // And the stream folds back: every line parses, seq is consecutive.
+        for (i, line) in a.enumerated() { XCTAssertEqual(try DeployEvent(jsonLine: line).seq, i) }
+    }
+
+    func testTheGoodScenarioIsPromotedByATeammate() async {
+        let (engine, clock) = makeEngine(.good)
+        await run(engine, clock, to: 1000, until: { $0.isFinished })
+        let s = await engine.state
+        XCTAssertEqual(s.outcome, .promoted)
+        XCTAssertEqual(s.canaryPercent, 100)
+        XCTAssertTrue(s.log.contains { $0.kind == .command && $0.text.hasPrefix("maya promoted (25% → 50%)") })
+    }
+
+    func testBadCanaryIsHeldAtFivePercentByTheJudge() async {
+        let (engine, clock) = makeEngine(.badCanary)
+        await run(engine, clock, to: 400)
+        let s = await engine.state
+        XCTAssertEqual(s.stepIndex, 1)
+        XCTAssertEqual(s.canaryPercent, 5)
+        XCTAssertEqual(s.paused?.by, "judge")
+        XCTAssertTrue(s.paused?.reason.contains("error rate") ?? false, s.paused?.reason ?? "")
+        XCTAssertEqual(s.judgement?.verdict, .fail)
+        XCTAssertFalse(s.isFinished, "held for a human, not reverted")
+    }
+
+    func testSlowCanaryIsHeldOnLatency() async {
+        let (engine, clock) = makeEngine(.slowCanary)
+        await run(engine, clock, to: 400)
+        let s = await engine.state
+        XCTAssertEqual(s.paused?.by, "judge")
+        XCTAssertTrue(s.paused?.reason.contains("p99") ?? false, s.paused?.reason ?? "")
+    }
+
+    func testSteadyHoldsOneStepForever() async {
+        let (engine, clock) = makeEngine(.steady)
+        await run(engine, clock, to: 900)
+        let s = await engine.state
+        XCTAssertEqual(s.stepIndex, 0)
+        XCTAssertEqual(s.canaryPercent, 10)
+        XCTAssertNil(s.paused)
+        XCTAssertFalse(s.isFinished)
+        XCTAssertGreaterThan(s.metrics["v2.4.0"]?.points.count ?? 0, 500, "one sample a second")
+    }
+
+    func testCommandsMoveTheRolloutAndRefusalsAreLogged() async {
+        let (engine, clock) = makeEngine(.good)
+        let early = await engine.send(Command(.promote, by: "lee"))
+        XCTAssertEqual(early, .rejected("no deploy is running"))
+        await run(engine, clock, to: 60, until: { $0.stepIndex == 0 })
+        // Two promotes in a row go one step each, never skipping.
+        async let a = engine.send(Command(.promote, by: "lee"))
+        async let b = engine.send(Command(.promote, by: "maya"))
+        _ = await (a, b)
+        var s = await engine.state
+        XCTAssertEqual(s.stepIndex, 2)
+        XCTAssertEqual(s.canaryPercent, 25)
+        await engine.send(Command(.pause, by: "lee", text: "checking a graph"))
+        s = await engine.state
+        XCTAssertEqual(s.paused?.reason, "checking a graph")
+        let again = await engine.send(Command(.pause, by: "maya"))
+        XCTAssertEqual(again, .rejected("already paused by lee"))
+        await engine.send(Command(.revert, by: "lee", text: "5xx in the logs"))
+        s = await engine.state
+        XCTAssertEqual(s.outcome, .reverted)
+        XCTAssertEqual(s.canaryPercent, 0)
+        XCTAssertEqual(s.log.last?.kind, .alert)
+        let promote = await engine.send(Command(.promote, by: "maya"))
+        XCTAssertEqual(promote.refusal, "the deploy was reverted: press R to retry it first")
+        s = await engine.state
+        XCTAssertEqual(s.log.last?.text, "promote by maya refused: the deploy was reverted: press R to retry it first")
+        await engine.send(Command(.retry, by: "lee"))
+        s = await engine.state
+        XCTAssertEqual(s.phase, .rolling)
+        XCTAssertEqual(s.stepIndex, 0)
+        XCTAssertEqual(s.canaryPercent, 1)
+    }
+
+    func testARouterThatDoesNotConfirmPausesTheDeployAndNeverShowsTheWeight() async {
+        let router = FlakyRouter()
+        let (engine, clock) = makeEngine(.good, router: router)
+        await run(engine, clock, to: 60, until: { $0.stepIndex == 0 })
+        router.fail("connection refused")
+        await engine.send(Command(.promote, by: "lee"))
+        var s = await engine.state
+        XCTAssertEqual(s.stepIndex, 0, "no step claimed without the router")
+        XCTAssertEqual(s.canaryPercent, 1, "the screen shows what the router confirmed")
+        XCTAssertEqual(s.wanted.last?.percent, 5)
+        XCTAssertEqual(s.paused?.by, "engine")
+        XCTAssertEqual(s.routerProblem, "flaky: connection refused")
+        router.fail(nil)
+        router.lie(true)
+        await engine.send(Command(.promote, by: "lee"))
+        s = await engine.state
+        XCTAssertEqual(s.stepIndex, 0)
+        XCTAssertEqual(s.canaryPercent, 4, "what the router reported")
+        router.lie(false)
+        await engine.send(Command(.promote, by: "lee"))
+        s = await engine.state
+        XCTAssertEqual(s.stepIndex, 1)
+        XCTAssertNil(s.routerProblem)
+        XCTAssertNil(s.paused)
+    }
+
+    func testASlowSubscriberDoesNotStallTheEngineOrOthers() async {
+        let (engine, clock) = makeEngine(.steady)
+        let stalled = await engine.subscribe(buffer: 8)   // never read
+        let reader = await engine.subscribe(buffer: 100_000)
+        let collected = Task { () -> [Int] in
+            var seqs: [Int] = []
+            for await e in reader { seqs.append(e.seq) }
+            return seqs
+        }
+        await run(engine, clock, to: 300)
+        let last = await engine.state.lastSeq
+        await engine.finishSubscriptions()
+        let seqs = await collected.value
+        XCTAssertEqual(seqs, Array(0...last), "the reader saw every event in order")
+        let dropped = await engine.droppedDeliveries
+        XCTAssertEqual(dropped, last + 1 - 8, "the stalled one kept only its newest 8")
+        var kept: [Int] = []
+        for await e in stalled { kept.append(e.seq) }
+        XCTAssertEqual(kept, Array((last - 7)...last), "and can see the gap in seq")
+    }
+}
+
+final class LinesBox: @unchecked Sendable {
+    private let lock = Lock()
+    private var store: [String] = []
+    func append(_ s: String) { lock.withLock { store.append(s) } }
+    var lines: [String] { lock.withLock { store } }
+}

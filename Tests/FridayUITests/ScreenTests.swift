@@ -1,0 +1,133 @@
+import FridayCore
+import FridayEngine
+import FridayIntegrations
+import FridayTesting
+@testable import FridayUI
+import XCTest
+
+final class ScreenTests: XCTestCase {
+    let base = SimulationSettings.fridayAfternoon
+
+    /// The demo's state at `seconds`, as `friday demo --dump` builds it.
+    func demoState(_ scenario: Scenario, at seconds: Double) async -> DeployState {
+        let settings = SimulationSettings(scenario: scenario, seed: 1)
+        let clock = ManualClock(base)
+        let engine = Engine(deployID: "t", clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
+                            sources: [SimulatedDeploy(settings: settings)])
+        var t = 0.0
+        while t <= seconds { clock.set(base + t); await engine.advance(to: base + t); t += 1 }
+        return await engine.state
+    }
+
+    func model(_ s: DeployState, at seconds: Double, _ w: Int, _ h: Int, glyphs: Glyphs = .unicode) -> UIModel {
+        UIModel(deploy: s, now: base + seconds, user: "you", glyphs: glyphs, width: w, height: h, sourceLabel: "demo")
+    }
+
+    func assertScreen(_ m: UIModel, _ name: String, file: StaticString = #filePath, line: UInt = #line) {
+        let text = Screen.render(m).lines.joined(separator: "\n")
+        if let problem = Snapshot.check(text, named: name) { XCTFail(problem, file: file, line: line) }
+    }
+
+    func testWholeScreensAtSeveralSizesAndMoments() async {
+        let rolling = await demoState(.good, at: 130)
+        assertScreen(model(rolling, at: 130, 120, 40), "good-130s-120x40")
+        assertScreen(model(rolling, at: 130, 100, 30), "good-130s-100x30")
+        assertScreen(model(rolling, at: 130, 80, 24), "good-130s-80x24")
+        assertScreen(model(rolling, at: 130, 40, 10), "good-130s-40x10-compact")
+        let pipeline = await demoState(.good, at: 20)
+        assertScreen(model(pipeline, at: 20, 120, 40), "good-20s-120x40-pipeline")
+        let held = await demoState(.badCanary, at: 160)
+        assertScreen(model(held, at: 160, 120, 40), "bad-160s-120x40-held")
+        assertScreen(model(held, at: 160, 120, 40, glyphs: .ascii), "bad-160s-120x40-ascii")
+    }
+
+    func testLayoutChoice() {
+        XCTAssertEqual(LayoutKind.choose(width: 120, height: 40), .grid)
+        XCTAssertEqual(LayoutKind.choose(width: 100, height: 24), .grid)
+        XCTAssertEqual(LayoutKind.choose(width: 80, height: 24), .stacked)
+        XCTAssertEqual(LayoutKind.choose(width: 79, height: 19), .compact)
+        XCTAssertEqual(LayoutKind.choose(width: 50, height: 40), .compact)
+    }
+
+    func testEveryPaneAloneMatchesItsExpectedText() async {
+        let s = await demoState(.badCanary, at: 160)
+        let m = model(s, at: 160, 60, 9)
+        var g = CellGrid(width: 60, height: 9)
+        TrafficPane.render(m, into: &g, rect: Rect(x: 0, y: 0, width: 60, height: 9), focused: true)
+        XCTAssertEqual(g.lines, [
+            "┌ Traffic ─────────────────────────────────────────────────┐",
+            "│ v2.3.0 █████████████████████████████████████████░░   95% │",
+            "│ v2.4.0 ██░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░    5% │",
+            "│                                                          │",
+            "│ steps 1%✓  ▶5%  25%  50%  100%                           │",
+            "│ held by judge: v2.4.0 error rate 2.1% over the 2.0%      │",
+            "│ threshold                                                │",
+            "│ 19s left of this step's pause when resumed               │",
+            "└──────────────────────────────────────────────────────────┘",
+        ])
+        var p = CellGrid(width: 44, height: 8)
+        PipelinePane.render(model(await demoState(.good, at: 25), at: 25, 44, 8), into: &p, rect: Rect(x: 0, y: 0, width: 44, height: 8), focused: false)
+        XCTAssertEqual(p.lines, [
+            "┌ Pipeline ────────────────────────────────┐",
+            "│ ✓ wait for build                      8s │",
+            "│ ✓ process build                       8s │",
+            "│ ● build container                    9s… │",
+            "│ ○ release container                      │",
+            "│                                          │",
+            "│   Step 5/6 : EXPOSE 8080                 │",
+            "└──────────────────────────────────────────┘",
+        ])
+    }
+
+    func testTinyTerminalsGetASummaryAndNothingBreaks() async {
+        let s = await demoState(.badCanary, at: 160)
+        let g = Screen.render(model(s, at: 160, 30, 6))
+        XCTAssertEqual(g.lines, [
+            "checkout v2.4.0",
+            "HELD 2/5",
+            "v2.3.0 95% err 0.44%",
+            "v2.4.0 5% err 8.5%",
+            "judge: v2.4.0 error rate 2.1%…",
+            "? help  q quit",
+        ])
+        for w in [0, 1, 2, 5, 13, 59, 60, 61, 99, 100, 101, 250] {
+            for h in [0, 1, 2, 3, 7, 19, 20, 23, 24, 25, 60] {
+                var m = model(s, at: 160, w, h)
+                _ = Screen.render(m)
+                m.mode = .help
+                _ = Screen.render(m)
+                m.mode = .revertReason("部署 reason")
+                _ = Screen.render(m)
+            }
+        }
+    }
+
+    func testWideTextTakesTwoColumnsAndNeverBreaksTheBox() {
+        var f = EventFixture.rolling(step: 1)
+        f.add(.chatMessage(from: "美咲", text: "部署は順調です、ありがとう 🎉 all good"))
+        f.add(.chatMessage(from: "eve", text: "\u{1b}[2J\u{1b}[31mowned"))
+        let m = UIModel(deploy: f.state, now: f.t, user: "you", width: 40, height: 8)
+        var g = CellGrid(width: 40, height: 8)
+        TeamPane.render(m, into: &g, rect: Rect(x: 0, y: 0, width: 40, height: 8), focused: false)
+        let lines = g.lines
+        XCTAssertTrue(lines.contains("│ 16:00:05 美咲: 部署は順調です、あり  │"), lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains("│          がとう 🎉 all good          │"), lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains("│ 16:00:06 eve: ^[[2J^[[31mowned       │"), lines.joined(separator: "\n"))
+        for line in lines { XCTAssertEqual(CharWidth.of(line), 40, line) }
+        // A wide character that does not fit at the edge becomes a space, not half a glyph.
+        var edge = CellGrid(width: 5, height: 1)
+        edge.put("ab部署", x: 0, y: 0)
+        XCTAssertEqual(edge.lines, ["ab部"])
+        XCTAssertEqual(edge[4, 0].text, " ")
+    }
+
+    func testRolesCarryTheMeaningForColours() async {
+        let s = await demoState(.badCanary, at: 160)
+        let g = Screen.render(model(s, at: 160, 120, 40))
+        let text = g.lines
+        let row = text.firstIndex { $0.contains("│ v2.4.0") && $0.contains("ms") }!
+        let col = Array(text[row]).firstIndex(of: "%")!
+        XCTAssertEqual(g[col, row].role, .bad, "the canary's error rate over the threshold is drawn as bad")
+        XCTAssertEqual(g[0, 0].role, .headerAccent)
+    }
+}

@@ -1,0 +1,105 @@
+import FridayCore
+import FridayTesting
+@testable import FridayUI
+import XCTest
+
+final class UIModelTests: XCTestCase {
+    func model(step: Int?) -> UIModel {
+        let f = EventFixture.rolling(step: step)
+        return UIModel(deploy: f.state, now: f.t, user: "you")
+    }
+
+    func testPromoteAndPauseSendCommandsStraightAway() {
+        var m = model(step: 1)
+        XCTAssertEqual(m.update(.key(.char("p"))), [.send(Command(.promote, by: "you"))])
+        XCTAssertEqual(m.update(.key(.space)), [.send(Command(.pause, by: "you"))])
+        XCTAssertEqual(m.update(.key(.char("R"))), [.send(Command(.retry, by: "you"))], "refused by the engine, which logs why")
+    }
+
+    func testRevertAsksForAReasonThenSendsIt() {
+        var m = model(step: 2)
+        XCTAssertEqual(m.update(.key(.char("r"))), [])
+        XCTAssertEqual(m.mode, .revertReason(""))
+        let screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("v2 25% → 0% at once; v1 takes all traffic;"), screen)
+        XCTAssertEqual(m.update(.key(.enter)), [], "no reason, no revert")
+        XCTAssertEqual(m.message?.text, "a revert needs a reason for the team log")
+        for c in "5xx" { _ = m.update(.key(.char(c))) }
+        _ = m.update(.key(.backspace))
+        _ = m.update(.key(.char("X")))
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.revert, by: "you", text: "5xX"))])
+        XCTAssertEqual(m.mode, .normal)
+        _ = m.update(.key(.char("r")))
+        XCTAssertEqual(m.update(.key(.escape)), [])
+        XCTAssertEqual(m.mode, .normal)
+    }
+
+    func testPromoteFullConfirmsWithWhatWillHappen() {
+        var m = model(step: 1)
+        XCTAssertEqual(m.update(.key(.char("P"))), [])
+        XCTAssertEqual(m.mode, .confirm(.promoteFull))
+        let screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("v2 5% → 100% now, skipping steps 25%, 50%, 3 pauses and"), screen)
+        XCTAssertEqual(m.update(.key(.char("n"))), [])
+        _ = m.update(.key(.char("P")))
+        XCTAssertEqual(m.update(.key(.char("y"))), [.send(Command(.promoteFull, by: "you"))])
+    }
+
+    func testARefusedDangerousKeySkipsTheDialogAndShowsWhy() {
+        var m = model(step: nil)
+        XCTAssertEqual(m.update(.key(.char("r"))), [.send(Command(.revert, by: "you"))])
+        XCTAssertEqual(m.mode, .normal)
+        var f = EventFixture.rolling(step: nil)
+        f.add(.commandRejected(action: .revert, by: "you", why: "nothing to revert: v2 takes no traffic yet"))
+        _ = m.update(.engine(f.events.last!))
+        XCTAssertEqual(m.message?.text, "can't revert: nothing to revert: v2 takes no traffic yet")
+        XCTAssertTrue(Screen.render(m).lines.last!.contains("can't revert: nothing to revert"))
+        XCTAssertTrue(m.deploy.log.last!.text.contains("revert by you refused"))
+    }
+
+    func testFooterShowsOnlyTheKeysThatApplyNow() {
+        var m = model(step: nil)
+        m.width = 120; m.height = 40
+        XCTAssertEqual(Screen.render(m).lines.last, " m say  ? help  q quit")
+        var r = model(step: 1)
+        r.width = 120; r.height = 40
+        XCTAssertEqual(Screen.render(r).lines.last, " p promote  P to 100%  space pause  r revert  m say  ? help  q quit")
+    }
+
+    func testChatHelpFocusAndScroll() {
+        var m = model(step: 1)
+        _ = m.update(.key(.char("m")))
+        for c in "hi 部署" { _ = m.update(.key(.char(c))) }
+        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" say: hi 部署"))
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.say, by: "you", text: "hi 部署"))])
+        _ = m.update(.key(.char("?")))
+        XCTAssertEqual(m.mode, .help)
+        let help = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(help.contains("R      retry: start a reverted or failed rollout again from its first step (not"), help)
+        XCTAssertTrue(help.contains("now: retry applies to a reverted or failed rollout; this one is still running)"), help)
+        _ = m.update(.key(.escape))
+        XCTAssertEqual(m.mode, .normal)
+        _ = m.update(.key(.tab))
+        XCTAssertEqual(m.focus, .traffic)
+        _ = m.update(.key(.backTab))
+        _ = m.update(.key(.backTab))
+        XCTAssertEqual(m.focus, .team)
+        _ = m.update(.key(.char("k")))
+        _ = m.update(.key(.up))
+        _ = m.update(.key(.char("j")))
+        XCTAssertEqual(m.scroll[.team], 1)
+        XCTAssertEqual(m.update(.key(.char("q"))), [.quit])
+    }
+
+    func testAGapInSequenceNumbersAsksForAResync() {
+        var m = model(step: 1)
+        var f = EventFixture.rolling(step: 1)
+        f.add(.chatMessage(from: "a", text: "1"))
+        f.add(.chatMessage(from: "a", text: "2"))
+        XCTAssertEqual(m.update(.engine(f.events.last!)), [.resync])
+        XCTAssertEqual(m.update(.engine(f.events[f.events.count - 2])), [])
+        XCTAssertEqual(m.update(.engine(f.events[0])), [], "old events are ignored")
+        XCTAssertEqual(m.update(.resync(f.state)), [])
+        XCTAssertEqual(m.deploy.lastSeq, f.events.count - 1)
+    }
+}
