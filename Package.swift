@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "FridayTesting", dependencies: ["FridayCore", "FridayUI"], swiftSettings: strict),
         .testTarget(name: "FridayCoreTests", dependencies: ["FridayCore", "FridayTesting"], swiftSettings: strict),
         .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations"], swiftSettings: strict),
-        .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting"], swiftSettings: strict),
+        .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting"],
+                    exclude: ["__Snapshots__"], swiftSettings: strict),
         .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting"], swiftSettings: strict),
     ]
 )

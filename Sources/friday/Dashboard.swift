@@ -13,13 +13,14 @@ import FridayUI
 /// posted to a `Mailbox`, which writes a byte to the pipe. A frame is drawn when something
 /// changed, at most ~30 a second for engine updates, at once for keys.
 struct Dashboard {
-    enum Outcome: Sendable { case quit, failed(String) }
+    enum Outcome: Sendable { case quit, signal(Int32), failed(String) }
 
     let engine: Engine
     let clock: any EngineClock
     let theme: Theme
     let user: String
     let sourceLabel: String
+    let ascii: Bool
 
     func run() async -> Outcome {
         let mailbox = Mailbox()
@@ -51,7 +52,7 @@ struct Dashboard {
             return .failed("friday demo needs a terminal (\(error)); try `friday demo --headless` or `--dump`")
         }
         defer { term.restore() }
-        var model = UIModel(now: clock.now(), user: user, glyphs: term.glyphs, judge: engine.judge ?? ThresholdJudge(),
+        var model = UIModel(now: clock.now(), user: user, glyphs: ascii ? .ascii : term.glyphs, judge: engine.judge ?? ThresholdJudge(),
                             width: term.size.width, height: term.size.height, sourceLabel: sourceLabel)
         var lastFrame = ContinuousClock.now - .seconds(1)
         var dirty = true
@@ -75,7 +76,7 @@ struct Dashboard {
                 }
             }
             let (messages, signal) = mailbox.drain()
-            if let signal { _ = signal; return .quit }
+            if let signal { return .signal(signal) }
             for msg in messages {
                 dirty = true
                 for effect in model.update(msg) where effect == .resync && !resyncPending {

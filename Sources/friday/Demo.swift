@@ -28,6 +28,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "A theme name (default, monochrome, or one in themes/ or $XDG_CONFIG_HOME/friday/themes) or a path to a .toml file.")
     var theme: String = "default"
 
+    @Flag(help: "Draw with plain ASCII characters (boxes, bars, sparklines) whatever the locale.")
+    var ascii = false
+
     @Option(help: "Your name in the team log.")
     var user: String?
 
@@ -81,9 +84,10 @@ struct Demo: AsyncParsableCommand {
         let clock = ScaledClock(base: base, speed: speed)
         let engine = makeEngine(clock: clock)
         let label = "demo · \(scenario)" + (speed == 1 ? "" : " · \(format1(speed))x")
-        let outcome = await Dashboard(engine: engine, clock: clock, theme: chosen, user: userName, sourceLabel: label).run()
+        let outcome = await Dashboard(engine: engine, clock: clock, theme: chosen, user: userName, sourceLabel: label, ascii: ascii).run()
         switch outcome {
         case .quit: break
+        case let .signal(sig): throw ExitCode(128 + sig)
         case let .failed(message): throw ExitWith(message: message)
         }
     }
@@ -117,7 +121,7 @@ struct Demo: AsyncParsableCommand {
             t += 1
         }
         let (w, h) = parseSize()!
-        let model = UIModel(deploy: await engine.state, now: base + at, user: userName, glyphs: .unicode,
+        let model = UIModel(deploy: await engine.state, now: base + at, user: userName, glyphs: ascii ? .ascii : .unicode,
                             judge: ThresholdJudge(), width: w, height: h, sourceLabel: "demo · \(scenario)")
         for line in Screen.render(model).lines { print(line) }
     }

@@ -1,0 +1,172 @@
+import Foundation
+
+/// Drives a program in tmux on a private socket, like a person at a terminal:
+/// send keys, read the screen, wait (with a deadline) until something holds.
+public final class TmuxSession {
+    public let socket: String
+    private let dir: URL
+
+    /// Starts `command` (run through /bin/sh) in a detached session of `width`x`height`.
+    /// The pane stays after the program exits so its last screen and status can be read.
+    public init(width: Int = 120, height: Int = 40, command: String, env: [String: String] = [:]) throws {
+        socket = "friday-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent(socket)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let conf = dir.appendingPathComponent("tmux.conf")
+        try """
+        set -g status off
+        set -g default-terminal tmux-256color
+        set -g remain-on-exit on
+        set -g history-limit 0
+        """.write(to: conf, atomically: true, encoding: .utf8)
+        var args = ["-f", conf.path, "new-session", "-d", "-x", "\(width)", "-y", "\(height)"]
+        // `swift test` sets NO_COLOR=1 for its children; a screen test states its own.
+        var environment = ["LANG": "C.UTF-8", "TERM": "tmux-256color", "NO_COLOR": ""]
+        environment.merge(env) { $1 }
+        for (k, v) in environment.sorted(by: { $0.key < $1.key }) { args += ["-e", "\(k)=\(v)"] }
+        args.append(command)
+        let (status, err) = TmuxSession.tmux(socket, args)
+        guard status == 0 else { throw TmuxError(message: "tmux new-session failed: \(err)") }
+    }
+
+    deinit {
+        _ = TmuxSession.tmux(socket, ["kill-server"])
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    @discardableResult
+    static func tmux(_ socket: String, _ args: [String]) -> (Int32, String) {
+        // Output goes to a file, not a pipe: the tmux server started by new-session inherits
+        // the client's descriptors, and a pipe would then never reach end-of-file. Spawned
+        // with posix_spawn and reaped with waitpid, so no run loop is involved.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-out-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let status = spawnAndWait(["tmux", "-L", socket] + args, output: file.path)
+        let data = (try? Data(contentsOf: file)) ?? Data()
+        return (status, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The screen as lines (trailing spaces trimmed by tmux).
+    public func screen(colours: Bool = false) -> [String] {
+        let (_, out) = TmuxSession.tmux(socket, ["capture-pane", "-p"] + (colours ? ["-e"] : []))
+        var lines = out.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+
+    public var text: String { screen().joined(separator: "\n") }
+
+    /// Presses keys by tmux name (`p`, `Enter`, `Escape`, `Space`, `Tab`).
+    public func press(_ keys: String...) { TmuxSession.tmux(socket, ["send-keys"] + keys) }
+
+    /// Types text literally.
+    public func type(_ text: String) { TmuxSession.tmux(socket, ["send-keys", "-l", text]) }
+
+    public func resize(width: Int, height: Int) {
+        TmuxSession.tmux(socket, ["resize-window", "-x", "\(width)", "-y", "\(height)"])
+    }
+
+    /// A tmux format of the pane: `#{alternate_on}`, `#{pane_pid}`, `#{pane_dead_status}` …
+    public func format(_ f: String) -> String {
+        TmuxSession.tmux(socket, ["display-message", "-p", f]).1.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Polls until `condition` holds on the screen or `seconds` pass. Returns whether it held.
+    @discardableResult
+    public func wait(seconds: Double = 15, until condition: ([String]) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition(screen()) { return true }
+            usleep(50_000)
+        }
+        return condition(screen())
+    }
+
+    /// Polls until the screen contains `text`.
+    @discardableResult
+    public func wait(for text: String, seconds: Double = 15) -> Bool {
+        wait(seconds: seconds) { $0.joined(separator: "\n").contains(text) }
+    }
+
+    /// Polls until the program has exited.
+    @discardableResult
+    public func waitForExit(seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if format("#{pane_dead}") == "1" { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+}
+
+/// Runs a program found on PATH with stdin from /dev/null and stdout+stderr to `output`;
+/// returns its exit status (128+signal if killed).
+public func spawnAndWait(_ argv: [String], output: String) -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var cargs = argv.map { strdup($0) }
+    cargs.append(nil)
+    defer { for a in cargs { free(a) } }
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, argv[0], &actions, nil, cargs, environ)
+    guard rc == 0 else { return 127 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    if status & 0x7f == 0 { return (status >> 8) & 0xff }
+    return 128 + (status & 0x7f)
+}
+
+public struct TmuxError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Where the built `friday` is: `$FRIDAY_BIN`, or `.build/debug/friday` of this package.
+public func fridayBinary(testFile: String = #filePath) -> String {
+    if let p = ProcessInfo.processInfo.environment["FRIDAY_BIN"], !p.isEmpty { return p }
+    var url = URL(fileURLWithPath: testFile)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
+            return url.appendingPathComponent(".build/debug/friday").path
+        }
+    }
+    return "friday"
+}
+
+/// Runs a command to the end and returns its exit status, standard output and standard error.
+public func runProcess(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    var e = ProcessInfo.processInfo.environment
+    e.merge(env) { $1 }
+    p.environment = e
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let errBox = ErrBox()
+    let t = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
+    t.start()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    while !errBox.done { usleep(1000) }
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
+}
+
+private final class ErrBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Data?
+    var data: Data {
+        get { lock.lock(); defer { lock.unlock() }; return stored ?? Data() }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+    var done: Bool { lock.lock(); defer { lock.unlock() }; return stored != nil }
+}

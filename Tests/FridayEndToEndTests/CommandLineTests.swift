@@ -1,0 +1,57 @@
+import FridayTesting
+import Foundation
+import XCTest
+
+/// The built binary, run as a script would: output and exit codes.
+final class CommandLineTests: XCTestCase {
+    let bin = fridayBinary()
+
+    func testHeadlessPrintsTheEventStreamAndIsReproducible() throws {
+        let a = try runProcess(bin, ["demo", "--headless", "--scenario", "bad-canary", "--duration", "300"])
+        XCTAssertEqual(a.status, 0, a.err)
+        let lines = a.out.split(separator: "\n")
+        XCTAssertGreaterThan(lines.count, 500)
+        XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("{\"v\":1,\"seq\":") })
+        XCTAssertTrue(a.out.contains(#""type":"deploy.paused","data":{"by":"judge","reason":"v2.4.0 error rate"#))
+        XCTAssertTrue(lines.last!.contains("\"ts\":\"2026-11-27T16:05:00.000Z\""), "stops at --duration: \(lines.last!)")
+        let b = try runProcess(bin, ["demo", "--headless", "--scenario", "bad-canary", "--duration", "300"])
+        XCTAssertEqual(a.out, b.out, "same seed, same bytes")
+        let good = try runProcess(bin, ["demo", "--headless"])
+        let goodLines = good.out.split(separator: "\n")
+        let finished = try XCTUnwrap(goodLines.first { $0.contains(#""type":"deploy.finished","data":{"outcome":"promoted""#) })
+        let ts = { (l: Substring) in l.range(of: #""ts":"[^"]+""#, options: .regularExpression).map { String(l[$0]) } }
+        XCTAssertEqual(ts(goodLines.last!), ts(finished), "stops at the end of the second the deploy finished in")
+    }
+
+    func testDumpPrintsTheScreenAtAMoment() throws {
+        let r = try runProcess(bin, ["demo", "--dump", "--at", "130", "--size", "100x30"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        XCTAssertEqual(lines.count, 30)
+        XCTAssertTrue(lines[0].contains("ROLLING step 3/5 25%"), String(lines[0]))
+        XCTAssertTrue(lines.allSatisfy { $0.count <= 100 })
+        XCTAssertTrue(r.out.contains("step 3/5 holds until promoted: p for 50%"), r.out)
+    }
+
+    func testBadInputGetsAClearErrorAndNoStackTrace() throws {
+        let s = try runProcess(bin, ["demo", "--scenario", "awful"])
+        XCTAssertNotEqual(s.status, 0)
+        XCTAssertTrue(s.err.contains("unknown scenario 'awful'; choose one of: good, bad-canary, slow-canary, steady"), s.err)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("friday-theme-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let theme = dir.appendingPathComponent("mine.toml")
+        try "name = \"mine\"\n[roles]\ngod = \"green\"\n".write(to: theme, atomically: true, encoding: .utf8)
+        let t = try runProcess(bin, ["demo", "--theme", theme.path])
+        XCTAssertEqual(t.status, 1)
+        XCTAssertTrue(t.err.contains("\(theme.path):3: unknown role \"god\" (did you mean \"good\"?)"), t.err)
+
+        let noTTY = try runProcess(bin, ["demo"])
+        XCTAssertEqual(noTTY.status, 1)
+        XCTAssertTrue(noTTY.err.contains("friday demo needs a terminal"), noTTY.err)
+        XCTAssertFalse(noTTY.err.contains("Fatal error") || noTTY.err.contains("Stack dump"))
+
+        let size = try runProcess(bin, ["demo", "--dump", "--size", "wide"])
+        XCTAssertTrue(size.err.contains("--size must look like 120x40, got 'wide'"), size.err)
+    }
+}

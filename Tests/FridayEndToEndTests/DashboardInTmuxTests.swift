@@ -1,0 +1,125 @@
+import FridayTesting
+import Foundation
+import XCTest
+
+/// `friday demo` in tmux on a private socket, pressed and read like a person would.
+final class DashboardInTmuxTests: XCTestCase {
+    let bin = fridayBinary()
+
+    override func setUpWithError() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: bin), "build friday first (swift build): \(bin)")
+    }
+
+    func start(_ args: String = "--speed 20", width: Int = 120, height: Int = 40, env: [String: String] = [:]) throws -> TmuxSession {
+        // A shell stays after friday exits, so the terminal's state afterwards can be read
+        // (tmux hides the cursor of a dead pane).
+        try TmuxSession(width: width, height: height, command: "\(bin) demo --user ana \(args); echo \"exit=$?\"; sleep 300", env: env)
+    }
+
+    /// Waits for friday to exit; returns its status as the shell saw it.
+    func exitStatus(_ t: TmuxSession) -> String? {
+        guard t.wait(for: "exit=", seconds: 10) else { return nil }
+        return t.screen().first { $0.hasPrefix("exit=") }.map { String($0.dropFirst(5)) }
+    }
+
+    /// friday's pid: the child of the pane's shell.
+    func fridayPID(_ t: TmuxSession) -> pid_t {
+        let shell = t.format("#{pane_pid}")
+        let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
+        return pid_t(children.split(separator: " ").first ?? "") ?? 0
+    }
+
+    func testPanesAppearKeysSteerTheRolloutAndResizeRelaysOut() throws {
+        let t = try start()
+        XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
+        for title in ["┌ Traffic", "┌ Errors & latency", "┌ Team"] { XCTAssertTrue(t.text.contains(title), t.text) }
+        XCTAssertTrue(t.wait(for: "ROLLING step 1/5 1%"), t.text)
+        t.press("p")
+        XCTAssertTrue(t.wait(for: "ROLLING step 2/5 5%"), t.text)
+        XCTAssertTrue(t.wait(for: "ana promoted (1% → 5%)"), t.text)
+
+        t.press("r")
+        XCTAssertTrue(t.wait(for: "Revert v2.4.0?"), t.text)
+        XCTAssertTrue(t.text.contains("v2.4.0 5% → 0% at once"), t.text)
+        t.type("error budget burning")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "REVERTED"), t.text)
+        XCTAssertTrue(t.wait { lines in
+            lines.contains { $0.range(of: #"│ v2\.4\.0 ░+ +0% │"#, options: .regularExpression) != nil }
+        }, t.text)
+        XCTAssertTrue(t.text.contains("ana reverted: error budget burning"), t.text)
+
+        // A refused key says why in the footer.
+        t.press("p")
+        XCTAssertTrue(t.wait(for: "can't promote: the deploy was reverted"), t.text)
+
+        t.resize(width: 80, height: 24)
+        XCTAssertTrue(t.wait { lines in
+            lines.count == 24 && lines[1].hasPrefix("┌ Pipeline") && lines.contains { $0.hasPrefix("┌ Traffic") } && lines.allSatisfy { $0.count <= 80 }
+        }, t.text)
+        t.resize(width: 40, height: 10)
+        XCTAssertTrue(t.wait { $0.count == 10 && $0.contains("REVERTED") && !$0.contains { $0.contains("┌") } }, t.text)
+        t.resize(width: 120, height: 40)
+        XCTAssertTrue(t.wait { $0.count == 40 && $0[1].hasPrefix("┌ Pipeline") && $0[1].hasSuffix("┐") && $0[1].contains("┐┌ Traffic") }, t.text)
+
+        t.press("?")
+        XCTAssertTrue(t.wait(for: "┌ Keys"), t.text)
+        t.press("Escape")
+        XCTAssertTrue(t.wait { !$0.joined().contains("┌ Keys") }, t.text)
+
+        t.press("q")
+        XCTAssertEqual(exitStatus(t), "0", t.text)
+        XCTAssertEqual(t.format("#{alternate_on}"), "0")
+        XCTAssertEqual(t.format("#{cursor_flag}"), "1")
+    }
+
+    func testSignalsLeaveTheTerminalRestored() throws {
+        for (sig, name) in [(SIGTERM, "TERM"), (SIGINT, "INT"), (SIGHUP, "HUP")] {
+            let t = try start()
+            XCTAssertTrue(t.wait(for: "┌ Team"), t.text)
+            XCTAssertEqual(t.format("#{alternate_on}"), "1")
+            let pid = fridayPID(t)
+            XCTAssertGreaterThan(pid, 0)
+            kill(pid, sig)
+            XCTAssertEqual(exitStatus(t), "\(128 + sig)", "SIG\(name)\n\(t.text)")
+            XCTAssertEqual(t.format("#{alternate_on}"), "0", "SIG\(name)")
+            XCTAssertEqual(t.format("#{cursor_flag}"), "1", "SIG\(name)")
+        }
+    }
+
+    func testChatHoldAndPauseFromTheKeyboard() throws {
+        let t = try start("--scenario bad-canary --speed 20")
+        XCTAssertTrue(t.wait(for: "HELD step 2/5 5%", seconds: 30), t.text)
+        XCTAssertTrue(t.text.contains("held by judge: v2.4.0 error rate"), t.text)
+        t.press("m")
+        XCTAssertTrue(t.wait(for: "say: "), t.text)
+        t.type("looking at it 部署")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "ana: looking at it 部署"), t.text)
+        t.press("Space")
+        XCTAssertTrue(t.wait(for: "ROLLING step 2/5"), t.text)
+        t.press("Space")
+        XCTAssertTrue(t.wait(for: "PAUSED step 2/5"), t.text)
+        t.press("q")
+        XCTAssertEqual(exitStatus(t), "0")
+    }
+
+    func testNoColorAsciiAndAPlainLocale() throws {
+        let coloured = try start()
+        XCTAssertTrue(coloured.wait(for: "┌ Team"))
+        let colourCodes = coloured.screen(colours: true).joined(separator: "\n")
+        XCTAssertTrue(colourCodes.contains("38;5;"), "the default theme uses colours: \(colourCodes.debugDescription.prefix(600))")
+
+        let plain = try start(env: ["NO_COLOR": "1"])
+        XCTAssertTrue(plain.wait(for: "┌ Team"))
+        let codes = plain.screen(colours: true).joined()
+        XCTAssertFalse(codes.contains("38;5;") || codes.contains("[3") && codes.range(of: #"\[3[0-7]m"#, options: .regularExpression) != nil, "NO_COLOR: no colours")
+
+        let c = try start(env: ["LANG": "C", "LC_ALL": "C"])
+        XCTAssertTrue(c.wait(for: "┌ Pipeline"), "a non-UTF-8 locale falls back to C.UTF-8: \(c.text)")
+
+        let a = try start("--ascii --speed 20")
+        XCTAssertTrue(a.wait(for: "+ Pipeline ---"), a.text)
+        XCTAssertFalse(a.text.contains("│"), a.text)
+    }
+}
