@@ -28,7 +28,9 @@ public final class CursesTerminal: Terminal {
         var utf8 = shim_is_utf8_locale() != 0
         if !utf8, setlocale(LC_CTYPE, "C.UTF-8") != nil { utf8 = shim_is_utf8_locale() != 0 }
         glyphs = utf8 ? .unicode : .ascii
-        if getenv("ESCDELAY") == nil { set_escdelay(25) }
+        // 10 ms, as tmux 3.5 chose for escape-time: fast enough for Esc, slow enough for
+        // escape sequences split by a local terminal. ESCDELAY in the environment wins.
+        if getenv("ESCDELAY") == nil { set_escdelay(10) }
         shim_install_crash_handlers()
         guard shim_start() == 1 else {
             let term = getenv("TERM").map { String(cString: $0) } ?? "(unset)"
