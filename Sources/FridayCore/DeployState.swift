@@ -56,6 +56,8 @@ public struct DeployState: Sendable, Equatable {
     public var wanted: [VersionWeight] = []
     public var observed: [VersionWeight] = []
     public var metrics: [String: MetricWindow] = [:]
+    /// Per version, since the current step began (the judge's counts).
+    public var stepTotals: [String: StepTotals] = [:]
     public var judgement: Judgement?
     public var log: [LogEntry] = []
     public var watchers: [Watcher] = []

@@ -51,6 +51,7 @@ public enum Reducer {
             state.stepStartedAt = ts
             state.paused = nil
             state.judgement = nil
+            state.stepTotals = [:]
             switch pause {
             case let .seconds(s): state.pauseDeadline = ts + s
             case .untilPromoted: state.pauseDeadline = nil
@@ -67,6 +68,7 @@ public enum Reducer {
 
         case let .metricsSample(sample):
             state.metrics[sample.version, default: MetricWindow()].add(sample, at: ts)
+            if state.stepIndex != nil { state.stepTotals[sample.version, default: StepTotals()].add(sample) }
 
         case let .analysisVerdict(step, verdict, summary, figures):
             state.judgement = DeployState.Judgement(step: step, verdict: verdict, summary: summary, figures: figures, at: ts)

@@ -13,7 +13,7 @@ public actor Engine {
     private let router: any TrafficRouter
     private let metrics: (any MetricsSource)?
     private let sources: [any EventSource]
-    public nonisolated let judge: ThresholdJudge?
+    public nonisolated let judge: CanaryJudge?
 
     public private(set) var state = DeployState()
     private var nextSeq = 0
@@ -27,7 +27,7 @@ public actor Engine {
     public private(set) var droppedDeliveries = 0
 
     public init(deployID: String, clock: any EngineClock, router: any TrafficRouter, metrics: (any MetricsSource)?,
-                sources: [any EventSource], judge: ThresholdJudge? = ThresholdJudge()) {
+                sources: [any EventSource], judge: CanaryJudge? = CanaryJudge()) {
         self.deployID = deployID
         self.clock = clock
         self.router = router
@@ -135,26 +135,54 @@ public actor Engine {
                 }
             }
         }
-        await execute(RolloutLogic.due(in: state, now: t), at: t)
+        var due = RolloutLogic.due(in: state, now: t)
+        if case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
+           let end = judge.evaluate(state, stepEnded: true) {
+            // The pause ran out: the step moves on only on a pass, and its verdict is recorded.
+            if judged?.step != step || judged?.verdict != end.verdict {
+                judged = (step, end.verdict)
+                record(.analysisVerdict(step: step, verdict: end.verdict, summary: end.summary, figures: end.figures), at: t)
+            }
+            if end.verdict != .pass {
+                due = []
+                await act(on: end, judge: judge, at: t)
+            }
+        }
+        await execute(due, at: t)
         let wholeSecond = lastTick.map { Int($0.seconds.rounded(.down)) != Int(t.seconds.rounded(.down)) } ?? true
         lastTick = t
         if wholeSecond, let metrics, state.phase != .idle, state.phase != .pipeline {
             if let samples = try? await metrics.sample(at: t, state: state) {
                 for s in samples { record(.metricsSample(s), at: t) }
             }
-            judgeNow(t)
+            await judgeNow(t)
         }
     }
 
-    private func judgeNow(_ t: Timestamp) {
+    /// Records a verdict when it changes (pass or fail; "still sampling" is not news) and
+    /// acts on a failure.
+    private func judgeNow(_ t: Timestamp) async {
         guard let judge, state.paused == nil, let step = state.stepIndex,
-              let result = judge.evaluate(state, now: t) else { return }
+              let result = judge.evaluate(state) else { return }
+        if result.verdict == .inconclusive { return }
         if let j = judged, j.step == step, j.verdict == result.verdict { return }
-        if result.verdict == .inconclusive, judged?.step != step { return }
         judged = (step, result.verdict)
         record(.analysisVerdict(step: step, verdict: result.verdict, summary: result.summary, figures: result.figures), at: t)
-        if result.verdict == .fail {
-            record(.deployPaused(by: "judge", reason: result.summary), at: t)
+        await act(on: result, judge: judge, at: t)
+    }
+
+    /// A failed step reverts (or pauses, as configured); an inconclusive one pauses for a human.
+    private func act(on result: CanaryJudge.Result, judge: CanaryJudge, at t: Timestamp) async {
+        switch result.verdict {
+        case .pass: return
+        case .inconclusive:
+            if state.paused == nil { record(.deployPaused(by: "judge", reason: result.summary), at: t) }
+        case .fail:
+            if judge.onFail == .revert {
+                await execute([.revert(by: "judge", reason: result.summary)], at: t)
+            } else if state.paused == nil {
+                record(.deployPaused(by: "judge", reason: result.summary), at: t)
+            }
         }
     }
 

@@ -119,6 +119,22 @@ public struct CellGrid: Sendable, Equatable {
         }
     }
 
+    /// Replaces every non-ASCII character with an ASCII stand-in, for terminals without UTF-8.
+    public mutating func foldToASCII() {
+        for i in cells.indices {
+            let t = cells[i].text
+            if t.isEmpty { cells[i].text = " "; continue }
+            if t.utf8.count == 1 { continue }
+            cells[i].text = CellGrid.asciiStandIns[t] ?? "?"
+        }
+    }
+
+    static let asciiStandIns: [String: String] = [
+        "×": "x", "≤": "<", "≥": ">", "→": ">", "…": "~", "·": "-", "▲": "!", "✓": "v", "✗": "x", "●": "*",
+        "○": "o", "▶": ">", "─": "-", "│": "|", "┌": "+", "┐": "+", "└": "+", "┘": "+", "█": "#", "░": ".",
+        "▏": "|", "–": "-", "—": "-", "↓": "v", "↑": "^", "▁": "_", "▂": ".", "▃": "-", "▄": "=", "▅": "+", "▆": "*", "▇": "#",
+    ]
+
     /// Each row as text (wide characters once, trailing spaces kept off).
     public var lines: [String] {
         (0..<height).map { y in

@@ -25,6 +25,7 @@ public enum Screen {
         if kind == .compact {
             CompactSummary.render(m, into: &grid)
             Overlays.render(m, into: &grid)
+            if m.glyphs == .ascii { grid.foldToASCII() }
             return grid
         }
         HeaderBar.render(m, into: &grid, row: 0)
@@ -39,6 +40,7 @@ public enum Screen {
             }
         }
         Overlays.render(m, into: &grid)
+        if m.glyphs == .ascii { grid.foldToASCII() }
         return grid
     }
 

@@ -55,14 +55,14 @@ public struct UIModel: Sendable {
     /// A line for the footer: a refusal or a confirmation of what was sent.
     public var message: (text: String, isError: Bool)?
     public var glyphs: Glyphs
-    public var judge: ThresholdJudge
+    public var judge: CanaryJudge
     public var width: Int
     public var height: Int
     /// Label shown in the header, e.g. "demo · good · 1x".
     public var sourceLabel: String
 
     public init(deploy: DeployState = DeployState(), now: Timestamp, user: String, glyphs: Glyphs = .unicode,
-                judge: ThresholdJudge = ThresholdJudge(), width: Int = 120, height: Int = 40, sourceLabel: String = "") {
+                judge: CanaryJudge = CanaryJudge(), width: Int = 120, height: Int = 40, sourceLabel: String = "") {
         self.deploy = deploy; self.now = now; self.user = user; self.glyphs = glyphs
         self.judge = judge; self.width = width; self.height = height; self.sourceLabel = sourceLabel
     }

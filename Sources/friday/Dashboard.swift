@@ -52,7 +52,7 @@ struct Dashboard {
             return .failed("friday demo needs a terminal (\(error)); try `friday demo --headless` or `--dump`")
         }
         defer { term.restore() }
-        var model = UIModel(now: clock.now(), user: user, glyphs: ascii ? .ascii : term.glyphs, judge: engine.judge ?? ThresholdJudge(),
+        var model = UIModel(now: clock.now(), user: user, glyphs: ascii ? .ascii : term.glyphs, judge: engine.judge ?? CanaryJudge(),
                             width: term.size.width, height: term.size.height, sourceLabel: sourceLabel)
         var lastFrame = ContinuousClock.now - .seconds(1)
         var dirty = true

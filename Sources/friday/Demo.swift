@@ -72,7 +72,7 @@ struct Demo: AsyncParsableCommand {
     func makeEngine(clock: any EngineClock) -> Engine {
         let s = settings
         return Engine(deployID: "demo-\(s.scenario.rawValue)-\(s.seed)", clock: clock, router: SimulatedRouter(),
-                      metrics: SimulatedTraffic(settings: s), sources: [SimulatedDeploy(settings: s)], judge: ThresholdJudge())
+                      metrics: SimulatedTraffic(settings: s), sources: [SimulatedDeploy(settings: s)], judge: CanaryJudge())
     }
 
     func run() async throws {
@@ -122,7 +122,7 @@ struct Demo: AsyncParsableCommand {
         }
         let (w, h) = parseSize()!
         let model = UIModel(deploy: await engine.state, now: base + at, user: userName, glyphs: ascii ? .ascii : .unicode,
-                            judge: ThresholdJudge(), width: w, height: h, sourceLabel: "demo · \(scenario)")
+                            judge: CanaryJudge(), width: w, height: h, sourceLabel: "demo · \(scenario)")
         for line in Screen.render(model).lines { print(line) }
     }
 }

@@ -101,25 +101,12 @@ final class RolloutRulesTests: XCTestCase {
         XCTAssertEqual(RolloutLogic.due(in: held.state, now: held.t + 100_000), [], "until promoted never times out")
     }
 
-    func testThresholdJudgeFailsPassesAndWaitsForData() {
-        func state(canaryRequests: Int, canaryErrors: Int, canaryP99: Double = 140) -> (DeployState, Timestamp) {
-            var f = EventFixture.rolling(step: 1)
-            for _ in 0..<30 {
-                f.add(.metricsSample(MetricsSample(version: "v1", requests: 950, errors: 4, p50: 38, p99: 140, window: 1)))
-                f.add(.metricsSample(MetricsSample(version: "v2", requests: canaryRequests, errors: canaryErrors, p50: 38, p99: canaryP99, window: 1)), after: 0)
-            }
-            return (f.state, f.t)
-        }
-        let judge = ThresholdJudge()
-        let (bad, t1) = state(canaryRequests: 50, canaryErrors: 3)
-        let r1 = judge.evaluate(bad, now: t1)
-        XCTAssertEqual(r1?.verdict, .fail)
-        XCTAssertEqual(r1?.summary, "v2 error rate 6.0% over the 2.0% threshold")
-        let (ok, t2) = state(canaryRequests: 50, canaryErrors: 0)
-        XCTAssertEqual(judge.evaluate(ok, now: t2)?.verdict, .pass)
-        let (few, t3) = state(canaryRequests: 2, canaryErrors: 1)
-        XCTAssertEqual(judge.evaluate(few, now: t3)?.verdict, .inconclusive)
-        let (slow, t4) = state(canaryRequests: 50, canaryErrors: 0, canaryP99: 300)
-        XCTAssertEqual(judge.evaluate(slow, now: t4)?.summary, "v2 p99 2.1× v1's, over the 1.5× limit")
+    func testStepTotalsRestartWithEveryStep() {
+        var f = EventFixture.rolling(step: 1)
+        f.add(.metricsSample(MetricsSample(version: "v2", requests: 50, errors: 3, p50: 38, p99: 140, window: 1)))
+        XCTAssertEqual(f.state.stepTotals["v2"], StepTotals(requests: 50, errors: 3, p99Weighted: 7000))
+        f.add(.stepStarted(index: 2, weight: 25, pause: .untilPromoted))
+        XCTAssertEqual(f.state.stepTotals, [:], "the judge's counts restart when the weights change")
+        XCTAssertEqual(f.state.metrics["v2"]?.totalRequests, 50, "the graphs keep their history")
     }
 }

@@ -24,11 +24,11 @@ final class FlakyRouter: TrafficRouter, @unchecked Sendable {
 final class EngineTests: XCTestCase {
     let base = SimulationSettings.fridayAfternoon
 
-    func makeEngine(_ scenario: Scenario = .good, seed: UInt64 = 1, router: (any TrafficRouter)? = nil) -> (Engine, ManualClock) {
+    func makeEngine(_ scenario: Scenario = .good, seed: UInt64 = 1, router: (any TrafficRouter)? = nil, judge: CanaryJudge = CanaryJudge()) -> (Engine, ManualClock) {
         let settings = SimulationSettings(scenario: scenario, seed: seed)
         let clock = ManualClock(base)
         let engine = Engine(deployID: "t", clock: clock, router: router ?? SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
-                            sources: [SimulatedDeploy(settings: settings)])
+                            sources: [SimulatedDeploy(settings: settings)], judge: judge)
         return (engine, clock)
     }
 
@@ -71,24 +71,45 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(s.log.contains { $0.kind == .command && $0.text.hasPrefix("maya promoted (25% → 50%)") })
     }
 
-    func testBadCanaryIsHeldAtFivePercentByTheJudge() async {
+    func testBadCanaryIsRevertedByTheJudgeAtFivePercent() async {
         let (engine, clock) = makeEngine(.badCanary)
+        await run(engine, clock, to: 400)
+        let s = await engine.state
+        XCTAssertEqual(s.outcome, .reverted)
+        XCTAssertEqual(s.stepIndex, 1, "reverted during the 5% step")
+        XCTAssertEqual(s.canaryPercent, 0)
+        XCTAssertEqual(s.judgement?.verdict, .fail)
+        XCTAssertTrue(s.judgement?.summary.contains("toward fail") ?? false, s.judgement?.summary ?? "")
+        XCTAssertTrue(s.log.contains { $0.text.contains("deploy reverted by judge") })
+    }
+
+    func testTheJudgeCanHoldInsteadOfReverting() async {
+        let (engine, clock) = makeEngine(.badCanary, judge: CanaryJudge(onFail: .pause))
         await run(engine, clock, to: 400)
         let s = await engine.state
         XCTAssertEqual(s.stepIndex, 1)
         XCTAssertEqual(s.canaryPercent, 5)
         XCTAssertEqual(s.paused?.by, "judge")
-        XCTAssertTrue(s.paused?.reason.contains("error rate") ?? false, s.paused?.reason ?? "")
-        XCTAssertEqual(s.judgement?.verdict, .fail)
         XCTAssertFalse(s.isFinished, "held for a human, not reverted")
     }
 
-    func testSlowCanaryIsHeldOnLatency() async {
+    func testSlowCanaryIsRevertedOnLatency() async {
         let (engine, clock) = makeEngine(.slowCanary)
         await run(engine, clock, to: 400)
         let s = await engine.state
+        XCTAssertEqual(s.outcome, .reverted)
+        XCTAssertTrue(s.judgement?.summary.contains("p99") ?? false, s.judgement?.summary ?? "")
+    }
+
+    func testAStepWithTooLittleDataPausesAsInconclusive() async {
+        // 1% of 1000 req/s for 30 s is 300 canary requests: short of 2,000.
+        let (engine, clock) = makeEngine(.good, judge: CanaryJudge(minRequests: 2000))
+        await run(engine, clock, to: 200)
+        let s = await engine.state
+        XCTAssertEqual(s.stepIndex, 0)
         XCTAssertEqual(s.paused?.by, "judge")
-        XCTAssertTrue(s.paused?.reason.contains("p99") ?? false, s.paused?.reason ?? "")
+        XCTAssertEqual(s.judgement?.verdict, .inconclusive)
+        XCTAssertTrue(s.paused?.reason.hasPrefix("too little data: ") ?? false, s.paused?.reason ?? "")
     }
 
     func testSteadyHoldsOneStepForever() async {

@@ -9,11 +9,11 @@ final class ScreenTests: XCTestCase {
     let base = SimulationSettings.fridayAfternoon
 
     /// The demo's state at `seconds`, as `friday demo --dump` builds it.
-    func demoState(_ scenario: Scenario, at seconds: Double) async -> DeployState {
+    func demoState(_ scenario: Scenario, at seconds: Double, judge: CanaryJudge = CanaryJudge(onFail: .pause)) async -> DeployState {
         let settings = SimulationSettings(scenario: scenario, seed: 1)
         let clock = ManualClock(base)
         let engine = Engine(deployID: "t", clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
-                            sources: [SimulatedDeploy(settings: settings)])
+                            sources: [SimulatedDeploy(settings: settings)], judge: judge)
         var t = 0.0
         while t <= seconds { clock.set(base + t); await engine.advance(to: base + t); t += 1 }
         return await engine.state
@@ -39,6 +39,8 @@ final class ScreenTests: XCTestCase {
         let held = await demoState(.badCanary, at: 160)
         assertScreen(model(held, at: 160, 120, 40), "bad-160s-120x40-held")
         assertScreen(model(held, at: 160, 120, 40, glyphs: .ascii), "bad-160s-120x40-ascii")
+        let reverted = await demoState(.badCanary, at: 160, judge: CanaryJudge())
+        assertScreen(model(reverted, at: 160, 120, 40), "bad-160s-120x40-reverted")
     }
 
     func testLayoutChoice() {
@@ -60,9 +62,9 @@ final class ScreenTests: XCTestCase {
             "│ v2.4.0 ██░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░    5% │",
             "│                                                          │",
             "│ steps 1%✓  ▶5%  25%  50%  100%                           │",
-            "│ held by judge: v2.4.0 error rate 2.1% over the 2.0%      │",
-            "│ threshold                                                │",
-            "│ 19s left of this step's pause when resumed               │",
+            "│ held by judge: v2.4.0 errors 1.8% vs 0.37%: 3.1 of 2.8   │",
+            "│ toward fail                                              │",
+            "│ 39s left of this step's pause when resumed               │",
             "└──────────────────────────────────────────────────────────┘",
         ])
         var p = CellGrid(width: 44, height: 8)
@@ -87,7 +89,7 @@ final class ScreenTests: XCTestCase {
             "HELD 2/5",
             "v2.3.0 95% err 0.44%",
             "v2.4.0 5% err 8.5%",
-            "judge: v2.4.0 error rate 2.1%…",
+            "judge: v2.4.0 errors 1.8% vs …",
             "? help  q quit",
         ])
         for w in [0, 1, 2, 5, 13, 59, 60, 61, 99, 100, 101, 250] {

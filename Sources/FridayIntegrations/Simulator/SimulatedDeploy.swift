@@ -112,13 +112,14 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
                 once("soon", sinceStep >= 15, .event(.chatMessage(from: "maya", text: "\(s.plan.steps[i].weight)% looks healthy; promoting in a minute unless someone objects")))
                 once("promote\(i)", sinceStep >= 60, .command(Command(.promote, by: "maya", text: "healthy for a minute")))
             }
-            if let p = s.paused, p.by == "judge", let at = p.at as Timestamp?, t - at >= 6 {
-                once("hold", true, .event(.chatMessage(from: "maya", text: "5xx climbing on \(s.to.name): holding it, lee can you look?")))
+            if let p = s.paused, p.by == "judge", t - p.at >= 6 {
+                once("hold", true, .event(.chatMessage(from: "maya", text: "the judge is holding \(s.to.name): \(p.reason)")))
             }
         }
         if case let .finished(o) = s.phase, let f = s.finishedAt, t - f >= 3 {
             once("done", o == .promoted, .event(.chatMessage(from: "lee", text: "\(s.to.name) is out, thanks all 🎉")))
-            once("reverted", o == .reverted, .event(.chatMessage(from: "lee", text: "ack, looking at the diff before we retry")))
+            once("reverted", o == .reverted, .event(.chatMessage(from: "maya", text: "\(s.to.name) is out of rotation; lee, can you look before we retry?")))
+            if o == .reverted, t - f >= 8 { once("ack", true, .event(.chatMessage(from: "lee", text: "ack, looking at the diff"))) }
         }
         return out
     }

@@ -8,7 +8,7 @@ public enum ErrorsPane {
 
     public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
         let j = m.judge
-        let limits = "err ≤ \(percentText(j.maxErrorRate)) · p99 ≤ \(format1(j.maxP99Ratio))×"
+        let limits = "catch \(format1(j.errorRatio))× errors · p99 ≤ \(format1(j.latencyLimit))×"
         let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .errors, focused: focused, right: limits)
         guard !r.isEmpty else { return }
         let s = m.deploy
@@ -35,6 +35,9 @@ public enum ErrorsPane {
         }
         y += 1
         let basePoint = s.metrics[s.from.name]?.p99(lastSeconds: recentSeconds, now: m.now)
+        let baseRate = s.metrics[s.from.name]?.errorRate(lastSeconds: recentSeconds, now: m.now)
+        // The canary's error rate is flagged at the regression the judge looks for.
+        let rateLimit = baseRate.map { max($0, 0.001) * j.errorRatio }
         for v in versions where y < r.maxY {
             let win = s.metrics[v] ?? MetricWindow()
             let isNew = v == s.to.name
@@ -42,21 +45,21 @@ public enum ErrorsPane {
             let p99 = win.p99(lastSeconds: recentSeconds, now: m.now)
             var x = r.x
             x += g.put(TextLayout.left(v, nameW), x: x, y: y, role: isNew ? .newVersion : .oldVersion)
-            let over = isNew && (rate ?? 0) > j.maxErrorRate
+            let over = isNew && rateLimit != nil && (rate ?? 0) > rateLimit!
             let rateText = rate.map { percentText($0) + (over ? m.glyphs.warning : " ") } ?? "–  "
             x += g.put(TextLayout.right(rateText, errW - 1) + " ", x: x, y: y, role: over ? .bad : .text)
-            let slow = isNew && p99 != nil && basePoint != nil && p99! > basePoint! * j.maxP99Ratio
+            let slow = isNew && p99 != nil && basePoint != nil && p99! > basePoint! * j.latencyLimit
             let p99Text = p99.map { "\(Int($0.rounded()))ms" + (slow ? m.glyphs.warning : " ") } ?? "–  "
             x += g.put(TextLayout.right(p99Text, p99W - 1) + " ", x: x, y: y, role: slow ? .bad : .text)
             if sparkW >= 6 {
                 let errs = win.errorRateSeries(buckets: sparkW, bucketSeconds: bucketSeconds, now: m.now)
                 g.put(" ", x: x, y: y)
-                drawSpark(errs, top: max(j.maxErrorRate * 1.5, errs.compactMap { $0 }.max() ?? 0), limit: j.maxErrorRate,
+                drawSpark(errs, top: max((rateLimit ?? 0.01) * 1.5, errs.compactMap { $0 }.max() ?? 0), limit: isNew ? rateLimit : nil,
                           glyphs: m.glyphs, into: &g, x: x + 1, y: y, role: isNew ? .newVersion : .oldVersion)
                 if twoSparks {
                     let lat = win.p99Series(buckets: sparkW, bucketSeconds: bucketSeconds, now: m.now)
                     // A healthy line sits mid-height; a regression past the limit reaches the top.
-                    let top = max((basePoint ?? 0) * j.maxP99Ratio * 1.33, lat.compactMap { $0 }.max() ?? 1)
+                    let top = max((basePoint ?? 0) * j.latencyLimit * 1.33, lat.compactMap { $0 }.max() ?? 1)
                     drawSpark(lat, top: top, limit: nil, glyphs: m.glyphs, into: &g, x: x + sparkW + 3, y: y, role: isNew ? .newVersion : .oldVersion)
                 }
             }
@@ -79,31 +82,44 @@ public enum ErrorsPane {
         var y = startY
         guard y < r.maxY else { return }
         let s = m.deploy
-        guard case .rolling = s.phase, let live = m.judge.evaluate(s, now: m.now) else {
+        guard case .rolling = s.phase, let live = m.judge.evaluate(s) else {
             if let j = s.judgement, y < r.maxY {
-                g.put("last verdict: \(j.verdict.rawValue) · \(j.summary)", x: r.x, y: y, role: j.verdict == .fail ? .bad : .dim, limit: r.width)
+                for line in TextLayout.wrap("last verdict: \(j.verdict.rawValue) · \(j.summary)", r.width) where y < r.maxY {
+                    g.put(line, x: r.x, y: y, role: j.verdict == .fail ? .bad : .dim)
+                    y += 1
+                }
             }
             return
         }
-        let role: Role = live.verdict == .fail ? .bad : live.verdict == .pass ? .good : .dim
+        let role: Role = live.verdict == .fail ? .bad : live.verdict == .pass ? .good : .accent
+        let label = live.verdict == .inconclusive ? "SAMPLING" : live.verdict.rawValue.uppercased()
         let x = g.put("judge ", x: r.x, y: y, role: .dim)
-        let verdictW = g.put(live.verdict.rawValue.uppercased(), x: r.x + x, y: y, role: role)
+        let verdictW = g.put(label, x: r.x + x, y: y, role: role)
         let indent = x + verdictW + 2
-        for (i, line) in TextLayout.wrap(live.summary, max(1, r.width - indent)).enumerated() where y < r.maxY {
-            _ = i
-            g.put(line, x: r.x + indent, y: y, role: role == .good ? .text : role)
+        for line in TextLayout.wrap(live.summary, max(1, r.width - indent)) where y < r.maxY {
+            g.put(line, x: r.x + indent, y: y, role: role == .good || role == .accent ? .text : role)
             y += 1
         }
-        let figures = live.figures.map { f -> String in
-            switch f.name {
-            case "canary requests": return "\(groupedInt(Int(f.value))) canary req (min \(groupedInt(Int(f.limit ?? 0))))"
-            case "canary error rate": return "err \(percentText(f.value)) of \(percentText(f.limit ?? 0))"
-            case "p99 ratio": return "p99 \(format2(f.value))× of \(format1(f.limit ?? 0))×"
-            default: return "\(f.name) \(format2(f.value))"
+        // The statistic between its two bounds: pass ├────●──────┤ fail
+        let gaugeW = min(30, r.width - 16)
+        if gaugeW >= 8, y < r.maxY {
+            let lo = m.judge.passBound, hi = m.judge.failBound
+            let pos = Int(((min(max(live.statistic, lo), hi) - lo) / (hi - lo) * Double(gaugeW - 1)).rounded())
+            var gx = r.x + g.put("pass ", x: r.x, y: y, role: .good)
+            for i in 0..<gaugeW {
+                gx += g.put(i == pos ? m.glyphs.running : m.glyphs.horizontal, x: gx, y: y, role: i == pos ? role : .dim)
             }
+            g.put(" fail  \(format1(live.statistic)) of \(format1(hi))", x: gx, y: y, role: .dim, limit: r.maxX - gx)
+            y += 1
         }
-        let window = "last \(formatDuration(m.judge.windowSeconds)) of this step: "
-        for line in TextLayout.wrap(window + figures.joined(separator: " · "), r.width) where y < r.maxY {
+        let f = Dictionary(live.figures.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var parts: [String] = []
+        if let share = f["canary share"] { parts.append("canary share \(percentText(share.value))") }
+        if let cr = f["canary requests"], let ce = f["canary errors"], let br = f["old requests"], let be = f["old errors"] {
+            parts.append("\(groupedInt(Int(ce.value)))/\(groupedInt(Int(cr.value))) errors vs \(groupedInt(Int(be.value)))/\(groupedInt(Int(br.value)))")
+        }
+        if let p = f["p99 ratio"] { parts.append("p99 \(format2(p.value))× of \(format1(p.limit ?? 0))×") }
+        for line in TextLayout.wrap("this step: " + parts.joined(separator: " · "), r.width) where y < r.maxY {
             g.put(line, x: r.x, y: y, role: .dim)
             y += 1
         }
