@@ -10,9 +10,9 @@ import Foundation
 /// those of the current step, so the test restarts whenever the weights change. Latency
 /// fails when the canary's p99 (request-weighted over the step) exceeds `latencyLimit`
 /// times the old version's, once the canary has `minRequests`.
-public struct CanaryJudge: Sendable, Equatable {
+public struct CanaryJudge: Sendable, Equatable, Codable {
     /// What to do when a step fails.
-    public enum FailAction: String, Sendable, Equatable { case revert, pause }
+    public enum FailAction: String, Sendable, Equatable, Codable { case revert, pause }
 
     /// Chance of failing a healthy canary (false alarm), e.g. 0.05.
     public var alpha: Double
@@ -38,7 +38,7 @@ public struct CanaryJudge: Sendable, Equatable {
     public var passBound: Double { Foundation.log(beta / (1 - alpha)) }
 
     /// A verdict with everything behind it.
-    public struct Result: Sendable, Equatable {
+    public struct Result: Sendable, Equatable, Codable {
         public var verdict: Verdict
         public var summary: String
         /// The log-likelihood ratio so far.

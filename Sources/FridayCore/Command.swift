@@ -1,5 +1,5 @@
 /// What a person (or a script, or a teammate's terminal) can ask the engine to do.
-public enum Action: String, Sendable, Hashable, CaseIterable {
+public enum Action: String, Sendable, Hashable, CaseIterable, Codable {
     case promote
     case promoteFull = "promote-full"
     case pause
@@ -26,7 +26,7 @@ public enum Action: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A request from someone: the action, who asked, and an optional reason or text.
-public struct Command: Sendable, Equatable {
+public struct Command: Sendable, Equatable, Codable {
     public var action: Action
     public var by: String
     /// The reason (revert, pause) or the message (say).

@@ -19,6 +19,8 @@ public enum EventPayload: Sendable, Equatable {
     case presenceLeft(who: String)
     case routerUnreachable(provider: String, error: String)
     case routerRecovered(provider: String)
+    /// The engine came back after being down: pause timers did not run meanwhile.
+    case engineRestarted(downSeconds: Double)
 
     /// The `type` field of the event line.
     public var type: String {
@@ -42,6 +44,7 @@ public enum EventPayload: Sendable, Equatable {
         case .presenceLeft: return "presence.left"
         case .routerUnreachable: return "router.unreachable"
         case .routerRecovered: return "router.recovered"
+        case .engineRestarted: return "engine.restarted"
         }
     }
 }
@@ -148,6 +151,7 @@ extension EventPayload {
         case let .presenceLeft(who): return .object([("who", .string(who))])
         case let .routerUnreachable(provider, error): return .object([("provider", .string(provider)), ("error", .string(error))])
         case let .routerRecovered(provider): return .object([("provider", .string(provider))])
+        case let .engineRestarted(down): return .object([("down_seconds", .number(round3(down)))])
         }
     }
 
@@ -205,6 +209,7 @@ extension EventPayload {
         case "presence.left": self = .presenceLeft(who: try d.string("who"))
         case "router.unreachable": self = .routerUnreachable(provider: try d.string("provider"), error: try d.string("error"))
         case "router.recovered": self = .routerRecovered(provider: try d.string("provider"))
+        case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds"))
         default:
             throw EventDecodingError("unknown event type \"\(type)\"")
         }

@@ -1,6 +1,6 @@
 /// The deploy as the screen sees it: a fold of its events, nothing else.
-public struct DeployState: Sendable, Equatable {
-    public enum Phase: Sendable, Equatable {
+public struct DeployState: Sendable, Equatable, Codable {
+    public enum Phase: Sendable, Equatable, Codable {
         case idle
         case pipeline
         case rolling
@@ -8,7 +8,7 @@ public struct DeployState: Sendable, Equatable {
     }
 
     /// One pipeline stage and what it printed last.
-    public struct Stage: Sendable, Equatable {
+    public struct Stage: Sendable, Equatable, Codable {
         public var name: String
         public var status: StageStatus = .pending
         public var startedAt: Timestamp?
@@ -18,7 +18,7 @@ public struct DeployState: Sendable, Equatable {
     }
 
     /// Who paused the rollout, why, and how much of the step's pause was left.
-    public struct Pause: Sendable, Equatable {
+    public struct Pause: Sendable, Equatable, Codable {
         public var by: String
         public var reason: String
         public var at: Timestamp
@@ -26,7 +26,7 @@ public struct DeployState: Sendable, Equatable {
     }
 
     /// The latest judgement and the figures behind it.
-    public struct Judgement: Sendable, Equatable {
+    public struct Judgement: Sendable, Equatable, Codable {
         public var step: Int
         public var verdict: Verdict
         public var summary: String
@@ -89,15 +89,15 @@ public struct DeployState: Sendable, Equatable {
 }
 
 /// Someone watching the deploy and their role.
-public struct Watcher: Sendable, Equatable {
+public struct Watcher: Sendable, Equatable, Codable {
     public var who: String
     public var role: String
     public init(who: String, role: String) { self.who = who; self.role = role }
 }
 
 /// A line of the team log: chat, a command, or something the system did.
-public struct LogEntry: Sendable, Equatable {
-    public enum Kind: String, Sendable, Equatable { case chat, command, refusal, system, alert }
+public struct LogEntry: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Equatable, Codable { case chat, command, refusal, system, alert }
     public var at: Timestamp
     public var kind: Kind
     public var who: String

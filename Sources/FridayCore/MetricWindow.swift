@@ -1,6 +1,6 @@
 /// One version's recent per-window samples, newest last, about ten minutes of them.
-public struct MetricWindow: Sendable, Equatable {
-    public struct Point: Sendable, Equatable {
+public struct MetricWindow: Sendable, Equatable, Codable {
+    public struct Point: Sendable, Equatable, Codable {
         public var at: Timestamp
         public var requests: Int
         public var errors: Int

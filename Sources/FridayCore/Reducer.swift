@@ -126,6 +126,14 @@ public enum Reducer {
             state.routerProblem = "\(provider): \(error)"
             log(.alert, provider, "router unreachable: \(error)")
 
+        case let .engineRestarted(down):
+            var text = "friday restarted after \(formatDuration(down)) down"
+            if let d = state.pauseDeadline {
+                state.pauseDeadline = d + down
+                text += "; the pause goes on with \(formatDuration(max(0, d - (ts + -down)))) left"
+            }
+            log(.system, "engine", text)
+
         case let .routerRecovered(provider):
             state.routerProblem = nil
             log(.system, provider, "router \(provider) is back")

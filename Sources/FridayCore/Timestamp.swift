@@ -2,7 +2,7 @@
 ///
 /// Written in plain Swift (no formatter objects, no locale) so events format the same
 /// way everywhere and formatting is cheap on the hot path.
-public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     /// Seconds since 1970-01-01T00:00:00Z.
     public var seconds: Double
 

@@ -1,12 +1,12 @@
 /// A version being deployed: its name (`v2.3.0`) and its commit.
-public struct VersionRef: Sendable, Hashable {
+public struct VersionRef: Sendable, Hashable, Codable {
     public var name: String
     public var commit: String
     public init(name: String, commit: String) { self.name = name; self.commit = commit }
 }
 
 /// How long a rollout step holds before the next one.
-public enum StepPause: Sendable, Hashable {
+public enum StepPause: Sendable, Hashable, Codable {
     case seconds(Double)
     case untilPromoted
 
@@ -19,7 +19,7 @@ public enum StepPause: Sendable, Hashable {
 }
 
 /// One rollout step: the new version's share of traffic, then a pause.
-public struct RolloutStep: Sendable, Hashable {
+public struct RolloutStep: Sendable, Hashable, Codable {
     /// Percent of traffic on the new version, 0...100.
     public var weight: Int
     public var pause: StepPause
@@ -27,7 +27,7 @@ public struct RolloutStep: Sendable, Hashable {
 }
 
 /// The canary plan: rising weights ending at 100.
-public struct RolloutPlan: Sendable, Hashable {
+public struct RolloutPlan: Sendable, Hashable, Codable {
     public var steps: [RolloutStep]
     public init(steps: [RolloutStep]) { self.steps = steps }
 
@@ -42,29 +42,29 @@ public struct RolloutPlan: Sendable, Hashable {
 }
 
 /// One version's share of traffic, in percent.
-public struct VersionWeight: Sendable, Hashable {
+public struct VersionWeight: Sendable, Hashable, Codable {
     public var version: String
     public var percent: Int
     public init(version: String, percent: Int) { self.version = version; self.percent = percent }
 }
 
 /// How a pipeline stage ended.
-public enum StageStatus: String, Sendable, Hashable {
+public enum StageStatus: String, Sendable, Hashable, Codable {
     case pending, running, succeeded, failed, cancelled
 }
 
 /// The judge's verdict on a step.
-public enum Verdict: String, Sendable, Hashable {
+public enum Verdict: String, Sendable, Hashable, Codable {
     case pass, fail, inconclusive
 }
 
 /// How a deploy ended.
-public enum Outcome: String, Sendable, Hashable {
+public enum Outcome: String, Sendable, Hashable, Codable {
     case promoted, reverted, failed
 }
 
 /// One version's traffic over one window (normally one second).
-public struct MetricsSample: Sendable, Hashable {
+public struct MetricsSample: Sendable, Hashable, Codable {
     public var version: String
     public var requests: Int
     public var errors: Int
@@ -79,7 +79,7 @@ public struct MetricsSample: Sendable, Hashable {
 }
 
 /// A named figure behind a verdict: `canary error rate = 6.1%` against `threshold 2%`.
-public struct Figure: Sendable, Hashable {
+public struct Figure: Sendable, Hashable, Codable {
     public var name: String
     public var value: Double
     public var limit: Double?

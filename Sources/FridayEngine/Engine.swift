@@ -23,11 +23,18 @@ public actor Engine {
     private var lastTick: Timestamp?
     private var judged: (step: Int, verdict: Verdict)?
     private var queueTail: Task<Void, Never>?
+    private let log: EventLog?
+    private let onFatal: (@Sendable (String) -> Void)?
+    /// Why the engine stopped (the log could not be written); nil while it runs.
+    public private(set) var fatal: String?
     /// Deliveries dropped because a subscriber's buffer was full.
     public private(set) var droppedDeliveries = 0
 
     public init(deployID: String, clock: any EngineClock, router: any TrafficRouter, metrics: (any MetricsSource)?,
-                sources: [any EventSource], judge: CanaryJudge? = CanaryJudge()) {
+                sources: [any EventSource], judge: CanaryJudge? = CanaryJudge(), log: EventLog? = nil,
+                onFatal: (@Sendable (String) -> Void)? = nil) {
+        self.log = log
+        self.onFatal = onFatal
         self.deployID = deployID
         self.clock = clock
         self.router = router
@@ -66,6 +73,38 @@ public actor Engine {
     public func finishSubscriptions() {
         for c in subscribers.values { c.finish() }
         subscribers = [:]
+    }
+
+    /// Starts from a state read back from the event log.
+    public func restore(_ recovered: DeployState) {
+        state = recovered
+        nextSeq = recovered.lastSeq + 1
+        if let last = recovered.lastEventAt { lastTick = last }
+    }
+
+    /// After a restart: records how long the engine was down (pause timers did not run),
+    /// then makes the router's weights match the state's (the step's, or 0 after a revert).
+    public func resumeAfterRestart() async {
+        await serially { e in await e.resumeNow() }
+    }
+
+    private func resumeNow() async {
+        guard state.phase != .idle, let last = state.lastEventAt else { return }
+        let now = commandTime()
+        record(.engineRestarted(downSeconds: max(0, now - last)), at: now)
+        let wanted: [VersionWeight]
+        switch state.phase {
+        case .rolling: wanted = RolloutLogic.weights(in: state, newPercent: state.currentStep?.weight ?? 0)
+        case .finished(.promoted): wanted = RolloutLogic.weights(in: state, newPercent: 100)
+        case .finished: wanted = RolloutLogic.weights(in: state, newPercent: 0)
+        default: return
+        }
+        let current = try? await router.currentWeights()
+        if let current, Set(current) == Set(wanted) {
+            if Set(state.observed) != Set(current) { record(.trafficObserved(weights: current), at: now) }
+            return
+        }
+        _ = await applyWeights(wanted, at: now, purpose: "reconciling after the restart")
     }
 
     // MARK: input
@@ -116,6 +155,7 @@ public actor Engine {
     }
 
     private func handle(_ command: Command, at t: Timestamp) async -> CommandDecision {
+        if let fatal { return .rejected("the engine stopped: \(fatal)") }
         let decision = RolloutLogic.decide(command, in: state)
         switch decision {
         case let .rejected(why):
@@ -127,6 +167,7 @@ public actor Engine {
     }
 
     private func tick(_ t: Timestamp) async {
+        if fatal != nil { return }
         for source in sources {
             for output in await source.poll(at: t, state: state) {
                 switch output {
@@ -238,8 +279,19 @@ public actor Engine {
     @discardableResult
     private func record(_ payload: EventPayload, at t: Timestamp) -> DeployEvent {
         let event = DeployEvent(seq: nextSeq, ts: t, deploy: deployID, payload: payload)
-        nextSeq += 1
+        guard fatal == nil else { return event }
+        // Folded in place (a copy would cost a copy of every buffer per event).
         Reducer.reduce(&state, event)
+        nextSeq += 1
+        if let log {
+            // On disk before anyone hears of it; a log that cannot be written stops the engine
+            // and nothing more is published or acknowledged.
+            do { try log.append(event, state: state) } catch {
+                fatal = error.description
+                onFatal?(error.description)
+                return event
+            }
+        }
         for sink in sinks { sink(event) }
         for c in subscribers.values {
             if case .dropped = c.yield(event) { droppedDeliveries += 1 }

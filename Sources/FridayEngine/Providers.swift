@@ -6,6 +6,8 @@ public protocol TrafficRouter: Sendable {
     var name: String { get }
     /// Sets the weights and returns what the router reports afterwards.
     func setWeights(_ weights: [VersionWeight]) async throws -> [VersionWeight]
+    /// What the router has now (nil if it cannot say), for reconciling after a restart.
+    func currentWeights() async throws -> [VersionWeight]?
 }
 
 /// Per-version request, error and latency figures for the window ending at a time.

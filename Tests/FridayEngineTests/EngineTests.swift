@@ -12,6 +12,7 @@ final class FlakyRouter: TrafficRouter, @unchecked Sendable {
     private(set) var calls: [[VersionWeight]] = []
     func fail(_ m: String?) { lock.withLock { failing = m } }
     func lie(_ on: Bool) { lock.withLock { lying = on } }
+    func currentWeights() async throws -> [VersionWeight]? { nil }
     func setWeights(_ w: [VersionWeight]) async throws -> [VersionWeight] {
         try lock.withLock {
             calls.append(w)

@@ -15,6 +15,13 @@ public final class SimulatedRouter: TrafficRouter, @unchecked Sendable {
     /// Makes the next calls fail with `message` (nil to recover).
     public func setFailure(_ message: String?) { lock.withLock { failure = message } }
 
+    public func currentWeights() async throws -> [VersionWeight]? {
+        try lock.withLock {
+            if let failure { throw RouterError(failure) }
+            return weights
+        }
+    }
+
     public func setWeights(_ w: [VersionWeight]) async throws -> [VersionWeight] {
         try lock.withLock {
             if let failure { throw RouterError(failure) }

@@ -1,0 +1,308 @@
+import Foundation
+import FridayCore
+
+/// The durable event log of one deploy: append-only JSON lines, one writer.
+///
+/// Each line is the event's JSON with a last field `"crc"`: the CRC-32 of the line as it
+/// would be without that field, so `jq` reads the file as it is. Commands and state
+/// transitions are written and `fsync`ed before `append` returns; metric samples and stage
+/// output are gathered and written with the next durable event, or every 100 of them.
+///
+/// Opening reads the log back: a torn or corrupt tail (bad lines with no good line after
+/// them) is cut off and kept as `NAME.broken`; a bad line followed by good ones is an error
+/// that names the line, and nothing is changed. A snapshot of the state (`NAME.snapshot`,
+/// every `snapshotEvery` events) lets a long log open without folding every line again.
+public final class EventLog: @unchecked Sendable {
+    public let path: String
+    public let snapshotEvery: Int
+    private var fd: Int32
+    private var pending: [UInt8] = []
+    private var pendingCount = 0
+    private var sinceSnapshot = 0
+    private var offset: Int
+    /// Set after a failed write or sync: the log refuses further appends.
+    public private(set) var failure: LogError?
+
+    /// What opening found.
+    public struct Recovery: Sendable {
+        /// The state folded from the log (from the snapshot, then the lines after it).
+        public var state: DeployState
+        /// Events read from lines (all of them without a snapshot, the tail with one).
+        public var eventsRead: Int
+        /// Lines cut off the end and kept in `brokenPath`.
+        public var setAside: Int
+        public var brokenPath: String?
+        public var usedSnapshot: Bool
+    }
+
+    public static func snapshotPath(_ path: String) -> String { path + ".snapshot" }
+    public static func brokenPath(_ path: String) -> String { path + ".broken" }
+
+    private init(path: String, fd: Int32, offset: Int, snapshotEvery: Int) {
+        self.path = path; self.fd = fd; self.offset = offset; self.snapshotEvery = snapshotEvery
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    // MARK: lines
+
+    /// The line written for `event` (without the newline).
+    public static func line(for event: DeployEvent) -> String {
+        var json = event.jsonLine
+        let crc = CRC32.checksum(json.utf8)
+        json.removeLast() // "}"
+        json += ",\"crc\":\"\(CRC32.hex(crc))\"}"
+        return json
+    }
+
+    static let crcSuffixLength = 19 // ,"crc":"xxxxxxxx"}
+
+    /// Checks a line's checksum and reads its event.
+    public static func event(fromLine bytes: some Collection<UInt8>) throws(EventDecodingError) -> DeployEvent {
+        let line = Array(bytes)
+        let n = line.count
+        guard n > crcSuffixLength + 2 else { throw EventDecodingError("too short to be an event line") }
+        let suffix = line[(n - crcSuffixLength)...]
+        guard suffix.starts(with: Array(",\"crc\":\"".utf8)), line[n - 2] == UInt8(ascii: "\""), line[n - 1] == UInt8(ascii: "}"),
+              let stored = UInt32(String(decoding: line[(n - 11)..<(n - 2)], as: UTF8.self), radix: 16)
+        else { throw EventDecodingError("no checksum at the end of the line") }
+        var body = Array(line[0..<(n - crcSuffixLength)])
+        body.append(UInt8(ascii: "}"))
+        guard CRC32.checksum(body) == stored else { throw EventDecodingError("checksum mismatch: the line was changed or only partly written") }
+        let value: JSONValue
+        do { value = try JSONValue.parse(bytes: body) } catch { throw EventDecodingError("not JSON: \(error.description)") }
+        return try DeployEvent(json: value)
+    }
+
+    // MARK: opening
+
+    /// Opens (or creates) the log at `path`, reads it back and readies it for appending.
+    public static func open(path: String, snapshotEvery: Int = 10_000) throws(LogError) -> (EventLog, Recovery) {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LogError(path: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))") }
+        let data: [UInt8]
+        do { data = try readAll(fd: fd, path: path) } catch { Glibc.close(fd); throw error }
+
+        var state = DeployState()
+        var start = 0
+        var expectedSeq = 0
+        var usedSnapshot = false
+        if let snap = Snapshot.load(path: snapshotPath(path)), snap.offset <= data.count, snap.offset > 0, data[snap.offset - 1] == 0x0A {
+            state = snap.state
+            start = snap.offset
+            expectedSeq = snap.state.lastSeq + 1
+            usedSnapshot = true
+        }
+        // Walk the lines after `start`.
+        var lineStart = start
+        var lineNumber = start == 0 ? 1 : countLines(data, upTo: start) + 1
+        var firstBad: (offset: Int, line: Int, why: String)?
+        var goodAfterBad = 0
+        var read = 0
+        var events: [DeployEvent] = []
+        events.reserveCapacity(1024)
+        var i = start
+        while lineStart < data.count {
+            while i < data.count, data[i] != 0x0A { i += 1 }
+            let complete = i < data.count
+            let slice = data[lineStart..<i]
+            var ok = false
+            var why = complete ? "" : "the last line is incomplete (torn write)"
+            if complete {
+                do {
+                    let e = try event(fromLine: slice)
+                    if e.seq != expectedSeq { why = "sequence number \(e.seq) where \(expectedSeq) was expected" } else { ok = true; if firstBad == nil { events.append(e) } }
+                } catch { why = error.message }
+            }
+            if ok {
+                if firstBad != nil { goodAfterBad += 1 } else {
+                    expectedSeq += 1
+                    read += 1
+                    if events.count >= 4096 { for e in events { Reducer.reduce(&state, e) }; events.removeAll(keepingCapacity: true) }
+                }
+            } else if firstBad == nil {
+                firstBad = (lineStart, lineNumber, why)
+            }
+            lineNumber += 1
+            i += 1
+            lineStart = i
+        }
+        for e in events { Reducer.reduce(&state, e) }
+        var setAside = 0
+        var broken: String?
+        if let bad = firstBad {
+            if goodAfterBad > 0 {
+                Glibc.close(fd)
+                let excerpt = String(decoding: data[bad.offset..<min(data.count, bad.offset + 120)].prefix { $0 != 0x0A }, as: UTF8.self)
+                throw LogError(path: path, line: bad.line, message: """
+                    corrupt line in the middle of the log (\(bad.why)), with \(goodAfterBad) good line(s) after it; nothing was changed. \
+                    The line begins: \(TerminalText.neutralise(excerpt)). Keep a copy of the file, then cut it before line \(bad.line) \
+                    (head -n \(bad.line - 1)) to go on from there.
+                    """)
+            }
+            // A torn or corrupt tail: keep it aside, then cut it off.
+            let tail = Array(data[bad.offset...])
+            setAside = tail.split(separator: 0x0A, omittingEmptySubsequences: true).count
+            let bp = brokenPath(path)
+            let bfd = Glibc.open(bp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard bfd >= 0 else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside: \(String(cString: strerror(errno)))") }
+            var t = tail
+            if t.last != 0x0A { t.append(0x0A) }
+            let wrote = t.withUnsafeBytes { Glibc.write(bfd, $0.baseAddress, $0.count) }
+            let synced = fsync(bfd)
+            Glibc.close(bfd)
+            guard wrote == t.count, synced == 0 else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside") }
+            guard ftruncate(fd, off_t(bad.offset)) == 0, fsync(fd) == 0 else {
+                Glibc.close(fd); throw LogError(path: path, line: bad.line, message: "cannot cut the broken tail: \(String(cString: strerror(errno)))")
+            }
+            broken = bp
+        }
+        let end = firstBad?.offset ?? data.count
+        lseek(fd, off_t(end), SEEK_SET)
+        let log = EventLog(path: path, fd: fd, offset: end, snapshotEvery: snapshotEvery)
+        log.sinceSnapshot = read
+        return (log, Recovery(state: state, eventsRead: read, setAside: setAside, brokenPath: broken, usedSnapshot: usedSnapshot))
+    }
+
+    /// Every event of a log, checked, for replay. Stops at the first bad line and says where.
+    public static func readEvents(path: String) throws(LogError) -> (events: [DeployEvent], problem: LogError?) {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LogError(path: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        let data = try readAll(fd: fd, path: path)
+        var events: [DeployEvent] = []
+        var lineNumber = 1
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            if line.isEmpty { lineNumber += 1; continue }
+            do {
+                let e = try event(fromLine: line)
+                guard e.seq == events.count else {
+                    return (events, LogError(path: path, line: lineNumber, message: "sequence number \(e.seq) where \(events.count) was expected"))
+                }
+                events.append(e)
+            } catch {
+                return (events, LogError(path: path, line: lineNumber, message: error.message))
+            }
+            lineNumber += 1
+        }
+        return (events, nil)
+    }
+
+    static func countLines(_ data: [UInt8], upTo end: Int) -> Int {
+        var n = 0
+        for i in 0..<end where data[i] == 0x0A { n += 1 }
+        return n
+    }
+
+    static func readAll(fd: Int32, path: String) throws(LogError) -> [UInt8] {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LogError(path: path, line: nil, message: "cannot stat: \(String(cString: strerror(errno)))") }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var got = 0
+        while got < out.count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(got)) }
+            if n < 0 { if errno == EINTR { continue }; throw LogError(path: path, line: nil, message: "cannot read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            got += n
+        }
+        if got < out.count { out.removeLast(out.count - got) }
+        return out
+    }
+
+    // MARK: appending
+
+    /// Whether an event must be on disk before it is acknowledged.
+    public static func isDurable(_ e: DeployEvent) -> Bool {
+        switch e.payload {
+        case .metricsSample, .stageOutput: return false
+        default: return true
+        }
+    }
+
+    /// Appends an event; durable events are written and synced before this returns.
+    /// `state` is the state after the event, for snapshots.
+    public func append(_ e: DeployEvent, state: DeployState) throws(LogError) {
+        if let failure { throw failure }
+        pending.append(contentsOf: EventLog.line(for: e).utf8)
+        pending.append(0x0A)
+        pendingCount += 1
+        sinceSnapshot += 1
+        if EventLog.isDurable(e) || pendingCount >= 100 {
+            try flush(sync: true)
+        }
+        if sinceSnapshot >= snapshotEvery {
+            try flush(sync: true)
+            sinceSnapshot = 0
+            Snapshot(offset: offset, state: state).save(path: EventLog.snapshotPath(path))
+        }
+    }
+
+    /// Writes what is pending, and syncs it to disk when `sync`.
+    public func flush(sync: Bool) throws(LogError) {
+        if let failure { throw failure }
+        var written = 0
+        while written < pending.count {
+            let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let err = LogError(path: path, line: nil, message: "cannot write: \(String(cString: strerror(errno))); nothing after seq \(offsetDescription) is recorded")
+                failure = err
+                throw err
+            }
+            written += n
+        }
+        offset += pending.count
+        pending.removeAll(keepingCapacity: true)
+        pendingCount = 0
+        if sync, fdatasync(fd) != 0 {
+            let err = LogError(path: path, line: nil, message: "cannot sync to disk: \(String(cString: strerror(errno)))")
+            failure = err
+            throw err
+        }
+    }
+
+    private var offsetDescription: String { "byte \(offset)" }
+
+    /// Flushes and closes.
+    public func close() {
+        try? flush(sync: true)
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+    }
+}
+
+/// A log that cannot be used: which file, which line, what happened and what to do.
+public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var line: Int?
+    public var message: String
+    public init(path: String, line: Int?, message: String) { self.path = path; self.line = line; self.message = message }
+    public var description: String { line.map { "\(path):\($0): \(message)" } ?? "\(path): \(message)" }
+}
+
+/// The state at a byte offset of the log, so opening need not fold every line.
+struct Snapshot: Codable {
+    var version = 1
+    var offset: Int
+    var state: DeployState
+
+    init(offset: Int, state: DeployState) { self.offset = offset; self.state = state }
+
+    static func load(path: String) -> Snapshot? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let s = try? JSONDecoder().decode(Snapshot.self, from: data), s.version == 1 else { return nil }
+        return s
+    }
+
+    /// Written to a temporary file, synced, then renamed over the old one.
+    func save(path: String) {
+        guard let data = try? JSONEncoder().encode(self) else { return }
+        let tmp = path + ".tmp"
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == data.count && fsync(fd) == 0
+        Glibc.close(fd)
+        if ok { rename(tmp, path) } else { unlink(tmp) }
+    }
+}
