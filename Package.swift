@@ -18,7 +18,7 @@ let package = Package(
     targets: [
         .target(name: "FridayCore", swiftSettings: strict),
         .target(name: "FridayEngine", dependencies: ["FridayCore"], swiftSettings: strict),
-        .target(name: "FridayIntegrations", dependencies: ["FridayCore", "FridayEngine"], swiftSettings: strict),
+        .target(name: "FridayIntegrations", dependencies: ["FridayCore", "FridayEngine", "TOMLKit"], swiftSettings: strict),
         .target(name: "FridayUI", dependencies: ["FridayCore", "TOMLKit"], swiftSettings: strict),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(name: "FridayTerminal", dependencies: ["FridayUI", "CNcursesw"], swiftSettings: strict),
@@ -32,7 +32,7 @@ let package = Package(
         ),
         .target(name: "FridayTesting", dependencies: ["FridayCore", "FridayUI"], swiftSettings: strict),
         .testTarget(name: "FridayCoreTests", dependencies: ["FridayCore", "FridayTesting"], swiftSettings: strict),
-        .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations"], swiftSettings: strict),
+        .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayTesting"], swiftSettings: strict),
         .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting"],
                     exclude: ["__Snapshots__"], swiftSettings: strict),
         .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting"], swiftSettings: strict),

@@ -21,6 +21,8 @@ public enum EventPayload: Sendable, Equatable {
     case routerRecovered(provider: String)
     /// The engine came back after being down: pause timers did not run meanwhile.
     case engineRestarted(downSeconds: Double)
+    /// Opening the log set damaged lines aside.
+    case logRecovered(setAside: Int, keptIn: String)
 
     /// The `type` field of the event line.
     public var type: String {
@@ -45,6 +47,7 @@ public enum EventPayload: Sendable, Equatable {
         case .routerUnreachable: return "router.unreachable"
         case .routerRecovered: return "router.recovered"
         case .engineRestarted: return "engine.restarted"
+        case .logRecovered: return "log.recovered"
         }
     }
 }
@@ -152,6 +155,7 @@ extension EventPayload {
         case let .routerUnreachable(provider, error): return .object([("provider", .string(provider)), ("error", .string(error))])
         case let .routerRecovered(provider): return .object([("provider", .string(provider))])
         case let .engineRestarted(down): return .object([("down_seconds", .number(round3(down)))])
+        case let .logRecovered(n, file): return .object([("set_aside", .number(Double(n))), ("kept_in", .string(file))])
         }
     }
 
@@ -210,6 +214,7 @@ extension EventPayload {
         case "router.unreachable": self = .routerUnreachable(provider: try d.string("provider"), error: try d.string("error"))
         case "router.recovered": self = .routerRecovered(provider: try d.string("provider"))
         case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds"))
+        case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside"), keptIn: try d.string("kept_in"))
         default:
             throw EventDecodingError("unknown event type \"\(type)\"")
         }

@@ -134,6 +134,9 @@ public enum Reducer {
             }
             log(.system, "engine", text)
 
+        case let .logRecovered(n, file):
+            log(.alert, "engine", "the event log had \(n) damaged line\(n == 1 ? "" : "s") at its end: set aside in \(file)")
+
         case let .routerRecovered(provider):
             state.routerProblem = nil
             log(.system, provider, "router \(provider) is back")

@@ -55,7 +55,7 @@ public final class EventLog: @unchecked Sendable {
         return json
     }
 
-    static let crcSuffixLength = 19 // ,"crc":"xxxxxxxx"}
+    static let crcSuffixLength = 18 // ,"crc":"xxxxxxxx"}
 
     /// Checks a line's checksum and reads its event.
     public static func event(fromLine bytes: some Collection<UInt8>) throws(EventDecodingError) -> DeployEvent {
@@ -64,7 +64,7 @@ public final class EventLog: @unchecked Sendable {
         guard n > crcSuffixLength + 2 else { throw EventDecodingError("too short to be an event line") }
         let suffix = line[(n - crcSuffixLength)...]
         guard suffix.starts(with: Array(",\"crc\":\"".utf8)), line[n - 2] == UInt8(ascii: "\""), line[n - 1] == UInt8(ascii: "}"),
-              let stored = UInt32(String(decoding: line[(n - 11)..<(n - 2)], as: UTF8.self), radix: 16)
+              let stored = UInt32(String(decoding: line[(n - 10)..<(n - 2)], as: UTF8.self), radix: 16)
         else { throw EventDecodingError("no checksum at the end of the line") }
         var body = Array(line[0..<(n - crcSuffixLength)])
         body.append(UInt8(ascii: "}"))
@@ -142,9 +142,17 @@ public final class EventLog: @unchecked Sendable {
                     (head -n \(bad.line - 1)) to go on from there.
                     """)
             }
-            // A torn or corrupt tail: keep it aside, then cut it off.
+            // A torn or corrupt tail: keep it aside, then cut it off. A writer batches at most
+            // 100 events per write, so a longer bad tail is not a torn write: refuse it.
             let tail = Array(data[bad.offset...])
             setAside = tail.split(separator: 0x0A, omittingEmptySubsequences: true).count
+            if setAside > 100 {
+                Glibc.close(fd)
+                throw LogError(path: path, line: bad.line, message: """
+                    \(setAside) lines from here to the end do not check (\(bad.why)): that is not a torn write. \
+                    Is this a friday event log? Nothing was changed.
+                    """)
+            }
             let bp = brokenPath(path)
             let bfd = Glibc.open(bp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             guard bfd >= 0 else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside: \(String(cString: strerror(errno)))") }

@@ -128,6 +128,10 @@ enum FooterBar {
             g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: .dim)
             return
         }
+        if let bar = m.replayBar {
+            g.put(" " + bar, x: 0, y: row, role: .accent, limit: g.width)
+            return
+        }
         var x = 1
         if let msg = m.message {
             x += g.put(msg.text, x: x, y: row, role: msg.isError ? .bad : .good, limit: g.width - 2) + 2

@@ -60,6 +60,8 @@ public struct UIModel: Sendable {
     public var height: Int
     /// Label shown in the header, e.g. "demo · good · 1x".
     public var sourceLabel: String
+    /// In replay: the position and the player's keys, shown instead of the deploy keys.
+    public var replayBar: String?
 
     public init(deploy: DeployState = DeployState(), now: Timestamp, user: String, glyphs: Glyphs = .unicode,
                 judge: CanaryJudge = CanaryJudge(), width: Int = 120, height: Int = 40, sourceLabel: String = "") {

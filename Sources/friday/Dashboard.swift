@@ -21,6 +21,7 @@ struct Dashboard {
     let user: String
     let sourceLabel: String
     let ascii: Bool
+    var fatal: FatalBox? = nil
 
     func run() async -> Outcome {
         let mailbox = Mailbox()
@@ -75,6 +76,7 @@ struct Dashboard {
                     }
                 }
             }
+            if let m = fatal?.message { return .failed("the engine stopped: \(m)") }
             let (messages, signal) = mailbox.drain()
             if let signal { return .signal(signal) }
             for msg in messages {

@@ -22,7 +22,7 @@ public enum Scenario: String, Sendable, CaseIterable {
 }
 
 /// Everything that makes a simulated deploy: the scenario, the seed, the names.
-public struct SimulationSettings: Sendable {
+public struct SimulationSettings: Sendable, Equatable {
     public var scenario: Scenario
     public var seed: UInt64
     public var service = "checkout"
@@ -32,6 +32,14 @@ public struct SimulationSettings: Sendable {
     public var requestsPerSecond = 1000.0
     /// Everyone's error rate when nothing is wrong.
     public var baseErrorRate = 0.004
+    /// The rollout plan; nil for the scenario's own.
+    public var plan: RolloutPlan?
+    /// Pipeline stage names; nil for the demo's four.
+    public var stageNames: [String]?
+    /// Who starts the deploy.
+    public var startedBy = "lee"
+
+    public var effectivePlan: RolloutPlan { plan ?? scenario.plan }
 
     public init(scenario: Scenario = .good, seed: UInt64 = 1) {
         self.scenario = scenario

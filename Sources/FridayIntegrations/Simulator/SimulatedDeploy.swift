@@ -55,6 +55,13 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
                 "release \(settings.to.name) registered with the router",
             ]),
         ]
+        if let names = settings.stageNames {
+            // Stages named in a deploy file: the demo's lines where a name matches, generic ones elsewhere.
+            let known = Dictionary(stages.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            stages = names.map { name in
+                known[name] ?? ScheduledStage(name: name, duration: dur(6), lines: ["\(name): running", "\(name): done"])
+            }
+        }
     }
 
     public func poll(at time: Timestamp, state: DeployState) async -> [SourceOutput] {
@@ -63,12 +70,19 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
 
     private func step(_ t: Timestamp, _ s: DeployState) -> [SourceOutput] {
         var out: [SourceOutput] = []
+        if started == nil, s.phase != .idle, let begun = s.startedAt {
+            // Resuming from a log: the deploy already started; skip what already happened.
+            started = begun
+            buildSchedule()
+            let done = (s.lastEventAt ?? t) - begun
+            while emittedStageEvents < schedule.count, schedule[emittedStageEvents].at <= done { emittedStageEvents += 1 }
+        }
         if started == nil {
             started = t
             out.append(.event(.presenceJoined(who: "lee", role: "dev")))
             out.append(.event(.presenceJoined(who: "maya", role: "sre")))
             out.append(.event(.deployStarted(service: settings.service, from: settings.from, to: settings.to,
-                                             plan: settings.scenario.plan, stages: stages.map(\.name), by: "lee")))
+                                             plan: settings.effectivePlan, stages: stages.map(\.name), by: settings.startedBy)))
             buildSchedule()
         }
         let elapsed = t - started!
@@ -96,7 +110,12 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
     private func team(_ t: Timestamp, _ s: DeployState, _ elapsed: Double) -> [SourceOutput] {
         var out: [SourceOutput] = []
         func once(_ id: String, _ cond: Bool, _ o: @autoclosure () -> SourceOutput) {
-            if cond, !said.contains(id) { said.insert(id); out.append(o()) }
+            guard cond, !said.contains(id) else { return }
+            said.insert(id)
+            let output = o()
+            // After a restart, a line already in the log is not said again.
+            if case let .event(.chatMessage(from, text)) = output, s.log.contains(where: { $0.kind == .chat && $0.who == from && $0.text == text }) { return }
+            out.append(output)
         }
         let sinceStep = s.stepStartedAt.map { t - $0 } ?? 0
         once("intro", elapsed >= 2, .event(.chatMessage(from: "lee", text: "shipping the checkout retry fix (#482), small diff")))

@@ -1,0 +1,337 @@
+import FridayCore
+import TOMLKit
+
+/// A deploy file (`friday.toml`): the service, the versions, the pipeline, the rollout
+/// steps, the analysis settings, the router, the metrics source, notifications and hooks.
+public struct DeployConfig: Sendable, Equatable {
+    public enum RouterKind: String, Sendable, Equatable { case simulator }
+    public enum MetricsKind: String, Sendable, Equatable { case simulator }
+
+    public var file: String
+    public var id: String
+    public var service: String
+    public var by: String?
+    public var from: VersionRef
+    public var to: VersionRef
+    public var stages: [String]
+    public var plan: RolloutPlan
+    public var judge: CanaryJudge
+    public var router: RouterKind
+    public var metrics: MetricsKind
+    public var simulation: SimulationSettings
+
+    /// One line per part of the plan, for `friday check`.
+    public var planDescription: [String] {
+        let steps = plan.steps.enumerated().map { i, s -> String in
+            i == plan.steps.count - 1 && s.weight == 100 ? "100%" : "\(s.weight)% \(s.pause.label)"
+        }
+        return [
+            "deploy \(id): \(service) \(from.name) (\(from.commit)) → \(to.name) (\(to.commit))" + (by.map { ", by \($0)" } ?? ""),
+            "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + " (simulated)",
+            "rollout: " + steps.joined(separator: " → "),
+            "analysis: sequential test, α \(judge.alpha) β \(judge.beta), catches \(format1(judge.errorRatio))× errors; p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; on fail: \(judge.onFail.rawValue)",
+            "router: \(router.rawValue); metrics: \(metrics.rawValue) (scenario \(simulation.scenario.rawValue), seed \(simulation.seed), \(Int(simulation.requestsPerSecond)) req/s)",
+        ]
+    }
+}
+
+/// A deploy file that cannot be used: file, line, key, and what is expected.
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var key: String?
+    public var message: String
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" }
+        s += ": "
+        if let key { s += "\(key): " }
+        return s + message
+    }
+}
+
+/// Reads deploy files. Unknown keys are errors with a "did you mean".
+public enum DeployConfigParser {
+    static let sections: [String: [String]] = [
+        "deploy": ["id", "service", "by", "from", "to"],
+        "pipeline": ["stage"],
+        "rollout": ["step"],
+        "analysis": ["alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail"],
+        "router": ["kind", "socket", "backend", "servers", "instances"],
+        "metrics": ["kind", "url", "queries"],
+        "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
+        "notify": ["webhook", "channel"],
+        "hooks": ["revert", "promote"],
+    ]
+
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> DeployConfig {
+        let lines = KeyLines(text)
+        func fail(_ key: String?, _ message: String, line: Int? = nil) -> ConfigError {
+            ConfigError(file: file, line: line ?? key.flatMap { lines.line(of: $0) }, key: key, message: message)
+        }
+        let root: TOMLTable
+        do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
+            throw ConfigError(file: file, line: Int(e.source.begin.line), key: nil, message: "not valid TOML: \(e.description)")
+        } catch { throw ConfigError(file: file, line: nil, key: nil, message: "not valid TOML: \(error)") }
+
+        for key in root.keys where sections[key] == nil {
+            let hint = didYouMeanText(key, Array(sections.keys))
+            throw fail(key, "unknown section\(hint); sections are \(sections.keys.sorted().joined(separator: ", "))")
+        }
+        for (name, keys) in sections {
+            guard let t = root[name] else { continue }
+            guard let table = t.table else { if name == "pipeline" || name == "rollout" { continue }; throw fail(name, "expected a table ([\(name)])") }
+            for key in table.keys where !keys.contains(key) {
+                throw fail("\(name).\(key)", "unknown key\(didYouMeanText(key, keys)); [\(name)] takes \(keys.joined(separator: ", "))")
+            }
+        }
+        let r = Reader(fail: fail)
+
+        // [deploy]
+        guard let deploy = root["deploy"]?.table else { throw fail(nil, "missing [deploy] with service, from and to", line: 1) }
+        let service = try r.string(deploy, "deploy.service")
+        let from = try version(deploy, "deploy.from", r)
+        let to = try version(deploy, "deploy.to", r)
+        let id = try r.optionalString(deploy, "deploy.id") ?? "\(service)-\(to.name)"
+        guard id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !id.hasPrefix(".") else {
+            throw fail("deploy.id", "\"\(id)\" must be letters, digits, '-', '_' or '.' (it names the log file)")
+        }
+        let by = try r.optionalString(deploy, "deploy.by")
+
+        // [[pipeline.stage]]
+        var stages: [String] = []
+        if let p = root["pipeline"]?.table, let arr = p["stage"] {
+            guard let items = arr.array else { throw fail("pipeline.stage", "expected [[pipeline.stage]] tables") }
+            for (i, item) in items.enumerated() {
+                let key = "pipeline.stage[\(i + 1)]"
+                guard let t = item.table else { throw fail(key, "expected a table with a name") }
+                for k in t.keys where !["name", "run", "timeout"].contains(k) {
+                    throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["name", "run", "timeout"])); a stage takes name, run, timeout")
+                }
+                if t["run"] != nil { throw fail("\(key).run", "shell stages are not available yet: stages run in the simulator") }
+                stages.append(try r.string(t, "\(key).name"))
+            }
+        }
+
+        // [[rollout.step]]
+        guard let rollout = root["rollout"]?.table, let arr = rollout["step"] else {
+            throw fail("rollout.step", "missing: add [[rollout.step]] tables with weight and pause", line: lines.count)
+        }
+        guard let items = arr.array, !items.isEmpty else { throw fail("rollout.step", "expected one or more [[rollout.step]] tables") }
+        var steps: [RolloutStep] = []
+        for (i, item) in items.enumerated() {
+            let key = "rollout.step[\(i + 1)]"
+            guard let t = item.table else { throw fail(key, "expected a table with weight and pause") }
+            for k in t.keys where !["weight", "pause"].contains(k) {
+                throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["weight", "pause"])); a step takes weight and pause")
+            }
+            let weight = try r.int(t, "\(key).weight", in: 0...100, what: "a whole percent 0–100")
+            if let prev = steps.last, weight <= prev.weight {
+                throw fail("\(key).weight", "\(weight) is not above the step before (\(prev.weight)): weights must rise")
+            }
+            var pause = StepPause.seconds(0)
+            if let pv = t["pause"] {
+                guard let text = pv.string else { throw fail("\(key).pause", "expected a string such as \"30s\", \"5m\", \"1h30m\" or \"until-promoted\"") }
+                if text == "until-promoted" { pause = .untilPromoted } else {
+                    guard let secs = parseDuration(text) else {
+                        throw fail("\(key).pause", "\"\(text)\" is not a duration; use 30s, 5m, 1h30m or \"until-promoted\"")
+                    }
+                    pause = .seconds(secs)
+                }
+            } else if i < items.count - 1 {
+                throw fail("\(key)", "missing pause: a duration such as \"30s\" or \"until-promoted\"")
+            }
+            steps.append(RolloutStep(weight: weight, pause: pause))
+        }
+        guard steps.last?.weight == 100 else {
+            throw fail("rollout.step[\(steps.count)].weight", "the last step must be 100 (the new version takes all traffic)")
+        }
+
+        // [analysis]
+        var judge = CanaryJudge()
+        if let a = root["analysis"]?.table {
+            if a["alpha"] != nil { judge.alpha = try r.double(a, "analysis.alpha", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") }
+            if a["beta"] != nil { judge.beta = try r.double(a, "analysis.beta", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") }
+            if a["error_ratio"] != nil { judge.errorRatio = try r.double(a, "analysis.error_ratio", in: 1.01...100, what: "a ratio above 1, e.g. 2 for \"twice the errors\"") }
+            if a["latency_limit"] != nil { judge.latencyLimit = try r.double(a, "analysis.latency_limit", in: 1.0...100, what: "a ratio of at least 1, e.g. 1.5") }
+            if a["min_requests"] != nil { judge.minRequests = try r.int(a, "analysis.min_requests", in: 1...1_000_000_000, what: "a whole number of requests ≥ 1") }
+            if a["on_fail"] != nil {
+                let s = try r.string(a, "analysis.on_fail")
+                guard let f = CanaryJudge.FailAction(rawValue: s) else { throw fail("analysis.on_fail", "\"\(s)\": expected \"revert\" or \"pause\"") }
+                judge.onFail = f
+            }
+        }
+
+        // [router], [metrics], [notify], [hooks]
+        var routerKind = DeployConfig.RouterKind.simulator
+        if let t = root["router"]?.table {
+            let kind = try r.string(t, "router.kind")
+            switch kind {
+            case "simulator": routerKind = .simulator
+            case "haproxy": throw fail("router.kind", "\"haproxy\" is not available yet; use \"simulator\"")
+            default: throw fail("router.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy"])): expected \"simulator\"")
+            }
+        }
+        var metricsKind = DeployConfig.MetricsKind.simulator
+        if let t = root["metrics"]?.table {
+            let kind = try r.string(t, "metrics.kind")
+            switch kind {
+            case "simulator": metricsKind = .simulator
+            case "haproxy-stats", "prometheus": throw fail("metrics.kind", "\"\(kind)\" is not available yet; use \"simulator\"")
+            default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\"")
+            }
+        }
+        if root["notify"] != nil { throw fail("notify", "team notifications are not available yet; remove [notify]") }
+        if root["hooks"] != nil { throw fail("hooks", "hooks are not available yet; remove [hooks]") }
+
+        // [simulator]
+        var sim = SimulationSettings()
+        if let t = root["simulator"]?.table {
+            if t["scenario"] != nil {
+                let s = try r.string(t, "simulator.scenario")
+                guard let sc = Scenario(rawValue: s) else {
+                    throw fail("simulator.scenario", "\"\(s)\"\(didYouMeanText(s, Scenario.allCases.map(\.rawValue))): expected one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                sim.scenario = sc
+            }
+            if t["seed"] != nil { sim.seed = UInt64(try r.int(t, "simulator.seed", in: 0...Int.max, what: "a whole number ≥ 0")) }
+            if t["requests_per_second"] != nil { sim.requestsPerSecond = try r.double(t, "simulator.requests_per_second", in: 1...1_000_000, what: "a number of requests per second, 1 or more") }
+            if t["base_error_rate"] != nil { sim.baseErrorRate = try r.double(t, "simulator.base_error_rate", in: 0...0.5, what: "a fraction between 0 and 0.5") }
+        }
+        sim.service = service
+        sim.from = from
+        sim.to = to
+        sim.plan = RolloutPlan(steps: steps)
+        sim.stageNames = stages
+        sim.startedBy = by ?? "lee"
+        return DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
+                            judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
+    }
+
+    static func version(_ t: TOMLTable, _ key: String, _ r: Reader) throws(ConfigError) -> VersionRef {
+        let name = key.split(separator: ".").last.map(String.init) ?? key
+        guard let v = t[name] else { throw r.fail(key, "missing: { version = \"v1.2.3\", commit = \"abc123\" }", nil) }
+        guard let vt = v.table else { throw r.fail(key, "expected a table { version = \"…\", commit = \"…\" }", nil) }
+        for k in vt.keys where !["version", "commit"].contains(k) {
+            throw r.fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["version", "commit"])); expected version and commit", nil)
+        }
+        return VersionRef(name: try r.string(vt, "\(key).version"), commit: try r.optionalString(vt, "\(key).commit") ?? "")
+    }
+
+    static func didYouMeanText(_ word: String, _ candidates: [String]) -> String {
+        didYouMean(word, among: candidates).map { " (did you mean \"\($0)\"?)" } ?? ""
+    }
+
+    /// `90s`, `5m`, `1h30m`, `2h`, `45` (seconds).
+    public static func parseDuration(_ text: String) -> Double? {
+        if let n = Double(text), n >= 0 { return n }
+        var total = 0.0, number = "", sawUnit = false
+        for c in text {
+            if c.isNumber || c == "." { number.append(c); continue }
+            guard let n = Double(number) else { return nil }
+            switch c {
+            case "h": total += n * 3600
+            case "m": total += n * 60
+            case "s": total += n
+            default: return nil
+            }
+            number = ""; sawUnit = true
+        }
+        return number.isEmpty && sawUnit ? total : nil
+    }
+}
+
+/// Typed reads with errors that name the key.
+struct Reader {
+    let failWith: (String?, String, Int?) -> ConfigError
+    init(fail: @escaping (String?, String, Int?) -> ConfigError) { failWith = fail }
+    func fail(_ key: String?, _ m: String, _ line: Int?) -> ConfigError { failWith(key, m, line) }
+
+    private func last(_ key: String) -> String { key.split(separator: ".").last.map(String.init) ?? key }
+
+    func string(_ t: TOMLTable, _ key: String) throws(ConfigError) -> String {
+        guard let v = t[last(key)] else { throw fail(key, "missing (a string)", nil) }
+        guard let s = v.string else { throw fail(key, "expected a string, got \(v.type)", nil) }
+        return s
+    }
+    func optionalString(_ t: TOMLTable, _ key: String) throws(ConfigError) -> String? {
+        guard let v = t[last(key)] else { return nil }
+        guard let s = v.string else { throw fail(key, "expected a string, got \(v.type)", nil) }
+        return s
+    }
+    func int(_ t: TOMLTable, _ key: String, in range: ClosedRange<Int>, what: String) throws(ConfigError) -> Int {
+        guard let v = t[last(key)] else { throw fail(key, "missing (\(what))", nil) }
+        guard let n = v.int else { throw fail(key, "expected \(what), got \(v.type) \(v.debugText)", nil) }
+        guard range.contains(n) else { throw fail(key, "\(n) is out of range: expected \(what)", nil) }
+        return n
+    }
+    func double(_ t: TOMLTable, _ key: String, in range: ClosedRange<Double>, what: String) throws(ConfigError) -> Double {
+        guard let v = t[last(key)] else { throw fail(key, "missing (\(what))", nil) }
+        guard let n = v.double ?? v.int.map(Double.init) else { throw fail(key, "expected \(what), got \(v.type) \(v.debugText)", nil) }
+        guard range.contains(n) else { throw fail(key, "\(n) is out of range: expected \(what)", nil) }
+        return n
+    }
+}
+
+extension TOMLValueConvertible {
+    var debugText: String { string.map { "\"\($0)\"" } ?? "" }
+}
+
+/// Finds the line of a dotted key (`rollout.step[2].weight`) in the file's text.
+struct KeyLines {
+    private var lines: [String: Int] = [:]
+    let count: Int
+
+    init(_ text: String) {
+        var table = ""
+        var arrayCounts: [String: Int] = [:]
+        let all = text.split(separator: "\n", omittingEmptySubsequences: false)
+        count = all.count
+        for (i, raw) in all.enumerated() {
+            let line = raw.trimmingCharacters(in: " \t")
+            if line.hasPrefix("[[") {
+                let name = String(line.dropFirst(2).prefix { $0 != "]" }).trimmingCharacters(in: " \t")
+                arrayCounts[name, default: 0] += 1
+                table = "\(name)[\(arrayCounts[name]!)]"
+                if lines[name] == nil { lines[name] = i + 1 }
+                lines[table] = i + 1
+                let section = String(name.split(separator: ".").first ?? "")
+                if lines[section] == nil { lines[section] = i + 1 }
+            } else if line.hasPrefix("[") {
+                table = String(line.dropFirst().prefix { $0 != "]" }).trimmingCharacters(in: " \t")
+                lines[table] = i + 1
+            } else if let eq = line.firstIndex(of: "="), !line.hasPrefix("#") {
+                let key = String(line[..<eq]).trimmingCharacters(in: " \t\"")
+                let full = table.isEmpty ? key : "\(table).\(key)"
+                if lines[full] == nil { lines[full] = i + 1 }
+                // Inline tables: `from = { version = "…" }` gives from.version the same line.
+                if line[eq...].contains("{") {
+                    for part in line[eq...].dropFirst().split(separator: ",") {
+                        if let e2 = part.firstIndex(of: "=") {
+                            let k = part[..<e2].trimmingCharacters(in: " \t{\"")
+                            if lines["\(full).\(k)"] == nil { lines["\(full).\(k)"] = i + 1 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The line of `key`, or of its closest enclosing table.
+    func line(of key: String) -> Int? {
+        var k = key
+        while true {
+            if let l = lines[k] { return l }
+            if let dot = k.lastIndex(of: ".") { k = String(k[..<dot]) } else { return nil }
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

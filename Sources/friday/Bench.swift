@@ -1,0 +1,236 @@
+import ArgumentParser
+import Foundation
+import FridayCore
+import FridayEngine
+import FridayIntegrations
+
+/// `friday bench …`: the figures of BENCHMARKS.md, measured in one process.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the engine: reduce, log, cold start, memory, judge.",
+        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self]
+    )
+}
+
+/// Events of a long simulated deploy (the steady scenario: metrics every second), renumbered to `count`.
+func benchEvents(_ count: Int) async -> [DeployEvent] {
+    let settings = SimulationSettings(scenario: .steady, seed: 1)
+    let base = SimulationSettings.fridayAfternoon
+    let clock = ManualClock(base)
+    let engine = Engine(deployID: "bench", clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
+                        sources: [SimulatedDeploy(settings: settings)])
+    let box = EventBox()
+    await engine.addSink { box.append($0) }
+    var t = 0.0
+    while box.count < min(count, 20_000) {
+        clock.set(base + t)
+        await engine.advance(to: base + t)
+        t += 1
+    }
+    var events = box.events
+    // Repeat the steady tail (metrics and chat) with new numbers and times to reach `count`.
+    let head = events.count
+    let tail = Array(events[(head / 2)...])
+    var i = 0
+    let span = (tail.last!.ts - tail.first!.ts) + 1
+    var shift = 0.0
+    while events.count < count {
+        if i == tail.count { i = 0; shift += span }
+        var e = tail[i]
+        e.seq = events.count
+        e.ts = e.ts + shift + span
+        events.append(e)
+        i += 1
+    }
+    return Array(events.prefix(count))
+}
+
+final class EventBox: @unchecked Sendable {
+    private let lock = Lock()
+    private var store: [DeployEvent] = []
+    func append(_ e: DeployEvent) { lock.withLock { store.append(e) } }
+    var count: Int { lock.withLock { store.count } }
+    var events: [DeployEvent] { lock.withLock { store } }
+}
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+
+func peakRSSMegabytes() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+struct BenchReduce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "reduce", abstract: "Events folded into the state per second.")
+    @Option var events = 1_000_000
+    @Option var runs = 5
+    func run() async {
+        let evs = await benchEvents(events)
+        var rates: [Double] = []
+        for _ in 0..<runs {
+            var s = DeployState()
+            let t0 = ContinuousClock.now
+            for e in evs { Reducer.reduce(&s, e) }
+            rates.append(Double(evs.count) / seconds(ContinuousClock.now - t0))
+            precondition(s.lastSeq == evs.count - 1)
+        }
+        print("reduce: \(evs.count) events, \(runs) runs: median \(Int(median(rates))) events/s (min \(Int(rates.min()!)), max \(Int(rates.max()!)))")
+    }
+}
+
+struct BenchLog: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "log", abstract: "Appends per second with the real sync policy.")
+    @Option var events = 200_000
+    @Option(help: "Log path (default: a new temporary file).") var path: String?
+    @Flag(help: "Print `ack SEQ` after each durable event is on disk (for crash tests).") var ack = false
+    @Option(help: "Make every Nth event durable (a command) instead of the simulator's mix; 0 keeps the mix.") var durableEvery = 0
+    func run() async throws {
+        var evs = await benchEvents(events)
+        if durableEvery > 0 {
+            for i in stride(from: 0, to: evs.count, by: durableEvery) {
+                evs[i].payload = .chatMessage(from: "bench", text: "durable \(i)")
+            }
+        }
+        let file = path ?? NSTemporaryDirectory() + "friday-bench-\(getpid()).jsonl"
+        if path == nil { try? FileManager.default.removeItem(atPath: file) }
+        let (log, _) = try EventLog.open(path: file, snapshotEvery: Int.max)
+        var s = DeployState()
+        let durable = evs.filter(EventLog.isDurable).count
+        let t0 = ContinuousClock.now
+        for e in evs {
+            Reducer.reduce(&s, e)
+            try log.append(e, state: s)
+            if ack, EventLog.isDurable(e) {
+                let line = "ack \(e.seq)\n"
+                _ = line.withCString { Glibc.write(1, $0, strlen($0)) }
+            }
+        }
+        log.close()
+        let secs = seconds(ContinuousClock.now - t0)
+        if !ack {
+            print("log: \(evs.count) events (\(durable) durable, fsync each; the rest batched), \(String(format: "%.2f", secs)) s: \(Int(Double(evs.count) / secs)) events/s")
+        }
+        if path == nil { try? FileManager.default.removeItem(atPath: file) }
+    }
+}
+
+struct BenchColdStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "coldstart", abstract: "Opening a long log, with and without a snapshot.")
+    @Option var events = 1_000_000
+    func run() async throws {
+        let dir = NSTemporaryDirectory() + "friday-cold-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/deploy.jsonl"
+        let evs = await benchEvents(events)
+        do {
+            let (log, _) = try EventLog.open(path: file, snapshotEvery: 100_000)
+            var s = DeployState()
+            for e in evs { Reducer.reduce(&s, e); try log.append(e, state: s) }
+            log.close()
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        var with: [Double] = [], without: [Double] = []
+        for _ in 0..<3 {
+            var t0 = ContinuousClock.now
+            let (a, ra) = try EventLog.open(path: file, snapshotEvery: Int.max)
+            with.append(seconds(ContinuousClock.now - t0))
+            a.close()
+            precondition(ra.usedSnapshot && ra.state.lastSeq == evs.count - 1)
+            let snap = EventLog.snapshotPath(file)
+            try FileManager.default.moveItem(atPath: snap, toPath: snap + ".away")
+            t0 = ContinuousClock.now
+            let (b, rb) = try EventLog.open(path: file, snapshotEvery: Int.max)
+            without.append(seconds(ContinuousClock.now - t0))
+            b.close()
+            precondition(!rb.usedSnapshot && rb.state.lastSeq == evs.count - 1)
+            try FileManager.default.moveItem(atPath: snap + ".away", toPath: snap)
+        }
+        print("coldstart: \(evs.count) events, \(size / 1_000_000) MB log: median \(String(format: "%.3f", median(with))) s with snapshot, \(String(format: "%.3f", median(without))) s without (3 runs each)")
+    }
+}
+
+struct BenchMemory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "memory", abstract: "Peak memory after folding many events.")
+    @Option var events = 10_000_000
+    func run() async {
+        let pattern = await benchEvents(20_000)
+        let tail = Array(pattern[10_000...])
+        let span = tail.last!.ts - tail.first!.ts + 1
+        var s = DeployState()
+        for e in pattern.prefix(10_000) { Reducer.reduce(&s, e) }
+        let before = peakRSSMegabytes()
+        var n = 10_000
+        var round = 0.0
+        let t0 = ContinuousClock.now
+        while n < events {
+            round += 1
+            for var e in tail where n < events {
+                e.seq = n
+                e.ts = e.ts + round * span
+                Reducer.reduce(&s, e)
+                n += 1
+            }
+        }
+        let secs = seconds(ContinuousClock.now - t0)
+        print("memory: \(n) events folded in \(String(format: "%.1f", secs)) s; peak RSS \(String(format: "%.1f", peakRSSMegabytes())) MB (\(String(format: "%.1f", before)) MB after the first 10,000)")
+    }
+}
+
+struct BenchJudge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "judge", abstract: "Time to revert a 2x regression and false reverts, against a fixed threshold.")
+    @Option var runs = 1000
+    @Option(help: "Seconds each simulated canary step lasts.") var seconds = 600
+    func run() {
+        let judge = CanaryJudge()
+        var sprtTimes: [Double] = [], fixedTimes: [Double] = []
+        var sprtMiss = 0, fixedMiss = 0, sprtFalse = 0, fixedFalse = 0
+        var sprtRequestsOnBad: [Double] = [], fixedRequestsOnBad: [Double] = []
+        for seed in 1...UInt64(runs) {
+            let bad = JudgeRace.run(seed: seed, ratio: 2, seconds: seconds, judge: judge)
+            if let t = bad.sprt { sprtTimes.append(Double(t)); sprtRequestsOnBad.append(Double(t) * 100) } else { sprtMiss += 1 }
+            if let t = bad.fixed { fixedTimes.append(Double(t)); fixedRequestsOnBad.append(Double(t) * 100) } else { fixedMiss += 1 }
+            let good = JudgeRace.run(seed: seed + 1_000_000, ratio: 1, seconds: seconds, judge: judge)
+            if good.sprt != nil { sprtFalse += 1 }
+            if good.fixed != nil { fixedFalse += 1 }
+        }
+        print("judge: 10% canary, 1000 req/s, 1% base error rate, \(runs) seeded deploys of \(seconds) s each")
+        print("  2x regression, median time to revert: sequential test \(median(sprtTimes)) s, fixed threshold \(median(fixedTimes)) s")
+        print("  2x regression, missed: sequential test \(sprtMiss)/\(runs), fixed threshold \(fixedMiss)/\(runs)")
+        print("  healthy, false reverts: sequential test \(sprtFalse)/\(runs) (\(String(format: "%.1f", 100 * Double(sprtFalse) / Double(runs)))%), fixed threshold \(fixedFalse)/\(runs) (\(String(format: "%.1f", 100 * Double(fixedFalse) / Double(runs)))%)")
+    }
+}
+
+/// One seeded canary step judged two ways on the same traffic: the sequential test every
+/// second, and a Flagger-style rule (success rate below 99% over a 1-minute interval,
+/// one failed check). Returns the second each would revert at, or nil.
+enum JudgeRace {
+    static func run(seed: UInt64, ratio: Double, seconds: Int, judge: CanaryJudge) -> (sprt: Int?, fixed: Int?) {
+        var rng = SeededGenerator(seed: seed)
+        var c = StepTotals(), b = StepTotals()
+        var sprt: Int?, fixed: Int?
+        var minuteReq = 0, minuteErr = 0
+        for t in 1...seconds {
+            let cr = rng.binomial(1000, 0.1)
+            let br = 1000 - cr
+            let ce = rng.binomial(cr, 0.01 * ratio)
+            c.requests += cr; c.errors += ce
+            b.requests += br; b.errors += rng.binomial(br, 0.01)
+            minuteReq += cr; minuteErr += ce
+            if sprt == nil, judge.judge(canary: c, base: b).verdict == .fail { sprt = t }
+            if t % 60 == 0 {
+                if fixed == nil, minuteReq > 0, Double(minuteReq - minuteErr) / Double(minuteReq) < 0.99 { fixed = t }
+                minuteReq = 0; minuteErr = 0
+            }
+            if sprt != nil && fixed != nil { break }
+        }
+        return (sprt, fixed)
+    }
+}

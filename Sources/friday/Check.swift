@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import FridayIntegrations
+
+/// `friday check FILE`: validates a deploy file and prints the plan it describes.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a deploy file and print the plan it describes.")
+
+    @Argument(help: "The deploy file.")
+    var file: String = "friday.toml"
+
+    func run() throws {
+        let config = try loadConfig(file)
+        print("\(file): ok")
+        for line in config.planDescription { print("  " + line) }
+        print("  log: \(defaultLogPath(for: config))")
+    }
+}
+
+/// Reads a deploy file; errors become a message with file:line and key.
+func loadConfig(_ path: String) throws -> DeployConfig {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw ExitWith(message: "\(path): cannot read the deploy file (does it exist? `friday check PATH` validates one)")
+    }
+    do { return try DeployConfigParser.parse(text, file: path) } catch { throw ExitWith(message: error.description) }
+}
+
+/// `$XDG_STATE_HOME/friday/deploys/ID.jsonl` (XDG_STATE_HOME defaults to ~/.local/state).
+func defaultLogPath(for config: DeployConfig) -> String {
+    let env = ProcessInfo.processInfo.environment
+    let state = env["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((env["HOME"] ?? ".") + "/.local/state")
+    return "\(state)/friday/deploys/\(config.id).jsonl"
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import FridayCore
+import FridayEngine
+import FridayIntegrations
+import FridayUI
+
+/// `friday run friday.toml`: runs the deploy a file describes, with a durable event log.
+/// A deploy whose log exists resumes where it was: same step, same time left in the pause,
+/// the router's weights reconciled with the log's.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run (or resume) the deploy a deploy file describes.")
+
+    @Argument(help: "The deploy file.")
+    var file: String?
+
+    @Option(help: "The deploy file (same as the argument).")
+    var config: String?
+
+    @Option(help: "The event log (default: $XDG_STATE_HOME/friday/deploys/ID.jsonl).")
+    var log: String?
+
+    @Option(help: "How many times faster than real time simulated parts run.")
+    var speed: Double = 1
+
+    @Flag(help: "Print events as JSON lines, running time as fast as possible, instead of the dashboard.")
+    var headless = false
+
+    @Option(help: "With --headless: stop after this many seconds if the deploy has not finished.")
+    var duration: Double = 3600
+
+    @Option(help: "Theme name or path.")
+    var theme: String = "default"
+
+    @Option(help: "Your name in the team log.")
+    var user: String?
+
+    @Flag(help: "Draw with plain ASCII.")
+    var ascii = false
+
+    func validate() throws {
+        guard speed > 0, speed <= 1000 else { throw ValidationError("--speed must be above 0 and at most 1000") }
+        if file != nil && config != nil && file != config { throw ValidationError("give the deploy file once: as the argument or as --config") }
+    }
+
+    func run() async throws {
+        let path = config ?? file ?? "friday.toml"
+        let cfg = try loadConfig(path)
+        let logPath = log ?? defaultLogPath(for: cfg)
+        let eventLog: EventLog
+        let recovery: EventLog.Recovery
+        do { (eventLog, recovery) = try EventLog.open(path: logPath) } catch { throw ExitWith(message: error.description) }
+        defer { eventLog.close() }
+        let resumed = recovery.state.phase != .idle
+        if resumed, recovery.state.deployID != cfg.id {
+            throw ExitWith(message: "\(logPath) holds deploy \(recovery.state.deployID), not \(cfg.id); give another --log")
+        }
+        let wall = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
+        let base = headless ? (recovery.state.lastEventAt.map { $0 + 1 } ?? wall) : max(wall, recovery.state.lastEventAt ?? wall)
+        let manual = ManualClock(base)
+        let clock: any EngineClock = headless ? manual : ScaledClock(base: base, speed: speed)
+        let fatal = FatalBox()
+        let engine = Engine(deployID: cfg.id, clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: cfg.simulation),
+                            sources: [SimulatedDeploy(settings: cfg.simulation)], judge: cfg.judge, log: eventLog,
+                            onFatal: { fatal.set($0) })
+        let out = LineWriter()
+        if headless { await engine.addSink { out.write($0.jsonLine) } }
+        if resumed { await engine.restore(recovery.state) }
+        if let broken = recovery.brokenPath, recovery.setAside > 0 {
+            await engine.ingest(.logRecovered(setAside: recovery.setAside, keptIn: broken))
+            if headless { FileHandle.standardError.write(Data("friday: \(recovery.setAside) damaged line(s) at the end of \(logPath) set aside in \(broken)\n".utf8)) }
+        }
+        if resumed { await engine.resumeAfterRestart() }
+
+        if headless {
+            var t = 0.0
+            while t <= duration, await !engine.state.isFinished, fatal.message == nil {
+                manual.set(base + t)
+                await engine.advance(to: base + t)
+                t += 1
+            }
+            out.flush()
+        } else {
+            let label = "run · \(cfg.id)" + (speed == 1 ? "" : " · \(format1(speed))x")
+            let chosen: Theme
+            do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
+            let name = user ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "you"
+            switch await Dashboard(engine: engine, clock: clock, theme: chosen, user: name, sourceLabel: label, ascii: ascii, fatal: fatal).run() {
+            case .quit: break
+            case let .signal(sig): throw ExitCode(128 + sig)
+            case let .failed(message): throw ExitWith(message: message)
+            }
+        }
+        if let m = fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
+    }
+}
+
+/// Holds the engine's fatal error for the screen loop and the command.
+final class FatalBox: @unchecked Sendable {
+    private let lock = Lock()
+    private var stored: String?
+    var message: String? { lock.withLock { stored } }
+    func set(_ m: String) { lock.withLock { if stored == nil { stored = m } } }
+}
