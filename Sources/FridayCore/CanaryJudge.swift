@@ -73,6 +73,8 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             ratio = cp / bp
             figures.append(Figure(name: "p99 ratio", value: cp / bp, limit: latencyLimit))
         }
+        // Six decimals, as the event line keeps them, so a replay folds the same figures.
+        figures = figures.map { Figure(name: $0.name, value: round6($0.value), limit: $0.limit.map(round6)) }
         let toward = "\(format1(llr)) of \(format1(failBound)) toward fail"
         if llr >= failBound {
             let cr = canary.requests > 0 ? Double(canary.errors) / Double(canary.requests) : 0
@@ -117,3 +119,5 @@ public struct StepTotals: Sendable, Equatable, Codable {
         requests += s.requests; errors += s.errors; p99Weighted += s.p99 * Double(s.requests)
     }
 }
+
+func round6(_ x: Double) -> Double { (x * 1_000_000).rounded() / 1_000_000 }

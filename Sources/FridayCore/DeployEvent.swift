@@ -222,7 +222,6 @@ extension EventPayload {
 }
 
 private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
-private func round6(_ x: Double) -> Double { (x * 1_000_000).rounded() / 1_000_000 }
 
 private func weightsJSON(_ w: [VersionWeight]) -> JSONValue {
     .object(w.map { ($0.version, .number(Double($0.percent))) })

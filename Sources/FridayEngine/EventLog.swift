@@ -113,7 +113,14 @@ public final class EventLog: @unchecked Sendable {
             if complete {
                 do {
                     let e = try event(fromLine: slice)
-                    if e.seq != expectedSeq { why = "sequence number \(e.seq) where \(expectedSeq) was expected" } else { ok = true; if firstBad == nil { events.append(e) } }
+                    if firstBad != nil {
+                        ok = true // after a bad line, any line that checks counts as good data that would be lost
+                    } else if e.seq != expectedSeq {
+                        why = "sequence number \(e.seq) where \(expectedSeq) was expected"
+                    } else {
+                        ok = true
+                        events.append(e)
+                    }
                 } catch { why = error.message }
             }
             if ok {

@@ -123,6 +123,7 @@ public func spawnAndWait(_ argv: [String], output: String) -> Int32 {
 
 public struct TmuxError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
 

@@ -90,32 +90,33 @@ struct BenchLog: AsyncParsableCommand {
     @Option var events = 200_000
     @Option(help: "Log path (default: a new temporary file).") var path: String?
     @Flag(help: "Print `ack SEQ` after each durable event is on disk (for crash tests).") var ack = false
-    @Option(help: "Make every Nth event durable (a command) instead of the simulator's mix; 0 keeps the mix.") var durableEvery = 0
+    @Option(help: "Make every Nth event durable (a chat line) on top of the simulator's mix; 0 keeps the mix.") var durableEvery = 0
     func run() async throws {
-        var evs = await benchEvents(events)
-        if durableEvery > 0 {
-            for i in stride(from: 0, to: evs.count, by: durableEvery) {
-                evs[i].payload = .chatMessage(from: "bench", text: "durable \(i)")
-            }
-        }
+        let pattern = await benchEvents(20_000)
         let file = path ?? NSTemporaryDirectory() + "friday-bench-\(getpid()).jsonl"
         if path == nil { try? FileManager.default.removeItem(atPath: file) }
         let (log, _) = try EventLog.open(path: file, snapshotEvery: Int.max)
         var s = DeployState()
-        let durable = evs.filter(EventLog.isDurable).count
+        var durable = 0
+        let span = pattern.last!.ts - pattern.first!.ts + 1
         let t0 = ContinuousClock.now
-        for e in evs {
+        for n in 0..<events {
+            // The simulator's stream, repeated with new numbers and times.
+            var e = pattern[n % pattern.count]
+            e.seq = n
+            e.ts = e.ts + Double(n / pattern.count) * span
+            if durableEvery > 0, n % durableEvery == 0 { e.payload = .chatMessage(from: "bench", text: "durable \(n)") }
             Reducer.reduce(&s, e)
             try log.append(e, state: s)
-            if ack, EventLog.isDurable(e) {
-                let line = "ack \(e.seq)\n"
-                _ = line.withCString { Glibc.write(1, $0, strlen($0)) }
+            if EventLog.isDurable(e) {
+                durable += 1
+                if ack { _ = "ack \(n)\n".withCString { Glibc.write(1, $0, strlen($0)) } }
             }
         }
         log.close()
         let secs = seconds(ContinuousClock.now - t0)
         if !ack {
-            print("log: \(evs.count) events (\(durable) durable, fsync each; the rest batched), \(String(format: "%.2f", secs)) s: \(Int(Double(evs.count) / secs)) events/s")
+            print("log: \(events) events (\(durable) durable, each synced before acknowledged; the rest batched), \(String(format: "%.2f", secs)) s: \(Int(Double(events) / secs)) events/s")
         }
         if path == nil { try? FileManager.default.removeItem(atPath: file) }
     }

@@ -40,7 +40,9 @@ public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
             let noise = 0.04 + 0.3 / max(1, Double(requests)).squareRoot()
             let p99v = max(p50 * 1.5, p99 * (1 + noise * rng.normal()))
             let p50v = max(1, p50 * (1 + 0.03 * rng.normal()))
-            out.append(MetricsSample(version: w.version, requests: requests, errors: errors, p50: p50v, p99: p99v, window: 1))
+            // Milliseconds to 3 decimals, as the event line keeps them, so a replay folds the same numbers.
+            out.append(MetricsSample(version: w.version, requests: requests, errors: errors,
+                                     p50: (p50v * 1000).rounded() / 1000, p99: (p99v * 1000).rounded() / 1000, window: 1))
         }
         return out
     }

@@ -1,0 +1,73 @@
+import FridayCore
+import FridayIntegrations
+import XCTest
+
+final class DeployConfigTests: XCTestCase {
+    let good = """
+    [deploy]
+    service = "checkout"
+    from = { version = "v1", commit = "a1" }
+    to = { version = "v2", commit = "b2" }
+
+    [[rollout.step]]
+    weight = 10
+    pause = "1m30s"
+
+    [[rollout.step]]
+    weight = 50
+    pause = "until-promoted"
+
+    [[rollout.step]]
+    weight = 100
+
+    [analysis]
+    on_fail = "pause"
+    min_requests = 500
+    """
+
+    func error(_ text: String) -> String {
+        do { _ = try DeployConfigParser.parse(text, file: "f.toml"); return "parsed" } catch { return error.description }
+    }
+
+    func replacing(_ a: String, _ b: String) -> String { good.replacingOccurrences(of: a, with: b) }
+
+    func testAGoodFileGivesThePlan() throws {
+        let c = try DeployConfigParser.parse(good, file: "f.toml")
+        XCTAssertEqual(c.id, "checkout-v2")
+        XCTAssertEqual(c.plan.steps, [RolloutStep(weight: 10, pause: .seconds(90)), RolloutStep(weight: 50, pause: .untilPromoted), RolloutStep(weight: 100, pause: .seconds(0))])
+        XCTAssertEqual(c.judge.onFail, .pause)
+        XCTAssertEqual(c.judge.minRequests, 500)
+        XCTAssertEqual(c.judge.alpha, 0.05)
+        XCTAssertEqual(c.planDescription[2], "rollout: 10% 1m30s → 50% until promoted → 100%")
+    }
+
+    func testTheShippedExampleParses() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/simulated/friday.toml")
+        let c = try DeployConfigParser.parse(try String(contentsOf: url, encoding: .utf8), file: "friday.toml")
+        XCTAssertEqual(c.plan, RolloutPlan.standard)
+        XCTAssertEqual(c.stages.count, 4)
+    }
+
+    func testEveryErrorClassNamesFileLineAndKey() {
+        XCTAssertTrue(error(replacing("weight = 50", "weight = 50 x")).hasPrefix("f.toml:11: not valid TOML"), error(replacing("weight = 50", "weight = 50 x")))
+        XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes alpha, beta, error_ratio, latency_limit, min_requests, on_fail")
+        XCTAssertEqual(error(replacing("weight = 50", "weight = \"fifty\"")), "f.toml:11: rollout.step[2].weight: expected a whole percent 0–100, got string \"fifty\"")
+        XCTAssertEqual(error(replacing("1m30s", "90 seconds")), "f.toml:8: rollout.step[1].pause: \"90 seconds\" is not a duration; use 30s, 5m, 1h30m or \"until-promoted\"")
+        XCTAssertEqual(error(replacing("weight = 50", "weight = 5")), "f.toml:11: rollout.step[2].weight: 5 is not above the step before (10): weights must rise")
+        XCTAssertEqual(error(replacing("weight = 100", "weight = 90")), "f.toml:15: rollout.step[3].weight: the last step must be 100 (the new version takes all traffic)")
+        XCTAssertEqual(error(replacing("on_fail = \"pause\"", "on_fail = \"panic\"")), "f.toml:18: analysis.on_fail: \"panic\": expected \"revert\" or \"pause\"")
+        XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\n"), "f.toml:21: router.kind: \"haproxy\" is not available yet; use \"simulator\"")
+        XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, hooks, metrics, notify, pipeline, rollout, router, simulator")
+        XCTAssertEqual(error(replacing("service = \"checkout\"\n", "")), "f.toml:1: deploy.service: missing (a string)")
+        XCTAssertEqual(error(replacing("to = { version = \"v2\", commit = \"b2\" }", "to = { versoin = \"v2\" }")), "f.toml:4: deploy.to.versoin: unknown key (did you mean \"version\"?); expected version and commit")
+        XCTAssertEqual(error(replacing("[analysis]", "[analysis]\nalpha = 2")), "f.toml:18: analysis.alpha: 2.0 is out of range: expected a probability between 0.0001 and 0.5")
+    }
+
+    func testDurations() {
+        XCTAssertEqual(DeployConfigParser.parseDuration("90s"), 90)
+        XCTAssertEqual(DeployConfigParser.parseDuration("1h30m"), 5400)
+        XCTAssertEqual(DeployConfigParser.parseDuration("45"), 45)
+        XCTAssertNil(DeployConfigParser.parseDuration("5 minutes"))
+        XCTAssertNil(DeployConfigParser.parseDuration("m"))
+    }
+}
