@@ -6,7 +6,8 @@ import FridayCore
 /// Each line is the event's JSON with a last field `"crc"`: the CRC-32 of the line as it
 /// would be without that field, so `jq` reads the file as it is. Commands and state
 /// transitions are written and `fsync`ed before `append` returns; metric samples and stage
-/// output are gathered and written with the next durable event, or every 100 of them.
+/// output are gathered and written with the next durable event or every 100 of them, and
+/// synced with the next durable event or at least once a second.
 ///
 /// Opening reads the log back: a torn or corrupt tail (bad lines with no good line after
 /// them) is cut off and kept as `NAME.broken`; a bad line followed by good ones is an error
@@ -19,6 +20,8 @@ public final class EventLog: @unchecked Sendable {
     private var pending: [UInt8] = []
     private var pendingCount = 0
     private var sinceSnapshot = 0
+    private var unsynced = 0
+    private var lastSync = ContinuousClock.now
     private var offset: Int
     /// Set after a failed write or sync: the log refuses further appends.
     public private(set) var failure: LogError?
@@ -82,22 +85,28 @@ public final class EventLog: @unchecked Sendable {
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LogError(path: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))") }
-        let data: [UInt8]
-        do { data = try readAll(fd: fd, path: path) } catch { Glibc.close(fd); throw error }
-
         var state = DeployState()
         var start = 0
         var expectedSeq = 0
         var usedSnapshot = false
-        if let snap = Snapshot.load(path: snapshotPath(path)), snap.offset <= data.count, snap.offset > 0, data[snap.offset - 1] == 0x0A {
-            state = snap.state
-            start = snap.offset
-            expectedSeq = snap.state.lastSeq + 1
-            usedSnapshot = true
+        // With a snapshot whose offset ends a line, only the lines after it are read.
+        if let snap = Snapshot.load(path: snapshotPath(path)), snap.offset > 0 {
+            var byte: UInt8 = 0
+            if pread(fd, &byte, 1, off_t(snap.offset - 1)) == 1, byte == 0x0A {
+                state = snap.state
+                start = snap.offset
+                expectedSeq = snap.state.lastSeq + 1
+                usedSnapshot = true
+            }
         }
+        let data: [UInt8]
+        do { data = try readAll(fd: fd, path: path, from: start) } catch { Glibc.close(fd); throw error }
+        // Offsets below are within `data`, which begins at file offset `start`.
+        let fileBase = start
+        start = 0
         // Walk the lines after `start`.
         var lineStart = start
-        var lineNumber = start == 0 ? 1 : countLines(data, upTo: start) + 1
+        var lineNumber = fileBase == 0 ? 1 : expectedSeq + 1
         var firstBad: (offset: Int, line: Int, why: String)?
         var goodAfterBad = 0
         var read = 0
@@ -169,12 +178,12 @@ public final class EventLog: @unchecked Sendable {
             let synced = fsync(bfd)
             Glibc.close(bfd)
             guard wrote == t.count, synced == 0 else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside") }
-            guard ftruncate(fd, off_t(bad.offset)) == 0, fsync(fd) == 0 else {
+            guard ftruncate(fd, off_t(fileBase + bad.offset)) == 0, fsync(fd) == 0 else {
                 Glibc.close(fd); throw LogError(path: path, line: bad.line, message: "cannot cut the broken tail: \(String(cString: strerror(errno)))")
             }
             broken = bp
         }
-        let end = firstBad?.offset ?? data.count
+        let end = fileBase + (firstBad?.offset ?? data.count)
         lseek(fd, off_t(end), SEEK_SET)
         let log = EventLog(path: path, fd: fd, offset: end, snapshotEvery: snapshotEvery)
         log.sinceSnapshot = read
@@ -205,19 +214,13 @@ public final class EventLog: @unchecked Sendable {
         return (events, nil)
     }
 
-    static func countLines(_ data: [UInt8], upTo end: Int) -> Int {
-        var n = 0
-        for i in 0..<end where data[i] == 0x0A { n += 1 }
-        return n
-    }
-
-    static func readAll(fd: Int32, path: String) throws(LogError) -> [UInt8] {
+    static func readAll(fd: Int32, path: String, from: Int = 0) throws(LogError) -> [UInt8] {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw LogError(path: path, line: nil, message: "cannot stat: \(String(cString: strerror(errno)))") }
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var out = [UInt8](repeating: 0, count: max(0, Int(st.st_size) - from))
         var got = 0
         while got < out.count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(got)) }
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(from + got)) }
             if n < 0 { if errno == EINTR { continue }; throw LogError(path: path, line: nil, message: "cannot read: \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             got += n
@@ -244,8 +247,12 @@ public final class EventLog: @unchecked Sendable {
         pending.append(0x0A)
         pendingCount += 1
         sinceSnapshot += 1
-        if EventLog.isDurable(e) || pendingCount >= 100 {
+        if EventLog.isDurable(e) {
             try flush(sync: true)
+        } else if pendingCount >= 100 {
+            // Batched lines are written (a killed process loses none of them) and synced
+            // at least once a second.
+            try flush(sync: ContinuousClock.now - lastSync >= .seconds(1))
         }
         if sinceSnapshot >= snapshotEvery {
             try flush(sync: true)
@@ -271,10 +278,13 @@ public final class EventLog: @unchecked Sendable {
         offset += pending.count
         pending.removeAll(keepingCapacity: true)
         pendingCount = 0
-        if sync, fdatasync(fd) != 0 {
-            let err = LogError(path: path, line: nil, message: "cannot sync to disk: \(String(cString: strerror(errno)))")
-            failure = err
-            throw err
+        if sync {
+            if fdatasync(fd) != 0 {
+                let err = LogError(path: path, line: nil, message: "cannot sync to disk: \(String(cString: strerror(errno)))")
+                failure = err
+                throw err
+            }
+            lastSync = ContinuousClock.now
         }
     }
 
