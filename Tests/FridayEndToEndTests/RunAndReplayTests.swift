@@ -1,0 +1,90 @@
+import FridayTesting
+import Foundation
+import XCTest
+
+/// `friday check`, `friday run` (with a log, stopped and resumed) and `friday replay`, as a user runs them.
+final class RunAndReplayTests: XCTestCase {
+    let bin = fridayBinary()
+    var dir: String!
+    var example: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/simulated/friday.toml").standardized.path
+    }
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "friday-run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testCheckPrintsThePlanOrTheError() throws {
+        let ok = try runProcess(bin, ["check", example], env: ["XDG_STATE_HOME": dir])
+        XCTAssertEqual(ok.status, 0, ok.err)
+        XCTAssertTrue(ok.out.contains("rollout: 1% 30s → 5% 45s → 25% until promoted → 50% 45s → 100%"), ok.out)
+        XCTAssertTrue(ok.out.contains("log: \(dir!)/friday/deploys/checkout-v2.4.0.jsonl"), ok.out)
+        let bad = dir + "/bad.toml"
+        try (try String(contentsOfFile: example, encoding: .utf8)).replacingOccurrences(of: "pause = \"45s\"", with: "pause = \"45 secs\"")
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        let r = try runProcess(bin, ["check", bad])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("\(bad):29: rollout.step[2].pause: \"45 secs\" is not a duration; use 30s, 5m, 1h30m or \"until-promoted\""), r.err)
+    }
+
+    func testARunStoppedMidwayResumesAndReplaysToTheSameEnd() throws {
+        let log = dir + "/deploy.jsonl"
+        let first = try runProcess(bin, ["run", example, "--headless", "--log", log, "--duration", "80"])
+        XCTAssertEqual(first.status, 0, first.err)
+        XCTAssertTrue(first.out.contains("\"type\":\"step.started\",\"data\":{\"index\":1"), "reached the 5% step")
+        XCTAssertFalse(first.out.contains("deploy.finished"))
+        let second = try runProcess(bin, ["run", example, "--headless", "--log", log, "--duration", "1000"])
+        XCTAssertEqual(second.status, 0, second.err)
+        let lines = second.out.split(separator: "\n")
+        XCTAssertTrue(lines.first!.contains("\"type\":\"engine.restarted\""), String(lines.first!))
+        XCTAssertFalse(second.out.contains("\"type\":\"deploy.started\""), "the deploy is not started again")
+        XCTAssertTrue(lines.contains { $0.contains("\"type\":\"deploy.finished\",\"data\":{\"outcome\":\"promoted\"") }, second.out.suffix(500).description)
+        // Sequence numbers go on from where the first run stopped.
+        let firstLast = first.out.split(separator: "\n").last!
+        let seq = { (l: Substring) in Int(l.split(separator: ",")[1].dropFirst(6))! }
+        XCTAssertEqual(seq(lines.first!), seq(firstLast) + 1)
+
+        let summary = try runProcess(bin, ["replay", log, "--summary"])
+        XCTAssertEqual(summary.status, 0, summary.err)
+        XCTAssertTrue(summary.out.hasPrefix("# Deploy checkout-v2.4.0: checkout v2.3.0 → v2.4.0"), summary.out)
+        XCTAssertTrue(summary.out.contains("- Outcome: **promoted**"))
+        XCTAssertTrue(summary.out.contains("friday restarted after"))
+        XCTAssertTrue(summary.out.contains("| maya | promote | accepted | healthy for a minute |"), summary.out)
+        XCTAssertTrue(summary.out.contains("## Verdicts"))
+
+        // The replay dashboard: starts at the first event, End jumps to the outcome.
+        let t = try TmuxSession(command: "\(bin) replay \(log); echo \"exit=$?\"; sleep 300")
+        XCTAssertTrue(t.wait(for: "REPLAY"), t.text)
+        XCTAssertTrue(t.text.contains("event 1/"), t.text)
+        t.press("G")
+        XCTAssertTrue(t.wait(for: "PROMOTED"), t.text)
+        t.press("g")
+        XCTAssertTrue(t.wait(for: "event 1/"), t.text)
+        t.press("Right")
+        XCTAssertTrue(t.wait(for: "event 2/"), t.text)
+        t.press("]")
+        XCTAssertTrue(t.wait { !$0.joined().contains("event 2/") }, t.text)
+        t.press("q")
+        XCTAssertTrue(t.wait(for: "exit=0"), t.text)
+        XCTAssertEqual(t.format("#{alternate_on}"), "0")
+    }
+
+    func testALiveRunKilledWithSIGKILLResumesOnTheSameStep() throws {
+        let log = dir + "/live.jsonl"
+        let first = try TmuxSession(command: "\(bin) run \(example) --log \(log) --speed 20 --user ana; sleep 300")
+        XCTAssertTrue(first.wait(for: "ROLLING step 2/5 5%", seconds: 30), first.text)
+        let shell = first.format("#{pane_pid}")
+        let child = pid_t((try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)).split(separator: " ").first ?? "") ?? 0
+        XCTAssertGreaterThan(child, 0)
+        kill(child, SIGKILL)
+        usleep(300_000)
+        let second = try TmuxSession(command: "\(bin) run \(example) --log \(log) --speed 20 --user ana; sleep 300")
+        XCTAssertTrue(second.wait(for: "friday restarted after"), second.text)
+        XCTAssertTrue(second.text.contains("step 2/5") || second.text.contains("step 3/5"), second.text)
+        XCTAssertFalse(second.text.contains("PIPELINE"), second.text)
+        second.press("q")
+    }
+}
