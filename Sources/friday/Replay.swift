@@ -95,7 +95,7 @@ final class ReplayPlayer: @unchecked Sendable {
         var position = 1 // events applied
         let start = events[0].ts
         var playhead = events[0].ts // the replayed clock while playing
-        var model = UIModel(now: start, user: "replay", glyphs: ascii ? .ascii : term.glyphs, width: term.size.width, height: term.size.height, sourceLabel: "replay")
+        var model = UIModel(now: start, user: "you", glyphs: ascii ? .ascii : term.glyphs, width: term.size.width, height: term.size.height, sourceLabel: "replay")
         var lastWall = ContinuousClock.now
         func moveTo(_ p: Int) {
             position = min(max(1, p), events.count)
@@ -144,9 +144,9 @@ final class ReplayPlayer: @unchecked Sendable {
             let barW = 20
             let filled = Int((fraction * Double(barW)).rounded())
             let bar = String(repeating: model.glyphs.barFull, count: filled) + String(repeating: model.glyphs.barEmpty, count: barW - filled)
-            let state = playing ? "▶ \(format1(speeds[speedIndex]))x" : "❚❚ paused \(format1(speeds[speedIndex]))x"
-            model.replayBar = "REPLAY \(state)  \(model.now.clockText) +\(formatDuration(model.now - start))  event \(position)/\(events.count) \(bar)  "
-                + (notice.map { "\($0)  " } ?? "") + "space play · ←/→ event · [ ] minute · +/- speed · g/G start/end · q quit"
+            let state = playing ? "▶ \(format1(speeds[speedIndex]))x" : "❚❚ \(format1(speeds[speedIndex]))x"
+            model.replayBar = "REPLAY \(state) \(bar) event \(position)/\(events.count) \(model.now.clockText) +\(formatDuration(model.now - start))  "
+                + (notice.map { "\($0)  " } ?? "") + "space play  ←/→ event  [ ] minute  +/- speed  g/G ends  q quit"
             term.present(Screen.render(model))
             _ = term.wait(wakeFD: mailbox.readFD, milliseconds: playing ? 50 : 1000)
         }
