@@ -269,7 +269,7 @@ public final class EventLog: @unchecked Sendable {
             let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 {
                 if errno == EINTR { continue }
-                let err = LogError(path: path, line: nil, message: "cannot write: \(String(cString: strerror(errno))); nothing after seq \(offsetDescription) is recorded")
+                let err = LogError(path: path, line: nil, message: "cannot write: \(String(cString: strerror(errno))); nothing after \(offsetDescription) is recorded")
                 failure = err
                 throw err
             }

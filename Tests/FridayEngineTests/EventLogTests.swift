@@ -143,6 +143,25 @@ final class EventLogTests: XCTestCase {
         XCTAssertEqual(later.stepStartedAt! - base, stoppedAt + 600 + 35, accuracy: 1.001)
     }
 
+    func testASyncErrorStopsTheEngineInsteadOfPretending() async throws {
+        // /dev/full takes the open and refuses every write with ENOSPC.
+        let (log, _) = try EventLog.open(path: "/dev/full")
+        let settings = SimulationSettings(scenario: .good, seed: 1)
+        let clock = ManualClock(base)
+        let stopped = LinesBox()
+        let engine = Engine(deployID: "d", clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
+                            sources: [SimulatedDeploy(settings: settings)], log: log, onFatal: { stopped.append($0) })
+        let heard = LinesBox()
+        await engine.addSink { heard.append($0.jsonLine) }
+        await engine.advance(to: base)
+        let fatal = await engine.fatal
+        XCTAssertEqual(fatal, "/dev/full: cannot write: No space left on device; nothing after byte 0 is recorded")
+        XCTAssertEqual(stopped.lines, [fatal!])
+        XCTAssertEqual(heard.lines, [], "nothing is published that is not on disk")
+        let decision = await engine.send(Command(.say, by: "lee", text: "hello?"))
+        XCTAssertEqual(decision.refusal, "the engine stopped: \(fatal!)")
+    }
+
     func testAnEngineKilledAtRandomMomentsLosesNoAcknowledgedLine() throws {
         let bin = fridayBinary()
         var rng = SeededGenerator(seed: 42)
