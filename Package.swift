@@ -35,6 +35,6 @@ let package = Package(
         .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayTesting"], swiftSettings: strict),
         .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting"],
                     exclude: ["__Snapshots__"], swiftSettings: strict),
-        .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting"], swiftSettings: strict),
+        .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting", "FridayCore", "FridayEngine", "FridayIntegrations"], swiftSettings: strict),
     ]
 )

@@ -176,6 +176,7 @@ public actor Engine {
                 }
             }
         }
+        await retryRouterIfNeeded(t)
         var due = RolloutLogic.due(in: state, now: t)
         if case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
            let end = judge.evaluate(state, stepEnded: true) {
@@ -198,6 +199,22 @@ public actor Engine {
             }
             await judgeNow(t)
         }
+    }
+
+    /// A deploy paused because the router failed goes on by itself once the router answers:
+    /// a pending revert is completed; otherwise the step's weights are set again and the
+    /// rollout resumes (a pause that ran out meanwhile then moves to the next step).
+    private func retryRouterIfNeeded(_ t: Timestamp) async {
+        guard state.routerProblem != nil, state.paused?.by == "engine", case .rolling = state.phase else { return }
+        guard (try? await router.currentWeights()) != nil else { return }
+        let wantedCanary = state.wanted.first { $0.version == state.to.name }?.percent ?? 0
+        if wantedCanary == 0 {
+            await execute([.revert(by: "engine", reason: "completing the revert now that \(router.name) answers")], at: t)
+            return
+        }
+        let weights = RolloutLogic.weights(in: state, newPercent: state.currentStep?.weight ?? 0)
+        let ok = await applyWeights(weights, at: t, purpose: "setting step \((state.stepIndex ?? 0) + 1) again")
+        if ok, state.routerProblem == nil { record(.deployResumed(by: "engine"), at: t) }
     }
 
     /// Records a verdict when it changes (pass or fail; "still sampling" is not news) and

@@ -60,9 +60,9 @@ struct Run: AsyncParsableCommand {
         let manual = ManualClock(base)
         let clock: any EngineClock = headless ? manual : ScaledClock(base: base, speed: speed)
         let fatal = FatalBox()
-        let engine = Engine(deployID: cfg.id, clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: cfg.simulation),
-                            sources: [SimulatedDeploy(settings: cfg.simulation)], judge: cfg.judge, log: eventLog,
-                            onFatal: { fatal.set($0) })
+        let (router, metrics, sources) = cfg.providers()
+        let engine = Engine(deployID: cfg.id, clock: clock, router: router, metrics: metrics,
+                            sources: sources, judge: cfg.judge, log: eventLog, onFatal: { fatal.set($0) })
         let out = LineWriter()
         if headless { await engine.addSink { out.write($0.jsonLine) } }
         if resumed { await engine.restore(recovery.state) }

@@ -1,11 +1,26 @@
 import FridayCore
+import FridayEngine
 import TOMLKit
 
 /// A deploy file (`friday.toml`): the service, the versions, the pipeline, the rollout
 /// steps, the analysis settings, the router, the metrics source, notifications and hooks.
 public struct DeployConfig: Sendable, Equatable {
-    public enum RouterKind: String, Sendable, Equatable { case simulator }
-    public enum MetricsKind: String, Sendable, Equatable { case simulator }
+    /// Where the traffic split is set.
+    public enum RouterKind: Sendable, Equatable {
+        case simulator
+        /// HAProxy runtime API endpoints (socket paths or host:port), the backend, and version → server.
+        case haproxy(sockets: [String], backend: String, servers: [String: String])
+
+        public var label: String {
+            switch self {
+            case .simulator: return "simulator"
+            case let .haproxy(sockets, backend, servers):
+                return "haproxy \(sockets.joined(separator: ", ")) backend \(backend) (" + servers.sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value)" }.joined(separator: ", ") + ")"
+            }
+        }
+    }
+    /// Where requests, errors and latency come from.
+    public enum MetricsKind: String, Sendable, Equatable { case simulator, haproxyStats = "haproxy-stats" }
 
     public var file: String
     public var id: String
@@ -30,7 +45,8 @@ public struct DeployConfig: Sendable, Equatable {
             "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + " (simulated)",
             "rollout: " + steps.joined(separator: " → "),
             "analysis: sequential test, α \(judge.alpha) β \(judge.beta), catches \(format1(judge.errorRatio))× errors; p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; on fail: \(judge.onFail.rawValue)",
-            "router: \(router.rawValue); metrics: \(metrics.rawValue) (scenario \(simulation.scenario.rawValue), seed \(simulation.seed), \(Int(simulation.requestsPerSecond)) req/s)",
+            "router: \(router.label)",
+            "metrics: " + (metrics == .simulator ? "simulator (scenario \(simulation.scenario.rawValue), seed \(simulation.seed), \(Int(simulation.requestsPerSecond)) req/s)" : "HAProxy show stat"),
         ]
     }
 }
@@ -57,7 +73,7 @@ public enum DeployConfigParser {
         "pipeline": ["stage"],
         "rollout": ["step"],
         "analysis": ["alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail"],
-        "router": ["kind", "socket", "backend", "servers", "instances"],
+        "router": ["kind", "socket", "sockets", "backend", "servers"],
         "metrics": ["kind", "url", "queries"],
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
         "notify": ["webhook", "channel"],
@@ -168,8 +184,27 @@ public enum DeployConfigParser {
             let kind = try r.string(t, "router.kind")
             switch kind {
             case "simulator": routerKind = .simulator
-            case "haproxy": throw fail("router.kind", "\"haproxy\" is not available yet; use \"simulator\"")
-            default: throw fail("router.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy"])): expected \"simulator\"")
+            case "haproxy":
+                var sockets: [String] = []
+                if t["socket"] != nil { sockets.append(try r.string(t, "router.socket")) }
+                if let arr = t["sockets"] {
+                    guard let items = arr.array, items.allSatisfy({ $0.string != nil }) else {
+                        throw fail("router.sockets", "expected a list of socket paths or host:port strings")
+                    }
+                    sockets += items.compactMap { $0.string }
+                }
+                guard !sockets.isEmpty else { throw fail("router", "haproxy needs socket = \"/run/haproxy/admin.sock\" (or sockets = [...] for a fleet)") }
+                let backend = try r.string(t, "router.backend")
+                guard let st = t["servers"]?.table, !st.keys.isEmpty else {
+                    throw fail("router.servers", "expected a table of version = \"server\", e.g. servers = { \"\(from.name)\" = \"old\", \"\(to.name)\" = \"new\" }")
+                }
+                var servers: [String: String] = [:]
+                for k in st.keys { servers[k] = try r.string(st, "router.servers.\(k)") }
+                for v in [from.name, to.name] where servers[v] == nil {
+                    throw fail("router.servers", "no server for version \(v); expected \"\(v)\" = \"SERVER\"")
+                }
+                routerKind = .haproxy(sockets: sockets, backend: backend, servers: servers)
+            default: throw fail("router.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy"])): expected \"simulator\" or \"haproxy\"")
             }
         }
         var metricsKind = DeployConfig.MetricsKind.simulator
@@ -177,9 +212,15 @@ public enum DeployConfigParser {
             let kind = try r.string(t, "metrics.kind")
             switch kind {
             case "simulator": metricsKind = .simulator
-            case "haproxy-stats", "prometheus": throw fail("metrics.kind", "\"\(kind)\" is not available yet; use \"simulator\"")
-            default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\"")
+            case "haproxy-stats":
+                guard case .haproxy = routerKind else { throw fail("metrics.kind", "\"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\"") }
+                metricsKind = .haproxyStats
+            case "prometheus": throw fail("metrics.kind", "\"prometheus\" is not available yet; use \"haproxy-stats\" or \"simulator\"")
+            default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\" or \"haproxy-stats\"")
             }
+        }
+        if case .simulator = routerKind, metricsKind != .simulator {
+            throw fail("metrics.kind", "with the simulated router, metrics must be \"simulator\"")
         }
         if root["notify"] != nil { throw fail("notify", "team notifications are not available yet; remove [notify]") }
         if root["hooks"] != nil { throw fail("hooks", "hooks are not available yet; remove [hooks]") }
@@ -204,6 +245,7 @@ public enum DeployConfigParser {
         sim.plan = RolloutPlan(steps: steps)
         sim.stageNames = stages
         sim.startedBy = by ?? "lee"
+        if case .haproxy = routerKind { sim.simulateTeam = false }
         return DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
                             judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
     }
@@ -333,5 +375,19 @@ extension StringProtocol {
         while let f = s.first, set.contains(f) { s.removeFirst() }
         while let l = s.last, set.contains(l) { s.removeLast() }
         return String(s)
+    }
+}
+
+extension DeployConfig {
+    /// The router, metrics source and event sources this file describes.
+    public func providers() -> (router: any TrafficRouter, metrics: any MetricsSource, sources: [any EventSource]) {
+        switch router {
+        case .simulator:
+            return (SimulatedRouter(), SimulatedTraffic(settings: simulation), [SimulatedDeploy(settings: simulation)])
+        case let .haproxy(sockets, backend, servers):
+            let r = HAProxyRouter(instances: sockets.map { HAProxyRuntime(address: $0) }, backend: backend, servers: servers)
+            let m: any MetricsSource = metrics == .haproxyStats ? HAProxyStats(router: r) : SimulatedTraffic(settings: simulation)
+            return (r, m, [SimulatedDeploy(settings: simulation)])
+        }
     }
 }

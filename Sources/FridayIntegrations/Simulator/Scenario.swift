@@ -38,6 +38,8 @@ public struct SimulationSettings: Sendable, Equatable {
     public var stageNames: [String]?
     /// Who starts the deploy.
     public var startedBy = "lee"
+    /// Whether simulated teammates chat and promote (not when steering a real router).
+    public var simulateTeam = true
 
     public var effectivePlan: RolloutPlan { plan ?? scenario.plan }
 

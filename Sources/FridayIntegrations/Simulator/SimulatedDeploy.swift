@@ -79,8 +79,10 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
         }
         if started == nil {
             started = t
-            out.append(.event(.presenceJoined(who: "lee", role: "dev")))
-            out.append(.event(.presenceJoined(who: "maya", role: "sre")))
+            if settings.simulateTeam {
+                out.append(.event(.presenceJoined(who: "lee", role: "dev")))
+                out.append(.event(.presenceJoined(who: "maya", role: "sre")))
+            }
             out.append(.event(.deployStarted(service: settings.service, from: settings.from, to: settings.to,
                                              plan: settings.effectivePlan, stages: stages.map(\.name), by: settings.startedBy)))
             buildSchedule()
@@ -90,7 +92,7 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
             out.append(.event(schedule[emittedStageEvents].payload))
             emittedStageEvents += 1
         }
-        out += team(t, s, elapsed)
+        if settings.simulateTeam { out += team(t, s, elapsed) }
         return out
     }
 

@@ -1,0 +1,106 @@
+import FridayCore
+import FridayEngine
+
+/// Steers the split with HAProxy's runtime API: one server per version in one backend,
+/// weights as percentages (old = 100 − new), on every instance of a fleet.
+///
+/// Promises: a split is confirmed only when every instance reads it back (`get weight`);
+/// an instance that fails is named in the error (and the next attempt sets all again); a
+/// version whose server is DOWN or in maintenance while it should take traffic is an error.
+public final class HAProxyRouter: TrafficRouter, @unchecked Sendable {
+    public let name: String
+    public let instances: [HAProxyRuntime]
+    public let backend: String
+    /// Version name → server name in the backend.
+    public let servers: [String: String]
+
+    public init(instances: [HAProxyRuntime], backend: String, servers: [String: String]) {
+        self.instances = instances
+        self.backend = backend
+        self.servers = servers
+        self.name = "haproxy " + instances.map(\.address).joined(separator: ",")
+    }
+
+    func server(for version: String) throws(RouterError) -> String {
+        guard let s = servers[version] else { throw RouterError("no HAProxy server is configured for version \(version) (router.servers)") }
+        return s
+    }
+
+    public func setWeights(_ weights: [VersionWeight]) async throws -> [VersionWeight] {
+        var failures: [String] = []
+        var readBack: [VersionWeight]?
+        for inst in instances {
+            let result = apply(weights, on: inst)
+            switch result {
+            case let .success(got): readBack = readBack ?? got
+            case let .failure(error): failures.append(error.message)
+            }
+        }
+        if !failures.isEmpty {
+            throw RouterError(failures.count == instances.count ? failures.joined(separator: "; ")
+                                : "\(failures.count) of \(instances.count) instances failed: " + failures.joined(separator: "; "))
+        }
+        return readBack ?? []
+    }
+
+    /// Sets, reads back and checks health on one instance.
+    func apply(_ weights: [VersionWeight], on inst: HAProxyRuntime) -> Result<[VersionWeight], RouterError> {
+        do {
+            for w in weights {
+                let answer = try inst.send("set weight \(backend)/\(try server(for: w.version)) \(w.percent)")
+                try check(answer, inst)
+            }
+            let got = try read(inst, versions: weights.map(\.version))
+            if Set(got) != Set(weights) {
+                return .failure(RouterError("\(inst.address) reports \(got.map { "\($0.version) \($0.percent)%" }.joined(separator: ", "))"))
+            }
+            try checkHealth(inst, weights)
+            return .success(got)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    public func currentWeights() async throws -> [VersionWeight]? {
+        guard let first = instances.first else { return nil }
+        return try read(first, versions: servers.keys.sorted())
+    }
+
+    /// `get weight` for each version, as percentages.
+    func read(_ inst: HAProxyRuntime, versions: [String]) throws(RouterError) -> [VersionWeight] {
+        var out: [VersionWeight] = []
+        for v in versions {
+            let answer = try inst.send("get weight \(backend)/\(try server(for: v))")
+            try check(answer, inst)
+            // "25 (initial 50)"
+            guard let n = Int(answer.split(separator: " ").first ?? "") else {
+                throw RouterError("\(inst.address): unexpected answer to get weight \(backend)/\(try server(for: v)): \(answer.prefix(80))")
+            }
+            out.append(VersionWeight(version: v, percent: n))
+        }
+        return out
+    }
+
+    /// A version that should take traffic must have its server UP.
+    func checkHealth(_ inst: HAProxyRuntime, _ weights: [VersionWeight]) throws(RouterError) {
+        let rows = try inst.stats()
+        for w in weights where w.percent > 0 {
+            let s = try server(for: w.version)
+            guard let row = rows.first(where: { $0["pxname"] == backend && $0["svname"] == s }) else { continue }
+            let status = row["status"] ?? ""
+            if status.hasPrefix("DOWN") || status.hasPrefix("MAINT") {
+                throw RouterError("\(inst.address): \(backend)/\(s) (\(w.version)) is \(status): weight \(w.percent)% set, but it takes no traffic")
+            }
+        }
+    }
+
+    func check(_ answer: String, _ inst: HAProxyRuntime) throws(RouterError) {
+        let a = answer.trimmingCharacters(in: " \n")
+        if a.hasPrefix("No such backend") || a.hasPrefix("No such server") || a.contains("No such") {
+            throw RouterError("\(inst.address): \(a) (router.backend = \"\(backend)\", router.servers = \(servers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))")
+        }
+        if a.hasPrefix("Permission denied") || a.contains("Unknown command") {
+            throw RouterError("\(inst.address): \(a) (the stats socket needs `level admin`)")
+        }
+    }
+}

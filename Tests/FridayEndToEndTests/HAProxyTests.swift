@@ -1,0 +1,179 @@
+import FridayCore
+import FridayEngine
+import FridayIntegrations
+import FridayTesting
+import Foundation
+import XCTest
+
+/// Against a real HAProxy 2.6 and two real HTTP backends on 127.0.0.1, started by
+/// examples/haproxy/stack.sh (scripts/test installs haproxy where it is missing).
+final class HAProxyTests: XCTestCase {
+    var run: String!
+    var ports: (front: Int, old: Int, new: Int) = (0, 0, 0)
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
+    var stack: String { root + "/examples/haproxy/stack.sh" }
+
+    override func setUpWithError() throws {
+        run = NSTemporaryDirectory() + "friday-haproxy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let base = Int.random(in: 20_000...40_000)
+        ports = (base, base + 1, base + 2)
+        let (status, out) = sh([stack, "start", run])
+        XCTAssertEqual(status, 0, out)
+        // Both servers pass their first health checks.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let rows = try? runtime.stats(), rows.filter({ $0["pxname"] == "app" && ["old", "new"].contains($0["svname"] ?? "") && ($0["status"] ?? "").hasPrefix("UP") }).count == 2 { break }
+            usleep(100_000)
+        }
+    }
+
+    override func tearDownWithError() throws {
+        _ = sh([stack, "stop", run])
+        try? FileManager.default.removeItem(atPath: run)
+    }
+
+    var env: [String: String] { ["FRONT_PORT": "\(ports.front)", "OLD_PORT": "\(ports.old)", "NEW_PORT": "\(ports.new)"] }
+
+    /// Runs a command with the stack's ports, reaped with waitpid (its daemons keep no pipe of ours open).
+    func sh(_ argv: [String]) -> (Int32, String) {
+        let out = run + ".out-\(UInt32.random(in: 0...UInt32.max))"
+        let status = spawnAndWait(["env"] + env.map { "\($0.key)=\($0.value)" } + ["bash"] + argv, output: out)
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: out)
+        return (status, text)
+    }
+    var runtime: HAProxyRuntime { HAProxyRuntime(address: run + "/admin.sock") }
+    func router(backend: String = "app", socket: String? = nil) -> HAProxyRouter {
+        HAProxyRouter(instances: [HAProxyRuntime(address: socket ?? run + "/admin.sock")], backend: backend, servers: ["v2.3.0": "old", "v2.4.0": "new"])
+    }
+
+    /// How many of `n` requests through the frontend each version answered.
+    func split(_ n: Int) throws -> [String: Int] {
+        let script = """
+        import http.client, collections
+        c = collections.Counter()
+        for _ in range(\(n)):
+            h = http.client.HTTPConnection('127.0.0.1', \(ports.front), timeout=5)
+            h.request('GET', '/'); r = h.getresponse(); r.read(); c[r.getheader('X-Version')] += 1; h.close()
+        print(' '.join(f'{k}={v}' for k, v in sorted(c.items())))
+        """
+        let file = run + ".split.py"
+        try script.write(toFile: file, atomically: true, encoding: .utf8)
+        let (_, text) = sh(["-c", "python3 \(file)"])
+        var out: [String: Int] = [:]
+        for pair in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let kv = pair.split(separator: "=")
+            if kv.count == 2 { out[String(kv[0])] = Int(kv[1]) }
+        }
+        return out
+    }
+
+    func testWeightsAreSetReadBackAndSplitRealTraffic() async throws {
+        let r = router()
+        let wanted = [VersionWeight(version: "v2.3.0", percent: 75), VersionWeight(version: "v2.4.0", percent: 25)]
+        let back = try await r.setWeights(wanted)
+        XCTAssertEqual(Set(back), Set(wanted))
+        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("25 (initial 0)"))
+        let got = try await r.currentWeights()
+        XCTAssertEqual(Set(got ?? []), Set(wanted))
+        let counts = try split(200)
+        XCTAssertEqual(counts["v2.3.0", default: 0] + counts["v2.4.0", default: 0], 200)
+        XCTAssertEqual(Double(counts["v2.4.0", default: 0]) / 200, 0.25, accuracy: 0.06, "\(counts)")
+    }
+
+    func testAWrongSocketOrBackendGivesAClearError() async throws {
+        do {
+            _ = try await router(socket: run + "/nope.sock").setWeights([VersionWeight(version: "v2.4.0", percent: 5)])
+            XCTFail("no error")
+        } catch {
+            XCTAssertEqual("\(error)", "\(run!)/nope.sock: cannot connect: No such file or directory (no such socket: is HAProxy running with `stats socket \(run!)/nope.sock level admin`?)")
+        }
+        do {
+            _ = try await router(backend: "checkout").setWeights([VersionWeight(version: "v2.4.0", percent: 5)])
+            XCTFail("no error")
+        } catch {
+            XCTAssertTrue("\(error)".contains("No such backend."), "\(error)")
+            XCTAssertTrue("\(error)".contains("router.backend = \"checkout\""), "\(error)")
+        }
+    }
+
+    func testADownServerIsReportedNotTrusted() async throws {
+        _ = try runtime.send("set server app/new state maint")
+        do {
+            _ = try await router().setWeights([VersionWeight(version: "v2.3.0", percent: 90), VersionWeight(version: "v2.4.0", percent: 10)])
+            XCTFail("no error")
+        } catch {
+            XCTAssertTrue("\(error)".contains("app/new (v2.4.0) is MAINT: weight 10% set, but it takes no traffic"), "\(error)")
+        }
+    }
+
+    func engine(plan: RolloutPlan, clock: any EngineClock, judge: CanaryJudge? = CanaryJudge(minRequests: 50)) -> Engine {
+        var sim = SimulationSettings(scenario: .good, seed: 1)
+        sim.plan = plan
+        sim.stageNames = ["release container"]
+        sim.simulateTeam = false
+        let r = router()
+        return Engine(deployID: "hx", clock: clock, router: r, metrics: HAProxyStats(router: r), sources: [SimulatedDeploy(settings: sim)],
+                      judge: judge)
+    }
+
+    func testHAProxyKilledMidDeployPausesTheDeployAndItResumesWhenBack() async throws {
+        let base = Timestamp(seconds: 1_800_000_000)
+        let clock = ManualClock(base)
+        let e = engine(plan: RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(20)), RolloutStep(weight: 50, pause: .untilPromoted), RolloutStep(weight: 100, pause: .seconds(0))]), clock: clock,
+                   judge: nil) // no traffic here: this is about the router
+        var t = 0.0
+        func tick(_ n: Int) async { for _ in 0..<n { clock.set(base + t); await e.advance(to: base + t); t += 1 } }
+        await tick(12)
+        var s = await e.state
+        XCTAssertEqual(s.stepIndex, 0)
+        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("10 "))
+        // HAProxy dies; the pause runs out; the next step cannot be set.
+        let pid = pid_t(try String(contentsOfFile: run + "/haproxy.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        kill(pid, SIGKILL)
+        usleep(200_000)
+        await tick(20)
+        s = await e.state
+        XCTAssertEqual(s.stepIndex, 0, "no step is claimed without the router")
+        XCTAssertEqual(s.paused?.by, "engine")
+        XCTAssertTrue(s.routerProblem?.contains("cannot connect") ?? false, s.routerProblem ?? "nil")
+        XCTAssertEqual(s.canaryPercent, 10)
+        // HAProxy comes back (with its configured weights: new = 0): the engine sets the step
+        // again, resumes, and the pause that ran out moves it on.
+        let (status, out) = sh(["-c", "haproxy -D -p \(run!)/haproxy.pid -f \(run!)/haproxy.cfg"])
+        XCTAssertEqual(status, 0, out)
+        usleep(300_000)
+        await tick(3)
+        s = await e.state
+        XCTAssertNil(s.routerProblem)
+        XCTAssertNil(s.paused)
+        XCTAssertEqual(s.stepIndex, 1)
+        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("50 "))
+        XCTAssertTrue(s.log.contains { $0.text.contains("is back") })
+    }
+
+    func testABadVersionIsRevertedByTheJudgeUnderRealLoad() async throws {
+        let clock = ScaledClock(base: Timestamp(seconds: Date().timeIntervalSince1970), speed: 1)
+        let e = engine(plan: RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(120)), RolloutStep(weight: 100, pause: .seconds(0))]), clock: clock)
+        let driver = Task { await e.run() }
+        defer { driver.cancel() }
+        // The load generator runs in the background, bounded to 60 s, killed at the end.
+        let (started, pidText) = sh(["-c", "python3 \(root)/examples/haproxy/load.py --url http://127.0.0.1:\(ports.front)/ --rate 300 --seconds 60 >/dev/null 2>&1 </dev/null & echo $!"])
+        XCTAssertEqual(started, 0)
+        let loadPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        defer { if loadPID > 0 { kill(loadPID, SIGTERM) } }
+        var deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, await e.state.stepIndex != 0 { usleep(100_000) }
+        let step = await e.state.stepIndex
+        XCTAssertEqual(step, 0)
+        usleep(3_000_000) // some healthy traffic first
+        _ = sh([stack, "fail", "0.2", run])
+        let failedAt = Date()
+        deadline = Date().addingTimeInterval(40)
+        while Date() < deadline, await e.state.outcome != .reverted { usleep(100_000) }
+        let s = await e.state
+        XCTAssertEqual(s.outcome, .reverted, s.log.suffix(5).map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("0 "))
+        print("haproxy: new version failing → weight 0 in \(String(format: "%.1f", Date().timeIntervalSince(failedAt))) s; verdict: \(s.judgement?.summary ?? "")")
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Starts (or stops) the example stack on 127.0.0.1: two versions of a small HTTP service
+# and HAProxy in front of them, with the runtime API on a Unix socket.
+#
+#   examples/haproxy/stack.sh start [RUN_DIR]    # prints the addresses
+#   examples/haproxy/stack.sh fail 0.2 [RUN_DIR] # make the new version answer 20% 5xx
+#   examples/haproxy/stack.sh stop [RUN_DIR]
+#
+# Ports: FRONT_PORT (default 18080), OLD_PORT (18081), NEW_PORT (18082).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cmd="${1:-start}"
+if [[ "$cmd" == fail ]]; then rate="${2:?error rate, e.g. 0.2}"; run="${3:-$here/run}"; else run="${2:-$here/run}"; fi
+front="${FRONT_PORT:-18080}"; old="${OLD_PORT:-18081}"; new="${NEW_PORT:-18082}"
+
+stop() {
+  for f in "$run"/*.pid; do
+    [[ -e "$f" ]] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+case "$cmd" in
+  start)
+    command -v haproxy >/dev/null || { echo "stack.sh: haproxy is not installed (apt-get install -y --no-install-recommends haproxy)" >&2; exit 1; }
+    mkdir -p "$run"
+    stop
+    echo 0 > "$run/old.error_rate"
+    echo 0 > "$run/new.error_rate"
+    # Output to files: a caller reading this script's output must not wait on the servers.
+    python3 "$here/backend.py" --port "$old" --version v2.3.0 --error-rate-file "$run/old.error_rate" >"$run/old.log" 2>&1 </dev/null &
+    echo $! > "$run/old.pid"
+    python3 "$here/backend.py" --port "$new" --version v2.4.0 --error-rate-file "$run/new.error_rate" >"$run/new.log" 2>&1 </dev/null &
+    echo $! > "$run/new.pid"
+    # Backends first: a server that fails its first checks stays DOWN until two pass.
+    for port in "$old" "$new"; do
+      for _ in $(seq 1 50); do
+        if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then break; fi
+        sleep 0.1
+      done
+    done
+    sed -e "s#@RUN@#$run#g" -e "s#@FRONT@#$front#g" -e "s#@OLD@#$old#g" -e "s#@NEW@#$new#g" "$here/haproxy.cfg.in" > "$run/haproxy.cfg"
+    haproxy -D -p "$run/haproxy.pid" -f "$run/haproxy.cfg" >"$run/haproxy.log" 2>&1 </dev/null
+    for _ in $(seq 1 50); do [[ -S "$run/admin.sock" ]] && break; sleep 0.1; done
+    echo "frontend http://127.0.0.1:$front  runtime API $run/admin.sock  backend app: old=v2.3.0 new=v2.4.0"
+    ;;
+  fail)
+    echo "$rate" > "$run/new.error_rate"
+    echo "v2.4.0 now answers $rate of requests with 500"
+    ;;
+  stop)
+    stop
+    ;;
+  *)
+    echo "usage: stack.sh start|fail RATE|stop [RUN_DIR]" >&2; exit 2 ;;
+esac
