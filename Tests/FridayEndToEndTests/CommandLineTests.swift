@@ -24,6 +24,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(ts(goodLines.last!), ts(finished), "stops at the end of the second the deploy finished in")
     }
 
+    func testBucketSaysWhichSideAUserIsOn() throws {
+        let a = try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--percent", "80"])
+        XCTAssertEqual(a.status, 0, a.err)
+        XCTAssertEqual(a.out, "user-42 is in bucket 78 of flag checkout-v2 at 80%: new code path (canary)\n")
+        let b = try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--percent", "25"])
+        XCTAssertEqual(b.out, "user-42 is in bucket 78 of flag checkout-v2 at 25%: old code path\n")
+        let file = NSTemporaryDirectory() + "flags-\(getpid()).json"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try #"{"flags":{"checkout-v2":{"percent":90}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let c = try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--file", file])
+        XCTAssertEqual(c.out, "user-42 is in bucket 78 of flag checkout-v2 at 90%: new code path (canary)\n")
+        let d = try runProcess(bin, ["bucket", "nope", "user-42", "--file", file])
+        XCTAssertEqual(d.status, 1)
+        XCTAssertTrue(d.err.contains("no flag \"nope\" with a whole \"percent\""), d.err)
+    }
+
     func testDumpPrintsTheScreenAtAMoment() throws {
         let r = try runProcess(bin, ["demo", "--dump", "--at", "130", "--size", "100x30"])
         XCTAssertEqual(r.status, 0, r.err)

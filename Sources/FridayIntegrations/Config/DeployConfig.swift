@@ -10,10 +10,13 @@ public struct DeployConfig: Sendable, Equatable {
         case simulator
         /// HAProxy runtime API endpoints (socket paths or host:port), the backend, and version → server.
         case haproxy(sockets: [String], backend: String, servers: [String: String])
+        /// A feature flag's percentage in a JSON flag file.
+        case flagFile(path: String, flag: String)
 
         public var label: String {
             switch self {
             case .simulator: return "simulator"
+            case let .flagFile(path, flag): return "flag \(flag) in \(path) (users in the canary: bucket(id) < percent)"
             case let .haproxy(sockets, backend, servers):
                 return "haproxy \(sockets.joined(separator: ", ")) backend \(backend) (" + servers.sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value)" }.joined(separator: ", ") + ")"
             }
@@ -73,7 +76,7 @@ public enum DeployConfigParser {
         "pipeline": ["stage"],
         "rollout": ["step"],
         "analysis": ["alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail"],
-        "router": ["kind", "socket", "sockets", "backend", "servers"],
+        "router": ["kind", "socket", "sockets", "backend", "servers", "path", "flag"],
         "metrics": ["kind", "url", "queries"],
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
         "notify": ["webhook", "channel"],
@@ -204,7 +207,9 @@ public enum DeployConfigParser {
                     throw fail("router.servers", "no server for version \(v); expected \"\(v)\" = \"SERVER\"")
                 }
                 routerKind = .haproxy(sockets: sockets, backend: backend, servers: servers)
-            default: throw fail("router.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy"])): expected \"simulator\" or \"haproxy\"")
+            case "flag-file":
+                routerKind = .flagFile(path: try r.string(t, "router.path"), flag: try r.string(t, "router.flag"))
+            default: throw fail("router.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy", "flag-file"])): expected \"simulator\", \"haproxy\" or \"flag-file\"")
             }
         }
         var metricsKind = DeployConfig.MetricsKind.simulator
@@ -219,8 +224,8 @@ public enum DeployConfigParser {
             default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\" or \"haproxy-stats\"")
             }
         }
-        if case .simulator = routerKind, metricsKind != .simulator {
-            throw fail("metrics.kind", "with the simulated router, metrics must be \"simulator\"")
+        if metricsKind == .haproxyStats, case .haproxy = routerKind {} else if metricsKind == .haproxyStats {
+            throw fail("metrics.kind", "\"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\"")
         }
         if root["notify"] != nil { throw fail("notify", "team notifications are not available yet; remove [notify]") }
         if root["hooks"] != nil { throw fail("hooks", "hooks are not available yet; remove [hooks]") }
@@ -245,7 +250,7 @@ public enum DeployConfigParser {
         sim.plan = RolloutPlan(steps: steps)
         sim.stageNames = stages
         sim.startedBy = by ?? "lee"
-        if case .haproxy = routerKind { sim.simulateTeam = false }
+        if case .simulator = routerKind {} else { sim.simulateTeam = false }
         return DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
                             judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
     }
@@ -388,6 +393,10 @@ extension DeployConfig {
             let r = HAProxyRouter(instances: sockets.map { HAProxyRuntime(address: $0) }, backend: backend, servers: servers)
             let m: any MetricsSource = metrics == .haproxyStats ? HAProxyStats(router: r) : SimulatedTraffic(settings: simulation)
             return (r, m, [SimulatedDeploy(settings: simulation)])
+        case let .flagFile(path, flag):
+            // Flag rollouts measured by the simulator until an application metrics source exists.
+            return (FlagFileRouter(path: path, flag: flag, from: from.name, to: to.name), SimulatedTraffic(settings: simulation),
+                    [SimulatedDeploy(settings: simulation)])
         }
     }
 }
