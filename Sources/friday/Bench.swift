@@ -4,11 +4,12 @@ import FridayCore
 import FridayEngine
 import FridayIntegrations
 
+
 /// `friday bench …`: the figures of BENCHMARKS.md, measured in one process.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine: reduce, log, cold start, memory, judge.",
-        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self]
+        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self, BenchHAProxy.self]
     )
 }
 
@@ -233,5 +234,27 @@ enum JudgeRace {
             if sprt != nil && fixed != nil { break }
         }
         return (sprt, fixed)
+    }
+}
+
+struct BenchHAProxy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "haproxy", abstract: "Weight-change round trip to HAProxy's runtime API (set, then read back).")
+    @Option(help: "Runtime API socket path or host:port.") var socket: String
+    @Option var backend = "app"
+    @Option var server = "new"
+    @Option var runs = 1000
+    func run() throws {
+        let rt = HAProxyRuntime(address: socket)
+        var times: [Double] = []
+        for i in 0..<runs {
+            let w = i % 2 == 0 ? 10 : 20
+            let t0 = ContinuousClock.now
+            _ = try rt.send("set weight \(backend)/\(server) \(w)")
+            let back = try rt.send("get weight \(backend)/\(server)")
+            times.append(seconds(ContinuousClock.now - t0) * 1000)
+            guard back.hasPrefix("\(w) ") else { throw ExitWith(message: "\(socket): set \(w), read back \(back)") }
+        }
+        let sorted = times.sorted()
+        print("haproxy: \(runs) weight changes (set + get weight) on \(socket): median \(String(format: "%.3f", median(times))) ms, p99 \(String(format: "%.3f", sorted[Int(Double(runs) * 0.99) - 1])) ms")
     }
 }

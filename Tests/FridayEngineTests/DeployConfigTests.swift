@@ -65,6 +65,14 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(error(replacing("[analysis]", "[analysis]\nalpha = 2")), "f.toml:18: analysis.alpha: 2.0 is out of range: expected a probability between 0.0001 and 0.5")
     }
 
+    func testTheHAProxyExampleParses() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/haproxy/friday.toml")
+        let c = try DeployConfigParser.parse(try String(contentsOf: url, encoding: .utf8), file: "friday.toml")
+        XCTAssertEqual(c.router, .haproxy(sockets: ["examples/haproxy/run/admin.sock"], backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"]))
+        XCTAssertEqual(c.metrics, .haproxyStats)
+        XCTAssertFalse(c.simulation.simulateTeam)
+    }
+
     func testDurations() {
         XCTAssertEqual(DeployConfigParser.parseDuration("90s"), 90)
         XCTAssertEqual(DeployConfigParser.parseDuration("1h30m"), 5400)

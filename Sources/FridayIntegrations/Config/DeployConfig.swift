@@ -202,7 +202,11 @@ public enum DeployConfigParser {
                     throw fail("router.servers", "expected a table of version = \"server\", e.g. servers = { \"\(from.name)\" = \"old\", \"\(to.name)\" = \"new\" }")
                 }
                 var servers: [String: String] = [:]
-                for k in st.keys { servers[k] = try r.string(st, "router.servers.\(k)") }
+                for k in st.keys {
+                    // Version names hold dots, so they are not read as dotted keys.
+                    guard let v = st[k]?.string else { throw fail("router.servers", "\"\(k)\" must be the name of a server in the backend (a string)") }
+                    servers[k] = v
+                }
                 for v in [from.name, to.name] where servers[v] == nil {
                     throw fail("router.servers", "no server for version \(v); expected \"\(v)\" = \"SERVER\"")
                 }
