@@ -44,6 +44,9 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         /// The log-likelihood ratio so far.
         public var statistic: Double
         public var figures: [Figure]
+        public init(verdict: Verdict, summary: String, statistic: Double, figures: [Figure]) {
+            self.verdict = verdict; self.summary = summary; self.statistic = statistic; self.figures = figures
+        }
     }
 
     /// The log-likelihood ratio for `canaryErrors` and `baseErrors` at canary share `w`.

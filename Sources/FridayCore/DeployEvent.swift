@@ -21,6 +21,9 @@ public enum EventPayload: Sendable, Equatable {
     case routerRecovered(provider: String)
     /// The engine came back after being down: pause timers did not run meanwhile.
     case engineRestarted(downSeconds: Double)
+    /// The metrics source failed (empty result, NaN, error, timeout): no sample, not zero errors.
+    case metricsUnavailable(provider: String, error: String)
+    case metricsRecovered(provider: String)
     /// Opening the log set damaged lines aside.
     case logRecovered(setAside: Int, keptIn: String)
 
@@ -48,6 +51,8 @@ public enum EventPayload: Sendable, Equatable {
         case .routerRecovered: return "router.recovered"
         case .engineRestarted: return "engine.restarted"
         case .logRecovered: return "log.recovered"
+        case .metricsUnavailable: return "metrics.unavailable"
+        case .metricsRecovered: return "metrics.recovered"
         }
     }
 }
@@ -156,6 +161,8 @@ extension EventPayload {
         case let .routerRecovered(provider): return .object([("provider", .string(provider))])
         case let .engineRestarted(down): return .object([("down_seconds", .number(round3(down)))])
         case let .logRecovered(n, file): return .object([("set_aside", .number(Double(n))), ("kept_in", .string(file))])
+        case let .metricsUnavailable(provider, error): return .object([("provider", .string(provider)), ("error", .string(error))])
+        case let .metricsRecovered(provider): return .object([("provider", .string(provider))])
         }
     }
 
@@ -215,6 +222,8 @@ extension EventPayload {
         case "router.recovered": self = .routerRecovered(provider: try d.string("provider"))
         case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds"))
         case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside"), keptIn: try d.string("kept_in"))
+        case "metrics.unavailable": self = .metricsUnavailable(provider: try d.string("provider"), error: try d.string("error"))
+        case "metrics.recovered": self = .metricsRecovered(provider: try d.string("provider"))
         default:
             throw EventDecodingError("unknown event type \"\(type)\"")
         }

@@ -62,6 +62,8 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var log: [LogEntry] = []
     public var watchers: [Watcher] = []
     public var routerProblem: String?
+    /// Why the metrics source gives no samples now, if it does not.
+    public var metricsProblem: String?
     public var lastSeq: Int = -1
     public var lastEventAt: Timestamp?
 

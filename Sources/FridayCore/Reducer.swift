@@ -134,6 +134,14 @@ public enum Reducer {
             }
             log(.system, "engine", text)
 
+        case let .metricsUnavailable(provider, error):
+            state.metricsProblem = error
+            log(.alert, provider, "metrics unavailable: \(error)")
+
+        case let .metricsRecovered(provider):
+            state.metricsProblem = nil
+            log(.system, provider, "metrics from \(provider) are back")
+
         case let .logRecovered(n, file):
             log(.alert, "engine", "the event log had \(n) damaged line\(n == 1 ? "" : "s") at its end: set aside in \(file)")
 

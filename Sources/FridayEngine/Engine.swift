@@ -179,7 +179,12 @@ public actor Engine {
         await retryRouterIfNeeded(t)
         var due = RolloutLogic.due(in: state, now: t)
         if case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
-           let end = judge.evaluate(state, stepEnded: true) {
+           var end = judge.evaluate(state, stepEnded: true) {
+            if let problem = state.metricsProblem {
+                // A step does not pass on data the judge could not see.
+                end = CanaryJudge.Result(verdict: .inconclusive, summary: "metrics unavailable at the step's end: \(problem)",
+                                         statistic: end.statistic, figures: end.figures)
+            }
             // The pause ran out: the step moves on only on a pass, and its verdict is recorded.
             if judged?.step != step || judged?.verdict != end.verdict {
                 judged = (step, end.verdict)
@@ -194,8 +199,14 @@ public actor Engine {
         let wholeSecond = lastTick.map { Int($0.seconds.rounded(.down)) != Int(t.seconds.rounded(.down)) } ?? true
         lastTick = t
         if wholeSecond, let metrics, state.phase != .idle, state.phase != .pipeline {
-            if let samples = try? await metrics.sample(at: t, state: state) {
+            do {
+                let samples = try await metrics.sample(at: t, state: state)
+                if state.metricsProblem != nil { record(.metricsRecovered(provider: metrics.providerName), at: t) }
                 for s in samples { record(.metricsSample(s), at: t) }
+            } catch {
+                // No sample, and said so: never taken as zero errors.
+                let message = "\(error)"
+                if state.metricsProblem != message { record(.metricsUnavailable(provider: metrics.providerName, error: message), at: t) }
             }
             await judgeNow(t)
         }

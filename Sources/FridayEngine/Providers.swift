@@ -15,6 +15,11 @@ public protocol MetricsSource: Sendable {
     func sample(at time: Timestamp, state: DeployState) async throws -> [MetricsSample]
 }
 
+extension MetricsSource {
+    /// A short name for messages.
+    public var providerName: String { String(describing: type(of: self)) }
+}
+
 /// Something outside the engine that produces events or commands as time passes: the
 /// simulator's pipeline and teammates, a stage runner, an external CI.
 public protocol EventSource: Sendable {

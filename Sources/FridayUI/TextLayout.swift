@@ -1,3 +1,5 @@
+import FridayCore
+
 /// Fitting text into columns by display width.
 public enum TextLayout {
     /// `text` cut to `width` columns, ending in `ellipsis` when cut.
@@ -51,13 +53,5 @@ public enum TextLayout {
     }
 }
 
-/// Compact number formatting: `1,512`, `12.3k`.
-public func groupedInt(_ n: Int) -> String {
-    let s = String(abs(n))
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0, (s.count - i) % 3 == 0 { out.append(",") }
-        out.append(c)
-    }
-    return (n < 0 ? "-" : "") + out
-}
+/// `1,512`: the thousands-grouped form used across the screen.
+public func groupedInt(_ n: Int) -> String { groupedNumber(n) }

@@ -58,7 +58,8 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(error(replacing("on_fail = \"pause\"", "on_fail = \"panic\"")), "f.toml:18: analysis.on_fail: \"panic\": expected \"revert\" or \"pause\"")
         XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\n"), "f.toml:20: router: haproxy needs socket = \"/run/haproxy/admin.sock\" (or sockets = [...] for a fleet)")
         XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\nsocket = \"/s\"\nbackend = \"app\"\nservers = { v1 = \"old\" }\n"), "f.toml:24: router.servers: no server for version v2; expected \"v2\" = \"SERVER\"")
-        XCTAssertEqual(error(good + "\n[metrics]\nkind = \"prometheus\"\n"), "f.toml:21: metrics.kind: \"prometheus\" is not available yet; use \"haproxy-stats\" or \"simulator\"")
+        XCTAssertEqual(error(good + "\n[metrics]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090\"\n"), "f.toml:20: metrics.queries: expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
+        XCTAssertEqual(error(good + "\n[metrics]\nkind = \"haproxy-stats\"\n"), "f.toml:21: metrics.kind: \"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\"")
         XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, hooks, metrics, notify, pipeline, rollout, router, simulator")
         XCTAssertEqual(error(replacing("service = \"checkout\"\n", "")), "f.toml:1: deploy.service: missing (a string)")
         XCTAssertEqual(error(replacing("to = { version = \"v2\", commit = \"b2\" }", "to = { versoin = \"v2\" }")), "f.toml:4: deploy.to.versoin: unknown key (did you mean \"version\"?); expected version and commit")
@@ -70,6 +71,13 @@ final class DeployConfigTests: XCTestCase {
         let c = try DeployConfigParser.parse(try String(contentsOf: url, encoding: .utf8), file: "friday.toml")
         XCTAssertEqual(c.router, .haproxy(sockets: ["examples/haproxy/run/admin.sock"], backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"]))
         XCTAssertEqual(c.metrics, .haproxyStats)
+        let prom = try String(contentsOf: url, encoding: .utf8).replacingOccurrences(of: "kind = \"haproxy-stats\"", with: """
+            kind = "prometheus"
+            url = "http://127.0.0.1:9090"
+            queries = { requests = "sum(rate(x{server=\\"{server}\\"}[30s]))", errors = "sum(rate(y[30s]))" }
+            """)
+        let p = try DeployConfigParser.parse(prom, file: "friday.toml")
+        XCTAssertEqual(p.metrics, .prometheus(url: "http://127.0.0.1:9090", requests: "sum(rate(x{server=\"{server}\"}[30s]))", errors: "sum(rate(y[30s]))", latency: nil))
         XCTAssertFalse(c.simulation.simulateTeam)
     }
 

@@ -3,15 +3,18 @@
 # and HAProxy in front of them, with the runtime API on a Unix socket.
 #
 #   examples/haproxy/stack.sh start [RUN_DIR]    # prints the addresses
+#   PROMETHEUS=1 examples/haproxy/stack.sh start # also Prometheus, scraping HAProxy every second
 #   examples/haproxy/stack.sh fail 0.2 [RUN_DIR] # make the new version answer 20% 5xx
 #   examples/haproxy/stack.sh stop [RUN_DIR]
 #
-# Ports: FRONT_PORT (default 18080), OLD_PORT (18081), NEW_PORT (18082).
+# Ports: FRONT_PORT (default 18080), OLD_PORT (18081), NEW_PORT (18082), HAProxy's
+# Prometheus exporter EXPORTER_PORT (18404), Prometheus PROMETHEUS_PORT (19090).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cmd="${1:-start}"
 if [[ "$cmd" == fail ]]; then rate="${2:?error rate, e.g. 0.2}"; run="${3:-$here/run}"; else run="${2:-$here/run}"; fi
 front="${FRONT_PORT:-18080}"; old="${OLD_PORT:-18081}"; new="${NEW_PORT:-18082}"
+exporter="${EXPORTER_PORT:-18404}"; prom="${PROMETHEUS_PORT:-19090}"
 
 stop() {
   for f in "$run"/*.pid; do
@@ -40,10 +43,30 @@ case "$cmd" in
         sleep 0.1
       done
     done
-    sed -e "s#@RUN@#$run#g" -e "s#@FRONT@#$front#g" -e "s#@OLD@#$old#g" -e "s#@NEW@#$new#g" "$here/haproxy.cfg.in" > "$run/haproxy.cfg"
+    sed -e "s#@RUN@#$run#g" -e "s#@FRONT@#$front#g" -e "s#@OLD@#$old#g" -e "s#@NEW@#$new#g" -e "s#@PROM@#$exporter#g" "$here/haproxy.cfg.in" > "$run/haproxy.cfg"
     haproxy -D -p "$run/haproxy.pid" -f "$run/haproxy.cfg" >"$run/haproxy.log" 2>&1 </dev/null
     for _ in $(seq 1 50); do [[ -S "$run/admin.sock" ]] && break; sleep 0.1; done
     echo "frontend http://127.0.0.1:$front  runtime API $run/admin.sock  backend app: old=v2.3.0 new=v2.4.0"
+    if [[ "${PROMETHEUS:-0}" == 1 ]]; then
+      command -v prometheus >/dev/null || { echo "stack.sh: prometheus is not installed (apt-get install -y --no-install-recommends prometheus)" >&2; exit 1; }
+      cat > "$run/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: haproxy
+    static_configs:
+      - targets: ["127.0.0.1:$exporter"]
+YML
+      prometheus --config.file="$run/prometheus.yml" --storage.tsdb.path="$run/prometheus-data" \
+        --web.listen-address="127.0.0.1:$prom" >"$run/prometheus.log" 2>&1 </dev/null &
+      echo $! > "$run/prometheus.pid"
+      for _ in $(seq 1 100); do
+        python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$prom/-/ready', timeout=0.5)" 2>/dev/null && break
+        sleep 0.1
+      done
+      echo "prometheus http://127.0.0.1:$prom (scraping HAProxy's exporter on 127.0.0.1:$exporter every second)"
+    fi
     ;;
   fail)
     echo "$rate" > "$run/new.error_rate"

@@ -23,7 +23,12 @@ public struct DeployConfig: Sendable, Equatable {
         }
     }
     /// Where requests, errors and latency come from.
-    public enum MetricsKind: String, Sendable, Equatable { case simulator, haproxyStats = "haproxy-stats" }
+    public enum MetricsKind: Sendable, Equatable {
+        case simulator
+        case haproxyStats
+        /// PromQL templates (`{version}`, `{server}`) for requests/s, errors/s and latency (s).
+        case prometheus(url: String, requests: String, errors: String, latency: String?)
+    }
 
     public var file: String
     public var id: String
@@ -49,8 +54,19 @@ public struct DeployConfig: Sendable, Equatable {
             "rollout: " + steps.joined(separator: " → "),
             "analysis: sequential test, α \(judge.alpha) β \(judge.beta), catches \(format1(judge.errorRatio))× errors; p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; on fail: \(judge.onFail.rawValue)",
             "router: \(router.label)",
-            "metrics: " + (metrics == .simulator ? "simulator (scenario \(simulation.scenario.rawValue), seed \(simulation.seed), \(Int(simulation.requestsPerSecond)) req/s)" : "HAProxy show stat"),
+            "metrics: " + metricsLabel,
         ]
+    }
+}
+
+extension DeployConfig {
+    var metricsLabel: String {
+        switch metrics {
+        case .simulator: return "simulator (scenario \(simulation.scenario.rawValue), seed \(simulation.seed), \(Int(simulation.requestsPerSecond)) req/s)"
+        case .haproxyStats: return "HAProxy show stat"
+        case let .prometheus(url, requests, errors, latency):
+            return "Prometheus \(url): requests \(requests); errors \(errors)" + (latency.map { "; latency \($0)" } ?? "")
+        }
     }
 }
 
@@ -224,13 +240,21 @@ public enum DeployConfigParser {
             case "haproxy-stats":
                 guard case .haproxy = routerKind else { throw fail("metrics.kind", "\"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\"") }
                 metricsKind = .haproxyStats
-            case "prometheus": throw fail("metrics.kind", "\"prometheus\" is not available yet; use \"haproxy-stats\" or \"simulator\"")
-            default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\" or \"haproxy-stats\"")
+            case "prometheus":
+                let url = try r.string(t, "metrics.url")
+                guard url.hasPrefix("http://") else { throw fail("metrics.url", "\"\(url)\": expected http://HOST:PORT") }
+                guard let q = t["queries"]?.table else {
+                    throw fail("metrics.queries", "expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
+                }
+                for k in q.keys where !["requests", "errors", "latency"].contains(k) {
+                    throw fail("metrics.queries.\(k)", "unknown query\(didYouMeanText(k, ["requests", "errors", "latency"])); expected requests, errors, latency")
+                }
+                metricsKind = .prometheus(url: url, requests: try r.string(q, "metrics.queries.requests"), errors: try r.string(q, "metrics.queries.errors"),
+                                          latency: try r.optionalString(q, "metrics.queries.latency"))
+            default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\", \"haproxy-stats\" or \"prometheus\"")
             }
         }
-        if metricsKind == .haproxyStats, case .haproxy = routerKind {} else if metricsKind == .haproxyStats {
-            throw fail("metrics.kind", "\"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\"")
-        }
+
         if root["notify"] != nil { throw fail("notify", "team notifications are not available yet; remove [notify]") }
         if root["hooks"] != nil { throw fail("hooks", "hooks are not available yet; remove [hooks]") }
 
@@ -395,12 +419,20 @@ extension DeployConfig {
             return (SimulatedRouter(), SimulatedTraffic(settings: simulation), [SimulatedDeploy(settings: simulation)])
         case let .haproxy(sockets, backend, servers):
             let r = HAProxyRouter(instances: sockets.map { HAProxyRuntime(address: $0) }, backend: backend, servers: servers)
-            let m: any MetricsSource = metrics == .haproxyStats ? HAProxyStats(router: r) : SimulatedTraffic(settings: simulation)
+            let m: any MetricsSource
+            switch metrics {
+            case .haproxyStats: m = HAProxyStats(router: r)
+            case let .prometheus(url, requests, errors, latency):
+                m = PrometheusMetrics(url: url, requestRate: requests, errorRate: errors, latency: latency, servers: servers)
+            case .simulator: m = SimulatedTraffic(settings: simulation)
+            }
             return (r, m, [SimulatedDeploy(settings: simulation)])
         case let .flagFile(path, flag):
-            // Flag rollouts measured by the simulator until an application metrics source exists.
-            return (FlagFileRouter(path: path, flag: flag, from: from.name, to: to.name), SimulatedTraffic(settings: simulation),
-                    [SimulatedDeploy(settings: simulation)])
+            var m: any MetricsSource = SimulatedTraffic(settings: simulation)
+            if case let .prometheus(url, requests, errors, latency) = metrics {
+                m = PrometheusMetrics(url: url, requestRate: requests, errorRate: errors, latency: latency, servers: [:])
+            }
+            return (FlagFileRouter(path: path, flag: flag, from: from.name, to: to.name), m, [SimulatedDeploy(settings: simulation)])
         }
     }
 }

@@ -82,6 +82,12 @@ public enum ErrorsPane {
         var y = startY
         guard y < r.maxY else { return }
         let s = m.deploy
+        if let problem = s.metricsProblem {
+            for line in TextLayout.wrap("\(m.glyphs.warning) metrics unavailable: \(problem)", r.width) where y < r.maxY {
+                g.put(line, x: r.x, y: y, role: .bad)
+                y += 1
+            }
+        }
         guard case .rolling = s.phase, let live = m.judge.evaluate(s) else {
             if let j = s.judgement, y < r.maxY {
                 for line in TextLayout.wrap("last verdict: \(j.verdict.rawValue) · \(j.summary)", r.width) where y < r.maxY {

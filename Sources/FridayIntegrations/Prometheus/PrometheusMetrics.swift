@@ -1,0 +1,131 @@
+import Foundation
+import FridayCore
+import FridayEngine
+
+/// Requests, errors and latency per version from Prometheus: PromQL templates from the
+/// deploy file, with `{version}` and `{server}` replaced, queried over the HTTP API.
+///
+/// Promises: an empty result, `NaN`, an HTTP error or a timeout is an error that names
+/// the query (the engine shows it and the judge gets no sample), never zero errors.
+public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
+    public let url: String
+    /// PromQL giving requests per second of one version.
+    public let requestRate: String
+    /// PromQL giving errors (5xx) per second of one version.
+    public let errorRate: String
+    /// PromQL giving a latency in seconds (p99 where the data has it); nil to leave latency out.
+    public let latency: String?
+    /// Version → the name used for `{server}` (the HAProxy server, a pod label …).
+    public let servers: [String: String]
+    public let timeoutSeconds: Double
+
+    public init(url: String, requestRate: String, errorRate: String, latency: String?, servers: [String: String], timeoutSeconds: Double = 2) {
+        self.url = url; self.requestRate = requestRate; self.errorRate = errorRate; self.latency = latency
+        self.servers = servers; self.timeoutSeconds = timeoutSeconds
+    }
+
+    public func sample(at time: Timestamp, state: DeployState) async throws -> [MetricsSample] {
+        var out: [MetricsSample] = []
+        for w in state.observed where w.percent > 0 {
+            let rps = try query(requestRate, version: w.version)
+            let eps = try query(errorRate, version: w.version)
+            let lat = try latency.map { try query($0, version: w.version) * 1000 } ?? 0
+            let requests = Int(rps.rounded())
+            out.append(MetricsSample(version: w.version, requests: requests, errors: min(requests, Int(eps.rounded())),
+                                     p50: (lat * 1000).rounded() / 1000, p99: (lat * 1000).rounded() / 1000, window: 1))
+        }
+        return out
+    }
+
+    /// Runs one instant query; the single value of its result.
+    public func query(_ template: String, version: String) throws(RouterError) -> Double {
+        let q = template.replacingOccurrences(of: "{version}", with: version)
+            .replacingOccurrences(of: "{server}", with: servers[version] ?? version)
+        let body = try get("/api/v1/query?query=" + percentEncode(q))
+        let json: JSONValue
+        do { json = try JSONValue.parse(body) } catch { throw RouterError("prometheus \(url): not JSON (\(error.description)) for \(q)") }
+        guard json["status"]?.stringValue == "success" else {
+            throw RouterError("prometheus \(url): \(json["error"]?.stringValue ?? "query failed") for \(q)")
+        }
+        guard let result = json["data"]?["result"]?.arrayValue else { throw RouterError("prometheus \(url): no data.result for \(q)") }
+        if json["data"]?["resultType"]?.stringValue == "scalar" {
+            guard let text = result.last?.stringValue, let v = Double(text), v.isFinite else {
+                throw RouterError("prometheus: \(q) is \(result.last?.stringValue ?? "empty"): not a number, not taken as zero")
+            }
+            return v
+        }
+        guard let first = result.first else {
+            throw RouterError("prometheus: \(q) returned no series (no traffic yet, or a wrong label?)")
+        }
+        guard result.count == 1 else { throw RouterError("prometheus: \(q) returned \(result.count) series; aggregate it to one (sum(...))") }
+        guard let text = first["value"]?.arrayValue?.last?.stringValue, let v = Double(text) else {
+            throw RouterError("prometheus: \(q) returned no value")
+        }
+        guard v.isFinite else { throw RouterError("prometheus: \(q) is \(text): not a number, not taken as zero") }
+        return v
+    }
+
+    func percentEncode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
+            }
+        }
+        return out
+    }
+
+    /// A plain HTTP/1.0 GET to `url` + `path` over TCP (127.0.0.1 or a host name that resolves).
+    func get(_ path: String) throws(RouterError) -> String {
+        guard url.hasPrefix("http://") else { throw RouterError("prometheus \(url): only http:// URLs are supported") }
+        let hostPort = url.dropFirst(7).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+        let parts = hostPort.split(separator: ":")
+        let host = parts.first.map(String.init) ?? "127.0.0.1"
+        let port = parts.count > 1 ? UInt16(parts[1]) ?? 80 : 80
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw RouterError("prometheus \(url): cannot create a socket") }
+        defer { Glibc.close(fd) }
+        var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - Double(Int(timeoutSeconds))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &addr.sin_addr) == 1 else {
+            throw RouterError("prometheus \(url): \(host) is not an IPv4 address")
+        }
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw RouterError("prometheus \(url): cannot connect: \(String(cString: strerror(errno)))") }
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: \(hostPort)\r\nAccept: application/json\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+            throw RouterError("prometheus \(url): cannot send the query")
+        }
+        var data = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RouterError(errno == EAGAIN ? "prometheus \(url): no answer within \(timeoutSeconds) s" : "prometheus \(url): cannot read: \(String(cString: strerror(errno)))")
+            }
+            data.append(contentsOf: buf[0..<n])
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { throw RouterError("prometheus \(url): not an HTTP answer") }
+        let status = text.prefix(while: { $0 != "\r" }).split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        let body = String(text[split.upperBound...])
+        guard status == 200 || status == 400 || status == 422 else {
+            throw RouterError("prometheus \(url): HTTP \(status)")
+        }
+        return body
+    }
+}
+
+extension String {
+    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
