@@ -9,7 +9,7 @@ import FridayIntegrations
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine: reduce, log, cold start, memory, judge.",
-        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self, BenchHAProxy.self]
+        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self, BenchHAProxy.self, BenchCanary.self]
     )
 }
 
@@ -256,5 +256,60 @@ struct BenchHAProxy: AsyncParsableCommand {
         }
         let sorted = times.sorted()
         print("haproxy: \(runs) weight changes (set + get weight) on \(socket): median \(String(format: "%.3f", median(times))) ms, p99 \(String(format: "%.3f", sorted[Int(Double(runs) * 0.99) - 1])) ms")
+    }
+}
+
+struct BenchCanary: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "canary",
+        abstract: "Against the example stack under load: time from the new version failing to HAProxy weight 0, and the share of requests it got meanwhile.")
+    @Option(help: "The stack's folder (examples/haproxy/stack.sh start RUN_DIR).") var run: String
+    @Option(help: "The stack's frontend port.") var frontPort = 18080
+    @Option var runs = 5
+    @Option(help: "Requests per second of load.") var rate = 300
+    @Option(help: "Error rate the new version fails with.") var errorRate = 0.2
+    func run() async throws {
+        let rt = HAProxyRuntime(address: run + "/admin.sock")
+        let router = HAProxyRouter(instances: [rt], backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"])
+        let loadScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/haproxy/load.py").standardized.path
+        var times: [Double] = [], shares: [Double] = []
+        func counters() throws -> (new: Int, all: Int) {
+            let rows = try rt.stats()
+            let new = Int(rows.first { $0["pxname"] == "app" && $0["svname"] == "new" }?["stot"] ?? "") ?? 0
+            let all = Int(rows.first { $0["pxname"] == "app" && $0["svname"] == "BACKEND" }?["stot"] ?? "") ?? 0
+            return (new, all)
+        }
+        for i in 1...runs {
+            try "0\n".write(toFile: run + "/new.error_rate", atomically: true, encoding: .utf8)
+            _ = try await router.setWeights([VersionWeight(version: "v2.3.0", percent: 100), VersionWeight(version: "v2.4.0", percent: 0)])
+            var sim = SimulationSettings(scenario: .good, seed: UInt64(i))
+            sim.plan = RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(600)), RolloutStep(weight: 100, pause: .seconds(0))])
+            sim.stageNames = ["release container"]
+            sim.simulateTeam = false
+            let clock = ScaledClock(base: Timestamp(seconds: Date().timeIntervalSince1970), speed: 1)
+            let engine = Engine(deployID: "bench-\(i)", clock: clock, router: router, metrics: HAProxyStats(router: router),
+                                sources: [SimulatedDeploy(settings: sim)], judge: CanaryJudge())
+            let driver = Task { await engine.run() }
+            let load = Process()
+            load.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            load.arguments = ["python3", loadScript, "--url", "http://127.0.0.1:\(frontPort)/", "--rate", "\(rate)", "--seconds", "120"]
+            load.standardOutput = FileHandle.nullDevice
+            try load.run()
+            while await engine.state.stepIndex != 0 { try await Task.sleep(for: .milliseconds(50)) }
+            try await Task.sleep(for: .seconds(5)) // healthy traffic first
+            let before = try counters()
+            try "\(errorRate)\n".write(toFile: run + "/new.error_rate", atomically: true, encoding: .utf8)
+            let failedAt = ContinuousClock.now
+            while await engine.state.outcome != .reverted, ContinuousClock.now - failedAt < .seconds(60) { try await Task.sleep(for: .milliseconds(20)) }
+            let secs = seconds(ContinuousClock.now - failedAt)
+            let after = try counters()
+            driver.cancel()
+            kill(load.processIdentifier, SIGKILL)
+            load.waitUntilExit()
+            let share = Double(after.new - before.new) / Double(max(1, after.all - before.all))
+            times.append(secs); shares.append(share)
+            print("run \(i): weight 0 after \(String(format: "%.2f", secs)) s; \(after.new - before.new) of \(after.all - before.all) requests (\(String(format: "%.1f", share * 100))%) reached the failing version")
+        }
+        print("canary: \(runs) runs at \(rate) req/s, new version failing at \(Int(errorRate * 100))% from a 10% step: median \(String(format: "%.2f", median(times))) s to weight 0; median \(String(format: "%.1f", median(shares) * 100))% of requests reached it meanwhile")
     }
 }
