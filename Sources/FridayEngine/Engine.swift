@@ -295,7 +295,10 @@ public actor Engine {
             }
             return true
         } catch {
-            record(.routerUnreachable(provider: router.name, error: "\(error)"), at: t)
+            // Said once per distinct problem: a retry that fails the same way adds no line.
+            if state.routerProblem != "\(router.name): \(error)" {
+                record(.routerUnreachable(provider: router.name, error: "\(error)"), at: t)
+            }
             if state.paused == nil, !state.isFinished {
                 record(.deployPaused(by: "engine", reason: "router \(router.name) did not confirm \(purpose): \(error)"), at: t)
             }

@@ -32,7 +32,9 @@ final class HAProxyTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: run)
     }
 
-    var env: [String: String] { ["FRONT_PORT": "\(ports.front)", "OLD_PORT": "\(ports.old)", "NEW_PORT": "\(ports.new)"] }
+    var env: [String: String] {
+        ["FRONT_PORT": "\(ports.front)", "OLD_PORT": "\(ports.old)", "NEW_PORT": "\(ports.new)", "EXPORTER_PORT": "\(ports.front + 3)", "API_PORT": "\(ports.front + 4)"]
+    }
 
     /// Runs a command with the stack's ports, reaped with waitpid (its daemons keep no pipe of ours open).
     func sh(_ argv: [String]) -> (Int32, String) {
@@ -79,6 +81,26 @@ final class HAProxyTests: XCTestCase {
         let counts = try split(200)
         XCTAssertEqual(counts["v2.3.0", default: 0] + counts["v2.4.0", default: 0], 200)
         XCTAssertEqual(Double(counts["v2.4.0", default: 0]) / 200, 0.25, accuracy: 0.06, "\(counts)")
+    }
+
+    func testAFleetIsSetTogetherAndAFailingInstanceIsNamed() async throws {
+        // The same HAProxy through its Unix socket and its TCP socket: two instances of a fleet.
+        let tcp = "127.0.0.1:\(ports.front + 4)"
+        let fleet = HAProxyRouter(instances: [HAProxyRuntime(address: run + "/admin.sock"), HAProxyRuntime(address: tcp)],
+                                  backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"])
+        let wanted = [VersionWeight(version: "v2.3.0", percent: 95), VersionWeight(version: "v2.4.0", percent: 5)]
+        let back = try await fleet.setWeights(wanted)
+        XCTAssertEqual(Set(back), Set(wanted))
+        XCTAssertTrue(try HAProxyRuntime(address: tcp).send("get weight app/new").hasPrefix("5 "))
+        let broken = HAProxyRouter(instances: [HAProxyRuntime(address: run + "/admin.sock"), HAProxyRuntime(address: "127.0.0.1:\(ports.front + 5)")],
+                                   backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"])
+        do {
+            _ = try await broken.setWeights([VersionWeight(version: "v2.3.0", percent: 90), VersionWeight(version: "v2.4.0", percent: 10)])
+            XCTFail("no error")
+        } catch {
+            XCTAssertEqual("\(error)", "1 of 2 instances failed: 127.0.0.1:\(ports.front + 5): cannot connect: Connection refused (nothing is listening: is HAProxy running?)")
+        }
+        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("10 "), "the reachable instance was set; the next attempt sets all again")
     }
 
     func testAWrongSocketOrBackendGivesAClearError() async throws {

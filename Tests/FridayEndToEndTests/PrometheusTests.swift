@@ -14,7 +14,7 @@ final class PrometheusTests: XCTestCase {
 
     var env: [String: String] {
         ["FRONT_PORT": "\(base)", "OLD_PORT": "\(base + 1)", "NEW_PORT": "\(base + 2)", "EXPORTER_PORT": "\(base + 3)",
-         "PROMETHEUS_PORT": "\(base + 4)", "PROMETHEUS": "1"]
+         "PROMETHEUS_PORT": "\(base + 4)", "API_PORT": "\(base + 5)", "PROMETHEUS": "1"]
     }
 
     func sh(_ argv: [String]) -> (Int32, String) {

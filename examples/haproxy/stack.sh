@@ -8,13 +8,14 @@
 #   examples/haproxy/stack.sh stop [RUN_DIR]
 #
 # Ports: FRONT_PORT (default 18080), OLD_PORT (18081), NEW_PORT (18082), HAProxy's
-# Prometheus exporter EXPORTER_PORT (18404), Prometheus PROMETHEUS_PORT (19090).
+# Prometheus exporter EXPORTER_PORT (18404), Prometheus PROMETHEUS_PORT (19090), and the
+# runtime API on TCP as well as on the Unix socket, API_PORT (18999).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cmd="${1:-start}"
 if [[ "$cmd" == fail ]]; then rate="${2:?error rate, e.g. 0.2}"; run="${3:-$here/run}"; else run="${2:-$here/run}"; fi
 front="${FRONT_PORT:-18080}"; old="${OLD_PORT:-18081}"; new="${NEW_PORT:-18082}"
-exporter="${EXPORTER_PORT:-18404}"; prom="${PROMETHEUS_PORT:-19090}"
+exporter="${EXPORTER_PORT:-18404}"; prom="${PROMETHEUS_PORT:-19090}"; api="${API_PORT:-18999}"
 
 stop() {
   for f in "$run"/*.pid; do
@@ -43,10 +44,10 @@ case "$cmd" in
         sleep 0.1
       done
     done
-    sed -e "s#@RUN@#$run#g" -e "s#@FRONT@#$front#g" -e "s#@OLD@#$old#g" -e "s#@NEW@#$new#g" -e "s#@PROM@#$exporter#g" "$here/haproxy.cfg.in" > "$run/haproxy.cfg"
+    sed -e "s#@RUN@#$run#g" -e "s#@FRONT@#$front#g" -e "s#@OLD@#$old#g" -e "s#@NEW@#$new#g" -e "s#@PROM@#$exporter#g" -e "s#@API@#$api#g" "$here/haproxy.cfg.in" > "$run/haproxy.cfg"
     haproxy -D -p "$run/haproxy.pid" -f "$run/haproxy.cfg" >"$run/haproxy.log" 2>&1 </dev/null
     for _ in $(seq 1 50); do [[ -S "$run/admin.sock" ]] && break; sleep 0.1; done
-    echo "frontend http://127.0.0.1:$front  runtime API $run/admin.sock  backend app: old=v2.3.0 new=v2.4.0"
+    echo "frontend http://127.0.0.1:$front  runtime API $run/admin.sock and 127.0.0.1:$api  backend app: old=v2.3.0 new=v2.4.0"
     if [[ "${PROMETHEUS:-0}" == 1 ]]; then
       command -v prometheus >/dev/null || { echo "stack.sh: prometheus is not installed (apt-get install -y --no-install-recommends prometheus)" >&2; exit 1; }
       cat > "$run/prometheus.yml" <<YML
