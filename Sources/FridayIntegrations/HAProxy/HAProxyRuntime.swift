@@ -16,67 +16,11 @@ public struct HAProxyRuntime: Sendable, Equatable {
 
     /// Sends `command` and returns the answer.
     public func send(_ command: String) throws(RouterError) -> String {
-        let fd = try connect()
-        defer { Glibc.close(fd) }
-        var line = Array((command + "\n").utf8)
-        var sent = 0
-        while sent < line.count {
-            let n = line.withUnsafeMutableBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; throw RouterError("\(address): cannot send: \(String(cString: strerror(errno)))") }
-            sent += n
+        let answer = try PlainSocket.exchange(address, Array((command + "\n").utf8), timeout: timeoutSeconds) { code in
+            code == ENOENT ? " (no such socket: is HAProxy running with `stats socket \(address) level admin`?)"
+                : code == ECONNREFUSED ? " (nothing is listening: is HAProxy running?)" : ""
         }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw RouterError("\(address): no answer within \(timeoutSeconds) s") }
-                throw RouterError("\(address): cannot read: \(String(cString: strerror(errno)))")
-            }
-            out.append(contentsOf: buf[0..<n])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private func connect() throws(RouterError) -> Int32 {
-        let isTCP = !address.hasPrefix("/") && address.contains(":")
-        let fd = socket(isTCP ? AF_INET : AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw RouterError("\(address): cannot create a socket: \(String(cString: strerror(errno)))") }
-        var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - Double(Int(timeoutSeconds))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var rc: Int32
-        if isTCP {
-            let parts = address.split(separator: ":")
-            guard parts.count == 2, let port = UInt16(parts[1]) else { Glibc.close(fd); throw RouterError("\(address): expected a socket path or host:port") }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = port.bigEndian
-            guard inet_pton(AF_INET, String(parts[0]) == "localhost" ? "127.0.0.1" : String(parts[0]), &addr.sin_addr) == 1 else {
-                Glibc.close(fd); throw RouterError("\(address): \(parts[0]) is not an IPv4 address")
-            }
-            rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        } else {
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            let path = Array(address.utf8)
-            guard path.count < MemoryLayout.size(ofValue: addr.sun_path) else { Glibc.close(fd); throw RouterError("\(address): socket path too long") }
-            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-                for (i, b) in path.enumerated() { raw[i] = b }
-                raw[path.count] = 0
-            }
-            rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        }
-        if rc != 0 {
-            let why = String(cString: strerror(errno))
-            Glibc.close(fd)
-            let hint = errno == ENOENT ? " (no such socket: is HAProxy running with `stats socket \(address) level admin`?)"
-                : errno == ECONNREFUSED ? " (nothing is listening: is HAProxy running?)" : ""
-            throw RouterError("\(address): cannot connect: \(why)\(hint)")
-        }
-        return fd
+        return String(decoding: answer, as: UTF8.self)
     }
 
     /// `show stat` as rows of named fields.

@@ -79,50 +79,20 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
         return out
     }
 
-    /// A plain HTTP/1.0 GET to `url` + `path` over TCP (127.0.0.1 or a host name that resolves).
+    /// A plain HTTP/1.0 GET of `path` from `url` (http://HOST:PORT, IPv4).
     func get(_ path: String) throws(RouterError) -> String {
         guard url.hasPrefix("http://") else { throw RouterError("prometheus \(url): only http:// URLs are supported") }
         let hostPort = url.dropFirst(7).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-        let parts = hostPort.split(separator: ":")
-        let host = parts.first.map(String.init) ?? "127.0.0.1"
-        let port = parts.count > 1 ? UInt16(parts[1]) ?? 80 : 80
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw RouterError("prometheus \(url): cannot create a socket") }
-        defer { Glibc.close(fd) }
-        var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - Double(Int(timeoutSeconds))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &addr.sin_addr) == 1 else {
-            throw RouterError("prometheus \(url): \(host) is not an IPv4 address")
-        }
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw RouterError("prometheus \(url): cannot connect: \(String(cString: strerror(errno)))") }
+        let address = hostPort.contains(":") ? hostPort : hostPort + ":80"
         let request = Array("GET \(path) HTTP/1.0\r\nHost: \(hostPort)\r\nAccept: application/json\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
-            throw RouterError("prometheus \(url): cannot send the query")
-        }
-        var data = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RouterError(errno == EAGAIN ? "prometheus \(url): no answer within \(timeoutSeconds) s" : "prometheus \(url): cannot read: \(String(cString: strerror(errno)))")
-            }
-            data.append(contentsOf: buf[0..<n])
-        }
+        let data: [UInt8]
+        do { data = try PlainSocket.exchange(address, request, timeout: timeoutSeconds) } catch { throw RouterError("prometheus \(error.message)") }
         let text = String(decoding: data, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n") else { throw RouterError("prometheus \(url): not an HTTP answer") }
         let status = text.prefix(while: { $0 != "\r" }).split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        let body = String(text[split.upperBound...])
-        guard status == 200 || status == 400 || status == 422 else {
-            throw RouterError("prometheus \(url): HTTP \(status)")
-        }
-        return body
+        // 400 and 422 carry Prometheus' own error in the JSON body.
+        guard status == 200 || status == 400 || status == 422 else { throw RouterError("prometheus \(url): HTTP \(status)") }
+        return String(text[split.upperBound...])
     }
 }
 
