@@ -26,7 +26,7 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Print events as JSON lines, running time as fast as possible, instead of the dashboard.")
     var headless = false
 
-    @Option(help: "With --headless: stop after this many seconds if the deploy has not finished.")
+    @Option(help: "With --headless: stop after this many seconds (simulated, or real with a real router) if the deploy has not finished.")
     var duration: Double = 3600
 
     @Option(help: "Theme name or path.")
@@ -56,9 +56,13 @@ struct Run: AsyncParsableCommand {
             throw ExitWith(message: "\(logPath) holds deploy \(recovery.state.deployID), not \(cfg.id); give another --log")
         }
         let wall = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
-        let base = headless ? (recovery.state.lastEventAt.map { $0 + 1 } ?? wall) : max(wall, recovery.state.lastEventAt ?? wall)
+        // Simulated time can run as fast as it likes; a real router and real metrics run in real time.
+        var simulatedOnly = false
+        if case .simulator = cfg.router { simulatedOnly = true }
+        let fast = headless && simulatedOnly
+        let base = fast ? (recovery.state.lastEventAt.map { $0 + 1 } ?? wall) : max(wall, recovery.state.lastEventAt ?? wall)
         let manual = ManualClock(base)
-        let clock: any EngineClock = headless ? manual : ScaledClock(base: base, speed: speed)
+        let clock: any EngineClock = fast ? manual : ScaledClock(base: base, speed: simulatedOnly ? speed : 1)
         let fatal = FatalBox()
         let (router, metrics, sources) = cfg.providers()
         let engine = Engine(deployID: cfg.id, clock: clock, router: router, metrics: metrics,
@@ -72,13 +76,22 @@ struct Run: AsyncParsableCommand {
         }
         if resumed { await engine.resumeAfterRestart() }
 
-        if headless {
+        if fast {
             var t = 0.0
             while t <= duration, await !engine.state.isFinished, fatal.message == nil {
                 manual.set(base + t)
                 await engine.advance(to: base + t)
                 t += 1
             }
+            out.flush()
+        } else if headless {
+            let driver = Task { await engine.run() }
+            let started = ContinuousClock.now
+            while ContinuousClock.now - started < .seconds(duration), await !engine.state.isFinished, fatal.message == nil {
+                try? await Task.sleep(for: .milliseconds(200))
+                out.flush()
+            }
+            driver.cancel()
             out.flush()
         } else {
             let label = "run · \(cfg.id)" + (speed == 1 ? "" : " · \(format1(speed))x")
