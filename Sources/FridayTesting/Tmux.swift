@@ -100,6 +100,16 @@ public final class TmuxSession {
     }
 }
 
+/// Runs `bash ARGV…` with extra environment, reaped with waitpid (daemons it starts keep no
+/// pipe of ours open); returns its status and what it printed. `scratch` names a file prefix.
+public func bash(_ argv: [String], env: [String: String], scratch: String) -> (Int32, String) {
+    let out = scratch + ".out-\(UInt32.random(in: 0...UInt32.max))"
+    let status = spawnAndWait(["env"] + env.map { "\($0.key)=\($0.value)" } + ["bash"] + argv, output: out)
+    let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    try? FileManager.default.removeItem(atPath: out)
+    return (status, text)
+}
+
 /// Runs a program found on PATH with stdin from /dev/null and stdout+stderr to `output`;
 /// returns its exit status (128+signal if killed).
 public func spawnAndWait(_ argv: [String], output: String) -> Int32 {

@@ -36,14 +36,7 @@ final class HAProxyTests: XCTestCase {
         ["FRONT_PORT": "\(ports.front)", "OLD_PORT": "\(ports.old)", "NEW_PORT": "\(ports.new)", "EXPORTER_PORT": "\(ports.front + 3)", "API_PORT": "\(ports.front + 4)"]
     }
 
-    /// Runs a command with the stack's ports, reaped with waitpid (its daemons keep no pipe of ours open).
-    func sh(_ argv: [String]) -> (Int32, String) {
-        let out = run + ".out-\(UInt32.random(in: 0...UInt32.max))"
-        let status = spawnAndWait(["env"] + env.map { "\($0.key)=\($0.value)" } + ["bash"] + argv, output: out)
-        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        try? FileManager.default.removeItem(atPath: out)
-        return (status, text)
-    }
+    func sh(_ argv: [String]) -> (Int32, String) { bash(argv, env: env, scratch: run) }
     var runtime: HAProxyRuntime { HAProxyRuntime(address: run + "/admin.sock") }
     func router(backend: String = "app", socket: String? = nil) -> HAProxyRouter {
         HAProxyRouter(instances: [HAProxyRuntime(address: socket ?? run + "/admin.sock")], backend: backend, servers: ["v2.3.0": "old", "v2.4.0": "new"])

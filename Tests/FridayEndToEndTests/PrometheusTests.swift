@@ -17,13 +17,7 @@ final class PrometheusTests: XCTestCase {
          "PROMETHEUS_PORT": "\(base + 4)", "API_PORT": "\(base + 5)", "PROMETHEUS": "1"]
     }
 
-    func sh(_ argv: [String]) -> (Int32, String) {
-        let out = run + ".out-\(UInt32.random(in: 0...UInt32.max))"
-        let status = spawnAndWait(["env"] + env.map { "\($0.key)=\($0.value)" } + ["bash"] + argv, output: out)
-        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        try? FileManager.default.removeItem(atPath: out)
-        return (status, text)
-    }
+    func sh(_ argv: [String]) -> (Int32, String) { bash(argv, env: env, scratch: run) }
 
     override func setUpWithError() throws {
         run = NSTemporaryDirectory() + "friday-prom-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
