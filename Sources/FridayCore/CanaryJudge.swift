@@ -123,4 +123,4 @@ public struct StepTotals: Sendable, Equatable, Codable {
     }
 }
 
-func round6(_ x: Double) -> Double { (x * 1_000_000).rounded() / 1_000_000 }
+func round6(_ x: Double) -> Double { SafeNumber.finite((SafeNumber.finite(x) * 1_000_000).rounded() / 1_000_000) }

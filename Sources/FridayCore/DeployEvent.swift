@@ -5,8 +5,13 @@ public enum EventPayload: Sendable, Equatable {
     case stageOutput(stage: String, line: String)
     case stageFinished(stage: String, status: StageStatus, seconds: Double)
     case stepStarted(index: Int, weight: Int, pause: StepPause)
-    case trafficSet(weights: [VersionWeight])
+    /// The weights the engine is about to set, and why (durable before the router is touched).
+    case trafficSet(weights: [VersionWeight], cause: TrafficCause?)
     case trafficObserved(weights: [VersionWeight])
+    /// The router reports weights the log does not explain (a hand edit, a restarted router, a server DOWN).
+    case trafficDrifted(wanted: [VersionWeight], observed: [VersionWeight])
+    /// The router was read back and still holds the observed split (batched, not synced at once).
+    case trafficConfirmed
     case metricsSample(MetricsSample)
     case analysisVerdict(step: Int, verdict: Verdict, summary: String, figures: [Figure])
     case commandAccepted(action: Action, by: String, reason: String?)
@@ -37,6 +42,8 @@ public enum EventPayload: Sendable, Equatable {
         case .stepStarted: return "step.started"
         case .trafficSet: return "traffic.set"
         case .trafficObserved: return "traffic.observed"
+        case .trafficDrifted: return "traffic.drifted"
+        case .trafficConfirmed: return "traffic.confirmed"
         case .metricsSample: return "metrics.sample"
         case .analysisVerdict: return "analysis.verdict"
         case .commandAccepted: return "command.accepted"
@@ -126,7 +133,12 @@ extension EventPayload {
             return .object([("stage", .string(stage)), ("status", .string(status.rawValue)), ("seconds", .number(round3(seconds)))])
         case let .stepStarted(index, weight, pause):
             return .object([("index", .number(Double(index))), ("weight", .number(Double(weight))), ("pause", pause.json)])
-        case let .trafficSet(weights): return .object([("weights", weightsJSON(weights))])
+        case let .trafficSet(weights, cause):
+            var pairs: [(String, JSONValue)] = [("weights", weightsJSON(weights))]
+            if let cause { pairs.append(("cause", cause.json)) }
+            return .object(pairs)
+        case let .trafficDrifted(wanted, observed): return .object([("wanted", weightsJSON(wanted)), ("observed", weightsJSON(observed))])
+        case .trafficConfirmed: return .object([])
         case let .trafficObserved(weights): return .object([("weights", weightsJSON(weights))])
         case let .metricsSample(m):
             return .object([
@@ -186,25 +198,33 @@ extension EventPayload {
             guard let status = StageStatus(rawValue: statusText), status != .pending, status != .running else {
                 throw EventDecodingError("\(type): \"status\" is \"\(statusText)\"; expected succeeded, failed or cancelled")
             }
-            self = .stageFinished(stage: try d.string("stage"), status: status, seconds: try d.double("seconds"))
+            self = .stageFinished(stage: try d.string("stage"), status: status, seconds: try d.double("seconds", in: InputRange.longSeconds))
         case "step.started":
-            self = .stepStarted(index: try d.int("index"), weight: try d.percent("weight"), pause: try StepPause(json: d.value("pause"), at: "\(type) pause"))
-        case "traffic.set": self = .trafficSet(weights: try d.weights("weights"))
+            self = .stepStarted(index: try d.int("index", in: 0...1000), weight: try d.percent("weight"), pause: try StepPause(json: d.value("pause"), at: "\(type) pause"))
+        case "traffic.set":
+            self = .trafficSet(weights: try d.weights("weights"), cause: try data["cause"].map { v throws(EventDecodingError) in try TrafficCause(json: v, at: type) })
+        case "traffic.drifted": self = .trafficDrifted(wanted: try d.weights("wanted"), observed: try d.weights("observed"))
+        case "traffic.confirmed": self = .trafficConfirmed
         case "traffic.observed": self = .trafficObserved(weights: try d.weights("weights"))
         case "metrics.sample":
-            self = .metricsSample(MetricsSample(version: try d.string("version"), requests: try d.int("requests"), errors: try d.int("errors"),
-                                                p50: try d.double("p50"), p99: try d.double("p99"), window: d.optionalDouble("window") ?? 1))
+            let requests = try d.int("requests", in: InputRange.countPerWindow)
+            let errors = try d.int("errors", in: InputRange.countPerWindow)
+            guard errors <= requests else { throw EventDecodingError("\(type): \"errors\" (\(errors)) is more than \"requests\" (\(requests))") }
+            let window = try data["window"].map { _ throws(EventDecodingError) in try d.double("window", in: InputRange.window) } ?? 1
+            self = .metricsSample(MetricsSample(version: try d.string("version"), requests: requests, errors: errors,
+                                                p50: try d.double("p50", in: InputRange.latencyMs), p99: try d.double("p99", in: InputRange.latencyMs), window: window))
         case "analysis.verdict":
             let vText = try d.string("verdict")
             guard let verdict = Verdict(rawValue: vText) else { throw EventDecodingError("\(type): \"verdict\" is \"\(vText)\"; expected pass, fail or inconclusive") }
             var figures: [Figure] = []
             for item in (data["figures"]?.arrayValue ?? []) {
-                guard let name = item["name"]?.stringValue, let value = item["value"]?.doubleValue else {
-                    throw EventDecodingError("\(type): each figure needs \"name\" (string) and \"value\" (number)")
+                guard let name = item["name"]?.stringValue, let value = item["value"]?.doubleValue, value.isFinite, abs(value) <= 1e15,
+                      item["limit"].map({ $0.doubleValue.map { $0.isFinite && abs($0) <= 1e15 } ?? false }) ?? true else {
+                    throw EventDecodingError("\(type): each figure needs \"name\" (string) and \"value\" (a number within ±1e15), and \"limit\" if present too")
                 }
                 figures.append(Figure(name: name, value: value, limit: item["limit"]?.doubleValue))
             }
-            self = .analysisVerdict(step: try d.int("step"), verdict: verdict, summary: d.optionalString("summary") ?? "", figures: figures)
+            self = .analysisVerdict(step: try d.int("step", in: 0...1000), verdict: verdict, summary: d.optionalString("summary") ?? "", figures: figures)
         case "command.accepted":
             self = .commandAccepted(action: try d.action("action"), by: try d.string("by"), reason: d.optionalString("reason"))
         case "command.rejected":
@@ -220,8 +240,8 @@ extension EventPayload {
         case "presence.left": self = .presenceLeft(who: try d.string("who"))
         case "router.unreachable": self = .routerUnreachable(provider: try d.string("provider"), error: try d.string("error"))
         case "router.recovered": self = .routerRecovered(provider: try d.string("provider"))
-        case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds"))
-        case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside"), keptIn: try d.string("kept_in"))
+        case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds", in: InputRange.longSeconds))
+        case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside", in: 0...1_000_000), keptIn: try d.string("kept_in"))
         case "metrics.unavailable": self = .metricsUnavailable(provider: try d.string("provider"), error: try d.string("error"))
         case "metrics.recovered": self = .metricsRecovered(provider: try d.string("provider"))
         default:
@@ -230,10 +250,35 @@ extension EventPayload {
     }
 }
 
-private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+private func round3(_ x: Double) -> Double { SafeNumber.finite((SafeNumber.finite(x) * 1000).rounded() / 1000) }
 
 private func weightsJSON(_ w: [VersionWeight]) -> JSONValue {
     .object(w.map { ($0.version, .number(Double($0.percent))) })
+}
+
+extension TrafficCause {
+    var json: JSONValue {
+        switch self {
+        case let .step(i): return .object([("kind", .string("step")), ("index", .number(Double(i)))])
+        case let .revert(by, reason):
+            var pairs: [(String, JSONValue)] = [("kind", .string("revert")), ("by", .string(by))]
+            if let reason { pairs.append(("reason", .string(reason))) }
+            return .object(pairs)
+        case .restore: return .object([("kind", .string("restore"))])
+        }
+    }
+    init(json: JSONValue, at place: String) throws(EventDecodingError) {
+        switch json["kind"]?.stringValue {
+        case "step":
+            guard let i = json["index"]?.intValue, (0...1000).contains(i) else { throw EventDecodingError("\(place): cause \"step\" needs \"index\" 0–1000") }
+            self = .step(index: i)
+        case "revert":
+            guard let by = json["by"]?.stringValue else { throw EventDecodingError("\(place): cause \"revert\" needs \"by\"") }
+            self = .revert(by: by, reason: json["reason"]?.stringValue)
+        case "restore": self = .restore
+        default: throw EventDecodingError("\(place): \"cause\" must be {\"kind\": \"step\" | \"revert\" | \"restore\"}")
+        }
+    }
 }
 
 extension VersionRef {
@@ -252,9 +297,9 @@ extension StepPause {
         }
     }
     init(json: JSONValue, at place: String) throws(EventDecodingError) {
-        if let s = json.doubleValue, s >= 0 { self = .seconds(s); return }
+        if let s = json.doubleValue, InputRange.seconds.contains(s) { self = .seconds(s); return }
         if json.stringValue == "until-promoted" { self = .untilPromoted; return }
-        throw EventDecodingError("\(place): expected seconds (a number ≥ 0) or \"until-promoted\"")
+        throw EventDecodingError("\(place): expected seconds (0 to 2592000, 30 days) or \"until-promoted\"")
     }
 }
 
@@ -287,6 +332,16 @@ struct FieldReader {
     }
     func int(_ key: String) throws(EventDecodingError) -> Int {
         guard let n = try value(key).intValue else { throw EventDecodingError("\(type): \"\(key)\" must be a whole number") }
+        return n
+    }
+    func int(_ key: String, in range: ClosedRange<Int>) throws(EventDecodingError) -> Int {
+        let n = try int(key)
+        guard range.contains(n) else { throw EventDecodingError("\(type): \"\(key)\" is \(n): expected \(range.lowerBound)–\(range.upperBound)") }
+        return n
+    }
+    func double(_ key: String, in range: ClosedRange<Double>) throws(EventDecodingError) -> Double {
+        let n = try double(key)
+        guard range.contains(n) else { throw EventDecodingError("\(type): \"\(key)\" is \(n): expected \(range.lowerBound)–\(range.upperBound)") }
         return n
     }
     func percent(_ key: String) throws(EventDecodingError) -> Int {

@@ -55,6 +55,14 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var paused: Pause?
     public var wanted: [VersionWeight] = []
     public var observed: [VersionWeight] = []
+    /// When the router last confirmed `observed` (read back), for the screen's "read 3s ago".
+    public var observedAt: Timestamp?
+    /// The move the engine has committed to and not finished: set by an accepted command or
+    /// a `traffic.set` with a cause, cleared by the `step.started` or `deploy.finished` that
+    /// completes it. A restart finishes it; a revert here is never replaced by a step.
+    public var pending: TrafficCause?
+    /// Weights the router reported that the log does not explain, until put back.
+    public var drift: Drift?
     public var metrics: [String: MetricWindow] = [:]
     /// Per version, since the current step began (the judge's counts).
     public var stepTotals: [String: StepTotals] = [:]
@@ -88,6 +96,18 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var failedStage: Stage? { stages.first(where: { $0.status == .failed || $0.status == .cancelled }) }
     public var runningStage: Stage? { stages.first(where: { $0.status == .running }) }
     public var pipelineSucceeded: Bool { !stages.isEmpty && stages.allSatisfy { $0.status == .succeeded } }
+}
+
+extension DeployState {
+    /// The router's split differs from the log's: what friday set and what it read back.
+    public struct Drift: Sendable, Equatable, Codable {
+        public var wanted: [VersionWeight]
+        public var observed: [VersionWeight]
+        public var at: Timestamp
+    }
+
+    /// Whether a revert has been decided and not yet confirmed by the router.
+    public var isReverting: Bool { if case .revert = pending { return true }; return false }
 }
 
 /// Someone watching the deploy and their role.

@@ -1,4 +1,6 @@
 /// The one way the state changes: `reduce(state, event)`. Pure and deterministic.
+func weightsText(_ w: [VersionWeight]) -> String { w.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ") }
+
 public enum Reducer {
     public static func reduce(_ state: inout DeployState, _ event: DeployEvent) {
         state.lastSeq = event.seq
@@ -46,6 +48,8 @@ public enum Reducer {
 
         case let .stepStarted(index, weight, pause):
             if state.isFinished { state.finishedAt = nil }
+            if case .step = state.pending { state.pending = nil }
+            state.drift = nil
             state.phase = .rolling
             state.stepIndex = index
             state.stepStartedAt = ts
@@ -59,12 +63,26 @@ public enum Reducer {
             let total = state.plan.steps.count
             log(.system, "rollout", "step \(index + 1)/\(total): \(state.to.name) at \(weight)%, pause \(pause.label)")
 
-        case let .trafficSet(weights):
+        case let .trafficSet(weights, cause):
             state.wanted = weights
+            // A revert already decided is never replaced by anything but a retry's command.
+            if let cause, cause != .restore, !state.isReverting { state.pending = cause }
+            if case .revert = cause { state.pending = cause }
 
         case let .trafficObserved(weights):
             state.observed = weights
+            state.observedAt = ts
             state.routerProblem = nil
+            if Set(weights) == Set(state.wanted) { state.drift = nil }
+
+        case let .trafficDrifted(wanted, observed):
+            state.observed = observed
+            state.observedAt = ts
+            state.drift = DeployState.Drift(wanted: wanted, observed: observed, at: ts)
+            log(.alert, "engine", "weights changed outside friday: the router reports \(weightsText(observed)); friday set \(weightsText(wanted))")
+
+        case .trafficConfirmed:
+            state.observedAt = ts
 
         case let .metricsSample(sample):
             state.metrics[sample.version, default: MetricWindow()].add(sample, at: ts)
@@ -76,6 +94,18 @@ public enum Reducer {
             if verdict == .inconclusive { log(.alert, "judge", "inconclusive: \(summary)") }
 
         case let .commandAccepted(action, by, reason):
+            // An accepted command is a promise: the move it asks for is pending until done.
+            switch action {
+            case .promote:
+                if !state.isReverting, let i = state.stepIndex, i + 1 < state.plan.steps.count { state.pending = .step(index: i + 1) }
+            case .promoteFull:
+                if !state.isReverting, !state.plan.steps.isEmpty { state.pending = .step(index: state.plan.steps.count - 1) }
+            case .retry:
+                if !state.plan.steps.isEmpty { state.pending = .step(index: 0) }
+            case .revert:
+                state.pending = .revert(by: by, reason: reason)
+            default: break
+            }
             var text = "\(by) \(action.pastTense)"
             if action == .promote, let i = state.stepIndex, i + 1 < state.plan.steps.count {
                 text += " (\(state.plan.steps[i].weight)% → \(state.plan.steps[i + 1].weight)%)"
@@ -100,6 +130,8 @@ public enum Reducer {
 
         case let .deployFinished(outcome, by, reason):
             state.phase = .finished(outcome)
+            state.pending = nil
+            state.drift = nil
             state.finishedAt = ts
             state.paused = nil
             state.pauseDeadline = nil
@@ -149,6 +181,23 @@ public enum Reducer {
             state.routerProblem = nil
             log(.system, provider, "router \(provider) is back")
         }
+    }
+
+    /// Why an event cannot follow `state` (a step past the plan, a weight the step does not
+    /// have): checked when a log is read back, so a crafted line is refused with its line
+    /// number instead of crashing a later fold. Nil when it may follow.
+    public static func problem(with event: DeployEvent, after state: DeployState) -> String? {
+        switch event.payload {
+        case let .stepStarted(index, weight, _):
+            guard index < state.plan.steps.count else { return "step.started index \(index) is past the plan's \(state.plan.steps.count) steps" }
+            if state.plan.steps[index].weight != weight { return "step.started weight \(weight)% is not step \(index + 1)'s \(state.plan.steps[index].weight)%" }
+        case let .analysisVerdict(step, _, _, _):
+            if step >= max(1, state.plan.steps.count) { return "analysis.verdict step \(step) is past the plan's \(state.plan.steps.count) steps" }
+        case let .trafficSet(_, .step(index)):
+            if index >= state.plan.steps.count { return "traffic.set cause step \(index) is past the plan's \(state.plan.steps.count) steps" }
+        default: break
+        }
+        return nil
     }
 
     private static func stageIndex(_ state: inout DeployState, _ name: String) -> Int {

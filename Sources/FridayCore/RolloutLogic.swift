@@ -10,6 +10,8 @@ public enum RolloutIntent: Sendable, Equatable {
     case revert(by: String, reason: String?)
     /// Record `deploy.finished(failed)`.
     case fail(reason: String)
+    /// Put the weights the log holds (`state.wanted`) back on the router and confirm them.
+    case restore
 }
 
 /// The decision on a command: refused with a reason, or accepted with what to do.
@@ -26,6 +28,10 @@ public enum RolloutLogic {
     /// Why `action` does not apply now, or nil if it does. Drives refusals and disabled keys.
     public static func refusal(_ action: Action, in s: DeployState, text: String? = nil) -> String? {
         let notRunning = "no deploy is running"
+        if case let .revert(by, _) = s.pending, !s.isFinished, action != .say {
+            return action == .revert ? "already reverting (by \(by)): it completes when the router confirms"
+                : "a revert by \(by) is under way: \(s.to.name) stays out of rotation; it ends as reverted"
+        }
         switch action {
         case .say:
             return (text ?? "").trimmingSpaces.isEmpty ? "the message is empty" : nil
@@ -96,7 +102,10 @@ public enum RolloutLogic {
                 .emit(.deployPaused(by: c.by, reason: reason ?? "paused by \(c.by)")),
             ])
         case .resume:
-            return .accepted([.emit(.commandAccepted(action: .resume, by: c.by, reason: reason)), .emit(.deployResumed(by: c.by))])
+            var out: [RolloutIntent] = [.emit(.commandAccepted(action: .resume, by: c.by, reason: reason)), .emit(.deployResumed(by: c.by))]
+            // Weights changed behind friday's back (or were never confirmed): resuming puts the log's back.
+            if s.drift != nil || Set(s.observed) != Set(s.wanted) { out.append(.restore) }
+            return .accepted(out)
         case .revert:
             return .accepted([.emit(.commandAccepted(action: .revert, by: c.by, reason: reason)), .revert(by: c.by, reason: reason)])
         case .retry:
@@ -106,6 +115,13 @@ public enum RolloutLogic {
 
     /// What happens by itself at `now`: the pipeline finishing, a pause running out.
     public static func due(in s: DeployState, now: Timestamp) -> [RolloutIntent] {
+        // A move already committed to comes first: a revert always, a step unless a person paused.
+        switch s.pending {
+        case let .revert(by, reason)?: if !s.isFinished { return [.revert(by: by, reason: reason)] }
+        case let .step(i)?:
+            if i < s.plan.steps.count, s.paused == nil || s.paused?.by == "engine" { return [.startStep(i)] }
+        default: break
+        }
         switch s.phase {
         case .pipeline:
             if let st = s.failedStage { return [.fail(reason: "stage \(st.name) \(st.status.rawValue)")] }

@@ -23,6 +23,11 @@ public enum TerminalText {
         return String(out)
     }
 
+    /// Whether `s` holds no control, C1 or bidi characters (and so needs no neutralising).
+    public static func isPlain(_ s: String) -> Bool {
+        !s.unicodeScalars.contains { isUnsafe($0) || $0.value == 0x200E || $0.value == 0x200F || $0.value == 0x061C }
+    }
+
     @inline(__always) static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
         let v = u.value
         return v < 0x20 || v == 0x7F || (v >= 0x80 && v < 0xA0) || (v >= 0x202A && v <= 0x202E) || (v >= 0x2066 && v <= 0x2069)

@@ -16,7 +16,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public var description: String { rfc3339 }
 
     public var rfc3339: String {
-        let millisTotal = Int64((seconds * 1000).rounded(.down))
+        let millisTotal = Int64(SafeNumber.int(max(-62_135_596_800_000, min(253_402_300_799_000, (seconds * 1000).rounded(.down)))))
         var days = millisTotal / 86_400_000
         var rem = millisTotal % 86_400_000
         if rem < 0 { rem += 86_400_000; days -= 1 }
@@ -27,7 +27,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     /// `16:00:05` in UTC, for the team log.
     public var clockText: String {
-        var rem = Int64(seconds.rounded(.down)) % 86_400
+        var rem = Int64(SafeNumber.int(seconds.rounded(.down))) % 86_400
         if rem < 0 { rem += 86_400 }
         return "\(pad(rem / 3600, 2)):\(pad((rem / 60) % 60, 2)):\(pad(rem % 60, 2))"
     }
@@ -96,7 +96,7 @@ private func pad(_ v: Int64, _ width: Int) -> String {
 
 /// Formats a duration in seconds as `1m05s`, `42s`, `1h02m`.
 public func formatDuration(_ seconds: Double) -> String {
-    let s = max(0, Int(seconds.rounded(.down)))
+    let s = max(0, SafeNumber.int(seconds.rounded(.down)))
     if s < 60 { return "\(s)s" }
     if s < 3600 { return "\(s / 60)m\(pad(Int64(s % 60), 2))s" }
     return "\(s / 3600)h\(pad(Int64((s / 60) % 60), 2))m"

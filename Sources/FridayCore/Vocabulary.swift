@@ -85,3 +85,14 @@ public struct Figure: Sendable, Hashable, Codable {
     public var limit: Double?
     public init(name: String, value: Double, limit: Double? = nil) { self.name = name; self.value = value; self.limit = limit }
 }
+
+/// Why the engine sets weights: logged (and synced) with the weights before the router is
+/// touched, so a restart finishes the last unfinished move instead of guessing.
+public enum TrafficCause: Sendable, Hashable, Codable {
+    /// Moving to rollout step `index` (a promote, a retry, a pause that ran out).
+    case step(index: Int)
+    /// Taking the new version out of rotation. Terminal: only an explicit retry undoes it.
+    case revert(by: String, reason: String?)
+    /// Putting back weights the log already holds (after drift, a router fault or a restart).
+    case restore
+}

@@ -23,6 +23,14 @@ public actor Engine {
     private var lastTick: Timestamp?
     private var judged: (step: Int, verdict: Verdict)?
     private var queueTail: Task<Void, Never>?
+    /// Recorded but not yet published (waiting for the log's sync).
+    private var held: [DeployEvent] = []
+    /// Counts weight changes, so a read-back that started before one is not taken as drift.
+    private var routerGeneration = 0
+    private var routerCall: Task<[VersionWeight], any Error>?
+    private var routerCallCause: TrafficCause?
+    /// The most a metrics fetch may take before it counts as unavailable.
+    public nonisolated let metricsDeadline: Double
     private let log: EventLog?
     private let onFatal: (@Sendable (String) -> Void)?
     /// Why the engine stopped (the log could not be written); nil while it runs.
@@ -32,7 +40,8 @@ public actor Engine {
 
     public init(deployID: String, clock: any EngineClock, router: any TrafficRouter, metrics: (any MetricsSource)?,
                 sources: [any EventSource], judge: CanaryJudge? = CanaryJudge(), log: EventLog? = nil,
-                onFatal: (@Sendable (String) -> Void)? = nil) {
+                onFatal: (@Sendable (String) -> Void)? = nil, metricsDeadline: Double = 3) {
+        self.metricsDeadline = metricsDeadline
         self.log = log
         self.onFatal = onFatal
         self.deployID = deployID
@@ -75,7 +84,8 @@ public actor Engine {
         subscribers = [:]
     }
 
-    /// Starts from a state read back from the event log.
+    /// Starts from a state read back from the event log (any log with at least one event,
+    /// `deploy.started` or not, so sequence numbers go on from the last one).
     public func restore(_ recovered: DeployState) {
         state = recovered
         nextSeq = recovered.lastSeq + 1
@@ -83,28 +93,37 @@ public actor Engine {
     }
 
     /// After a restart: records how long the engine was down (pause timers did not run),
-    /// then makes the router's weights match the state's (the step's, or 0 after a revert).
+    /// finishes the move the log says was under way (a revert stays a revert), and checks
+    /// the router against the log. A finished deploy is never touched.
     public func resumeAfterRestart() async {
         await serially { e in await e.resumeNow() }
     }
 
     private func resumeNow() async {
-        guard state.phase != .idle, let last = state.lastEventAt else { return }
+        guard state.phase != .idle, !state.isFinished, let last = state.lastEventAt else { return }
         let now = commandTime()
-        record(.engineRestarted(downSeconds: max(0, now - last)), at: now)
-        let wanted: [VersionWeight]
-        switch state.phase {
-        case .rolling: wanted = RolloutLogic.weights(in: state, newPercent: state.currentStep?.weight ?? 0)
-        case .finished(.promoted): wanted = RolloutLogic.weights(in: state, newPercent: 100)
-        case .finished: wanted = RolloutLogic.weights(in: state, newPercent: 0)
-        default: return
+        record(.engineRestarted(downSeconds: min(InputRange.longSeconds.upperBound, max(0, now - last))), at: now)
+        if state.pending != nil {
+            await execute(RolloutLogic.due(in: state, now: now), at: now)
+            return
         }
-        let current = try? await router.currentWeights()
+        guard state.phase == .rolling else { return }
+        let wanted = state.wanted
+        let current: [VersionWeight]?
+        do { current = try await router.readBack(expected: wanted) } catch {
+            noteReadFailure(error, at: now)
+            return
+        }
         if let current, Set(current) == Set(wanted) {
             if Set(state.observed) != Set(current) { record(.trafficObserved(weights: current), at: now) }
             return
         }
-        _ = await applyWeights(wanted, at: now, purpose: "reconciling after the restart")
+        if let current, router.keepsWeightsAcrossRestart {
+            // Someone (or a restarted router) changed the split while friday was down.
+            noteDrift(current, at: now, when: "while friday was down")
+            return
+        }
+        _ = await applyWeights(wanted, cause: .restore, at: now, purpose: "setting the logged weights again after the restart")
     }
 
     // MARK: input
@@ -112,7 +131,19 @@ public actor Engine {
     /// Validates and carries out a command; a refusal is recorded as `command.rejected`.
     @discardableResult
     public func send(_ command: Command) async -> CommandDecision {
-        await serially { e in await e.handle(command, at: e.commandTime()) }
+        if command.action == .revert || command.action == .pause, case .step? = routerCallCause {
+            // Decided at once: a step change still waiting for the router gives way.
+            routerCall?.cancel()
+        }
+        return await serially { e in await e.handle(command, at: e.commandTime()) }
+    }
+
+    /// Queues a command and returns at once, keeping the order of calls (keys from the
+    /// screen go through here, so pause-then-promote is never carried out the other way
+    /// round). A revert or pause still cancels a step change waiting for the router.
+    public func submit(_ command: Command) {
+        if command.action == .revert || command.action == .pause, case .step? = routerCallCause { routerCall?.cancel() }
+        _ = enqueue { e in await e.handle(command, at: e.commandTime()) }
     }
 
     /// Records an event from outside (an external CI, a teammate's client) at the current time.
@@ -122,8 +153,16 @@ public actor Engine {
     }
 
     /// Moves the deploy to time `t`: sources, due transitions, metrics, the judge.
+    ///
+    /// The metrics fetch and the router read-back run off the queue (each bounded by a
+    /// deadline), so a command sent meanwhile is decided and carried out at once.
     public func advance(to t: Timestamp) async {
-        await serially { e in await e.tick(t) }
+        let go = await serially { e in await e.tick(t) }
+        guard let go else { return }
+        async let samples = fetchMetrics(go.state, at: t)
+        async let back = readRouter(go.state)
+        let (m, r) = await (samples, back)
+        await serially { e in await e.afterFetch(t, metrics: m, readBack: r, generation: go.generation) }
     }
 
     /// Drives `advance` from the clock once per `interval` simulated seconds until cancelled.
@@ -133,19 +172,29 @@ public actor Engine {
             do { try await clock.sleep(until: next) } catch { return }
             await advance(to: next)
             next = next + interval
+            // A tick that took longer than the interval (a slow peer) is not caught up in a burst.
+            let now = clock.now()
+            if now.seconds > next.seconds + interval { next = Timestamp(seconds: (now.seconds / interval).rounded(.down) * interval) }
         }
     }
 
     // MARK: internals
 
     private func serially<T: Sendable>(_ op: @escaping @Sendable (isolated Engine) async -> T) async -> T {
+        await enqueue(op).value
+    }
+
+    /// Puts `op` at the end of the one ordered queue and returns at once.
+    private func enqueue<T: Sendable>(_ op: @escaping @Sendable (isolated Engine) async -> T) -> Task<T, Never> {
         let previous = queueTail
         let task = Task { () -> T in
             await previous?.value
-            return await op(self)
+            let result = await op(self)
+            self.publishHeld()
+            return result
         }
         queueTail = Task { _ = await task.value }
-        return await task.value
+        return task
     }
 
     private func commandTime() -> Timestamp {
@@ -166,8 +215,14 @@ public actor Engine {
         return decision
     }
 
-    private func tick(_ t: Timestamp) async {
-        if fatal != nil { return }
+    /// What a tick hands to the fetches that run off the queue.
+    struct Fetch: Sendable {
+        var state: DeployState
+        var generation: Int
+    }
+
+    private func tick(_ t: Timestamp) async -> Fetch? {
+        if fatal != nil { return nil }
         for source in sources {
             for output in await source.poll(at: t, state: state) {
                 switch output {
@@ -176,9 +231,8 @@ public actor Engine {
                 }
             }
         }
-        await retryRouterIfNeeded(t)
         var due = RolloutLogic.due(in: state, now: t)
-        if case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
+        if state.pending == nil, case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
            var end = judge.evaluate(state, stepEnded: true) {
             if let problem = state.metricsProblem {
                 // A step does not pass on data the judge could not see.
@@ -198,40 +252,95 @@ public actor Engine {
         await execute(due, at: t)
         let wholeSecond = lastTick.map { Int($0.seconds.rounded(.down)) != Int(t.seconds.rounded(.down)) } ?? true
         lastTick = t
-        if wholeSecond, let metrics, state.phase != .idle, state.phase != .pipeline {
-            do {
-                let samples = try await metrics.sample(at: t, state: state)
-                if state.metricsProblem != nil { record(.metricsRecovered(provider: metrics.providerName), at: t) }
-                for s in samples { record(.metricsSample(s), at: t) }
-            } catch {
-                // No sample, and said so: never taken as zero errors.
-                let message = "\(error)"
-                if state.metricsProblem != message { record(.metricsUnavailable(provider: metrics.providerName, error: message), at: t) }
+        guard wholeSecond, state.phase != .idle, state.phase != .pipeline, fatal == nil else { return nil }
+        return Fetch(state: state, generation: routerGeneration)
+    }
+
+    /// Samples the metrics source, bounded by `metricsDeadline` whatever the source does.
+    private nonisolated func fetchMetrics(_ s: DeployState, at t: Timestamp) async -> Result<[MetricsSample], FetchFailure>? {
+        guard let metrics, !s.isFinished else { return nil }
+        let deadline = metricsDeadline
+        return await withTaskGroup(of: Result<[MetricsSample], FetchFailure>?.self) { g in
+            g.addTask {
+                do { return .success(try await metrics.sample(at: t, state: s)) } catch {
+                    return .failure(FetchFailure(message: "\(error)"))
+                }
             }
-            await judgeNow(t)
+            g.addTask {
+                try? await Task.sleep(for: .seconds(deadline))
+                return Task.isCancelled ? nil : .failure(FetchFailure(message: "\(metrics.providerName): no answer within \(format1(deadline)) s"))
+            }
+            let first = await g.next() ?? nil
+            g.cancelAll()
+            return first
         }
     }
 
-    /// A deploy paused because the router failed goes on by itself once the router answers:
-    /// a pending revert is completed; otherwise the step's weights are set again and the
-    /// rollout resumes (a pause that ran out meanwhile then moves to the next step).
-    private func retryRouterIfNeeded(_ t: Timestamp) async {
-        guard state.routerProblem != nil, state.paused?.by == "engine", case .rolling = state.phase else { return }
-        guard (try? await router.currentWeights()) != nil else { return }
-        let wantedCanary = state.wanted.first { $0.version == state.to.name }?.percent ?? 0
-        if wantedCanary == 0 {
-            await execute([.revert(by: "engine", reason: "completing the revert now that \(router.name) answers")], at: t)
-            return
+    /// Reads the router back (drift), while a rollout is under way and no move is pending.
+    private nonisolated func readRouter(_ s: DeployState) async -> Result<[VersionWeight]?, FetchFailure>? {
+        guard s.phase == .rolling, s.pending == nil else { return nil }
+        do { return .success(try await router.readBack(expected: s.wanted)) } catch {
+            return .failure(FetchFailure(message: "\(error)"))
         }
-        let weights = RolloutLogic.weights(in: state, newPercent: state.currentStep?.weight ?? 0)
-        let ok = await applyWeights(weights, at: t, purpose: "setting step \((state.stepIndex ?? 0) + 1) again")
-        if ok, state.routerProblem == nil { record(.deployResumed(by: "engine"), at: t) }
+    }
+
+    /// Records what the fetches brought back, then judges.
+    private func afterFetch(_ t: Timestamp, metrics m: Result<[MetricsSample], FetchFailure>?,
+                            readBack r: Result<[VersionWeight]?, FetchFailure>?, generation: Int) async {
+        if fatal != nil { return }
+        // A read-back is compared only if no weights were set since it started.
+        if let r, generation == routerGeneration, state.phase == .rolling, state.pending == nil {
+            switch r {
+            case let .success(back?):
+                if state.routerProblem != nil { record(.routerRecovered(provider: router.name), at: t) }
+                if Set(back) == Set(state.wanted) {
+                    if Set(state.observed) != Set(back) { record(.trafficObserved(weights: back), at: t) } else { record(.trafficConfirmed, at: t) }
+                } else if state.drift.map({ Set($0.observed) != Set(back) }) ?? true {
+                    noteDrift(back, at: t, when: nil)
+                } else {
+                    record(.trafficConfirmed, at: t)
+                }
+            case .success(nil): break
+            case let .failure(f): noteReadFailure(f, at: t)
+            }
+        }
+        if let m, let metrics, !state.isFinished {
+            switch m {
+            case let .success(samples):
+                if let bad = samples.lazy.compactMap(MetricsSample.problem).first {
+                    // Negative, NaN, infinite or absurd: named, never a sample.
+                    if state.metricsProblem != bad { record(.metricsUnavailable(provider: metrics.providerName, error: bad), at: t) }
+                } else {
+                    if state.metricsProblem != nil { record(.metricsRecovered(provider: metrics.providerName), at: t) }
+                    for s in samples { record(.metricsSample(s), at: t) }
+                }
+            case let .failure(f):
+                // No sample, and said so: never taken as zero errors.
+                if state.metricsProblem != f.message { record(.metricsUnavailable(provider: metrics.providerName, error: f.message), at: t) }
+            }
+        }
+        await judgeNow(t)
+    }
+
+    /// The router reports weights the log does not explain: record both, and hold the rollout.
+    private func noteDrift(_ back: [VersionWeight], at t: Timestamp, when: String?) {
+        let wanted = state.wanted
+        record(.trafficDrifted(wanted: wanted, observed: back), at: t)
+        if state.paused == nil {
+            let whenText = when.map { " \($0)" } ?? ""
+            record(.deployPaused(by: "engine", reason: "weights changed outside friday\(whenText): \(router.name) reports \(weightsText(back)), friday set \(weightsText(wanted)); resume puts them back, r reverts"), at: t)
+        }
+    }
+
+    private func noteReadFailure(_ error: any Error, at t: Timestamp) {
+        let text = "\(router.name): \(error)"
+        if state.routerProblem != text { record(.routerUnreachable(provider: router.name, error: "\(error)"), at: t) }
     }
 
     /// Records a verdict when it changes (pass or fail; "still sampling" is not news) and
     /// acts on a failure.
     private func judgeNow(_ t: Timestamp) async {
-        guard let judge, state.paused == nil, let step = state.stepIndex,
+        guard let judge, state.phase == .rolling, state.paused == nil, state.pending == nil, let step = state.stepIndex,
               let result = judge.evaluate(state) else { return }
         if result.verdict == .inconclusive { return }
         if let j = judged, j.step == step, j.verdict == result.verdict { return }
@@ -257,44 +366,64 @@ public actor Engine {
 
     private func execute(_ intents: [RolloutIntent], at t: Timestamp) async {
         for intent in intents {
+            if fatal != nil { return }
             switch intent {
             case let .emit(p):
                 record(p, at: t)
             case let .fail(reason):
                 record(.deployFinished(outcome: .failed, by: "pipeline", reason: reason), at: t)
             case let .startStep(i):
-                guard i >= 0, i < state.plan.steps.count else { continue }
+                // A revert is terminal: no step sends traffic to the new version again.
+                guard i >= 0, i < state.plan.steps.count, !state.isReverting else { continue }
                 let step = state.plan.steps[i]
                 let wanted = RolloutLogic.weights(in: state, newPercent: step.weight)
-                guard await applyWeights(wanted, at: t, purpose: "step \(i + 1) (\(step.weight)%)") else { return }
+                guard await applyWeights(wanted, cause: .step(index: i), at: t, purpose: "step \(i + 1) (\(step.weight)%)") else { return }
+                guard !state.isReverting, state.pending == .step(index: i) else { return }
                 judged = nil
                 record(.stepStarted(index: i, weight: step.weight, pause: step.pause), at: t)
                 if i == state.plan.steps.count - 1, step.weight == 100 {
                     record(.deployFinished(outcome: .promoted, by: "rollout", reason: nil), at: t)
                 }
             case let .revert(by, reason):
+                guard !state.isFinished else { continue }
                 let wanted = RolloutLogic.weights(in: state, newPercent: 0)
-                guard await applyWeights(wanted, at: t, purpose: "the revert") else { return }
+                guard await applyWeights(wanted, cause: .revert(by: by, reason: reason), at: t, purpose: "the revert") else { return }
                 record(.deployFinished(outcome: .reverted, by: by, reason: reason), at: t)
+            case .restore:
+                guard !state.isFinished, !state.wanted.isEmpty else { continue }
+                _ = await applyWeights(state.wanted, cause: .restore, at: t, purpose: "putting the logged weights back")
             }
         }
     }
 
     /// Sets weights and confirms them; on failure records why and pauses the rollout.
-    private func applyWeights(_ wanted: [VersionWeight], at t: Timestamp, purpose: String) async -> Bool {
-        record(.trafficSet(weights: wanted), at: t)
+    /// The intended weights and their cause are on disk before the router is touched; a
+    /// retry of the same move adds no line.
+    private func applyWeights(_ wanted: [VersionWeight], cause: TrafficCause, at t: Timestamp, purpose: String) async -> Bool {
+        let revert: Bool = { if case .revert = cause { return true }; return false }()
+        if Set(wanted) != Set(state.wanted) || (cause != .restore && state.pending != cause) {
+            record(.trafficSet(weights: wanted, cause: cause), at: t)
+        }
+        if fatal != nil { return false }
+        routerGeneration += 1
+        let router = self.router
+        let call = Task { try await router.setWeights(wanted) }
+        routerCall = call
+        routerCallCause = cause
+        defer { routerCall = nil; routerCallCause = nil }
         do {
-            let back = try await router.setWeights(wanted)
+            let back = try await call.value
+            if call.isCancelled, !revert { return false }
             let hadProblem = state.routerProblem != nil
             record(.trafficObserved(weights: back), at: t)
             if hadProblem { record(.routerRecovered(provider: router.name), at: t) }
             if Set(back) != Set(wanted) {
-                let got = back.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ")
-                if state.paused == nil { record(.deployPaused(by: "engine", reason: "router \(router.name) reports \(got) after \(purpose)"), at: t) }
+                if state.paused == nil { record(.deployPaused(by: "engine", reason: "router \(router.name) reports \(weightsText(back)) after \(purpose)"), at: t) }
                 return false
             }
             return true
         } catch {
+            if call.isCancelled, !revert { return false } // a revert or pause took over; it says so itself
             // Said once per distinct problem: a retry that fails the same way adds no line.
             if state.routerProblem != "\(router.name): \(error)" {
                 record(.routerUnreachable(provider: router.name, error: "\(error)"), at: t)
@@ -306,7 +435,9 @@ public actor Engine {
         }
     }
 
-    /// Assigns the next sequence number, folds the event in and publishes it.
+    /// Assigns the next sequence number, folds the event in, writes it, and publishes it
+    /// once it is on disk: durable events at once, batched ones (samples, stage output) at
+    /// the end of the operation, after one sync. Nobody sees an event the log could lose.
     @discardableResult
     private func record(_ payload: EventPayload, at t: Timestamp) -> DeployEvent {
         let event = DeployEvent(seq: nextSeq, ts: t, deploy: deployID, payload: payload)
@@ -314,19 +445,60 @@ public actor Engine {
         // Folded in place (a copy would cost a copy of every buffer per event).
         Reducer.reduce(&state, event)
         nextSeq += 1
+        held.append(event)
         if let log {
             // On disk before anyone hears of it; a log that cannot be written stops the engine
             // and nothing more is published or acknowledged.
             do { try log.append(event, state: state) } catch {
-                fatal = error.description
-                onFatal?(error.description)
+                stop(error.description)
                 return event
             }
-        }
-        for sink in sinks { sink(event) }
-        for c in subscribers.values {
-            if case .dropped = c.yield(event) { droppedDeliveries += 1 }
+            if EventLog.isDurable(event) { publishHeld(synced: true) }
+        } else {
+            publishHeld(synced: true)
         }
         return event
     }
+
+    /// Publishes what was recorded, syncing batched lines first.
+    private func publishHeld(synced: Bool = false) {
+        guard !held.isEmpty, fatal == nil else { return }
+        if !synced, let log {
+            do { try log.flush(sync: true) } catch {
+                stop(error.description)
+                return
+            }
+        }
+        let events = held
+        held.removeAll(keepingCapacity: true)
+        for event in events {
+            for sink in sinks { sink(event) }
+            for c in subscribers.values {
+                if case .dropped = c.yield(event) { droppedDeliveries += 1 }
+            }
+        }
+    }
+
+    private func stop(_ message: String) {
+        fatal = message
+        held.removeAll()
+        onFatal?(message)
+    }
 }
+
+/// Why a fetch off the loop failed, as text for the log.
+struct FetchFailure: Error, Sendable, Equatable { var message: String }
+
+extension MetricsSample {
+    /// Why a sample from outside cannot be used (negative, NaN, infinite, absurd), naming the value.
+    public static func problem(_ s: MetricsSample) -> String? {
+        if !InputRange.countPerWindow.contains(s.requests) { return "\(s.version): \(s.requests) requests in one window is out of range (0–1e9)" }
+        if !InputRange.countPerWindow.contains(s.errors) || s.errors > s.requests { return "\(s.version): \(s.errors) errors for \(s.requests) requests is out of range" }
+        if !s.p50.isFinite || !InputRange.latencyMs.contains(s.p50) { return "\(s.version): p50 \(s.p50) ms is out of range (0–3600000)" }
+        if !s.p99.isFinite || !InputRange.latencyMs.contains(s.p99) { return "\(s.version): p99 \(s.p99) ms is out of range (0–3600000)" }
+        if !s.window.isFinite || !InputRange.window.contains(s.window) { return "\(s.version): window \(s.window) s is out of range" }
+        return nil
+    }
+}
+
+func weightsText(_ w: [VersionWeight]) -> String { w.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ") }

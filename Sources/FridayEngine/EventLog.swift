@@ -39,6 +39,20 @@ public final class EventLog: @unchecked Sendable {
     }
 
     public static func snapshotPath(_ path: String) -> String { path + ".snapshot" }
+    /// Who holds the log's lock (pid, host, since when), written when the lock is taken.
+    public static func lockInfoPath(_ path: String) -> String { path + ".lock" }
+
+    static func writeLockInfo(_ path: String) {
+        var hostBytes = [CChar](repeating: 0, count: 256)
+        gethostname(&hostBytes, 255)
+        let host = String(decoding: hostBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let since = Timestamp(seconds: Date().timeIntervalSince1970).rfc3339
+        let text = "pid \(getpid()) on \(host) since \(since)\n"
+        let fd = Glibc.open(lockInfoPath(path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        Glibc.close(fd)
+    }
     public static func brokenPath(_ path: String) -> String { path + ".broken" }
 
     private init(path: String, fd: Int32, offset: Int, snapshotEvery: Int) {
@@ -85,6 +99,20 @@ public final class EventLog: @unchecked Sendable {
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LogError(path: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))") }
+        // One writer per log, for the engine's whole life: the lock goes with the descriptor.
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK {
+                let holder = (try? String(contentsOfFile: lockInfoPath(path), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                throw LogError(path: path, line: nil, message: """
+                    another friday is running this deploy (\(TerminalText.neutralise(holder.map { $0.isEmpty ? "holder unknown" : $0 } ?? "holder unknown"))): \
+                    only one engine may write its log. Watch it from that terminal, or stop it (SIGTERM) and run again.
+                    """)
+            }
+            throw LogError(path: path, line: nil, message: "cannot lock: \(String(cString: strerror(code)))")
+        }
+        writeLockInfo(path)
         var state = DeployState()
         var start = 0
         var expectedSeq = 0
@@ -126,6 +154,8 @@ public final class EventLog: @unchecked Sendable {
                         ok = true // after a bad line, any line that checks counts as good data that would be lost
                     } else if e.seq != expectedSeq {
                         why = "sequence number \(e.seq) where \(expectedSeq) was expected"
+                    } else if let p = Reducer.problem(with: e, after: state) {
+                        why = p + " (the line checks, but cannot follow the lines before it)"
                     } else {
                         ok = true
                         events.append(e)
@@ -136,7 +166,8 @@ public final class EventLog: @unchecked Sendable {
                 if firstBad != nil { goodAfterBad += 1 } else {
                     expectedSeq += 1
                     read += 1
-                    if events.count >= 4096 { for e in events { Reducer.reduce(&state, e) }; events.removeAll(keepingCapacity: true) }
+                    for e in events { Reducer.reduce(&state, e) }
+                    events.removeAll(keepingCapacity: true)
                 }
             } else if firstBad == nil {
                 firstBad = (lineStart, lineNumber, why)
@@ -197,6 +228,7 @@ public final class EventLog: @unchecked Sendable {
         defer { Glibc.close(fd) }
         let data = try readAll(fd: fd, path: path)
         var events: [DeployEvent] = []
+        var state = DeployState()
         var lineNumber = 1
         for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
             if line.isEmpty { lineNumber += 1; continue }
@@ -205,6 +237,10 @@ public final class EventLog: @unchecked Sendable {
                 guard e.seq == events.count else {
                     return (events, LogError(path: path, line: lineNumber, message: "sequence number \(e.seq) where \(events.count) was expected"))
                 }
+                if let p = Reducer.problem(with: e, after: state) {
+                    return (events, LogError(path: path, line: lineNumber, message: p))
+                }
+                Reducer.reduce(&state, e)
                 events.append(e)
             } catch {
                 return (events, LogError(path: path, line: lineNumber, message: error.message))

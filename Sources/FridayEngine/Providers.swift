@@ -8,6 +8,17 @@ public protocol TrafficRouter: Sendable {
     func setWeights(_ weights: [VersionWeight]) async throws -> [VersionWeight]
     /// What the router has now (nil if it cannot say), for reconciling after a restart.
     func currentWeights() async throws -> [VersionWeight]?
+    /// What the router has now, read back every tick to see drift. A fleet returns the
+    /// first instance that disagrees with `expected` (so one hand-edited instance is seen).
+    func readBack(expected: [VersionWeight]) async throws -> [VersionWeight]?
+    /// Whether the router keeps its weights when friday restarts (HAProxy, a flag file: yes;
+    /// the in-process simulator: no, so a restart sets them again without calling it drift).
+    var keepsWeightsAcrossRestart: Bool { get }
+}
+
+extension TrafficRouter {
+    public func readBack(expected: [VersionWeight]) async throws -> [VersionWeight]? { try await currentWeights() }
+    public var keepsWeightsAcrossRestart: Bool { true }
 }
 
 /// Per-version request, error and latency figures for the window ending at a time.

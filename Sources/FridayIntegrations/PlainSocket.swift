@@ -1,19 +1,64 @@
+import Dispatch
 import Foundation
 import FridayEngine
+import Synchronization
+
+/// Set when the task waiting for an exchange is cancelled; the exchange stops within 50 ms.
+public final class CancelFlag: Sendable {
+    public init() {}
+    private let raised = Atomic<Bool>(false)
+    public func raise() { raised.store(true, ordering: .relaxed) }
+    public var isRaised: Bool { raised.load(ordering: .relaxed) }
+}
+
+/// Runs blocking socket work on a queue of its own, never on Swift's cooperative pool
+/// (two threads on a two-core machine: one stuck peer would stall the engine and the screen).
+enum Blocking {
+    private static let queue = DispatchQueue(label: "friday.blocking-io", attributes: .concurrent)
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable (CancelFlag) throws -> T) async throws -> T {
+        let flag = CancelFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+                queue.async {
+                    do { cont.resume(returning: try body(flag)) } catch { cont.resume(throwing: error) }
+                }
+            }
+        } onCancel: { flag.raise() }
+    }
+}
 
 /// One request, one answer over a stream socket: a Unix socket path, or `host:port` on IPv4.
 /// Used for HAProxy's runtime API and Prometheus' HTTP API, which both answer and close.
+///
+/// Promises: the whole exchange (connect, send, every read) ends within `timeout` seconds
+/// however slowly the peer trickles bytes; an answer longer than `maxBytes` is an error,
+/// not read whole; a cancelled caller stops it within 50 ms.
 enum PlainSocket {
-    /// Connects, sends `request`, reads until the peer closes; everything bounded by `timeout`.
-    /// `hint` adds advice for a failed connect, given its errno.
-    static func exchange(_ address: String, _ request: [UInt8], timeout: Double, hint: (Int32) -> String = { _ in "" }) throws(RouterError) -> [UInt8] {
+    static let defaultMaxBytes = 4 << 20
+
+    static func exchange(_ address: String, _ request: [UInt8], timeout: Double, maxBytes: Int = defaultMaxBytes,
+                         cancel: CancelFlag? = nil, hint: (Int32) -> String = { _ in "" }) throws(RouterError) -> [UInt8] {
+        let deadline = ContinuousClock.now + .milliseconds(Int(max(0.001, timeout) * 1000))
         let isTCP = !address.hasPrefix("/") && address.contains(":")
-        let fd = socket(isTCP ? AF_INET : AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(isTCP ? AF_INET : AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw RouterError("\(address): cannot create a socket: \(String(cString: strerror(errno)))") }
         defer { Glibc.close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+
+        /// Waits until `fd` is ready for `events`, within the deadline and while not cancelled.
+        func wait(_ events: Int16, doing what: String) throws(RouterError) {
+            while true {
+                if cancel?.isRaised == true { throw RouterError("\(address): cancelled while \(what)") }
+                let left = deadline - ContinuousClock.now
+                let ms = Int(left.components.seconds * 1000) + Int(left.components.attoseconds / 1_000_000_000_000_000)
+                if ms <= 0 { throw RouterError("\(address): no complete answer within \(timeout) s (\(what))") }
+                var p = pollfd(fd: fd, events: events, revents: 0)
+                let r = poll(&p, 1, Int32(min(ms, 50)))
+                if r < 0 { if errno == EINTR { continue }; throw RouterError("\(address): poll failed: \(String(cString: strerror(errno)))") }
+                if r > 0 { return }
+            }
+        }
+
         var rc: Int32
         if isTCP {
             let parts = address.split(separator: ":")
@@ -36,13 +81,24 @@ enum PlainSocket {
             rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         }
         if rc != 0 {
-            let code = errno
-            throw RouterError("\(address): cannot connect: \(String(cString: strerror(code)))\(hint(code))")
+            var code = errno
+            if code == EINPROGRESS || code == EAGAIN {
+                try wait(Int16(POLLOUT), doing: "connecting")
+                var soErr: Int32 = 0
+                var len = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soErr, &len)
+                code = soErr
+            }
+            if code != 0 { throw RouterError("\(address): cannot connect: \(String(cString: strerror(code)))\(hint(code))") }
         }
         var sent = 0
         while sent < request.count {
             let n = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; throw RouterError("\(address): cannot send: \(String(cString: strerror(errno)))") }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { try wait(Int16(POLLOUT), doing: "sending"); continue }
+                throw RouterError("\(address): cannot send: \(String(cString: strerror(errno)))")
+            }
             sent += n
         }
         var out = [UInt8]()
@@ -52,9 +108,10 @@ enum PlainSocket {
             if n == 0 { return out }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw RouterError("\(address): no answer within \(timeout) s") }
+                if errno == EAGAIN || errno == EWOULDBLOCK { try wait(Int16(POLLIN), doing: "reading the answer, \(out.count) bytes so far"); continue }
                 throw RouterError("\(address): cannot read: \(String(cString: strerror(errno)))")
             }
+            if out.count + n > maxBytes { throw RouterError("\(address): the answer is over \(maxBytes) bytes; not read further") }
             out.append(contentsOf: buf[0..<n])
         }
     }

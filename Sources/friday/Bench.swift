@@ -243,14 +243,14 @@ struct BenchHAProxy: AsyncParsableCommand {
     @Option var backend = "app"
     @Option var server = "new"
     @Option var runs = 1000
-    func run() throws {
+    func run() async throws {
         let rt = HAProxyRuntime(address: socket)
         var times: [Double] = []
         for i in 0..<runs {
             let w = i % 2 == 0 ? 10 : 20
             let t0 = ContinuousClock.now
-            _ = try rt.send("set weight \(backend)/\(server) \(w)")
-            let back = try rt.send("get weight \(backend)/\(server)")
+            _ = try await rt.send("set weight \(backend)/\(server) \(w)")
+            let back = try await rt.send("get weight \(backend)/\(server)")
             times.append(seconds(ContinuousClock.now - t0) * 1000)
             guard back.hasPrefix("\(w) ") else { throw ExitWith(message: "\(socket): set \(w), read back \(back)") }
         }
@@ -273,8 +273,8 @@ struct BenchCanary: AsyncParsableCommand {
         let router = HAProxyRouter(instances: [rt], backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"])
         let loadScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/haproxy/load.py").standardized.path
         var times: [Double] = [], shares: [Double] = []
-        func counters() throws -> (new: Int, all: Int) {
-            let rows = try rt.stats()
+        func counters() async throws -> (new: Int, all: Int) {
+            let rows = try await rt.stats()
             let new = Int(rows.first { $0["pxname"] == "app" && $0["svname"] == "new" }?["stot"] ?? "") ?? 0
             let all = Int(rows.first { $0["pxname"] == "app" && $0["svname"] == "BACKEND" }?["stot"] ?? "") ?? 0
             return (new, all)
@@ -297,12 +297,12 @@ struct BenchCanary: AsyncParsableCommand {
             try load.run()
             while await engine.state.stepIndex != 0 { try await Task.sleep(for: .milliseconds(50)) }
             try await Task.sleep(for: .seconds(5)) // healthy traffic first
-            let before = try counters()
+            let before = try await counters()
             try "\(errorRate)\n".write(toFile: run + "/new.error_rate", atomically: true, encoding: .utf8)
             let failedAt = ContinuousClock.now
             while await engine.state.outcome != .reverted, ContinuousClock.now - failedAt < .seconds(60) { try await Task.sleep(for: .milliseconds(20)) }
             let secs = seconds(ContinuousClock.now - failedAt)
-            let after = try counters()
+            let after = try await counters()
             driver.cancel()
             kill(load.processIdentifier, SIGKILL)
             load.waitUntilExit()

@@ -32,21 +32,27 @@ struct Dashboard {
             for await e in stream { mailbox.post(.engine(e)) }
         }
         let driver = Task { await engine.run() }
+        // Keys become commands through one ordered queue.
+        let (commands, commandSink) = AsyncStream<Command>.makeStream()
+        let target = self.engine
+        let submitter = Task { for await c in commands { await target.submit(c) } }
         await engine.ingest(.presenceJoined(who: user, role: "operator"))
         let outcome: Outcome = await withCheckedContinuation { cont in
             let thread = Thread {
-                cont.resume(returning: self.loop(mailbox: mailbox))
+                cont.resume(returning: self.loop(mailbox: mailbox, commands: commandSink))
             }
             thread.name = "friday-screen"
             thread.start()
         }
+        commandSink.finish()
+        await submitter.value
         driver.cancel()
         forward.cancel()
         await engine.finishSubscriptions()
         return outcome
     }
 
-    private func loop(mailbox: Mailbox) -> Outcome {
+    private func loop(mailbox: Mailbox, commands: AsyncStream<Command>.Continuation) -> Outcome {
         let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let term: CursesTerminal
         do { term = try CursesTerminal(theme: theme, noColor: noColor) } catch {
@@ -71,7 +77,7 @@ struct Dashboard {
                 for effect in model.update(.key(k)) {
                     switch effect {
                     case .quit: return .quit
-                    case let .send(c): Task { await engine.send(c) }
+                    case let .send(c): commands.yield(c)
                     case .resync: break
                     }
                 }
@@ -174,9 +180,14 @@ final class Mailbox: @unchecked Sendable {
 /// ncurses does not install its own handlers (which exit without restoring).
 final class SignalWatch: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
+    static let ending: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO, SIGPWR, SIGSTKFLT]
 
     init(mailbox: Mailbox) {
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // Every signal that would end the process ends the dashboard cleanly instead
+        // (terminal restored first); SIGQUIT (Ctrl-\\) too, so the runtime's backtracer
+        // never draws over the screen. SIGPIPE is ignored: a write error is handled where it happens.
+        Foundation.signal(SIGPIPE, SIG_IGN)
+        for sig in SignalWatch.ending {
             Foundation.signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             src.setEventHandler { @Sendable in mailbox.postSignal(sig) }

@@ -45,15 +45,27 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let path = config ?? file ?? "friday.toml"
-        let cfg = try loadConfig(path)
+        var cfg = try loadConfig(path)
         let logPath = log ?? defaultLogPath(for: cfg)
         let eventLog: EventLog
         let recovery: EventLog.Recovery
         do { (eventLog, recovery) = try EventLog.open(path: logPath) } catch { throw ExitWith(message: error.description) }
         defer { eventLog.close() }
-        let resumed = recovery.state.phase != .idle
-        if resumed, recovery.state.deployID != cfg.id {
-            throw ExitWith(message: "\(logPath) holds deploy \(recovery.state.deployID), not \(cfg.id); give another --log")
+        // Any event at all (deploy.started or not) means the log goes on from its last line.
+        let resumed = recovery.state.lastSeq >= 0
+        if recovery.state.phase != .idle, recovery.state.deployID != cfg.id {
+            throw ExitWith(message: "\(logPath) holds deploy \(TerminalText.neutralise(recovery.state.deployID)), not \(cfg.id); give another --log")
+        }
+        if let outcome = recovery.state.outcome {
+            // A finished deploy is history: its weights are never applied again.
+            let when = recovery.state.finishedAt.map { " at \($0.rfc3339)" } ?? ""
+            print("friday: deploy \(cfg.id) already finished\(when): \(outcome.rawValue). Nothing was sent to the router.")
+            print("  see it: friday replay \(logPath)   ·   deploy again: give the new deploy its own id (deploy.id) or --log")
+            return
+        }
+        if resumed {
+            // After a restart the simulator draws new traffic, not the same figures again.
+            cfg.simulation.seed = cfg.simulation.seed &+ UInt64(recovery.state.lastSeq + 1) &* 0x9E37_79B9_7F4A_7C15
         }
         let wall = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
         // Simulated time can run as fast as it likes; a real router and real metrics run in real time.
@@ -94,7 +106,8 @@ struct Run: AsyncParsableCommand {
             driver.cancel()
             out.flush()
         } else {
-            let label = "run · \(cfg.id)" + (speed == 1 ? "" : " · \(format1(speed))x")
+            var label = "run · \(cfg.id)" + (speed == 1 ? "" : " · \(format1(speed))x")
+            if !cfg.simulatedParts.isEmpty, !simulatedOnly { label += " · SIMULATED " + cfg.simulatedParts.joined(separator: ", ") }
             let chosen: Theme
             do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
             let name = user ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "you"

@@ -42,20 +42,28 @@ public struct DeployConfig: Sendable, Equatable {
     public var router: RouterKind
     public var metrics: MetricsKind
     public var simulation: SimulationSettings
+    /// Parts a real router's deploy runs on the simulator, by the file's explicit say-so
+    /// (`simulate = ["metrics", "pipeline"]`); the header then says SIMULATED.
+    public var simulatedParts: [String] = []
 
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
         let steps = plan.steps.enumerated().map { i, s -> String in
             i == plan.steps.count - 1 && s.weight == 100 ? "100%" : "\(s.weight)% \(s.pause.label)"
         }
-        return [
+        let head: [String] = [
             "deploy \(id): \(service) \(from.name) (\(from.commit)) → \(to.name) (\(to.commit))" + (by.map { ", by \($0)" } ?? ""),
             "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + " (simulated)",
+        ]
+        var out = head
+        if !simulatedParts.isEmpty { out.append("SIMULATED with a real router: " + simulatedParts.joined(separator: ", ")) }
+        let rest: [String] = [
             "rollout: " + steps.joined(separator: " → "),
             "analysis: sequential test, α \(judge.alpha) β \(judge.beta), catches \(format1(judge.errorRatio))× errors; p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; on fail: \(judge.onFail.rawValue)",
             "router: \(router.label)",
             "metrics: " + metricsLabel,
         ]
+        return out + rest
     }
 }
 
@@ -76,19 +84,28 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public var line: Int?
     public var key: String?
     public var message: String
-    public var description: String {
+    /// The file's other errors, in file order (`friday check` lists them all).
+    public var also: [ConfigError] = []
+    public init(file: String, line: Int?, key: String?, message: String) { self.file = file; self.line = line; self.key = key; self.message = message }
+    /// This error and the others, in file order.
+    public var all: [ConfigError] { [ConfigError(file: file, line: line, key: key, message: message)] + also }
+    /// One error: `file:line: key: message`, with control characters from the file made visible.
+    public var single: String {
         var s = file
         if let line { s += ":\(line)" }
         s += ": "
         if let key { s += "\(key): " }
-        return s + message
+        return TerminalText.neutralise(s + message)
+    }
+    public var description: String {
+        ([single] + also.map(\.single)).joined(separator: "\n")
     }
 }
 
 /// Reads deploy files. Unknown keys are errors with a "did you mean".
 public enum DeployConfigParser {
     static let sections: [String: [String]] = [
-        "deploy": ["id", "service", "by", "from", "to"],
+        "deploy": ["id", "service", "by", "from", "to", "simulate"],
         "pipeline": ["stage"],
         "rollout": ["step"],
         "analysis": ["alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail"],
@@ -109,168 +126,248 @@ public enum DeployConfigParser {
             throw ConfigError(file: file, line: Int(e.source.begin.line), key: nil, message: "not valid TOML: \(e.description)")
         } catch { throw ConfigError(file: file, line: nil, key: nil, message: "not valid TOML: \(error)") }
 
-        for key in root.keys where sections[key] == nil {
-            let hint = didYouMeanText(key, Array(sections.keys))
-            throw fail(key, "unknown section\(hint); sections are \(sections.keys.sorted().joined(separator: ", "))")
+        // Every error in the file is reported, in file order: each part is read on its own,
+        // and a part that fails adds its error and lets the others be read.
+        var errors: [ConfigError] = []
+        func collect(_ body: () throws(ConfigError) -> Void) {
+            do { try body() } catch { errors.append(error) }
         }
-        for (name, keys) in sections {
+
+        for key in root.keys.sorted() where sections[key] == nil {
+            let hint = didYouMeanText(key, Array(sections.keys))
+            errors.append(fail(key, "unknown section\(hint); sections are \(sections.keys.sorted().joined(separator: ", "))"))
+        }
+        for (name, keys) in sections.sorted(by: { $0.key < $1.key }) {
             guard let t = root[name] else { continue }
-            guard let table = t.table else { if name == "pipeline" || name == "rollout" { continue }; throw fail(name, "expected a table ([\(name)])") }
-            for key in table.keys where !keys.contains(key) {
-                throw fail("\(name).\(key)", "unknown key\(didYouMeanText(key, keys)); [\(name)] takes \(keys.joined(separator: ", "))")
+            guard let table = t.table else {
+                if name != "pipeline" && name != "rollout" { errors.append(fail(name, "expected a table ([\(name)])")) }
+                continue
+            }
+            for key in table.keys.sorted() where !keys.contains(key) {
+                errors.append(fail("\(name).\(key)", "unknown key\(didYouMeanText(key, keys)); [\(name)] takes \(keys.joined(separator: ", "))"))
             }
         }
         let r = Reader(fail: fail)
 
         // [deploy]
-        guard let deploy = root["deploy"]?.table else { throw fail(nil, "missing [deploy] with service, from and to", line: 1) }
-        let service = try r.string(deploy, "deploy.service")
-        let from = try version(deploy, "deploy.from", r)
-        let to = try version(deploy, "deploy.to", r)
-        let id = try r.optionalString(deploy, "deploy.id") ?? "\(service)-\(to.name)"
-        guard id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !id.hasPrefix(".") else {
-            throw fail("deploy.id", "\"\(id)\" must be letters, digits, '-', '_' or '.' (it names the log file)")
+        var service = "", id = "", by: String?
+        var from = VersionRef(name: "", commit: ""), to = VersionRef(name: "", commit: "")
+        var simulate: [String] = []
+        if let deploy = root["deploy"]?.table {
+            collect { () throws(ConfigError) in service = try r.name(deploy, "deploy.service") }
+            collect { () throws(ConfigError) in from = try version(deploy, "deploy.from", r) }
+            collect { () throws(ConfigError) in to = try version(deploy, "deploy.to", r) }
+            if !from.name.isEmpty, from.name == to.name {
+                errors.append(fail("deploy.to", "\"\(from.name)\" is also the version deployed from: from and to must differ"))
+            }
+            collect { () throws(ConfigError) in
+                id = try r.optionalString(deploy, "deploy.id") ?? "\(service)-\(to.name)"
+                guard !id.isEmpty, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), id.allSatisfy({ $0.isASCII }), !id.hasPrefix(".") else {
+                    throw fail("deploy.id", "\"\(id)\" must be ASCII letters, digits, '-', '_' or '.' (it names the log file)")
+                }
+            }
+            collect { () throws(ConfigError) in by = try r.optionalName(deploy, "deploy.by") }
+            collect { () throws(ConfigError) in
+                guard let v = deploy["simulate"] else { return }
+                guard let items = v.array, items.allSatisfy({ $0.string != nil }) else {
+                    throw fail("deploy.simulate", "expected a list such as [\"metrics\", \"pipeline\"]")
+                }
+                for part in items.compactMap({ $0.string }) {
+                    guard ["metrics", "pipeline"].contains(part) else {
+                        throw fail("deploy.simulate", "\"\(part)\"\(didYouMeanText(part, ["metrics", "pipeline"])): expected \"metrics\" or \"pipeline\"")
+                    }
+                    if !simulate.contains(part) { simulate.append(part) }
+                }
+            }
+        } else {
+            errors.append(fail(nil, "missing [deploy] with service, from and to", line: 1))
         }
-        let by = try r.optionalString(deploy, "deploy.by")
 
         // [[pipeline.stage]]
         var stages: [String] = []
         if let p = root["pipeline"]?.table, let arr = p["stage"] {
-            guard let items = arr.array else { throw fail("pipeline.stage", "expected [[pipeline.stage]] tables") }
-            for (i, item) in items.enumerated() {
-                let key = "pipeline.stage[\(i + 1)]"
-                guard let t = item.table else { throw fail(key, "expected a table with a name") }
-                for k in t.keys where !["name", "run", "timeout"].contains(k) {
-                    throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["name", "run", "timeout"])); a stage takes name, run, timeout")
+            if let items = arr.array {
+                for (i, item) in items.enumerated() {
+                    collect { () throws(ConfigError) in
+                        let key = "pipeline.stage[\(i + 1)]"
+                        guard let t = item.table else { throw fail(key, "expected a table with a name") }
+                        for k in t.keys.sorted() where !["name", "run", "timeout"].contains(k) {
+                            throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["name", "run", "timeout"])); a stage takes name, run, timeout")
+                        }
+                        if t["run"] != nil { throw fail("\(key).run", "shell stages are not available yet: stages run in the simulator") }
+                        let name = try r.name(t, "\(key).name")
+                        if stages.contains(name) { throw fail("\(key).name", "\"\(name)\" names an earlier stage too: stage names must differ") }
+                        stages.append(name)
+                    }
                 }
-                if t["run"] != nil { throw fail("\(key).run", "shell stages are not available yet: stages run in the simulator") }
-                stages.append(try r.string(t, "\(key).name"))
+            } else {
+                errors.append(fail("pipeline.stage", "expected [[pipeline.stage]] tables"))
             }
         }
 
         // [[rollout.step]]
-        guard let rollout = root["rollout"]?.table, let arr = rollout["step"] else {
-            throw fail("rollout.step", "missing: add [[rollout.step]] tables with weight and pause", line: lines.count)
-        }
-        guard let items = arr.array, !items.isEmpty else { throw fail("rollout.step", "expected one or more [[rollout.step]] tables") }
         var steps: [RolloutStep] = []
-        for (i, item) in items.enumerated() {
-            let key = "rollout.step[\(i + 1)]"
-            guard let t = item.table else { throw fail(key, "expected a table with weight and pause") }
-            for k in t.keys where !["weight", "pause"].contains(k) {
-                throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["weight", "pause"])); a step takes weight and pause")
-            }
-            let weight = try r.int(t, "\(key).weight", in: 0...100, what: "a whole percent 0–100")
-            if let prev = steps.last, weight <= prev.weight {
-                throw fail("\(key).weight", "\(weight) is not above the step before (\(prev.weight)): weights must rise")
-            }
-            var pause = StepPause.seconds(0)
-            if let pv = t["pause"] {
-                guard let text = pv.string else { throw fail("\(key).pause", "expected a string such as \"30s\", \"5m\", \"1h30m\" or \"until-promoted\"") }
-                if text == "until-promoted" { pause = .untilPromoted } else {
-                    guard let secs = parseDuration(text) else {
-                        throw fail("\(key).pause", "\"\(text)\" is not a duration; use 30s, 5m, 1h30m or \"until-promoted\"")
+        if let rollout = root["rollout"]?.table, let arr = rollout["step"] {
+            if let items = arr.array, !items.isEmpty {
+                var stepsOK = true
+                for (i, item) in items.enumerated() {
+                    collect { () throws(ConfigError) in
+                        let key = "rollout.step[\(i + 1)]"
+                        do throws(ConfigError) {
+                            guard let t = item.table else { throw fail(key, "expected a table with weight and pause") }
+                            for k in t.keys.sorted() where !["weight", "pause"].contains(k) {
+                                throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["weight", "pause"])); a step takes weight and pause")
+                            }
+                            let weight = try r.int(t, "\(key).weight", in: 0...100, what: "a whole percent 0–100")
+                            if let prev = steps.last, weight <= prev.weight {
+                                throw fail("\(key).weight", "\(weight) is not above the step before (\(prev.weight)): weights must rise")
+                            }
+                            var pause = StepPause.seconds(0)
+                            if let pv = t["pause"] {
+                                guard let text = pv.string else { throw fail("\(key).pause", "expected a string such as \"30s\", \"5m\", \"1h30m\" or \"until-promoted\"") }
+                                if text == "until-promoted" { pause = .untilPromoted } else {
+                                    guard let secs = parseDuration(text) else {
+                                        throw fail("\(key).pause", "\"\(text)\" is not a duration from 0s to 30 days (720h); use 30s, 5m, 1h30m or \"until-promoted\"")
+                                    }
+                                    pause = .seconds(secs)
+                                }
+                            } else if i < items.count - 1 {
+                                throw fail("\(key)", "missing pause: a duration such as \"30s\" or \"until-promoted\"")
+                            }
+                            steps.append(RolloutStep(weight: weight, pause: pause))
+                        } catch {
+                            stepsOK = false
+                            throw error
+                        }
                     }
-                    pause = .seconds(secs)
                 }
-            } else if i < items.count - 1 {
-                throw fail("\(key)", "missing pause: a duration such as \"30s\" or \"until-promoted\"")
+                if stepsOK, steps.last?.weight != 100 {
+                    errors.append(fail("rollout.step[\(steps.count)].weight", "the last step must be 100 (the new version takes all traffic)"))
+                }
+            } else {
+                errors.append(fail("rollout.step", "expected one or more [[rollout.step]] tables"))
             }
-            steps.append(RolloutStep(weight: weight, pause: pause))
-        }
-        guard steps.last?.weight == 100 else {
-            throw fail("rollout.step[\(steps.count)].weight", "the last step must be 100 (the new version takes all traffic)")
+        } else {
+            errors.append(fail("rollout.step", "missing: add [[rollout.step]] tables with weight and pause", line: lines.count))
         }
 
         // [analysis]
         var judge = CanaryJudge()
         if let a = root["analysis"]?.table {
-            if a["alpha"] != nil { judge.alpha = try r.double(a, "analysis.alpha", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") }
-            if a["beta"] != nil { judge.beta = try r.double(a, "analysis.beta", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") }
-            if a["error_ratio"] != nil { judge.errorRatio = try r.double(a, "analysis.error_ratio", in: 1.01...100, what: "a ratio above 1, e.g. 2 for \"twice the errors\"") }
-            if a["latency_limit"] != nil { judge.latencyLimit = try r.double(a, "analysis.latency_limit", in: 1.0...100, what: "a ratio of at least 1, e.g. 1.5") }
-            if a["min_requests"] != nil { judge.minRequests = try r.int(a, "analysis.min_requests", in: 1...1_000_000_000, what: "a whole number of requests ≥ 1") }
+            if a["alpha"] != nil { collect { () throws(ConfigError) in judge.alpha = try r.double(a, "analysis.alpha", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") } }
+            if a["beta"] != nil { collect { () throws(ConfigError) in judge.beta = try r.double(a, "analysis.beta", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") } }
+            if a["error_ratio"] != nil { collect { () throws(ConfigError) in judge.errorRatio = try r.double(a, "analysis.error_ratio", in: 1.01...100, what: "a ratio above 1, e.g. 2 for \"twice the errors\"") } }
+            if a["latency_limit"] != nil { collect { () throws(ConfigError) in judge.latencyLimit = try r.double(a, "analysis.latency_limit", in: 1.0...100, what: "a ratio of at least 1, e.g. 1.5") } }
+            if a["min_requests"] != nil { collect { () throws(ConfigError) in judge.minRequests = try r.int(a, "analysis.min_requests", in: 1...1_000_000_000, what: "a whole number of requests ≥ 1") } }
             if a["on_fail"] != nil {
-                let s = try r.string(a, "analysis.on_fail")
-                guard let f = CanaryJudge.FailAction(rawValue: s) else { throw fail("analysis.on_fail", "\"\(s)\": expected \"revert\" or \"pause\"") }
-                judge.onFail = f
+                collect { () throws(ConfigError) in
+                    let s = try r.string(a, "analysis.on_fail")
+                    guard let f = CanaryJudge.FailAction(rawValue: s) else { throw fail("analysis.on_fail", "\"\(s)\": expected \"revert\" or \"pause\"") }
+                    judge.onFail = f
+                }
             }
         }
 
-        // [router], [metrics], [notify], [hooks]
+        // [router]
         var routerKind = DeployConfig.RouterKind.simulator
         if let t = root["router"]?.table {
-            let kind = try r.string(t, "router.kind")
-            switch kind {
-            case "simulator": routerKind = .simulator
-            case "haproxy":
-                var sockets: [String] = []
-                if t["socket"] != nil { sockets.append(try r.string(t, "router.socket")) }
-                if let arr = t["sockets"] {
-                    guard let items = arr.array, items.allSatisfy({ $0.string != nil }) else {
-                        throw fail("router.sockets", "expected a list of socket paths or host:port strings")
+            collect { () throws(ConfigError) in
+                let kind = try r.string(t, "router.kind")
+                switch kind {
+                case "simulator": routerKind = .simulator
+                case "haproxy":
+                    var sockets: [String] = []
+                    if t["socket"] != nil { sockets.append(try r.string(t, "router.socket")) }
+                    if let arr = t["sockets"] {
+                        guard let items = arr.array, items.allSatisfy({ $0.string != nil }) else {
+                            throw fail("router.sockets", "expected a list of socket paths or host:port strings")
+                        }
+                        sockets += items.compactMap { $0.string }
                     }
-                    sockets += items.compactMap { $0.string }
+                    guard !sockets.isEmpty else { throw fail("router", "haproxy needs socket = \"/run/haproxy/admin.sock\" (or sockets = [...] for a fleet)") }
+                    let backend = try r.name(t, "router.backend")
+                    guard let st = t["servers"]?.table, !st.keys.isEmpty else {
+                        throw fail("router.servers", "expected a table of version = \"server\", e.g. servers = { \"\(from.name)\" = \"old\", \"\(to.name)\" = \"new\" }")
+                    }
+                    var servers: [String: String] = [:]
+                    for k in st.keys.sorted() {
+                        // Version names hold dots, so they are not read as dotted keys.
+                        guard let v = st[k]?.string, !v.isEmpty, TerminalText.isPlain(v), !v.contains(" ") else {
+                            throw fail("router.servers", "\"\(k)\" must be the name of a server in the backend (a string, no spaces or control characters)")
+                        }
+                        servers[k] = v
+                    }
+                    for v in [from.name, to.name] where !v.isEmpty && servers[v] == nil {
+                        throw fail("router.servers", "no server for version \(v); expected \"\(v)\" = \"SERVER\"")
+                    }
+                    routerKind = .haproxy(sockets: sockets, backend: backend, servers: servers)
+                case "flag-file":
+                    routerKind = .flagFile(path: try r.string(t, "router.path"), flag: try r.name(t, "router.flag"))
+                default: throw fail("router.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy", "flag-file"])): expected \"simulator\", \"haproxy\" or \"flag-file\"")
                 }
-                guard !sockets.isEmpty else { throw fail("router", "haproxy needs socket = \"/run/haproxy/admin.sock\" (or sockets = [...] for a fleet)") }
-                let backend = try r.string(t, "router.backend")
-                guard let st = t["servers"]?.table, !st.keys.isEmpty else {
-                    throw fail("router.servers", "expected a table of version = \"server\", e.g. servers = { \"\(from.name)\" = \"old\", \"\(to.name)\" = \"new\" }")
-                }
-                var servers: [String: String] = [:]
-                for k in st.keys {
-                    // Version names hold dots, so they are not read as dotted keys.
-                    guard let v = st[k]?.string else { throw fail("router.servers", "\"\(k)\" must be the name of a server in the backend (a string)") }
-                    servers[k] = v
-                }
-                for v in [from.name, to.name] where servers[v] == nil {
-                    throw fail("router.servers", "no server for version \(v); expected \"\(v)\" = \"SERVER\"")
-                }
-                routerKind = .haproxy(sockets: sockets, backend: backend, servers: servers)
-            case "flag-file":
-                routerKind = .flagFile(path: try r.string(t, "router.path"), flag: try r.string(t, "router.flag"))
-            default: throw fail("router.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy", "flag-file"])): expected \"simulator\", \"haproxy\" or \"flag-file\"")
             }
         }
+        let realRouter: Bool = { if case .simulator = routerKind { return false }; return true }()
+
+        // [metrics]
         var metricsKind = DeployConfig.MetricsKind.simulator
         if let t = root["metrics"]?.table {
-            let kind = try r.string(t, "metrics.kind")
-            switch kind {
-            case "simulator": metricsKind = .simulator
-            case "haproxy-stats":
-                guard case .haproxy = routerKind else { throw fail("metrics.kind", "\"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\"") }
-                metricsKind = .haproxyStats
-            case "prometheus":
-                let url = try r.string(t, "metrics.url")
-                guard url.hasPrefix("http://") else { throw fail("metrics.url", "\"\(url)\": expected http://HOST:PORT") }
-                guard let q = t["queries"]?.table else {
-                    throw fail("metrics.queries", "expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
+            collect { () throws(ConfigError) in
+                let kind = try r.string(t, "metrics.kind")
+                switch kind {
+                case "simulator":
+                    metricsKind = .simulator
+                    if realRouter, !simulate.contains("metrics") {
+                        throw fail("metrics.kind", "a real router judged on simulated metrics: set [metrics] kind = \"haproxy-stats\" or \"prometheus\", or say simulate = [\"metrics\"] in [deploy]")
+                    }
+                case "haproxy-stats":
+                    guard case .haproxy = routerKind else { throw fail("metrics.kind", "\"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\", or use kind = \"prometheus\"") }
+                    metricsKind = .haproxyStats
+                case "prometheus":
+                    let url = try r.string(t, "metrics.url")
+                    guard url.hasPrefix("http://") else { throw fail("metrics.url", "\"\(url)\": expected http://HOST:PORT") }
+                    guard let q = t["queries"]?.table else {
+                        throw fail("metrics.queries", "expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
+                    }
+                    for k in q.keys.sorted() where !["requests", "errors", "latency"].contains(k) {
+                        throw fail("metrics.queries.\(k)", "unknown query\(didYouMeanText(k, ["requests", "errors", "latency"])); expected requests, errors, latency")
+                    }
+                    metricsKind = .prometheus(url: url, requests: try r.string(q, "metrics.queries.requests"), errors: try r.string(q, "metrics.queries.errors"),
+                                              latency: try r.optionalString(q, "metrics.queries.latency"))
+                default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\", \"haproxy-stats\" or \"prometheus\"")
                 }
-                for k in q.keys where !["requests", "errors", "latency"].contains(k) {
-                    throw fail("metrics.queries.\(k)", "unknown query\(didYouMeanText(k, ["requests", "errors", "latency"])); expected requests, errors, latency")
-                }
-                metricsKind = .prometheus(url: url, requests: try r.string(q, "metrics.queries.requests"), errors: try r.string(q, "metrics.queries.errors"),
-                                          latency: try r.optionalString(q, "metrics.queries.latency"))
-            default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\", \"haproxy-stats\" or \"prometheus\"")
             }
+        } else if realRouter, !simulate.contains("metrics"), root["router"] != nil {
+            errors.append(fail("router", "a real router with no [metrics]: the judge would see simulated traffic. Add [metrics] kind = \"haproxy-stats\" or \"prometheus\", or say simulate = [\"metrics\"] in [deploy]"))
+        }
+        if realRouter, !stages.isEmpty, !simulate.contains("pipeline") {
+            errors.append(fail("pipeline.stage", "with a real router these stages would only be simulated (real stages are not available yet): remove them, or say simulate = [\"pipeline\"] in [deploy]"))
         }
 
-        if root["notify"] != nil { throw fail("notify", "team notifications are not available yet; remove [notify]") }
-        if root["hooks"] != nil { throw fail("hooks", "hooks are not available yet; remove [hooks]") }
+        if root["notify"] != nil { errors.append(fail("notify", "team notifications are not available yet; remove [notify]")) }
+        if root["hooks"] != nil { errors.append(fail("hooks", "hooks are not available yet; remove [hooks]")) }
 
         // [simulator]
         var sim = SimulationSettings()
         if let t = root["simulator"]?.table {
             if t["scenario"] != nil {
-                let s = try r.string(t, "simulator.scenario")
-                guard let sc = Scenario(rawValue: s) else {
-                    throw fail("simulator.scenario", "\"\(s)\"\(didYouMeanText(s, Scenario.allCases.map(\.rawValue))): expected one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+                collect { () throws(ConfigError) in
+                    let s = try r.string(t, "simulator.scenario")
+                    guard let sc = Scenario(rawValue: s) else {
+                        throw fail("simulator.scenario", "\"\(s)\"\(didYouMeanText(s, Scenario.allCases.map(\.rawValue))): expected one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    sim.scenario = sc
                 }
-                sim.scenario = sc
             }
-            if t["seed"] != nil { sim.seed = UInt64(try r.int(t, "simulator.seed", in: 0...Int.max, what: "a whole number ≥ 0")) }
-            if t["requests_per_second"] != nil { sim.requestsPerSecond = try r.double(t, "simulator.requests_per_second", in: 1...1_000_000, what: "a number of requests per second, 1 or more") }
-            if t["base_error_rate"] != nil { sim.baseErrorRate = try r.double(t, "simulator.base_error_rate", in: 0...0.5, what: "a fraction between 0 and 0.5") }
+            if t["seed"] != nil { collect { () throws(ConfigError) in sim.seed = UInt64(try r.int(t, "simulator.seed", in: 0...Int.max, what: "a whole number ≥ 0")) } }
+            if t["requests_per_second"] != nil { collect { () throws(ConfigError) in sim.requestsPerSecond = try r.double(t, "simulator.requests_per_second", in: 1...1_000_000, what: "a number of requests per second, 1 or more") } }
+            if t["base_error_rate"] != nil { collect { () throws(ConfigError) in sim.baseErrorRate = try r.double(t, "simulator.base_error_rate", in: 0...0.5, what: "a fraction between 0 and 0.5") } }
+        }
+
+        if var first = errors.min(by: ConfigError.fileOrder) {
+            let sorted = errors.sorted(by: ConfigError.fileOrder)
+            first.also = Array(sorted.dropFirst())
+            throw first
         }
         sim.service = service
         sim.from = from
@@ -278,9 +375,11 @@ public enum DeployConfigParser {
         sim.plan = RolloutPlan(steps: steps)
         sim.stageNames = stages
         sim.startedBy = by ?? "lee"
-        if case .simulator = routerKind {} else { sim.simulateTeam = false }
-        return DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
-                            judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
+        if realRouter { sim.simulateTeam = false }
+        var config = DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
+                                  judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
+        if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty : metricsKind == .simulator } }
+        return config
     }
 
     static func version(_ t: TOMLTable, _ key: String, _ r: Reader) throws(ConfigError) -> VersionRef {
@@ -290,7 +389,7 @@ public enum DeployConfigParser {
         for k in vt.keys where !["version", "commit"].contains(k) {
             throw r.fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["version", "commit"])); expected version and commit", nil)
         }
-        return VersionRef(name: try r.string(vt, "\(key).version"), commit: try r.optionalString(vt, "\(key).commit") ?? "")
+        return VersionRef(name: try r.name(vt, "\(key).version"), commit: try r.optionalName(vt, "\(key).commit") ?? "")
     }
 
     static func didYouMeanText(_ word: String, _ candidates: [String]) -> String {
@@ -298,7 +397,14 @@ public enum DeployConfigParser {
     }
 
     /// `90s`, `5m`, `1h30m`, `2h`, `45` (seconds).
+    /// Nil for anything else, and for durations past 30 days, `inf`, `nan` or exponents.
     public static func parseDuration(_ text: String) -> Double? {
+        guard !text.isEmpty, text.count <= 32, text.allSatisfy({ $0.isASCII && ($0.isNumber || "hms.".contains($0)) }) else { return nil }
+        guard let total = parseDurationUnchecked(text), total.isFinite, InputRange.seconds.contains(total) else { return nil }
+        return total
+    }
+
+    static func parseDurationUnchecked(_ text: String) -> Double? {
         if let n = Double(text), n >= 0 { return n }
         var total = 0.0, number = "", sawUnit = false
         for c in text {
@@ -334,6 +440,23 @@ struct Reader {
         guard let s = v.string else { throw fail(key, "expected a string, got \(v.type)", nil) }
         return s
     }
+    /// A name shown to people (service, version, stage, who): not empty, at most 200
+    /// characters, no control or bidi characters.
+    func name(_ t: TOMLTable, _ key: String) throws(ConfigError) -> String {
+        let s = try string(t, key)
+        try checkName(s, key)
+        return s
+    }
+    func optionalName(_ t: TOMLTable, _ key: String) throws(ConfigError) -> String? {
+        guard let s = try optionalString(t, key) else { return nil }
+        try checkName(s, key)
+        return s
+    }
+    private func checkName(_ s: String, _ key: String) throws(ConfigError) {
+        if s.trimmingCharacters(in: " \t").isEmpty { throw fail(key, "must not be empty", nil) }
+        if s.count > 200 { throw fail(key, "is \(s.count) characters long: at most 200", nil) }
+        if !TerminalText.isPlain(s) { throw fail(key, "\"\(TerminalText.neutralise(s))\" holds control or bidi characters: use plain text", nil) }
+    }
     func int(_ t: TOMLTable, _ key: String, in range: ClosedRange<Int>, what: String) throws(ConfigError) -> Int {
         guard let v = t[last(key)] else { throw fail(key, "missing (\(what))", nil) }
         guard let n = v.int else { throw fail(key, "expected \(what), got \(v.type) \(v.debugText)", nil) }
@@ -345,6 +468,13 @@ struct Reader {
         guard let n = v.double ?? v.int.map(Double.init) else { throw fail(key, "expected \(what), got \(v.type) \(v.debugText)", nil) }
         guard range.contains(n) else { throw fail(key, "\(n) is out of range: expected \(what)", nil) }
         return n
+    }
+}
+
+extension ConfigError {
+    /// File order: by line (errors with no line last), then by key.
+    static func fileOrder(_ a: ConfigError, _ b: ConfigError) -> Bool {
+        (a.line ?? Int.max, a.key ?? "", a.message) < (b.line ?? Int.max, b.key ?? "", b.message)
     }
 }
 

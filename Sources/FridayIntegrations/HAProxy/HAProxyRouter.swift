@@ -1,4 +1,5 @@
 import FridayCore
+import Foundation
 import FridayEngine
 
 /// Steers the split with HAProxy's runtime API: one server per version in one backend,
@@ -30,7 +31,8 @@ public final class HAProxyRouter: TrafficRouter, @unchecked Sendable {
         var failures: [String] = []
         var readBack: [VersionWeight]?
         for inst in instances {
-            let result = apply(weights, on: inst)
+            if Task.isCancelled { throw RouterError("cancelled: a revert or pause took over") }
+            let result = await apply(weights, on: inst)
             switch result {
             case let .success(got): readBack = readBack ?? got
             case let .failure(error): failures.append(error.message)
@@ -44,17 +46,17 @@ public final class HAProxyRouter: TrafficRouter, @unchecked Sendable {
     }
 
     /// Sets, reads back and checks health on one instance.
-    func apply(_ weights: [VersionWeight], on inst: HAProxyRuntime) -> Result<[VersionWeight], RouterError> {
-        do {
+    func apply(_ weights: [VersionWeight], on inst: HAProxyRuntime) async -> Result<[VersionWeight], RouterError> {
+        do throws(RouterError) {
             for w in weights {
-                let answer = try inst.send("set weight \(backend)/\(try server(for: w.version)) \(w.percent)")
+                let answer = try await inst.send("set weight \(backend)/\(try server(for: w.version)) \(w.percent)")
                 try check(answer, inst)
             }
-            let got = try read(inst, versions: weights.map(\.version))
+            let got = try await read(inst, versions: weights.map(\.version))
             if Set(got) != Set(weights) {
                 return .failure(RouterError("\(inst.address) reports \(got.map { "\($0.version) \($0.percent)%" }.joined(separator: ", "))"))
             }
-            try checkHealth(inst, weights)
+            try await checkHealth(inst, weights)
             return .success(got)
         } catch {
             return .failure(error)
@@ -63,18 +65,45 @@ public final class HAProxyRouter: TrafficRouter, @unchecked Sendable {
 
     public func currentWeights() async throws -> [VersionWeight]? {
         guard let first = instances.first else { return nil }
-        return try read(first, versions: servers.keys.sorted())
+        return try await effective(first)
+    }
+
+    /// Every instance is read; the first whose split differs from `expected` is returned,
+    /// so one hand-edited (or restarted) instance of a fleet is seen.
+    public func readBack(expected: [VersionWeight]) async throws -> [VersionWeight]? {
+        var first: [VersionWeight]?
+        for inst in instances {
+            let got = try await effective(inst)
+            if Set(got) != Set(expected) { return got }
+            first = first ?? got
+        }
+        return first
+    }
+
+    /// The weights an instance really routes by: a server DOWN or in maintenance counts as 0.
+    func effective(_ inst: HAProxyRuntime) async throws(RouterError) -> [VersionWeight] {
+        let versions = servers.keys.sorted()
+        var got = try await read(inst, versions: versions)
+        let rows = try await inst.stats()
+        for (i, w) in got.enumerated() where w.percent > 0 {
+            let s = try server(for: w.version)
+            if let row = rows.first(where: { $0["pxname"] == backend && $0["svname"] == s }),
+               let status = row["status"], status.hasPrefix("DOWN") || status.hasPrefix("MAINT") {
+                got[i].percent = 0
+            }
+        }
+        return got
     }
 
     /// `get weight` for each version, as percentages.
-    func read(_ inst: HAProxyRuntime, versions: [String]) throws(RouterError) -> [VersionWeight] {
+    func read(_ inst: HAProxyRuntime, versions: [String]) async throws(RouterError) -> [VersionWeight] {
         var out: [VersionWeight] = []
         for v in versions {
-            let answer = try inst.send("get weight \(backend)/\(try server(for: v))")
+            let answer = try await inst.send("get weight \(backend)/\(try server(for: v))")
             try check(answer, inst)
             // "25 (initial 50)"
-            guard let n = Int(answer.split(separator: " ").first ?? "") else {
-                throw RouterError("\(inst.address): unexpected answer to get weight \(backend)/\(try server(for: v)): \(answer.prefix(80))")
+            guard let n = Int(answer.split(separator: " ").first ?? ""), (0...256).contains(n) else {
+                throw RouterError("\(inst.address): unexpected answer to get weight \(backend)/\(try server(for: v)) (expected 0–256): \(TerminalText.neutralise(String(answer.prefix(80)))))")
             }
             out.append(VersionWeight(version: v, percent: n))
         }
@@ -82,8 +111,8 @@ public final class HAProxyRouter: TrafficRouter, @unchecked Sendable {
     }
 
     /// A version that should take traffic must have its server UP.
-    func checkHealth(_ inst: HAProxyRuntime, _ weights: [VersionWeight]) throws(RouterError) {
-        let rows = try inst.stats()
+    func checkHealth(_ inst: HAProxyRuntime, _ weights: [VersionWeight]) async throws(RouterError) {
+        let rows = try await inst.stats()
         for w in weights where w.percent > 0 {
             let s = try server(for: w.version)
             guard let row = rows.first(where: { $0["pxname"] == backend && $0["svname"] == s }) else { continue }

@@ -14,18 +14,24 @@ public struct HAProxyRuntime: Sendable, Equatable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    /// Sends `command` and returns the answer.
-    public func send(_ command: String) throws(RouterError) -> String {
-        let answer = try PlainSocket.exchange(address, Array((command + "\n").utf8), timeout: timeoutSeconds) { code in
-            code == ENOENT ? " (no such socket: is HAProxy running with `stats socket \(address) level admin`?)"
-                : code == ECONNREFUSED ? " (nothing is listening: is HAProxy running?)" : ""
-        }
-        return String(decoding: answer, as: UTF8.self)
+    /// Sends `command` and returns the answer: off the cooperative pool, within the
+    /// timeout in all, at most 4 MB, stopped when the calling task is cancelled.
+    public func send(_ command: String) async throws(RouterError) -> String {
+        let address = self.address, timeout = timeoutSeconds
+        do {
+            return try await Blocking.run { flag in
+                let answer = try PlainSocket.exchange(address, Array((command + "\n").utf8), timeout: timeout, cancel: flag) { code in
+                    code == ENOENT ? " (no such socket: is HAProxy running with `stats socket \(address) level admin`?)"
+                        : code == ECONNREFUSED ? " (nothing is listening: is HAProxy running?)" : ""
+                }
+                return String(decoding: answer, as: UTF8.self)
+            }
+        } catch let e as RouterError { throw e } catch { throw RouterError("\(address): \(error)") }
     }
 
     /// `show stat` as rows of named fields.
-    public func stats() throws(RouterError) -> [[String: String]] {
-        let text = try send("show stat")
+    public func stats() async throws(RouterError) -> [[String: String]] {
+        let text = try await send("show stat")
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         guard let header = lines.first, header.hasPrefix("# ") else {
             throw RouterError("\(address): unexpected answer to show stat: \(text.prefix(120))")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import FridayCore
 import FridayEngine
 
@@ -24,24 +25,49 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
         self.servers = servers; self.timeoutSeconds = timeoutSeconds
     }
 
+    public var providerName: String { "prometheus" }
+
+    /// Fractions of a request or an error carried from one sample to the next, per version,
+    /// so 0.3 errors/s becomes an error about every 3.3 s instead of being rounded to none.
+    private let carry = Mutex<[String: (requests: Double, errors: Double)]>([:])
+
     public func sample(at time: Timestamp, state: DeployState) async throws -> [MetricsSample] {
-        var out: [MetricsSample] = []
-        for w in state.observed where w.percent > 0 {
-            let rps = try query(requestRate, version: w.version)
-            let eps = try query(errorRate, version: w.version)
-            let lat = try latency.map { try query($0, version: w.version) * 1000 } ?? 0
-            let requests = Int(rps.rounded())
-            out.append(MetricsSample(version: w.version, requests: requests, errors: min(requests, Int(eps.rounded())),
-                                     p50: (lat * 1000).rounded() / 1000, p99: (lat * 1000).rounded() / 1000, window: 1))
+        let versions = state.observed.filter { $0.percent > 0 }.map(\.version)
+        let figures = try await Blocking.run { flag in
+            var out: [(String, Double, Double, Double)] = []
+            for v in versions {
+                let rps = try self.query(self.requestRate, version: v, cancel: flag)
+                let eps = try self.query(self.errorRate, version: v, cancel: flag)
+                let lat = try self.latency.map { try self.query($0, version: v, cancel: flag) } ?? 0
+                for (what, x, range) in [("requests/s", rps, InputRange.ratePerSecond), ("errors/s", eps, InputRange.ratePerSecond),
+                                         ("latency (s)", lat, 0...3600)] where !range.contains(x) {
+                    throw RouterError("prometheus: \(what) for \(v) is \(x): outside \(range.lowerBound)–\(range.upperBound), not used")
+                }
+                out.append((v, rps, eps, lat))
+            }
+            return out
         }
-        return out
+        return carry.withLock { carry in
+            figures.map { v, rps, eps, lat in
+                var c = carry[v] ?? (0, 0)
+                c.requests += rps
+                c.errors += min(eps, rps)
+                let requests = SafeNumber.int(c.requests.rounded(.down))
+                let errors = min(requests, SafeNumber.int(c.errors.rounded(.down)))
+                c.requests -= Double(requests)
+                c.errors -= Double(errors)
+                carry[v] = c
+                let ms = (lat * 1000 * 1000).rounded() / 1000
+                return MetricsSample(version: v, requests: requests, errors: errors, p50: ms, p99: ms, window: 1)
+            }
+        }
     }
 
     /// Runs one instant query; the single value of its result.
-    public func query(_ template: String, version: String) throws(RouterError) -> Double {
+    public func query(_ template: String, version: String, cancel: CancelFlag? = nil) throws(RouterError) -> Double {
         let q = template.replacingOccurrences(of: "{version}", with: version)
             .replacingOccurrences(of: "{server}", with: servers[version] ?? version)
-        let body = try get("/api/v1/query?query=" + percentEncode(q))
+        let body = try get("/api/v1/query?query=" + percentEncode(q), cancel: cancel)
         let json: JSONValue
         do { json = try JSONValue.parse(body) } catch { throw RouterError("prometheus \(url): not JSON (\(error.description)) for \(q)") }
         guard json["status"]?.stringValue == "success" else {
@@ -80,13 +106,13 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
     }
 
     /// A plain HTTP/1.0 GET of `path` from `url` (http://HOST:PORT, IPv4).
-    func get(_ path: String) throws(RouterError) -> String {
+    func get(_ path: String, cancel: CancelFlag? = nil) throws(RouterError) -> String {
         guard url.hasPrefix("http://") else { throw RouterError("prometheus \(url): only http:// URLs are supported") }
         let hostPort = url.dropFirst(7).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
         let address = hostPort.contains(":") ? hostPort : hostPort + ":80"
         let request = Array("GET \(path) HTTP/1.0\r\nHost: \(hostPort)\r\nAccept: application/json\r\n\r\n".utf8)
         let data: [UInt8]
-        do { data = try PlainSocket.exchange(address, request, timeout: timeoutSeconds) } catch { throw RouterError("prometheus \(error.message)") }
+        do { data = try PlainSocket.exchange(address, request, timeout: timeoutSeconds, maxBytes: 1 << 20, cancel: cancel) } catch { throw RouterError("prometheus \(error.message)") }
         let text = String(decoding: data, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n") else { throw RouterError("prometheus \(url): not an HTTP answer") }
         let status = text.prefix(while: { $0 != "\r" }).split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0

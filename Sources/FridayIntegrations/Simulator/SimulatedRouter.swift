@@ -10,6 +10,11 @@ public final class SimulatedRouter: TrafficRouter, @unchecked Sendable {
 
     public init() {}
 
+    public var keepsWeightsAcrossRestart: Bool { false }
+
+    /// Changes the weights behind the engine's back (a hand edit, in tests).
+    public func setByHand(_ w: [VersionWeight]) { lock.withLock { weights = w } }
+
     public var current: [VersionWeight] { lock.withLock { weights } }
 
     /// Makes the next calls fail with `message` (nil to recover).

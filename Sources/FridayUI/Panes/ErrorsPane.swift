@@ -49,7 +49,7 @@ public enum ErrorsPane {
             let rateText = rate.map { percentText($0) + (over ? m.glyphs.warning : " ") } ?? "–  "
             x += g.put(TextLayout.right(rateText, errW - 1) + " ", x: x, y: y, role: over ? .bad : .text)
             let slow = isNew && p99 != nil && basePoint != nil && p99! > basePoint! * j.latencyLimit
-            let p99Text = p99.map { "\(Int($0.rounded()))ms" + (slow ? m.glyphs.warning : " ") } ?? "–  "
+            let p99Text = p99.map { "\(SafeNumber.int($0.rounded()))ms" + (slow ? m.glyphs.warning : " ") } ?? "–  "
             x += g.put(TextLayout.right(p99Text, p99W - 1) + " ", x: x, y: y, role: slow ? .bad : .text)
             if sparkW >= 6 {
                 let errs = win.errorRateSeries(buckets: sparkW, bucketSeconds: bucketSeconds, now: m.now)
@@ -110,7 +110,7 @@ public enum ErrorsPane {
         let gaugeW = min(30, r.width - 16)
         if gaugeW >= 8, y < r.maxY {
             let lo = m.judge.passBound, hi = m.judge.failBound
-            let pos = Int(((min(max(live.statistic, lo), hi) - lo) / (hi - lo) * Double(gaugeW - 1)).rounded())
+            let pos = SafeNumber.int(((min(max(live.statistic, lo), hi) - lo) / (hi - lo) * Double(gaugeW - 1)).rounded())
             var gx = r.x + g.put("pass ", x: r.x, y: y, role: .good)
             for i in 0..<gaugeW {
                 gx += g.put(i == pos ? m.glyphs.running : m.glyphs.horizontal, x: gx, y: y, role: i == pos ? role : .dim)

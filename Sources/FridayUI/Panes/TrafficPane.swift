@@ -15,7 +15,7 @@ public enum TrafficPane {
             g.put(w.version, x: r.x, y: y, role: role, limit: labelW)
             let pct = TextLayout.right("\(w.percent)%", 5)
             let barW = max(0, r.width - labelW - 6)
-            let filled = Int((Double(barW) * Double(w.percent) / 100).rounded())
+            let filled = SafeNumber.int((Double(barW) * Double(w.percent) / 100).rounded())
             let bar = String(repeating: m.glyphs.barFull, count: filled)
             let empty = String(repeating: m.glyphs.barEmpty, count: max(0, barW - filled))
             g.put(bar, x: r.x + labelW, y: y, role: role)
@@ -84,7 +84,7 @@ public enum TrafficPane {
     }
 
     static func clock(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded(.up))
+        let s = SafeNumber.int(seconds.rounded(.up))
         return "\(s / 60):" + (s % 60 < 10 ? "0" : "") + "\(s % 60)"
     }
 }
