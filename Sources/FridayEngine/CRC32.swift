@@ -14,7 +14,7 @@ public enum CRC32 {
         return c ^ 0xFFFF_FFFF
     }
 
-    static func hex(_ v: UInt32) -> String {
+    public static func hex(_ v: UInt32) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 8 - s.count) + s
     }

@@ -258,7 +258,7 @@ public actor Engine {
 
     /// Samples the metrics source, bounded by `metricsDeadline` whatever the source does.
     private nonisolated func fetchMetrics(_ s: DeployState, at t: Timestamp) async -> Result<[MetricsSample], FetchFailure>? {
-        guard let metrics, !s.isFinished else { return nil }
+        guard let metrics else { return nil }
         let deadline = metricsDeadline
         return await withTaskGroup(of: Result<[MetricsSample], FetchFailure>?.self) { g in
             g.addTask {
@@ -304,7 +304,7 @@ public actor Engine {
             case let .failure(f): noteReadFailure(f, at: t)
             }
         }
-        if let m, let metrics, !state.isFinished {
+        if let m, let metrics {
             switch m {
             case let .success(samples):
                 if let bad = samples.lazy.compactMap(MetricsSample.problem).first {

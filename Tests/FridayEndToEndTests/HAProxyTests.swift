@@ -13,7 +13,7 @@ final class HAProxyTests: XCTestCase {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
     var stack: String { root + "/examples/haproxy/stack.sh" }
 
-    override func setUpWithError() throws {
+    override func setUp() async throws {
         run = NSTemporaryDirectory() + "friday-haproxy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let base = Int.random(in: 20_000...40_000)
         ports = (base, base + 1, base + 2)
@@ -22,7 +22,7 @@ final class HAProxyTests: XCTestCase {
         // Both servers pass their first health checks.
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if let rows = try? runtime.stats(), rows.filter({ $0["pxname"] == "app" && ["old", "new"].contains($0["svname"] ?? "") && ($0["status"] ?? "").hasPrefix("UP") }).count == 2 { break }
+            if let rows = try? await runtime.stats(), rows.filter({ $0["pxname"] == "app" && ["old", "new"].contains($0["svname"] ?? "") && ($0["status"] ?? "").hasPrefix("UP") }).count == 2 { break }
             usleep(100_000)
         }
     }
@@ -68,7 +68,8 @@ final class HAProxyTests: XCTestCase {
         let wanted = [VersionWeight(version: "v2.3.0", percent: 75), VersionWeight(version: "v2.4.0", percent: 25)]
         let back = try await r.setWeights(wanted)
         XCTAssertEqual(Set(back), Set(wanted))
-        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("25 (initial 0)"))
+        let answer70 = try await runtime.send("get weight app/new")
+        XCTAssertTrue(answer70.hasPrefix("25 (initial 0)"))
         let got = try await r.currentWeights()
         XCTAssertEqual(Set(got ?? []), Set(wanted))
         let counts = try split(200)
@@ -84,7 +85,8 @@ final class HAProxyTests: XCTestCase {
         let wanted = [VersionWeight(version: "v2.3.0", percent: 95), VersionWeight(version: "v2.4.0", percent: 5)]
         let back = try await fleet.setWeights(wanted)
         XCTAssertEqual(Set(back), Set(wanted))
-        XCTAssertTrue(try HAProxyRuntime(address: tcp).send("get weight app/new").hasPrefix("5 "))
+        let answer86 = try await HAProxyRuntime(address: tcp).send("get weight app/new")
+        XCTAssertTrue(answer86.hasPrefix("5 "))
         let broken = HAProxyRouter(instances: [HAProxyRuntime(address: run + "/admin.sock"), HAProxyRuntime(address: "127.0.0.1:\(ports.front + 5)")],
                                    backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"])
         do {
@@ -93,7 +95,8 @@ final class HAProxyTests: XCTestCase {
         } catch {
             XCTAssertEqual("\(error)", "1 of 2 instances failed: 127.0.0.1:\(ports.front + 5): cannot connect: Connection refused (nothing is listening: is HAProxy running?)")
         }
-        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("10 "), "the reachable instance was set; the next attempt sets all again")
+        let answer95 = try await runtime.send("get weight app/new")
+        XCTAssertTrue(answer95.hasPrefix("10 "), "the reachable instance was set; the next attempt sets all again")
     }
 
     func testAWrongSocketOrBackendGivesAClearError() async throws {
@@ -113,7 +116,7 @@ final class HAProxyTests: XCTestCase {
     }
 
     func testADownServerIsReportedNotTrusted() async throws {
-        _ = try runtime.send("set server app/new state maint")
+        _ = try await runtime.send("set server app/new state maint")
         do {
             _ = try await router().setWeights([VersionWeight(version: "v2.3.0", percent: 90), VersionWeight(version: "v2.4.0", percent: 10)])
             XCTFail("no error")
@@ -142,7 +145,8 @@ final class HAProxyTests: XCTestCase {
         await tick(12)
         var s = await e.state
         XCTAssertEqual(s.stepIndex, 0)
-        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("10 "))
+        let answer144 = try await runtime.send("get weight app/new")
+        XCTAssertTrue(answer144.hasPrefix("10 "))
         // HAProxy dies; the pause runs out; the next step cannot be set.
         let pid = pid_t(try String(contentsOfFile: run + "/haproxy.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
         kill(pid, SIGKILL)
@@ -163,7 +167,8 @@ final class HAProxyTests: XCTestCase {
         XCTAssertNil(s.routerProblem)
         XCTAssertNil(s.paused)
         XCTAssertEqual(s.stepIndex, 1)
-        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("50 "))
+        let answer165 = try await runtime.send("get weight app/new")
+        XCTAssertTrue(answer165.hasPrefix("50 "))
         XCTAssertTrue(s.log.contains { $0.text.contains("is back") })
     }
 
@@ -188,7 +193,8 @@ final class HAProxyTests: XCTestCase {
         while Date() < deadline, await e.state.outcome != .reverted { usleep(100_000) }
         let s = await e.state
         XCTAssertEqual(s.outcome, .reverted, s.log.suffix(5).map(\.text).joined(separator: "\n"))
-        XCTAssertTrue(try runtime.send("get weight app/new").hasPrefix("0 "))
+        let answer190 = try await runtime.send("get weight app/new")
+        XCTAssertTrue(answer190.hasPrefix("0 "))
         print("haproxy: new version failing → weight 0 in \(String(format: "%.1f", Date().timeIntervalSince(failedAt))) s; verdict: \(s.judgement?.summary ?? "")")
     }
 }
