@@ -34,7 +34,7 @@ enum Blocking {
 /// Promises: the whole exchange (connect, send, every read) ends within `timeout` seconds
 /// however slowly the peer trickles bytes; an answer longer than `maxBytes` is an error,
 /// not read whole; a cancelled caller stops it within 50 ms.
-enum PlainSocket {
+public enum PlainSocket {
     static let defaultMaxBytes = 4 << 20
 
     static func exchange(_ address: String, _ request: [UInt8], timeout: Double, maxBytes: Int = defaultMaxBytes,
@@ -114,5 +114,12 @@ enum PlainSocket {
             if out.count + n > maxBytes { throw RouterError("\(address): the answer is over \(maxBytes) bytes; not read further") }
             out.append(contentsOf: buf[0..<n])
         }
+    }
+}
+
+extension PlainSocket {
+    /// A plain HTTP GET with the production limits, for tests of misbehaving peers.
+    public static func exchangeForTests(_ address: String, timeout: Double) throws(RouterError) -> [UInt8] {
+        try exchange(address, Array("GET / HTTP/1.0\r\n\r\n".utf8), timeout: timeout)
     }
 }

@@ -52,8 +52,8 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
                 var c = carry[v] ?? (0, 0)
                 c.requests += rps
                 c.errors += min(eps, rps)
-                let requests = SafeNumber.int(c.requests.rounded(.down))
-                let errors = min(requests, SafeNumber.int(c.errors.rounded(.down)))
+                let requests = SafeNumber.int((c.requests + 1e-9).rounded(.down))
+                let errors = min(requests, SafeNumber.int((c.errors + 1e-9).rounded(.down)))
                 c.requests -= Double(requests)
                 c.errors -= Double(errors)
                 carry[v] = c
