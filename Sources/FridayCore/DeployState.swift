@@ -63,6 +63,8 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var pending: TrafficCause?
     /// Weights the router reported that the log does not explain, until put back.
     public var drift: Drift?
+    /// The metrics source gives a mean, not a p99 (HAProxy's `rtime`): the screen says "avg".
+    public var latencyIsMean = false
     public var metrics: [String: MetricWindow] = [:]
     /// Per version, since the current step began (the judge's counts).
     public var stepTotals: [String: StepTotals] = [:]

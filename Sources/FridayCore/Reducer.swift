@@ -85,6 +85,7 @@ public enum Reducer {
             state.observedAt = ts
 
         case let .metricsSample(sample):
+            state.latencyIsMean = sample.latencyIsMean
             state.metrics[sample.version, default: MetricWindow()].add(sample, at: ts)
             if state.stepIndex != nil { state.stepTotals[sample.version, default: StepTotals()].add(sample) }
 

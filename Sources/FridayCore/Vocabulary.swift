@@ -72,9 +72,11 @@ public struct MetricsSample: Sendable, Hashable, Codable {
     public var p99: Double
     /// Window length in seconds.
     public var window: Double
-    public init(version: String, requests: Int, errors: Int, p50: Double, p99: Double, window: Double) {
+    /// The source has no percentiles and `p99` is a mean (HAProxy's `rtime`): shown as "avg".
+    public var latencyIsMean: Bool
+    public init(version: String, requests: Int, errors: Int, p50: Double, p99: Double, window: Double, latencyIsMean: Bool = false) {
         self.version = version; self.requests = requests; self.errors = errors
-        self.p50 = p50; self.p99 = p99; self.window = window
+        self.p50 = p50; self.p99 = p99; self.window = window; self.latencyIsMean = latencyIsMean
     }
 }
 

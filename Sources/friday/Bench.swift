@@ -9,7 +9,7 @@ import FridayIntegrations
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine: reduce, log, cold start, memory, judge.",
-        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self, BenchHAProxy.self, BenchCanary.self]
+        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self, BenchHAProxy.self, BenchCanary.self, BenchTrust.self]
     )
 }
 
@@ -312,4 +312,85 @@ struct BenchCanary: AsyncParsableCommand {
         }
         print("canary: \(runs) runs at \(rate) req/s, new version failing at \(Int(errorRate * 100))% from a 10% step: median \(String(format: "%.2f", median(times))) s to weight 0; median \(String(format: "%.1f", median(shares) * 100))% of requests reached it meanwhile")
     }
+}
+
+/// `friday bench trust`: how fast the engine acts when it matters, against HAProxy (or the simulator):
+/// from `r` to router weight 0 while the metrics source (a Prometheus that accepts and never
+/// answers) is stalled, and from a hand edit of the weights to `traffic.drifted`.
+struct BenchTrust: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "trust", abstract: "Revert latency with Prometheus stalled, and drift detection after a hand edit.")
+    @Option(help: "HAProxy runtime API socket (backend app, servers old and new); the simulator router without it.") var socket: String?
+    @Option var runs = 5
+
+    func run() async throws {
+        let silent = try SilentListener()
+        defer { silent.close() }
+        let versions = ["v2.3.0": "old", "v2.4.0": "new"]
+        func makeRouter() -> (any TrafficRouter, SimulatedRouter?) {
+            if let socket { return (HAProxyRouter(instances: [HAProxyRuntime(address: socket)], backend: "app", servers: versions), nil) }
+            let r = SimulatedRouter()
+            return (r, r)
+        }
+        func canary(_ r: any TrafficRouter) async -> Int? { (try? await r.currentWeights())??.first { $0.version == "v2.4.0" }?.percent }
+        func engine(_ router: any TrafficRouter, metrics: (any MetricsSource)?) -> Engine {
+            var sim = SimulationSettings(scenario: .good, seed: 1)
+            sim.plan = RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(600)), RolloutStep(weight: 100, pause: .seconds(0))])
+            sim.stageNames = ["release container"]
+            sim.simulateTeam = false
+            return Engine(deployID: "bench-trust", clock: ScaledClock(base: Timestamp(seconds: Date().timeIntervalSince1970), speed: 1),
+                          router: router, metrics: metrics, sources: [SimulatedDeploy(settings: sim)], judge: nil, metricsDeadline: 30)
+        }
+        var revert: [Double] = [], drift: [Double] = []
+        for _ in 0..<runs {
+            let (router, _) = makeRouter()
+            _ = try await router.setWeights([VersionWeight(version: "v2.3.0", percent: 100), VersionWeight(version: "v2.4.0", percent: 0)])
+            let prometheus = PrometheusMetrics(url: "http://127.0.0.1:\(silent.port)", requestRate: "r", errorRate: "e", latency: nil, servers: versions, timeoutSeconds: 20)
+            let e = engine(router, metrics: prometheus)
+            let driver = Task { await e.run() }
+            while await e.state.stepIndex != 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try await Task.sleep(for: .milliseconds(1500)) // a metrics fetch is stuck in the stalled Prometheus
+            let t0 = ContinuousClock.now
+            await e.submit(Command(.revert, by: "bench", text: "bench"))
+            while await canary(router) != 0, ContinuousClock.now - t0 < .seconds(30) { try await Task.sleep(for: .milliseconds(1)) }
+            revert.append(seconds(ContinuousClock.now - t0) * 1000)
+            driver.cancel()
+        }
+        for _ in 0..<runs {
+            let (router, simulated) = makeRouter()
+            _ = try await router.setWeights([VersionWeight(version: "v2.3.0", percent: 100), VersionWeight(version: "v2.4.0", percent: 0)])
+            let e = engine(router, metrics: nil)
+            let driver = Task { await e.run() }
+            while await e.state.stepIndex != 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 100...900)))
+            let t0 = ContinuousClock.now
+            if let simulated { simulated.setByHand([VersionWeight(version: "v2.3.0", percent: 50), VersionWeight(version: "v2.4.0", percent: 50)]) }
+            else if let socket { _ = try await HAProxyRuntime(address: socket).send("set weight app/new 50"); _ = try await HAProxyRuntime(address: socket).send("set weight app/old 50") }
+            while await e.state.drift == nil, ContinuousClock.now - t0 < .seconds(30) { try await Task.sleep(for: .milliseconds(5)) }
+            drift.append(seconds(ContinuousClock.now - t0))
+            driver.cancel()
+        }
+        let target = socket.map { "HAProxy \($0)" } ?? "the simulator router"
+        print("trust (\(target), \(runs) runs): r to weight 0 with Prometheus stalled: median \(String(format: "%.1f", median(revert))) ms, max \(String(format: "%.1f", revert.max() ?? 0)) ms")
+        print("trust (\(target), \(runs) runs): hand edit to traffic.drifted: median \(String(format: "%.2f", median(drift))) s, max \(String(format: "%.2f", drift.max() ?? 0)) s (one tick is 1 s)")
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that never accepts: connects succeed, nothing ever answers.
+final class SilentListener: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0 && listen(fd, 128) == 0
+        guard ok else { throw ExitWith(message: "bench: cannot listen on 127.0.0.1") }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+    func close() { Glibc.close(fd) }
 }

@@ -1,3 +1,5 @@
+import FridayCore
+import FridayEngine
 import FridayTesting
 import Foundation
 import XCTest
@@ -27,7 +29,51 @@ final class RunAndReplayTests: XCTestCase {
             .write(toFile: bad, atomically: true, encoding: .utf8)
         let r = try runProcess(bin, ["check", bad])
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.err.contains("\(bad):29: rollout.step[2].pause: \"45 secs\" is not a duration; use 30s, 5m, 1h30m or \"until-promoted\""), r.err)
+        XCTAssertTrue(r.err.contains("\(bad):29: rollout.step[2].pause: \"45 secs\" is not a duration from 0s to 30 days (720h); use 30s, 5m, 1h30m or \"until-promoted\""), r.err)
+    }
+
+    func testASecondRunOnTheSameLogIsRefusedAndAFinishedDeployIsNotAppliedAgain() throws {
+        // A flag-file router, so what reaches the "router" can be read: the flag file.
+        let flags = dir + "/flags.json"
+        let file = dir + "/flag.toml"
+        let text = try String(contentsOfFile: example, encoding: .utf8)
+            .replacingOccurrences(of: "[simulator]", with: "[router]\nkind = \"flag-file\"\npath = \"\(flags)\"\nflag = \"checkout\"\n\n[simulator]")
+            .replacingOccurrences(of: "to = { version = \"v2.4.0\", commit = \"9f2c1ab\" }", with: "to = { version = \"v2.4.0\", commit = \"9f2c1ab\" }\nsimulate = [\"metrics\", \"pipeline\"]")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let log = dir + "/flag.jsonl"
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: bin)
+        first.arguments = ["run", file, "--headless", "--log", log, "--duration", "6"]
+        first.standardOutput = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: log + ".lock"), waited < 100 { usleep(50_000); waited += 1 }
+        let second = try runProcess(bin, ["run", file, "--headless", "--log", log, "--duration", "5"])
+        XCTAssertEqual(second.status, 1)
+        XCTAssertTrue(second.err.contains("another friday is running this deploy (pid \(first.processIdentifier) on "), second.err)
+        first.waitUntilExit()
+        XCTAssertNil(try readEvents(log).problem, "one writer: the log reads back")
+        // A finished deploy: a crafted end, then another canary's split in the flag file.
+        let events = try EventLog.readEvents(path: log).events
+        XCTAssertFalse(events.isEmpty)
+        let end = DeployEvent(seq: events.count, ts: events.last!.ts + 1, deploy: events.last!.deploy,
+                              payload: .deployFinished(outcome: .promoted, by: "rollout", reason: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        handle.write(Data((EventLog.line(for: end) + "\n").utf8))
+        try handle.close()
+        try #"{"checkout": 10}"#.write(toFile: flags, atomically: true, encoding: .utf8)
+        let again = try runProcess(bin, ["run", file, "--headless", "--log", log])
+        XCTAssertEqual(again.status, 0, again.err)
+        XCTAssertTrue(again.out.contains("already finished"), again.out)
+        XCTAssertTrue(again.out.contains("Nothing was sent to the router"), again.out)
+        XCTAssertEqual(try String(contentsOfFile: flags, encoding: .utf8), #"{"checkout": 10}"#, "the other canary's split is untouched")
+    }
+
+    func readEvents(_ path: String) throws -> (count: Int, problem: String?) {
+        let r = try runProcess(bin, ["replay", path, "--summary"])
+        return (r.out.count, r.status == 0 ? nil : r.err)
     }
 
     func testARunStoppedMidwayResumesAndReplaysToTheSameEnd() throws {

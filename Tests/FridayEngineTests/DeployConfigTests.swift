@@ -89,3 +89,83 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertNil(DeployConfigParser.parseDuration("m"))
     }
 }
+
+final class DeployConfigDoorTests: XCTestCase {
+    let head = """
+    [deploy]
+    service = "checkout"
+    from = { version = "v1", commit = "a1" }
+    to = { version = "v2", commit = "b2" }
+
+    """
+    let steps = """
+    [[rollout.step]]
+    weight = 10
+    pause = "PAUSE"
+
+    [[rollout.step]]
+    weight = 100
+
+    """
+
+    func errors(_ text: String) -> [String] {
+        do { _ = try DeployConfigParser.parse(text, file: "f.toml"); return [] } catch { return error.all.map(\.single) }
+    }
+
+    func testDurationsOutOfRangeAreErrorsNotTraps() {
+        for bad in ["inf", "nan", "1e300", "99999999999999999999s", "31d", "721h", "-5s", "1e3s"] {
+            let e = errors(head + steps.replacingOccurrences(of: "PAUSE", with: bad))
+            XCTAssertEqual(e.count, 1, "\(bad): \(e)")
+            XCTAssertTrue(e.first?.hasPrefix("f.toml:8: rollout.step[1].pause: \"\(bad)\" is not a duration from 0s to 30 days") ?? false, "\(bad): \(e)")
+        }
+        XCTAssertEqual(errors(head + steps.replacingOccurrences(of: "PAUSE", with: "720h")), [])
+        XCTAssertEqual(DeployConfigParser.parseDuration("1h30m"), 5400)
+    }
+
+    func testCheckListsEveryErrorInFileOrderTheSameEveryTime() {
+        let text = """
+        [deploy]
+        service = ""
+        from = { version = "v1", commit = "a1" }
+        to = { version = "v1", commit = "b2" }
+        by = "ana\u{1b}]0;owned\u{07}"
+
+        [[pipeline.stage]]
+        name = "build"
+
+        [[pipeline.stage]]
+        name = "build"
+
+        [[rollout.step]]
+        weight = 10
+        pause = "inf"
+
+        [[rollout.step]]
+        weight = 100
+
+        [analysis]
+        alpha = 2
+        """
+        let first = errors(text)
+        XCTAssertEqual(first.count, 6, first.joined(separator: "\n"))
+        XCTAssertEqual(first.map { $0.split(separator: ":").prefix(3).joined(separator: ":") }, [
+            "f.toml:2: deploy.service", "f.toml:4: deploy.to", "f.toml:5: deploy.by", "f.toml:11: pipeline.stage[2].name",
+            "f.toml:15: rollout.step[1].pause", "f.toml:21: analysis.alpha",
+        ])
+        XCTAssertFalse(first.joined().unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "the message shows control characters visibly")
+        XCTAssertTrue(first[2].contains("^[]0;owned^G"), first[2])
+        for _ in 0..<12 { XCTAssertEqual(errors(text), first) }
+    }
+
+    func testARealRouterNeedsRealMetricsOrSaysSimulated() throws {
+        let router = "\n[router]\nkind = \"flag-file\"\npath = \"/tmp/flags.json\"\nflag = \"checkout\"\n"
+        let base = head + steps.replacingOccurrences(of: "PAUSE", with: "30s")
+        XCTAssertTrue(errors(base + router).first?.contains("a real router with no [metrics]: the judge would see simulated traffic") ?? false)
+        XCTAssertTrue(errors(base + router + "\n[metrics]\nkind = \"haproxy-stats\"\n").first?.contains("\"haproxy-stats\" reads the router's HAProxy") ?? false)
+        XCTAssertTrue(errors(base + router + "\n[metrics]\nkind = \"simulator\"\n").first?.contains("a real router judged on simulated metrics") ?? false)
+        let said = base.replacingOccurrences(of: "to = { version = \"v2\", commit = \"b2\" }", with: "to = { version = \"v2\", commit = \"b2\" }\nsimulate = [\"metrics\"]") + router
+        let c = try DeployConfigParser.parse(said, file: "f.toml")
+        XCTAssertEqual(c.simulatedParts, ["metrics"])
+        XCTAssertTrue(c.planDescription.contains("SIMULATED with a real router: metrics"))
+    }
+}

@@ -50,7 +50,7 @@ public final class HAProxyStats: MetricsSource, @unchecked Sendable {
             for (version, t) in totals.sorted(by: { $0.key < $1.key }) where t.counted {
                 // HAProxy keeps no percentiles: rtime is a mean over the last 1024 requests.
                 let rt = t.n > 0 ? t.rtime / Double(t.n) : 0
-                out.append(MetricsSample(version: version, requests: t.requests, errors: min(t.errors, t.requests), p50: rt, p99: rt, window: 1))
+                out.append(MetricsSample(version: version, requests: t.requests, errors: min(t.errors, t.requests), p50: rt, p99: rt, window: 1, latencyIsMean: true))
             }
             return out
         }

@@ -27,11 +27,11 @@ public enum ErrorsPane {
         var x = r.x
         x += g.put(TextLayout.left("version", nameW), x: x, y: y, role: .dim)
         x += g.put(TextLayout.right("errors", errW - 1) + " ", x: x, y: y, role: .dim)
-        x += g.put(TextLayout.right("p99", p99W - 1) + " ", x: x, y: y, role: .dim)
+        x += g.put(TextLayout.right(s.latencyIsMean ? "avg" : "p99", p99W - 1) + " ", x: x, y: y, role: .dim)
         if sparkW >= 6 {
             let span = formatDuration(Double(sparkW) * bucketSeconds)
             g.put(TextLayout.fit("errors, \(span)", sparkW), x: x + 1, y: y, role: .dim)
-            if twoSparks { g.put(TextLayout.fit("p99, \(span)", sparkW), x: x + sparkW + 3, y: y, role: .dim) }
+            if twoSparks { g.put(TextLayout.fit("\(s.latencyIsMean ? "avg" : "p99"), \(span)", sparkW), x: x + sparkW + 3, y: y, role: .dim) }
         }
         y += 1
         let basePoint = s.metrics[s.from.name]?.p99(lastSeconds: recentSeconds, now: m.now)

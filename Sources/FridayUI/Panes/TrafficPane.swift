@@ -23,7 +23,16 @@ public enum TrafficPane {
             g.put(pct, x: r.maxX - 5, y: y, role: .text)
             y += 1
         }
-        if s.wanted != s.observed, y < r.maxY {
+        if let d = s.drift, y < r.maxY {
+            let want = d.wanted.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ")
+            g.put("changed outside friday (friday set \(want))", x: r.x, y: y, role: .bad, limit: r.width)
+            y += 1
+        } else if let at = s.observedAt, !s.isFinished, m.now - at >= 3, y < r.maxY {
+            // The split shown is the last one read back: say how old it is once it is stale.
+            g.put("read back \(formatDuration(m.now - at)) ago", x: r.x, y: y, role: .warn, limit: r.width)
+            y += 1
+        }
+        if s.drift == nil, s.wanted != s.observed, y < r.maxY {
             let want = s.wanted.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ")
             g.put("setting \(want): waiting for the router", x: r.x, y: y, role: .warn, limit: r.width)
             y += 1
