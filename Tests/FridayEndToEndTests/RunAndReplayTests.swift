@@ -37,7 +37,7 @@ final class RunAndReplayTests: XCTestCase {
         let flags = dir + "/flags.json"
         let file = dir + "/flag.toml"
         let text = try String(contentsOfFile: example, encoding: .utf8)
-            .replacingOccurrences(of: "[simulator]", with: "[router]\nkind = \"flag-file\"\npath = \"\(flags)\"\nflag = \"checkout\"\n\n[simulator]")
+            .replacingOccurrences(of: "[router]\nkind = \"simulator\"", with: "[router]\nkind = \"flag-file\"\npath = \"\(flags)\"\nflag = \"checkout\"")
             .replacingOccurrences(of: "to = { version = \"v2.4.0\", commit = \"9f2c1ab\" }", with: "to = { version = \"v2.4.0\", commit = \"9f2c1ab\" }\nsimulate = [\"metrics\", \"pipeline\"]")
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         let log = dir + "/flag.jsonl"
