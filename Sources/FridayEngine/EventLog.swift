@@ -270,7 +270,7 @@ public final class EventLog: @unchecked Sendable {
     /// Whether an event must be on disk before it is acknowledged.
     public static func isDurable(_ e: DeployEvent) -> Bool {
         switch e.payload {
-        case .metricsSample, .stageOutput: return false
+        case .metricsSample, .stageOutput, .trafficConfirmed: return false
         default: return true
         }
     }
