@@ -92,6 +92,13 @@ final class RunAndReplayTests: XCTestCase {
         let firstLast = first.out.split(separator: "\n").last!
         let seq = { (l: Substring) in Int(l.split(separator: ",")[1].dropFirst(6))! }
         XCTAssertEqual(seq(lines.first!), seq(firstLast) + 1)
+        // The simulator draws new traffic after a restart, not the first run's figures again.
+        func samples(_ text: String) -> [String] {
+            text.split(separator: "\n").filter { $0.contains("\"type\":\"metrics.sample\"") }.prefix(10)
+                .map { String($0[$0.range(of: "\"data\":")!.lowerBound...].prefix(while: { $0 != "}" })) }
+        }
+        XCTAssertEqual(samples(second.out).count, 10)
+        XCTAssertNotEqual(samples(first.out), samples(second.out), "the resumed run repeats the first run's traffic")
 
         let summary = try runProcess(bin, ["replay", log, "--summary"])
         XCTAssertEqual(summary.status, 0, summary.err)
