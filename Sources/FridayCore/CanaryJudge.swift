@@ -1,55 +1,92 @@
 import Foundation
 
-/// Judges a canary step: a sequential probability ratio test on where errors come from,
-/// and the p99 ratio against a limit.
+/// Judges a canary: a sequential test on where errors come from, judged block by block
+/// against each block's own split, with one false-revert budget for the whole deploy and
+/// Page's CUSUM beside it, so a regression that starts late is caught as fast as one
+/// present from the start.
 ///
-/// With the canary's measured share of requests w, "no worse" says an error comes from the
-/// canary with probability q0 = w; "k times worse" says q1 = k·w / (k·w + 1 − w). Each
-/// canary error adds ln(q1/q0) to the log-likelihood ratio, each old-version error
-/// ln((1−q1)/(1−q0)); the test fails at ln((1−β)/α) and passes at ln(β/(1−α)). Counts are
-/// those of the current step, so the test restarts whenever the weights change. Latency
-/// fails when the canary's p99 (request-weighted over the step) exceeds `latencyLimit`
-/// times the old version's, once the canary has `minRequests`.
+/// In each block (one metrics tick) with canary share of requests w, "no worse" says an
+/// error comes from the canary with probability q0 = w; "k times worse" says
+/// q1 = k·w / (k·w + 1 − w). The block adds c·ln(q1/q0) + b·ln((1−q1)/(1−q0)) for its c
+/// canary and b old-version errors. Judging each block against its own share means a
+/// split that moves, or an incident that raises both versions together, is never evidence
+/// against the canary (Simpson's paradox cannot arise).
+///
+/// * The step test (Wald's SPRT) sums the step's blocks: fail at ln((1−β)/α_step), pass at
+///   ln(β/(1−α_step)), where α_step is `alpha` (the chance of reverting a healthy *deploy*)
+///   split over the plan's judged steps. Once passed, it stops spending.
+/// * Page's CUSUM, C = max(0, C + block), alarms at `cusumThreshold`: it watches for the
+///   whole step, passed or not, and does not let evidence for "healthy" pile up.
+/// * A fail also needs the canary's error rate at least `minErrorRateIncrease` above the
+///   old version's over the step, so a handful of errors at tiny volume is not a revert.
+/// * A step passes only on evidence: at the end of its pause without a pass it is
+///   extended (up to `maxExtension` seconds), then held as inconclusive with an estimate
+///   of how much more traffic the test needs.
+/// * Latency fails when the canary's p99 (request-weighted over the step) exceeds
+///   `latencyLimit` times the old version's, once the canary has `minRequests`.
 public struct CanaryJudge: Sendable, Equatable, Codable {
     /// What to do when a step fails.
     public enum FailAction: String, Sendable, Equatable, Codable { case revert, pause }
 
-    /// Chance of failing a healthy canary (false alarm), e.g. 0.05.
+    /// Chance of reverting a healthy deploy (false alarm), spent across the judged steps.
     public var alpha: Double
-    /// Chance of passing a canary that is `errorRatio` times worse (miss), e.g. 0.2.
+    /// Chance of passing a step whose canary is `errorRatio` times worse (miss), e.g. 0.2.
     public var beta: Double
     /// The error-rate regression to catch: 2 means "twice the old version's error rate".
     public var errorRatio: Double
     /// Highest acceptable canary p99 as a multiple of the old version's.
     public var latencyLimit: Double
-    /// Fewest canary requests in a step before a latency verdict, or a pass at the step's end.
+    /// Fewest canary requests in a step before a latency verdict or a pass.
     public var minRequests: Int
     public var onFail: FailAction
+    /// Smallest error-rate increase (a fraction: 0.001 is 0.1 percentage points) that can fail a canary.
+    public var minErrorRateIncrease: Double
+    /// Page's CUSUM alarm threshold.
+    public var cusumThreshold: Double
+    /// How long a step whose pause ran out waits for evidence before it is held (seconds).
+    public var maxExtension: Double
 
-    public init(alpha: Double = 0.05, beta: Double = 0.2, errorRatio: Double = 2, latencyLimit: Double = 1.5,
-                minRequests: Int = 200, onFail: FailAction = .revert) {
+    public init(alpha: Double = 0.01, beta: Double = 0.05, errorRatio: Double = 2, latencyLimit: Double = 1.5,
+                minRequests: Int = 200, onFail: FailAction = .revert, minErrorRateIncrease: Double = 0.001,
+                cusumThreshold: Double = 10, maxExtension: Double = 600) {
         self.alpha = alpha; self.beta = beta; self.errorRatio = errorRatio
         self.latencyLimit = latencyLimit; self.minRequests = minRequests; self.onFail = onFail
+        self.minErrorRateIncrease = minErrorRateIncrease; self.cusumThreshold = cusumThreshold; self.maxExtension = maxExtension
     }
 
-    /// ln((1−β)/α): the statistic at which the canary fails.
-    public var failBound: Double { Foundation.log((1 - beta) / alpha) }
+    /// The share of the deploy's budget one step spends: `alpha` over the judged steps (0 < weight < 100).
+    public func stepAlpha(_ plan: RolloutPlan) -> Double {
+        let judged = plan.steps.filter { $0.weight > 0 && $0.weight < 100 }.count
+        return alpha / Double(max(1, judged))
+    }
+
+    /// ln((1−β)/α): the statistic at which the canary fails, for a step's α.
+    public func failBound(stepAlpha a: Double) -> Double { Foundation.log((1 - beta) / a) }
     /// ln(β/(1−α)): the statistic at which the canary passes.
-    public var passBound: Double { Foundation.log(beta / (1 - alpha)) }
+    public func passBound(stepAlpha a: Double) -> Double { Foundation.log(beta / (1 - a)) }
+    /// The bounds with the whole budget on one step (for a single comparison).
+    public var failBound: Double { failBound(stepAlpha: alpha) }
+    public var passBound: Double { passBound(stepAlpha: alpha) }
 
     /// A verdict with everything behind it.
     public struct Result: Sendable, Equatable, Codable {
         public var verdict: Verdict
         public var summary: String
-        /// The log-likelihood ratio so far.
+        /// The step test's log-likelihood ratio so far.
         public var statistic: Double
         public var figures: [Figure]
+        /// The CUSUM now, and the bounds in force, for the gauge.
+        public var cusum: Double = 0
+        public var failBound: Double = 0
+        public var passBound: Double = 0
+        /// The step test has passed (only the CUSUM watches now).
+        public var passed = false
         public init(verdict: Verdict, summary: String, statistic: Double, figures: [Figure]) {
             self.verdict = verdict; self.summary = summary; self.statistic = statistic; self.figures = figures
         }
     }
 
-    /// The log-likelihood ratio for `canaryErrors` and `baseErrors` at canary share `w`.
+    /// One block's log-likelihood ratio: `canaryErrors` and `baseErrors` at canary share `w`.
     public func statistic(canaryErrors: Int, baseErrors: Int, share w: Double) -> Double {
         guard w > 0, w < 1 else { return 0 }
         let k = errorRatio
@@ -57,54 +94,148 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         return Double(canaryErrors) * Foundation.log(q1 / q0) + Double(baseErrors) * Foundation.log((1 - q1) / (1 - q0))
     }
 
-    /// Judges counts directly (for tests and benchmarks).
-    public func judge(canary: StepTotals, base: StepTotals, stepEnded: Bool = false, canaryName: String = "canary", baseName: String = "old") -> Result {
-        let total = canary.requests + base.requests
-        let w = total > 0 ? Double(canary.requests) / Double(total) : 0
-        let llr = statistic(canaryErrors: canary.errors, baseErrors: base.errors, share: w)
+    /// The step test, the CUSUM and the step's totals, folded block by block. The engine,
+    /// the screen and `friday bench judge` all judge through this one fold.
+    public struct Accumulator: Sendable, Equatable {
+        public var llr = 0.0
+        public var cusum = 0.0
+        public var passed = false
+        public var canary = StepTotals()
+        public var base = StepTotals()
+        public var blocks = 0
+        public var canaryRequestsAll = 0
+        public init() {}
+
+        public mutating func add(_ blk: JudgeBlock, judge: CanaryJudge, passBound: Double) {
+            let total = blk.canaryRequests + blk.baseRequests
+            let d = total > 0 ? judge.statistic(canaryErrors: blk.canaryErrors, baseErrors: blk.baseErrors, share: Double(blk.canaryRequests) / Double(total)) : 0
+            canary.requests += blk.canaryRequests; canary.errors += blk.canaryErrors
+            base.requests += blk.baseRequests; base.errors += blk.baseErrors
+            blocks += 1
+            cusum = max(0, cusum + d)
+            if !passed {
+                llr += d
+                if llr <= passBound, canary.requests >= judge.minRequests { passed = true }
+            }
+        }
+
+        /// The canary fails on errors now (either test crossed, and the rate is up by at least the minimum).
+        public func failsOnErrors(_ judge: CanaryJudge, failBound: Double) -> Bool {
+            let crossed = (!passed && llr >= failBound) || cusum >= judge.cusumThreshold
+            let cr = canary.requests > 0 ? Double(canary.errors) / Double(canary.requests) : 0
+            let br = base.requests > 0 ? Double(base.errors) / Double(base.requests) : 0
+            return crossed && cr - br >= judge.minErrorRateIncrease
+        }
+    }
+
+    /// Judges one step's blocks. `elapsed` is the step's age in seconds, `extendedFor` how
+    /// long it has run past its pause (nil while the pause runs).
+    public func judge(blocks: [JudgeBlock], plan: RolloutPlan, stepWeight: Int, elapsed: Double, extendedFor: Double? = nil,
+                      canaryName: String = "canary", baseName: String = "old", p99: (canary: Double?, base: Double?) = (nil, nil)) -> Result {
+        let a = stepAlpha(plan)
+        let failB = failBound(stepAlpha: a), passB = passBound(stepAlpha: a)
+        var acc = Accumulator()
+        for blk in blocks { acc.add(blk, judge: self, passBound: passB) }
+        let (llr, cusum, passed, c, b) = (acc.llr, acc.cusum, acc.passed, acc.canary, acc.base)
+        let cr = c.requests > 0 ? Double(c.errors) / Double(c.requests) : 0
+        let br = b.requests > 0 ? Double(b.errors) / Double(b.requests) : 0
+        let share = c.requests + b.requests > 0 ? Double(c.requests) / Double(c.requests + b.requests) : 0
         var figures = [
-            Figure(name: "statistic", value: llr, limit: failBound),
-            Figure(name: "pass bound", value: passBound),
-            Figure(name: "canary share", value: w),
-            Figure(name: "canary requests", value: Double(canary.requests), limit: Double(minRequests)),
-            Figure(name: "canary errors", value: Double(canary.errors)),
-            Figure(name: "old requests", value: Double(base.requests)),
-            Figure(name: "old errors", value: Double(base.errors)),
+            Figure(name: "statistic", value: llr, limit: failB),
+            Figure(name: "pass bound", value: passB),
+            Figure(name: "cusum", value: cusum, limit: cusumThreshold),
+            Figure(name: "canary share", value: share),
+            Figure(name: "canary requests", value: Double(c.requests), limit: Double(minRequests)),
+            Figure(name: "canary errors", value: Double(c.errors)),
+            Figure(name: "old requests", value: Double(b.requests)),
+            Figure(name: "old errors", value: Double(b.errors)),
+            Figure(name: "seconds", value: elapsed),
         ]
         var ratio: Double?
-        if let cp = canary.meanP99, let bp = base.meanP99, bp > 0 {
+        if let cp = p99.canary, let bp = p99.base, bp > 0 {
             ratio = cp / bp
             figures.append(Figure(name: "p99 ratio", value: cp / bp, limit: latencyLimit))
         }
         // Six decimals, as the event line keeps them, so a replay folds the same figures.
         figures = figures.map { Figure(name: $0.name, value: round6($0.value), limit: $0.limit.map(round6)) }
-        let toward = "\(format1(llr)) of \(format1(failBound)) toward fail"
-        if llr >= failBound {
-            let cr = canary.requests > 0 ? Double(canary.errors) / Double(canary.requests) : 0
-            let br = base.requests > 0 ? Double(base.errors) / Double(base.requests) : 0
-            return Result(verdict: .fail, summary: "\(canaryName) errors \(percentText(cr)) vs \(percentText(br)): \(toward)", statistic: llr, figures: figures)
+        func result(_ v: Verdict, _ text: String) -> Result {
+            var r = Result(verdict: v, summary: text, statistic: llr, figures: figures)
+            r.cusum = cusum; r.failBound = failB; r.passBound = passB; r.passed = passed
+            return r
         }
-        if let ratio, canary.requests >= minRequests, ratio > latencyLimit {
-            return Result(verdict: .fail, summary: "\(canaryName) p99 \(format2(ratio))× \(baseName)'s, over the \(format1(latencyLimit))× limit", statistic: llr, figures: figures)
+        let evidence = "\(canaryName): \(c.errors.grouped) errors in \(c.requests.grouped) requests (\(percentText(cr))); "
+            + "\(baseName): \(b.errors.grouped) in \(b.requests.grouped) (\(percentText(br)))"
+        let times = br > 0 ? "\(format1(cr / br))×" : (cr > 0 ? "errors where \(baseName) has none" : "no errors")
+        let when = "after \(formatDuration(elapsed)) at \(stepWeight)%"
+        if acc.failsOnErrors(self, failBound: failB) {
+            return result(.fail, "\(evidence); \(times) — \(onFail == .revert ? "reverted" : "held") \(when)")
         }
-        if canary.requests >= minRequests, llr <= passBound {
-            return Result(verdict: .pass, summary: "no \(format1(errorRatio))× error regression: \(format1(llr)), pass at \(format1(passBound))", statistic: llr, figures: figures)
+        if let ratio, c.requests >= minRequests, ratio > latencyLimit {
+            let ms = p99.canary.map { "\(SafeNumber.int($0.rounded())) ms" } ?? "?"
+            let bms = p99.base.map { "\(SafeNumber.int($0.rounded())) ms" } ?? "?"
+            return result(.fail, "\(canaryName) p99 \(ms) vs \(baseName) \(bms): \(format2(ratio))×, over the \(format1(latencyLimit))× limit — \(onFail == .revert ? "reverted" : "held") \(when)")
         }
-        if stepEnded {
-            if canary.requests < minRequests {
-                return Result(verdict: .inconclusive, summary: "too little data: \(canary.requests) of \(minRequests) canary requests by the step's end", statistic: llr, figures: figures)
-            }
-            return Result(verdict: .pass, summary: "no regression detected by the step's end: \(toward)", statistic: llr, figures: figures)
+        if passed {
+            return result(.pass, "no \(format1(errorRatio))× error regression: \(evidence) (passed \(when); still watching)")
         }
-        return Result(verdict: .inconclusive, summary: toward, statistic: llr, figures: figures)
+        let need = estimate(blocks: blocks, llr: llr, passBound: passB, canaryRequests: c.requests)
+        if let extendedFor {
+            let left = max(0, maxExtension - extendedFor)
+            let text = "no verdict yet \(when): \(evidence); \(need)"
+            return result(.inconclusive, left > 0 ? "\(text) (the step waits up to \(formatDuration(left)) more)" : text)
+        }
+        return result(.inconclusive, "sampling: \(evidence); \(need)")
     }
 
-    /// Judges the current step of a deploy; nil when no canary step is running.
-    public func evaluate(_ s: DeployState, stepEnded: Bool = false) -> Result? {
-        guard case .rolling = s.phase, s.stepIndex != nil else { return nil }
+    /// How much more traffic the step test needs to pass, at the rate seen so far.
+    func estimate(blocks: [JudgeBlock], llr: Double, passBound: Double, canaryRequests: Int) -> String {
+        var parts: [String] = []
+        if canaryRequests < minRequests { parts.append("\((minRequests - canaryRequests).grouped) more canary requests") }
+        let n = blocks.count
+        if n >= 5 {
+            let perBlock = llr / Double(n)
+            let perSecondRequests = Double(blocks.reduce(0) { $0 + $1.canaryRequests }) / Double(n)
+            if perBlock < 0, llr > passBound {
+                let secs = (llr - passBound) / -perBlock
+                parts.append("about \(formatDuration(secs)) more at this traffic (~\(SafeNumber.int((secs * perSecondRequests).rounded()).grouped) canary requests)")
+            } else if llr > passBound {
+                parts.append("the evidence is not moving toward a pass at this traffic")
+            }
+        }
+        return parts.isEmpty ? "the test needs more traffic" : "needs " + parts.joined(separator: " and ")
+    }
+
+    /// Judges pooled counts as one block (for tests and simple comparisons).
+    public func judge(canary: StepTotals, base: StepTotals, stepEnded: Bool = false, canaryName: String = "canary", baseName: String = "old") -> Result {
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(0)), RolloutStep(weight: 100, pause: .seconds(0))])
+        return judge(blocks: [JudgeBlock(canaryRequests: canary.requests, canaryErrors: canary.errors, baseRequests: base.requests, baseErrors: base.errors)],
+                     plan: plan, stepWeight: 10, elapsed: 0, extendedFor: stepEnded ? maxExtension : nil, canaryName: canaryName, baseName: baseName,
+                     p99: (canary.meanP99, base.meanP99))
+    }
+
+    /// Judges the current step of a deploy; nil when no canary step takes traffic.
+    public func evaluate(_ s: DeployState, now: Timestamp? = nil) -> Result? {
+        guard case .rolling = s.phase, let i = s.stepIndex, i < s.plan.steps.count, s.plan.steps[i].weight > 0 else { return nil }
+        let t = now ?? s.lastEventAt ?? Timestamp(seconds: 0)
+        let elapsed = max(0, t - (s.stepStartedAt ?? t))
         let c = s.stepTotals[s.to.name] ?? StepTotals()
         let b = s.stepTotals[s.from.name] ?? StepTotals()
-        return judge(canary: c, base: b, stepEnded: stepEnded, canaryName: s.to.name, baseName: s.from.name)
+        return judge(blocks: s.stepBlocks, plan: s.plan, stepWeight: s.plan.steps[i].weight, elapsed: elapsed, extendedFor: s.extendedFor(at: t),
+                     canaryName: s.to.name, baseName: s.from.name, p99: (c.meanP99, b.meanP99))
+    }
+}
+
+/// One metrics tick of the current step: each side's requests and errors, judged against
+/// the block's own split.
+public struct JudgeBlock: Sendable, Equatable, Codable {
+    public var at: Timestamp?
+    public var canaryRequests: Int
+    public var canaryErrors: Int
+    public var baseRequests: Int
+    public var baseErrors: Int
+    public init(at: Timestamp? = nil, canaryRequests: Int = 0, canaryErrors: Int = 0, baseRequests: Int = 0, baseErrors: Int = 0) {
+        self.at = at; self.canaryRequests = canaryRequests; self.canaryErrors = canaryErrors
+        self.baseRequests = baseRequests; self.baseErrors = baseErrors
     }
 }
 
@@ -120,6 +251,19 @@ public struct StepTotals: Sendable, Equatable, Codable {
     public var meanP99: Double? { requests > 0 ? p99Weighted / Double(requests) : nil }
     public mutating func add(_ s: MetricsSample) {
         requests += s.requests; errors += s.errors; p99Weighted += s.p99 * Double(s.requests)
+    }
+}
+
+extension Int {
+    /// `47,003`
+    var grouped: String {
+        let digits = String(Swift.abs(self))
+        var out = ""
+        for (i, ch) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return (self < 0 ? "-" : "") + out
     }
 }
 

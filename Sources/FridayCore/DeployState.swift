@@ -68,6 +68,9 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var metrics: [String: MetricWindow] = [:]
     /// Per version, since the current step began (the judge's counts).
     public var stepTotals: [String: StepTotals] = [:]
+    /// The current step's metrics ticks, canary against old, for the judge (bounded: past
+    /// 21,600 blocks the oldest half is merged pairwise).
+    public var stepBlocks: [JudgeBlock] = []
     public var judgement: Judgement?
     public var log: [LogEntry] = []
     public var watchers: [Watcher] = []
@@ -106,6 +109,13 @@ extension DeployState {
         public var wanted: [VersionWeight]
         public var observed: [VersionWeight]
         public var at: Timestamp
+    }
+
+    /// How long the current step has run past the end of its pause (waiting for the
+    /// judge's evidence), nil while its pause runs, when paused or for "until promoted".
+    public func extendedFor(at t: Timestamp) -> Double? {
+        guard case .rolling = phase, paused == nil, let d = pauseDeadline, d <= t, let step = currentStep, case .seconds = step.pause else { return nil }
+        return t - d
     }
 
     /// Whether a revert has been decided and not yet confirmed by the router.

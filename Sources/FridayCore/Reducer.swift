@@ -56,6 +56,7 @@ public enum Reducer {
             state.paused = nil
             state.judgement = nil
             state.stepTotals = [:]
+            state.stepBlocks = []
             switch pause {
             case let .seconds(s): state.pauseDeadline = ts + s
             case .untilPromoted: state.pauseDeadline = nil
@@ -87,12 +88,43 @@ public enum Reducer {
         case let .metricsSample(sample):
             state.latencyIsMean = sample.latencyIsMean
             state.metrics[sample.version, default: MetricWindow()].add(sample, at: ts)
-            if state.stepIndex != nil { state.stepTotals[sample.version, default: StepTotals()].add(sample) }
+            if state.stepIndex != nil {
+                state.stepTotals[sample.version, default: StepTotals()].add(sample)
+                let isCanary = sample.version == state.to.name
+                guard isCanary || sample.version == state.from.name else { break }
+                if state.stepBlocks.last?.at != ts {
+                    state.stepBlocks.append(JudgeBlock(at: ts))
+                    if state.stepBlocks.count > 21_600 {
+                        // Keep the evidence, coarser: the oldest half merged pairwise.
+                        let half = state.stepBlocks.count / 2
+                        var merged: [JudgeBlock] = []
+                        var k = 0
+                        while k + 1 < half {
+                            let x = state.stepBlocks[k], y = state.stepBlocks[k + 1]
+                            merged.append(JudgeBlock(at: y.at, canaryRequests: x.canaryRequests + y.canaryRequests, canaryErrors: x.canaryErrors + y.canaryErrors,
+                                                     baseRequests: x.baseRequests + y.baseRequests, baseErrors: x.baseErrors + y.baseErrors))
+                            k += 2
+                        }
+                        state.stepBlocks = merged + state.stepBlocks[k...]
+                    }
+                }
+                let last = state.stepBlocks.count - 1
+                if isCanary {
+                    state.stepBlocks[last].canaryRequests += sample.requests
+                    state.stepBlocks[last].canaryErrors += sample.errors
+                } else {
+                    state.stepBlocks[last].baseRequests += sample.requests
+                    state.stepBlocks[last].baseErrors += sample.errors
+                }
+            }
 
         case let .analysisVerdict(step, verdict, summary, figures):
             state.judgement = DeployState.Judgement(step: step, verdict: verdict, summary: summary, figures: figures, at: ts)
-            // A failed verdict is followed by the hold (or revert) that says the same: log that one.
+            // A failed verdict is followed by the hold (or revert) that says the same: log that
+            // one, unless the deploy is already paused (then nothing else will say it).
             if verdict == .inconclusive { log(.alert, "judge", "inconclusive: \(summary)") }
+            if verdict == .fail, state.paused != nil { log(.alert, "judge", "FAIL while paused: \(summary)") }
+            if verdict == .pass { log(.system, "judge", "step \(step + 1) passed: \(summary)") }
 
         case let .commandAccepted(action, by, reason):
             // An accepted command is a promise: the move it asks for is pending until done.

@@ -233,20 +233,27 @@ public actor Engine {
         }
         var due = RolloutLogic.due(in: state, now: t)
         if state.pending == nil, case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
-           var end = judge.evaluate(state, stepEnded: true) {
-            if let problem = state.metricsProblem {
-                // A step does not pass on data the judge could not see.
-                end = CanaryJudge.Result(verdict: .inconclusive, summary: "metrics unavailable at the step's end: \(problem)",
-                                         statistic: end.statistic, figures: end.figures)
-            }
-            // The pause ran out: the step moves on only on a pass, and its verdict is recorded.
-            if judged?.step != step || judged?.verdict != end.verdict {
-                judged = (step, end.verdict)
-                record(.analysisVerdict(step: step, verdict: end.verdict, summary: end.summary, figures: end.figures), at: t)
+           var end = judge.evaluate(state, now: t) {
+            // The pause ran out: the step moves on only on a pass. Without one it waits for
+            // evidence (up to maxExtension), then is held for a human, saying what it needs.
+            if let problem = state.metricsProblem, end.verdict == .pass {
+                end.verdict = .inconclusive
+                end.summary = "metrics unavailable at the step's end: \(problem)"
             }
             if end.verdict != .pass {
                 due = []
-                await act(on: end, judge: judge, at: t)
+                let extended = state.extendedFor(at: t) ?? 0
+                if end.verdict == .fail {
+                    await judged(end, step: step, judge: judge, at: t)
+                } else if extended >= judge.maxExtension || state.metricsProblem != nil {
+                    await judged(end, step: step, judge: judge, at: t)
+                } else if judged?.step != step || judged?.verdict != .inconclusive {
+                    judged = (step, .inconclusive)
+                    record(.analysisVerdict(step: step, verdict: .inconclusive, summary: end.summary, figures: end.figures), at: t)
+                }
+            } else if judged?.step != step || judged?.verdict != .pass {
+                judged = (step, .pass)
+                record(.analysisVerdict(step: step, verdict: .pass, summary: end.summary, figures: end.figures), at: t)
             }
         }
         await execute(due, at: t)
@@ -338,14 +345,24 @@ public actor Engine {
     }
 
     /// Records a verdict when it changes (pass or fail; "still sampling" is not news) and
-    /// acts on a failure.
+    /// acts on a failure. The canary is judged whenever it takes traffic: paused, held or
+    /// waiting for a human, a failing canary is reverted like any other.
     private func judgeNow(_ t: Timestamp) async {
-        guard let judge, state.phase == .rolling, state.paused == nil, state.pending == nil, let step = state.stepIndex,
-              let result = judge.evaluate(state) else { return }
+        guard let judge, state.phase == .rolling, state.pending == nil, let step = state.stepIndex,
+              let result = judge.evaluate(state, now: t) else { return }
         if result.verdict == .inconclusive { return }
         if let j = judged, j.step == step, j.verdict == result.verdict { return }
         judged = (step, result.verdict)
         record(.analysisVerdict(step: step, verdict: result.verdict, summary: result.summary, figures: result.figures), at: t)
+        await act(on: result, judge: judge, at: t)
+    }
+
+    /// Records a step-end verdict once and acts on it.
+    private func judged(_ result: CanaryJudge.Result, step: Int, judge: CanaryJudge, at t: Timestamp) async {
+        if judged?.step != step || judged?.verdict != result.verdict {
+            judged = (step, result.verdict)
+            record(.analysisVerdict(step: step, verdict: result.verdict, summary: result.summary, figures: result.figures), at: t)
+        }
         await act(on: result, judge: judge, at: t)
     }
 

@@ -186,57 +186,6 @@ struct BenchMemory: AsyncParsableCommand {
     }
 }
 
-struct BenchJudge: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "judge", abstract: "Time to revert a 2x regression and false reverts, against a fixed threshold.")
-    @Option var runs = 1000
-    @Option(help: "Seconds each simulated canary step lasts.") var seconds = 600
-    func run() {
-        let judge = CanaryJudge()
-        var sprtTimes: [Double] = [], fixedTimes: [Double] = []
-        var sprtMiss = 0, fixedMiss = 0, sprtFalse = 0, fixedFalse = 0
-        var sprtRequestsOnBad: [Double] = [], fixedRequestsOnBad: [Double] = []
-        for seed in 1...UInt64(runs) {
-            let bad = JudgeRace.run(seed: seed, ratio: 2, seconds: seconds, judge: judge)
-            if let t = bad.sprt { sprtTimes.append(Double(t)); sprtRequestsOnBad.append(Double(t) * 100) } else { sprtMiss += 1 }
-            if let t = bad.fixed { fixedTimes.append(Double(t)); fixedRequestsOnBad.append(Double(t) * 100) } else { fixedMiss += 1 }
-            let good = JudgeRace.run(seed: seed + 1_000_000, ratio: 1, seconds: seconds, judge: judge)
-            if good.sprt != nil { sprtFalse += 1 }
-            if good.fixed != nil { fixedFalse += 1 }
-        }
-        print("judge: 10% canary, 1000 req/s, 1% base error rate, \(runs) seeded deploys of \(seconds) s each")
-        print("  2x regression, median time to revert: sequential test \(median(sprtTimes)) s, fixed threshold \(median(fixedTimes)) s")
-        print("  2x regression, missed: sequential test \(sprtMiss)/\(runs), fixed threshold \(fixedMiss)/\(runs)")
-        print("  healthy, false reverts: sequential test \(sprtFalse)/\(runs) (\(String(format: "%.1f", 100 * Double(sprtFalse) / Double(runs)))%), fixed threshold \(fixedFalse)/\(runs) (\(String(format: "%.1f", 100 * Double(fixedFalse) / Double(runs)))%)")
-    }
-}
-
-/// One seeded canary step judged two ways on the same traffic: the sequential test every
-/// second, and a Flagger-style rule (success rate below 99% over a 1-minute interval,
-/// one failed check). Returns the second each would revert at, or nil.
-enum JudgeRace {
-    static func run(seed: UInt64, ratio: Double, seconds: Int, judge: CanaryJudge) -> (sprt: Int?, fixed: Int?) {
-        var rng = SeededGenerator(seed: seed)
-        var c = StepTotals(), b = StepTotals()
-        var sprt: Int?, fixed: Int?
-        var minuteReq = 0, minuteErr = 0
-        for t in 1...seconds {
-            let cr = rng.binomial(1000, 0.1)
-            let br = 1000 - cr
-            let ce = rng.binomial(cr, 0.01 * ratio)
-            c.requests += cr; c.errors += ce
-            b.requests += br; b.errors += rng.binomial(br, 0.01)
-            minuteReq += cr; minuteErr += ce
-            if sprt == nil, judge.judge(canary: c, base: b).verdict == .fail { sprt = t }
-            if t % 60 == 0 {
-                if fixed == nil, minuteReq > 0, Double(minuteReq - minuteErr) / Double(minuteReq) < 0.99 { fixed = t }
-                minuteReq = 0; minuteErr = 0
-            }
-            if sprt != nil && fixed != nil { break }
-        }
-        return (sprt, fixed)
-    }
-}
-
 struct BenchHAProxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "haproxy", abstract: "Weight-change round trip to HAProxy's runtime API (set, then read back).")
     @Option(help: "Runtime API socket path or host:port.") var socket: String

@@ -21,7 +21,7 @@ final class CanaryJudgeTests: XCTestCase {
         let r = judge.judge(canary: StepTotals(requests: 1000, errors: 20), base: StepTotals(requests: 9000, errors: 90))
         XCTAssertEqual(r.verdict, .fail)
         XCTAssertEqual(r.statistic, 3.3788, accuracy: 1e-3)
-        XCTAssertEqual(r.summary, "canary errors 2.0% vs 1.0%: 3.4 of 2.8 toward fail")
+        XCTAssertEqual(r.summary, "canary: 20 errors in 1,000 requests (2.0%); old: 90 in 9,000 (1.0%); 2.0× — reverted after 0s at 10%")
     }
 
     func testAnEqualErrorRateIsPassed() {
@@ -37,10 +37,10 @@ final class CanaryJudgeTests: XCTestCase {
         XCTAssertEqual(r.statistic, -0.0953, accuracy: 1e-3)
         let end = judge.judge(canary: StepTotals(requests: 10, errors: 0), base: StepTotals(requests: 90, errors: 1), stepEnded: true)
         XCTAssertEqual(end.verdict, .inconclusive)
-        XCTAssertEqual(end.summary, "too little data: 10 of 200 canary requests by the step's end")
-        // Enough requests but no bound crossed by the step's end: no regression detected.
+        XCTAssertTrue(end.summary.hasPrefix("no verdict yet after 0s at 10%: canary: 0 errors in 10 requests (0.00%); old: 1 in 90 (1.1%); needs 190 more canary requests"), end.summary)
+        // Enough requests but no bound crossed by the step's end: no evidence, so no pass.
         let quiet = judge.judge(canary: StepTotals(requests: 300, errors: 1), base: StepTotals(requests: 2700, errors: 10), stepEnded: true)
-        XCTAssertEqual(quiet.verdict, .pass)
+        XCTAssertEqual(quiet.verdict, .inconclusive)
     }
 
     func testLatencyNeedsItsMinimumSample() {
@@ -50,7 +50,7 @@ final class CanaryJudgeTests: XCTestCase {
         let more = StepTotals(requests: 250, errors: 0, p99Weighted: 250 * 300)
         let r = judge.judge(canary: more, base: base)
         XCTAssertEqual(r.verdict, .fail)
-        XCTAssertEqual(r.summary, "canary p99 2.14× old's, over the 1.5× limit")
+        XCTAssertEqual(r.summary, "canary p99 300 ms vs old 140 ms: 2.14×, over the 1.5× limit — reverted after 0s at 10%")
     }
 
     /// Seeded deploys at 10% canary, 1000 req/s, 1% base error rate, judged every second
@@ -80,5 +80,60 @@ final class CanaryJudgeTests: XCTestCase {
         XCTAssertLessThanOrEqual(Double(falseAlarms) / Double(runs), 0.0625, "false alarms \(falseAlarms)/\(runs)")
         XCTAssertLessThanOrEqual(Double(misses) / Double(runs), 0.21, "misses \(misses)/\(runs)")
         XCTAssertGreaterThan(falseAlarms + misses, 0, "the rates are measured, not zero by construction")
+    }
+
+    /// Simpson's paradox: the canary's share moves between 5% and 15% in phase with an error
+    /// rate both versions share. Pooled counts blame the canary; each block against its own
+    /// share does not.
+    func testEachBlockIsJudgedAgainstItsOwnSplit() {
+        var blocks: [JudgeBlock] = []
+        for i in 0..<60 {
+            let busy = i % 2 == 0
+            let canary = busy ? 150 : 50, base = 1000 - canary
+            let rate = busy ? 0.03 : 0.01
+            blocks.append(JudgeBlock(canaryRequests: canary, canaryErrors: Int((Double(canary) * rate).rounded()), baseRequests: base, baseErrors: Int((Double(base) * rate).rounded())))
+        }
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(60)), RolloutStep(weight: 100, pause: .seconds(0))])
+        let stratified = judge.judge(blocks: blocks, plan: plan, stepWeight: 10, elapsed: 60)
+        XCTAssertNotEqual(stratified.verdict, .fail, stratified.summary)
+        let pooled = blocks.reduce(JudgeBlock()) { JudgeBlock(canaryRequests: $0.canaryRequests + $1.canaryRequests, canaryErrors: $0.canaryErrors + $1.canaryErrors,
+                                                              baseRequests: $0.baseRequests + $1.baseRequests, baseErrors: $0.baseErrors + $1.baseErrors) }
+        XCTAssertEqual(judge.judge(blocks: [pooled], plan: plan, stepWeight: 10, elapsed: 60).verdict, .fail, "pooled, the same counts look like a regression")
+    }
+
+    /// After the step test passes, Page's CUSUM still watches: a regression that starts
+    /// late is caught, and evidence for "healthy" piled up before does not hide it.
+    func testALateRegressionIsCaughtAfterAPass() {
+        let j = CanaryJudge()
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(900)), RolloutStep(weight: 100, pause: .seconds(0))])
+        var blocks: [JudgeBlock] = []
+        for _ in 0..<300 { blocks.append(JudgeBlock(canaryRequests: 100, canaryErrors: 1, baseRequests: 900, baseErrors: 9)) }
+        let healthy = j.judge(blocks: blocks, plan: plan, stepWeight: 10, elapsed: 300)
+        XCTAssertEqual(healthy.verdict, .pass)
+        var caughtAfter: Int?
+        for t in 1...120 {
+            blocks.append(JudgeBlock(canaryRequests: 100, canaryErrors: 2, baseRequests: 900, baseErrors: 9))
+            if j.judge(blocks: blocks, plan: plan, stepWeight: 10, elapsed: Double(300 + t)).verdict == .fail { caughtAfter = t; break }
+        }
+        XCTAssertNotNil(caughtAfter, "a 2× regression after a pass is caught")
+        XCTAssertLessThanOrEqual(caughtAfter ?? 999, 60)
+    }
+
+    /// Eight errors against none at tiny volume cross the test but not the minimum effect.
+    func testAMinimumErrorRateIncreaseKeepsTinyVolumesFromReverting() {
+        let j = CanaryJudge(minErrorRateIncrease: 0.001)
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 1, pause: .seconds(60)), RolloutStep(weight: 100, pause: .seconds(0))])
+        // 8 canary errors in 10,000 requests (0.08%), none in 990,000 on the old version.
+        let r = j.judge(blocks: [JudgeBlock(canaryRequests: 10_000, canaryErrors: 8, baseRequests: 990_000, baseErrors: 0)], plan: plan, stepWeight: 1, elapsed: 60)
+        XCTAssertGreaterThan(r.statistic, r.failBound, "the test alone would fail it")
+        XCTAssertNotEqual(r.verdict, .fail)
+        let strict = CanaryJudge(minErrorRateIncrease: 0)
+        XCTAssertEqual(strict.judge(blocks: [JudgeBlock(canaryRequests: 10_000, canaryErrors: 8, baseRequests: 990_000, baseErrors: 0)], plan: plan, stepWeight: 1, elapsed: 60).verdict, .fail)
+    }
+
+    func testTheBudgetIsSpentAcrossTheJudgedSteps() {
+        let j = CanaryJudge(alpha: 0.01)
+        XCTAssertEqual(j.stepAlpha(.standard), 0.0025, accuracy: 1e-12, "1% over four judged steps (1, 5, 25, 50%)")
+        XCTAssertEqual(j.failBound(stepAlpha: 0.0025), Foundation.log(0.95 / 0.0025), accuracy: 1e-9)
     }
 }

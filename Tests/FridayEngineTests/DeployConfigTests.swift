@@ -37,7 +37,7 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(c.plan.steps, [RolloutStep(weight: 10, pause: .seconds(90)), RolloutStep(weight: 50, pause: .untilPromoted), RolloutStep(weight: 100, pause: .seconds(0))])
         XCTAssertEqual(c.judge.onFail, .pause)
         XCTAssertEqual(c.judge.minRequests, 500)
-        XCTAssertEqual(c.judge.alpha, 0.05)
+        XCTAssertEqual(c.judge.alpha, 0.01, "1% false reverts per deploy by default")
         XCTAssertEqual(c.planDescription[2], "rollout: 10% 1m30s → 50% until promoted → 100%")
     }
 
@@ -50,7 +50,7 @@ final class DeployConfigTests: XCTestCase {
 
     func testEveryErrorClassNamesFileLineAndKey() {
         XCTAssertTrue(error(replacing("weight = 50", "weight = 50 x")).hasPrefix("f.toml:11: not valid TOML"), error(replacing("weight = 50", "weight = 50 x")))
-        XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes alpha, beta, error_ratio, latency_limit, min_requests, on_fail")
+        XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes false_revert_rate, alpha, beta, error_ratio, latency_limit, min_requests, on_fail, min_error_rate_increase, cusum_threshold, max_extension")
         XCTAssertEqual(error(replacing("weight = 50", "weight = \"fifty\"")), "f.toml:11: rollout.step[2].weight: expected a whole percent 0–100, got string \"fifty\"")
         XCTAssertEqual(error(replacing("1m30s", "90 seconds")), "f.toml:8: rollout.step[1].pause: \"90 seconds\" is not a duration from 0s to 30 days (720h); use 30s, 5m, 1h30m or \"until-promoted\"")
         XCTAssertEqual(error(replacing("weight = 50", "weight = 5")), "f.toml:11: rollout.step[2].weight: 5 is not above the step before (10): weights must rise")
@@ -63,7 +63,7 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, hooks, metrics, notify, pipeline, rollout, router, simulator")
         XCTAssertEqual(error(replacing("service = \"checkout\"\n", "")), "f.toml:1: deploy.service: missing (a string)")
         XCTAssertEqual(error(replacing("to = { version = \"v2\", commit = \"b2\" }", "to = { versoin = \"v2\" }")), "f.toml:4: deploy.to.versoin: unknown key (did you mean \"version\"?); expected version and commit")
-        XCTAssertEqual(error(replacing("[analysis]", "[analysis]\nalpha = 2")), "f.toml:18: analysis.alpha: 2.0 is out of range: expected a probability between 0.0001 and 0.5")
+        XCTAssertEqual(error(replacing("[analysis]", "[analysis]\nalpha = 2")), "f.toml:18: analysis.alpha: 2.0 is out of range: expected a probability between 0.0001 and 0.5 (the chance of reverting a healthy deploy)")
     }
 
     func testTheHAProxyExampleParses() throws {

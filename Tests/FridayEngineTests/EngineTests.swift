@@ -80,7 +80,10 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(s.stepIndex, 1, "reverted during the 5% step")
         XCTAssertEqual(s.canaryPercent, 0)
         XCTAssertEqual(s.judgement?.verdict, .fail)
-        XCTAssertTrue(s.judgement?.summary.contains("toward fail") ?? false, s.judgement?.summary ?? "")
+        // The verdict in words, with the evidence.
+        let summary = s.judgement?.summary ?? ""
+        XCTAssertTrue(summary.hasPrefix("v2.4.0: ") && summary.contains(" errors in ") && summary.contains("; v2.3.0: ") && summary.contains("× — reverted after ")
+                      && summary.hasSuffix(" at 5%"), summary)
         XCTAssertTrue(s.log.contains { $0.text.contains("deploy reverted by judge") })
     }
 
@@ -102,15 +105,21 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(s.judgement?.summary.contains("p99") ?? false, s.judgement?.summary ?? "")
     }
 
-    func testAStepWithTooLittleDataPausesAsInconclusive() async {
-        // 1% of 1000 req/s for 30 s is 300 canary requests: short of 2,000.
-        let (engine, clock) = makeEngine(.good, judge: CanaryJudge(minRequests: 2000))
-        await run(engine, clock, to: 200)
-        let s = await engine.state
+    func testAStepWithTooLittleDataWaitsForEvidenceThenIsHeldWithAnEstimate() async {
+        // 1% of 1000 req/s is 10 canary requests a second: 2,000 take 200 s, past the 30 s
+        // pause and the 60 s the step may wait for evidence.
+        let (engine, clock) = makeEngine(.good, judge: CanaryJudge(minRequests: 2000, maxExtension: 60))
+        await run(engine, clock, to: 100)
+        var s = await engine.state
+        XCTAssertEqual(s.stepIndex, 0, "never passed without evidence")
+        XCTAssertNil(s.paused, "still waiting for evidence within the extension")
+        XCTAssertTrue(s.judgement?.summary.hasPrefix("no verdict yet after ") ?? false, s.judgement?.summary ?? "")
+        await run(engine, clock, to: 200, from: 101)
+        s = await engine.state
         XCTAssertEqual(s.stepIndex, 0)
         XCTAssertEqual(s.paused?.by, "judge")
         XCTAssertEqual(s.judgement?.verdict, .inconclusive)
-        XCTAssertTrue(s.paused?.reason.hasPrefix("too little data: ") ?? false, s.paused?.reason ?? "")
+        XCTAssertTrue(s.paused?.reason.contains("more canary requests") ?? false, s.paused?.reason ?? "")
     }
 
     func testSteadyHoldsOneStepForever() async {
@@ -210,4 +219,56 @@ final class LinesBox: @unchecked Sendable {
     private var store: [String] = []
     func append(_ s: String) { lock.withLock { store.append(s) } }
     var lines: [String] { lock.withLock { store } }
+}
+
+/// The judge at work in the engine, on the demo's scenarios.
+final class JudgeInEngineTests: XCTestCase {
+    let base = SimulationSettings.fridayAfternoon
+
+    func finish(_ scenario: Scenario, seed: UInt64, judge: CanaryJudge = CanaryJudge(), pauseAt: Int? = nil, until: Double = 1500) async -> DeployState {
+        let settings = SimulationSettings(scenario: scenario, seed: seed)
+        let clock = ManualClock(base)
+        let engine = Engine(deployID: "j", clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
+                            sources: [SimulatedDeploy(settings: settings)], judge: judge)
+        var t = 0.0, paused = false
+        while t <= until {
+            clock.set(base + t)
+            await engine.advance(to: base + t)
+            let s = await engine.state
+            if s.isFinished { return s }
+            if let at = pauseAt, !paused, s.stepIndex == at {
+                paused = true
+                await engine.send(Command(.pause, by: "ana", text: "lunch"))
+            }
+            t += 1
+        }
+        return await engine.state
+    }
+
+    func testTheDemoScenariosEndAsTheyShouldOnEverySeed() async {
+        var promoted = 0, badReverted = 0, slowReverted = 0
+        let seeds = 200
+        for seed in 1...UInt64(seeds) {
+            if await finish(.good, seed: seed).outcome == .promoted { promoted += 1 }
+            if await finish(.badCanary, seed: seed).outcome == .reverted { badReverted += 1 }
+            if await finish(.slowCanary, seed: seed).outcome == .reverted { slowReverted += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(promoted, 198, "good scenario promoted on \(promoted) of \(seeds) seeds")
+        XCTAssertEqual(badReverted, seeds, "bad canary reverted on \(badReverted) of \(seeds)")
+        XCTAssertEqual(slowReverted, seeds, "slow canary reverted on \(slowReverted) of \(seeds)")
+    }
+
+    func testAFailingCanaryIsRevertedWhilePausedByAPerson() async {
+        // Paused by a person as the 5% step starts; the bad version shows there.
+        let s = await finish(.badCanary, seed: 3, pauseAt: 1)
+        XCTAssertEqual(s.outcome, .reverted, "the judge keeps judging while paused")
+        XCTAssertEqual(s.stepIndex, 1)
+    }
+
+    func testAFailingCanaryWhilePausedIsFlaggedLoudlyWhenTheJudgeOnlyHolds() async {
+        let s = await finish(.badCanary, seed: 3, judge: CanaryJudge(onFail: .pause), pauseAt: 1, until: 400)
+        XCTAssertNil(s.outcome)
+        XCTAssertEqual(s.judgement?.verdict, .fail)
+        XCTAssertTrue(s.log.contains { $0.kind == .alert && $0.text.hasPrefix("FAIL while paused: v2.4.0: ") }, s.log.suffix(6).map(\.text).joined(separator: "\n"))
+    }
 }

@@ -62,9 +62,9 @@ final class ScreenTests: XCTestCase {
             "│ v2.4.0 ██░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░    5% │",
             "│                                                          │",
             "│ steps 1%✓  ▶5%  25%  50%  100%                           │",
-            "│ held by judge: v2.4.0 errors 1.8% vs 0.37%: 3.1 of 2.8   │",
-            "│ toward fail                                              │",
-            "│ 39s left of this step's pause when resumed               │",
+            "│ held by judge: v2.4.0: 19 errors in 1,724 requests       │",
+            "│ (1.1%); v2.3.0: 122 in 33,112 (0.37%); 3.0× — held after │",
+            "│ 6s at 5%                                                 │",
             "└──────────────────────────────────────────────────────────┘",
         ])
         var p = CellGrid(width: 44, height: 8)
@@ -87,9 +87,9 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(g.lines, [
             "checkout v2.4.0",
             "HELD 2/5",
-            "v2.3.0 95% err 0.44%",
-            "v2.4.0 5% err 8.5%",
-            "judge: v2.4.0 errors 1.8% vs …",
+            "v2.3.0 95% err 0.41%",
+            "v2.4.0 5% err 7.5%",
+            "judge: v2.4.0: 19 errors in 1…",
             "? help  q quit",
         ])
         for w in [0, 1, 2, 5, 13, 59, 60, 61, 99, 100, 101, 250] {

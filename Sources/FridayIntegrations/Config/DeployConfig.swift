@@ -59,7 +59,7 @@ public struct DeployConfig: Sendable, Equatable {
         if !simulatedParts.isEmpty { out.append("SIMULATED with a real router: " + simulatedParts.joined(separator: ", ")) }
         let rest: [String] = [
             "rollout: " + steps.joined(separator: " → "),
-            "analysis: sequential test, α \(judge.alpha) β \(judge.beta), catches \(format1(judge.errorRatio))× errors; p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; on fail: \(judge.onFail.rawValue)",
+            "analysis: sequential test per tick + CUSUM, false reverts ≤ \(percentText(judge.alpha)) per deploy (\(percentText(judge.stepAlpha(plan))) a step), β \(judge.beta), catches \(format1(judge.errorRatio))× errors (at least +\(percentText(judge.minErrorRateIncrease))); p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; a step waits up to \(formatDuration(judge.maxExtension)) for evidence; on fail: \(judge.onFail.rawValue)",
             "router: \(router.label)",
             "metrics: " + metricsLabel,
         ]
@@ -108,7 +108,7 @@ public enum DeployConfigParser {
         "deploy": ["id", "service", "by", "from", "to", "simulate"],
         "pipeline": ["stage"],
         "rollout": ["step"],
-        "analysis": ["alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail"],
+        "analysis": ["false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension"],
         "router": ["kind", "socket", "sockets", "backend", "servers", "path", "flag"],
         "metrics": ["kind", "url", "queries"],
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
@@ -254,7 +254,19 @@ public enum DeployConfigParser {
         // [analysis]
         var judge = CanaryJudge()
         if let a = root["analysis"]?.table {
-            if a["alpha"] != nil { collect { () throws(ConfigError) in judge.alpha = try r.double(a, "analysis.alpha", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") } }
+            if a["alpha"] != nil, a["false_revert_rate"] != nil { errors.append(fail("analysis.alpha", "give the false-revert budget once: false_revert_rate (alpha is its old name)")) }
+            for key in ["false_revert_rate", "alpha"] where a[key] != nil {
+                collect { () throws(ConfigError) in judge.alpha = try r.double(a, "analysis.\(key)", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5 (the chance of reverting a healthy deploy)") }
+            }
+            if a["min_error_rate_increase"] != nil { collect { () throws(ConfigError) in judge.minErrorRateIncrease = try r.double(a, "analysis.min_error_rate_increase", in: 0...0.5, what: "a fraction between 0 and 0.5 (0.001 is 0.1 percentage points)") } }
+            if a["cusum_threshold"] != nil { collect { () throws(ConfigError) in judge.cusumThreshold = try r.double(a, "analysis.cusum_threshold", in: 2...100, what: "a number between 2 and 100") } }
+            if a["max_extension"] != nil {
+                collect { () throws(ConfigError) in
+                    let text = try r.string(a, "analysis.max_extension")
+                    guard let secs = parseDuration(text) else { throw fail("analysis.max_extension", "\"\(text)\" is not a duration from 0s to 30 days") }
+                    judge.maxExtension = secs
+                }
+            }
             if a["beta"] != nil { collect { () throws(ConfigError) in judge.beta = try r.double(a, "analysis.beta", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5") } }
             if a["error_ratio"] != nil { collect { () throws(ConfigError) in judge.errorRatio = try r.double(a, "analysis.error_ratio", in: 1.01...100, what: "a ratio above 1, e.g. 2 for \"twice the errors\"") } }
             if a["latency_limit"] != nil { collect { () throws(ConfigError) in judge.latencyLimit = try r.double(a, "analysis.latency_limit", in: 1.0...100, what: "a ratio of at least 1, e.g. 1.5") } }

@@ -29,7 +29,7 @@ public struct SimulationSettings: Sendable, Equatable {
     public var from = VersionRef(name: "v2.3.0", commit: "4be1c07")
     public var to = VersionRef(name: "v2.4.0", commit: "9f2c1ab")
     /// Total requests per second across versions.
-    public var requestsPerSecond = 1000.0
+    public var requestsPerSecond = 5000.0
     /// Everyone's error rate when nothing is wrong.
     public var baseErrorRate = 0.004
     /// The rollout plan; nil for the scenario's own.

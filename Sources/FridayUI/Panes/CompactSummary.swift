@@ -17,7 +17,7 @@ public enum CompactSummary {
             for w in s.observed {
                 var t = "\(w.version) \(w.percent)%"
                 if let rate = s.metrics[w.version]?.errorRate(lastSeconds: 10, now: m.now) { t += " err \(percentText(rate))" }
-                let over = w.version == s.to.name && m.judge.evaluate(s)?.verdict == .fail
+                let over = w.version == s.to.name && m.judge.evaluate(s, now: m.now)?.verdict == .fail
                 lines.append((t, over ? .bad : (w.version == s.to.name ? .newVersion : .oldVersion)))
             }
             if let p = s.paused { lines.append(("\(p.by): \(p.reason)", .warn)) }

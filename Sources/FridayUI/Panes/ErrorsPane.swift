@@ -88,7 +88,7 @@ public enum ErrorsPane {
                 y += 1
             }
         }
-        guard case .rolling = s.phase, let live = m.judge.evaluate(s) else {
+        guard case .rolling = s.phase, let live = m.judge.evaluate(s, now: m.now) else {
             if let j = s.judgement, y < r.maxY {
                 for line in TextLayout.wrap("last verdict: \(j.verdict.rawValue) · \(j.summary)", r.width) where y < r.maxY {
                     g.put(line, x: r.x, y: y, role: j.verdict == .fail ? .bad : .dim)
@@ -98,7 +98,7 @@ public enum ErrorsPane {
             return
         }
         let role: Role = live.verdict == .fail ? .bad : live.verdict == .pass ? .good : .accent
-        let label = live.verdict == .inconclusive ? "SAMPLING" : live.verdict.rawValue.uppercased()
+        let label = live.verdict == .inconclusive ? (s.extendedFor(at: m.now) != nil ? "WAITING" : "SAMPLING") : live.verdict.rawValue.uppercased()
         let x = g.put("judge ", x: r.x, y: y, role: .dim)
         let verdictW = g.put(label, x: r.x + x, y: y, role: role)
         let indent = x + verdictW + 2
@@ -109,13 +109,14 @@ public enum ErrorsPane {
         // The statistic between its two bounds: pass ├────●──────┤ fail
         let gaugeW = min(30, r.width - 16)
         if gaugeW >= 8, y < r.maxY {
-            let lo = m.judge.passBound, hi = m.judge.failBound
+            let lo = live.passBound, hi = live.failBound
             let pos = SafeNumber.int(((min(max(live.statistic, lo), hi) - lo) / (hi - lo) * Double(gaugeW - 1)).rounded())
             var gx = r.x + g.put("pass ", x: r.x, y: y, role: .good)
             for i in 0..<gaugeW {
                 gx += g.put(i == pos ? m.glyphs.running : m.glyphs.horizontal, x: gx, y: y, role: i == pos ? role : .dim)
             }
-            g.put(" fail  \(format1(live.statistic)) of \(format1(hi))", x: gx, y: y, role: .dim, limit: r.maxX - gx)
+            let watch = live.passed ? "passed · watching \(format1(live.cusum)) of \(format1(m.judge.cusumThreshold))" : "\(format1(live.statistic)) of \(format1(hi))"
+            g.put(" fail  \(watch)", x: gx, y: y, role: .dim, limit: r.maxX - gx)
             y += 1
         }
         let f = Dictionary(live.figures.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

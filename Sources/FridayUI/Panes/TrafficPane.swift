@@ -79,6 +79,8 @@ public enum TrafficPane {
                 out.append(("space resume · p promote anyway · r revert", .dim))
             } else if step.pause == .untilPromoted {
                 out.append(("step \(i + 1)/\(s.plan.steps.count) holds until promoted: p for \(next)", .accent))
+            } else if let ext = s.extendedFor(at: m.now) {
+                out.append(("step \(i + 1)/\(s.plan.steps.count) · \(next) waits for the judge's evidence (\(formatDuration(ext)) so far)", .accent))
             } else if let rem = s.pauseRemaining(at: m.now) {
                 out.append(("step \(i + 1)/\(s.plan.steps.count) · next \(next) in \(clock(rem))", .text))
             }

@@ -1,0 +1,148 @@
+import Foundation
+
+/// Counts of outcomes over many seeded deploys.
+public struct JudgeTally: Sendable {
+    public var reverted = 0, held = 0, silentPasses = 0, early = 0
+    public var onset = 0
+    public var times: [Double] = []
+    public init() {}
+    public mutating func add(_ o: JudgeOutcome) {
+        switch o {
+        case let .reverted(t):
+            reverted += 1
+            // A revert before a late regression began is a false one.
+            if t < 0 { early += 1 } else { times.append(t) }
+        case .held: held += 1
+        case let .promoted(silent): if silent { silentPasses += 1 }
+        }
+    }
+}
+
+/// How one seeded deploy ended.
+public enum JudgeOutcome: Sendable { case reverted(Double), held, promoted(silentlyBad: Bool)
+    public static func promoted(_ silent: Bool) -> JudgeOutcome { .promoted(silentlyBad: silent) }
+}
+
+/// A seeded traffic model and a plan. `ratio(t)` is the canary's error multiple at second t
+/// of the deploy (1 healthy); `base(t)` the old version's error rate; `share(t, w)` the
+/// canary's share at step weight w; `missing` the chance a second's sample is lost.
+public struct JudgeScenario: Sendable {
+    public var name: String
+    public var steps: [(weight: Int, seconds: Int, untilPromoted: Bool)]
+    public var rps: Double = 1000
+    public var base: @Sendable (Int) -> Double = { _ in 0.01 }
+    public var ratio: @Sendable (Int) -> Double = { _ in 1 }
+    public var share: @Sendable (Int, Double) -> Double = { _, w in w }
+    public var missing = 0.0
+    /// Times to revert are counted from this second (a regression that starts late).
+    public var onset = 0
+
+    public static let standard: [(weight: Int, seconds: Int, untilPromoted: Bool)] = [(1, 60, false), (5, 60, false), (25, 120, true), (50, 60, false)]
+    public static let tenPercent: [(weight: Int, seconds: Int, untilPromoted: Bool)] = [(10, 600, false)]
+
+    public static var table: [JudgeScenario] {
+        var rows: [JudgeScenario] = [
+            JudgeScenario(name: "healthy, standard plan, 1000 req/s", steps: standard),
+            JudgeScenario(name: "2x from the start, 10%, 1000 req/s", steps: tenPercent, ratio: { _ in 2 }),
+            JudgeScenario(name: "2x from 300 s into a 10% step", steps: [(10, 900, false)], ratio: { $0 >= 300 ? 2 : 1 }, onset: 300),
+            JudgeScenario(name: "5x from 300 s into a 10% step", steps: [(10, 900, false)], ratio: { $0 >= 300 ? 5 : 1 }, onset: 300),
+            JudgeScenario(name: "shared incident (both 3x, 120 s), standard plan", steps: standard, base: { (60...180).contains($0) ? 0.03 : 0.01 }),
+            JudgeScenario(name: "canary better (0.5x), standard plan", steps: standard, ratio: { _ in 0.5 }),
+            JudgeScenario(name: "zero base errors, canary 1%, 10%", steps: tenPercent, base: { _ in 0 }, ratio: { _ in .infinity }),
+            JudgeScenario(name: "shared bursts (5x for 10 s a minute), standard plan", steps: standard, base: { $0 % 60 < 10 ? 0.05 : 0.01 }),
+            JudgeScenario(name: "split moving with shared errors (5%/15%), 10%", steps: tenPercent, base: { ($0 / 30) % 2 == 0 ? 0.03 : 0.01 },
+                          share: { t, _ in (t / 30) % 2 == 0 ? 0.15 : 0.05 }),
+            JudgeScenario(name: "healthy, 20% of samples missing, standard plan", steps: standard, missing: 0.2),
+            JudgeScenario(name: "2x, 20% of samples missing, 10%", steps: tenPercent, ratio: { _ in 2 }, missing: 0.2),
+        ]
+        for rps in [1.0, 10, 100] {
+            for w in [1, 10] {
+                rows.append(JudgeScenario(name: "healthy, \(Int(rps)) req/s at \(w)%", steps: [(w, 600, false)], rps: rps))
+                rows.append(JudgeScenario(name: "2x, \(Int(rps)) req/s at \(w)%", steps: [(w, 600, false)], rps: rps, ratio: { _ in 2 }))
+            }
+        }
+        return rows
+    }
+
+    /// One seeded deploy judged both ways on the same traffic.
+    public func run(seed: UInt64, judge: CanaryJudge) -> (friday: JudgeOutcome, fixed: JudgeOutcome) {
+        var rng = SeededGenerator(seed: seed)
+        let plan = RolloutPlan(steps: steps.map { RolloutStep(weight: $0.weight, pause: $0.untilPromoted ? .untilPromoted : .seconds(Double($0.seconds))) }
+                               + [RolloutStep(weight: 100, pause: .seconds(0))])
+        let a = judge.stepAlpha(plan)
+        let failB = judge.failBound(stepAlpha: a), passB = judge.passBound(stepAlpha: a)
+        var fridayOutcome: JudgeOutcome?, fixedOutcome: JudgeOutcome?
+        var t = 0
+        var fixedStep = 0, fixedStepAt = 0
+        var minuteReq = 0, minuteErr = 0
+        var fridayStep = 0, fridayStepAt = 0
+        var acc = CanaryJudge.Accumulator()
+        var everBad = false
+        let threshold = 1 - 1.5 * max(base(0), 0.001)
+        while fridayOutcome == nil || fixedOutcome == nil, t < 4 * 3600 {
+            // Which step each judge is at (they move at their own pace on the same traffic).
+            let wF = fridayOutcome == nil && fridayStep < steps.count ? Double(steps[fridayStep].weight) / 100 : 0
+            let wX = fixedOutcome == nil && fixedStep < steps.count ? Double(steps[fixedStep].weight) / 100 : 0
+            let b = base(t), k = ratio(t)
+            let cRate = k.isInfinite ? 0.01 : min(1, b * k)
+            if k > 1 { everBad = true }
+            let lost = missing > 0 && rng.unit() < missing
+            for (w, isFriday) in [(wF, true), (wX, false)] where w > 0 {
+                let n = poisson(&rng, rps)
+                let cn = exactBinomial(&rng, n, share(t, w))
+                let ce = exactBinomial(&rng, cn, cRate), be = exactBinomial(&rng, n - cn, b)
+                if isFriday {
+                    if !lost { acc.add(JudgeBlock(canaryRequests: cn, canaryErrors: ce, baseRequests: n - cn, baseErrors: be), judge: judge, passBound: passB) }
+                    if acc.failsOnErrors(judge, failBound: failB) { fridayOutcome = .reverted(Double(t - onset)); continue }
+                    let age = t - fridayStepAt + 1
+                    let st = steps[fridayStep]
+                    if age >= st.seconds {
+                        // The pause ran out (or a person promoted the held step): move on a pass, a human promote, or hold after the extension.
+                        if acc.passed || st.untilPromoted {
+                            fridayStep += 1; fridayStepAt = t + 1; acc = CanaryJudge.Accumulator()
+                            if fridayStep == steps.count { fridayOutcome = .promoted(everBad) }
+                        } else if Double(age - st.seconds) >= judge.maxExtension {
+                            fridayOutcome = .held
+                        }
+                    }
+                } else {
+                    if !lost { minuteReq += cn; minuteErr += ce }
+                    if (t + 1) % 60 == 0 {
+                        if minuteReq > 0, Double(minuteReq - minuteErr) / Double(minuteReq) < threshold { fixedOutcome = .reverted(Double(t - onset)); continue }
+                        minuteReq = 0; minuteErr = 0
+                    }
+                    if t - fixedStepAt + 1 >= steps[fixedStep].seconds {
+                        fixedStep += 1; fixedStepAt = t + 1
+                        if fixedStep == steps.count { fixedOutcome = .promoted(everBad) }
+                    }
+                }
+            }
+            t += 1
+        }
+        return (fridayOutcome ?? .held, fixedOutcome ?? .held)
+    }
+}
+
+/// Requests in one second: Poisson with mean `mean` (exact for small means, normal above 500).
+public func poisson(_ rng: inout SeededGenerator, _ mean: Double) -> Int {
+    if mean > 500 { return max(0, Int((mean + mean.squareRoot() * rng.normal()).rounded())) }
+    let limit = Foundation.exp(-mean)
+    var k = 0, p = 1.0
+    repeat { k += 1; p *= rng.unit() } while p > limit
+    return k - 1
+}
+
+/// An exact binomial draw by waiting times: O(n·min(p, 1−p)).
+public func exactBinomial(_ rng: inout SeededGenerator, _ n: Int, _ p: Double) -> Int {
+    if n <= 0 || p <= 0 { return 0 }
+    if p >= 1 { return n }
+    if p > 0.5 { return n - exactBinomial(&rng, n, 1 - p) }
+    let lq = Foundation.log(1 - p)
+    var count = 0, pos = 0
+    while true {
+        let u = max(rng.unit(), 1e-300)
+        pos += Int(Foundation.log(u) / lq) + 1
+        if pos > n { return count }
+        count += 1
+    }
+}
