@@ -253,6 +253,7 @@ final class JudgeInEngineTests: XCTestCase {
             if await finish(.badCanary, seed: seed).outcome == .reverted { badReverted += 1 }
             if await finish(.slowCanary, seed: seed).outcome == .reverted { slowReverted += 1 }
         }
+        print("demo scenarios over \(seeds) seeds: good promoted \(promoted), bad-canary reverted \(badReverted), slow-canary reverted \(slowReverted)")
         XCTAssertGreaterThanOrEqual(promoted, 198, "good scenario promoted on \(promoted) of \(seeds) seeds")
         XCTAssertEqual(badReverted, seeds, "bad canary reverted on \(badReverted) of \(seeds)")
         XCTAssertEqual(slowReverted, seeds, "slow canary reverted on \(slowReverted) of \(seeds)")
