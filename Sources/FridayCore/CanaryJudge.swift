@@ -45,6 +45,8 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
     public var cusumThreshold: Double
     /// How long a step whose pause ran out waits for evidence before it is held (seconds).
     public var maxExtension: Double
+    /// Judge latency on a mean (HAProxy's `rtime`) by the p99 ratio: only when the file says so.
+    public var judgeMeanLatency = false
 
     public init(alpha: Double = 0.01, beta: Double = 0.05, errorRatio: Double = 2, latencyLimit: Double = 1.5,
                 minRequests: Int = 200, onFail: FailAction = .revert, minErrorRateIncrease: Double = 0.001,
@@ -94,49 +96,88 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         return Double(canaryErrors) * Foundation.log(q1 / q0) + Double(baseErrors) * Foundation.log((1 - q1) / (1 - q0))
     }
 
-    /// The step test, the CUSUM and the step's totals, folded block by block. The engine,
-    /// the screen and `friday bench judge` all judge through this one fold.
-    public struct Accumulator: Sendable, Equatable {
+    /// One count test (errors, or slow requests): the step's SPRT and Page's CUSUM, and the counts.
+    public struct CountTest: Sendable, Equatable {
         public var llr = 0.0
         public var cusum = 0.0
         public var passed = false
-        public var canary = StepTotals()
-        public var base = StepTotals()
-        public var blocks = 0
-        public var canaryRequestsAll = 0
+        public var canary = (n: 0, k: 0)
+        public var base = (n: 0, k: 0)
         public init() {}
+        public static func == (a: CountTest, b: CountTest) -> Bool {
+            a.llr == b.llr && a.cusum == b.cusum && a.passed == b.passed && a.canary == b.canary && a.base == b.base
+        }
 
-        public mutating func add(_ blk: JudgeBlock, judge: CanaryJudge, passBound: Double) {
-            let total = blk.canaryRequests + blk.baseRequests
-            let d = total > 0 ? judge.statistic(canaryErrors: blk.canaryErrors, baseErrors: blk.baseErrors, share: Double(blk.canaryRequests) / Double(total)) : 0
-            canary.requests += blk.canaryRequests; canary.errors += blk.canaryErrors
-            base.requests += blk.baseRequests; base.errors += blk.baseErrors
-            blocks += 1
+        mutating func add(canary cn: Int, _ ck: Int, base bn: Int, _ bk: Int, judge: CanaryJudge, passBound: Double, minRequests: Int) {
+            let total = cn + bn
+            let d = total > 0 ? judge.statistic(canaryErrors: ck, baseErrors: bk, share: Double(cn) / Double(total)) : 0
+            canary.n += cn; canary.k += ck; base.n += bn; base.k += bk
             cusum = max(0, cusum + d)
             if !passed {
                 llr += d
-                if llr <= passBound, canary.requests >= judge.minRequests { passed = true }
+                if llr <= passBound, canary.n >= minRequests { passed = true }
             }
         }
 
-        /// The canary fails on errors now (either test crossed, and the rate is up by at least the minimum).
-        public func failsOnErrors(_ judge: CanaryJudge, failBound: Double) -> Bool {
+        public var canaryRate: Double { canary.n > 0 ? Double(canary.k) / Double(canary.n) : 0 }
+        public var baseRate: Double { base.n > 0 ? Double(base.k) / Double(base.n) : 0 }
+
+        /// Either test crossed, and the canary's rate is up by at least the minimum.
+        public func fails(_ judge: CanaryJudge, failBound: Double) -> Bool {
             let crossed = (!passed && llr >= failBound) || cusum >= judge.cusumThreshold
-            let cr = canary.requests > 0 ? Double(canary.errors) / Double(canary.requests) : 0
-            let br = base.requests > 0 ? Double(base.errors) / Double(base.requests) : 0
-            return crossed && cr - br >= judge.minErrorRateIncrease
+            return crossed && canaryRate - baseRate >= judge.minErrorRateIncrease
         }
+    }
+
+    /// The step's tests and totals, folded block by block. The engine, the screen and
+    /// `friday bench judge` all judge through this one fold. With slow-request counts
+    /// (a latency distribution), errors and slow requests are two tests that share the
+    /// step's budget (α/2 each).
+    public struct Accumulator: Sendable, Equatable {
+        public var errors = CountTest()
+        public var slow = CountTest()
+        public var hasSlow: Bool
+        public var canary = StepTotals()
+        public var base = StepTotals()
+        public var blocks = 0
+        public init(hasSlow: Bool = false) { self.hasSlow = hasSlow }
+
+        public var llr: Double { errors.llr }
+        public var cusum: Double { errors.cusum }
+        /// The step has passed: errors, and slow requests where they are counted.
+        public var passed: Bool { errors.passed && (!hasSlow || slow.passed) }
+
+        public mutating func add(_ blk: JudgeBlock, judge: CanaryJudge, passBound: Double) {
+            canary.requests += blk.canaryRequests; canary.errors += blk.canaryErrors
+            base.requests += blk.baseRequests; base.errors += blk.baseErrors
+            blocks += 1
+            errors.add(canary: blk.canaryRequests, blk.canaryErrors, base: blk.baseRequests, blk.baseErrors, judge: judge, passBound: passBound, minRequests: judge.minRequests)
+            if hasSlow, let cs = blk.canarySlow, let bs = blk.baseSlow {
+                slow.add(canary: blk.canaryRequests, cs, base: blk.baseRequests, bs, judge: judge, passBound: passBound, minRequests: judge.minRequests)
+            }
+        }
+
+        public func failsOnErrors(_ judge: CanaryJudge, failBound: Double) -> Bool { errors.fails(judge, failBound: failBound) }
+        public func failsOnLatency(_ judge: CanaryJudge, failBound: Double) -> Bool { hasSlow && slow.fails(judge, failBound: failBound) }
+    }
+
+    /// The bounds for a step: the step's share of the budget, halved when slow requests are a second test.
+    public func bounds(_ plan: RolloutPlan, hasSlow: Bool) -> (fail: Double, pass: Double) {
+        let a = stepAlpha(plan) / (hasSlow ? 2 : 1)
+        return (failBound(stepAlpha: a), passBound(stepAlpha: a))
     }
 
     /// Judges one step's blocks. `elapsed` is the step's age in seconds, `extendedFor` how
     /// long it has run past its pause (nil while the pause runs).
     public func judge(blocks: [JudgeBlock], plan: RolloutPlan, stepWeight: Int, elapsed: Double, extendedFor: Double? = nil,
-                      canaryName: String = "canary", baseName: String = "old", p99: (canary: Double?, base: Double?) = (nil, nil)) -> Result {
-        let a = stepAlpha(plan)
-        let failB = failBound(stepAlpha: a), passB = passBound(stepAlpha: a)
-        var acc = Accumulator()
+                      canaryName: String = "canary", baseName: String = "old", p99: (canary: Double?, base: Double?) = (nil, nil),
+                      latencyIsMean: Bool = false) -> Result {
+        let hasSlow = !blocks.isEmpty && blocks.allSatisfy(\.hasSlow)
+        let (failB, passB) = bounds(plan, hasSlow: hasSlow)
+        var acc = Accumulator(hasSlow: hasSlow)
         for blk in blocks { acc.add(blk, judge: self, passBound: passB) }
         let (llr, cusum, passed, c, b) = (acc.llr, acc.cusum, acc.passed, acc.canary, acc.base)
+        _ = passed
         let cr = c.requests > 0 ? Double(c.errors) / Double(c.requests) : 0
         let br = b.requests > 0 ? Double(b.errors) / Double(b.requests) : 0
         let share = c.requests + b.requests > 0 ? Double(c.requests) / Double(c.requests + b.requests) : 0
@@ -151,6 +192,12 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             Figure(name: "old errors", value: Double(b.errors)),
             Figure(name: "seconds", value: elapsed),
         ]
+        if hasSlow {
+            figures.append(Figure(name: "slow statistic", value: acc.slow.llr, limit: failB))
+            figures.append(Figure(name: "slow cusum", value: acc.slow.cusum, limit: cusumThreshold))
+            figures.append(Figure(name: "canary slow", value: Double(acc.slow.canary.k)))
+            figures.append(Figure(name: "old slow", value: Double(acc.slow.base.k)))
+        }
         var ratio: Double?
         if let cp = p99.canary, let bp = p99.base, bp > 0 {
             ratio = cp / bp
@@ -160,7 +207,7 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         figures = figures.map { Figure(name: $0.name, value: round6($0.value), limit: $0.limit.map(round6)) }
         func result(_ v: Verdict, _ text: String) -> Result {
             var r = Result(verdict: v, summary: text, statistic: llr, figures: figures)
-            r.cusum = cusum; r.failBound = failB; r.passBound = passB; r.passed = passed
+            r.cusum = cusum; r.failBound = failB; r.passBound = passB; r.passed = acc.passed
             return r
         }
         let evidence = "\(canaryName): \(c.errors.grouped) errors in \(c.requests.grouped) requests (\(percentText(cr))); "
@@ -170,7 +217,13 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         if acc.failsOnErrors(self, failBound: failB) {
             return result(.fail, "\(evidence); \(times) — \(onFail == .revert ? "reverted" : "held") \(when)")
         }
-        if let ratio, c.requests >= minRequests, ratio > latencyLimit {
+        if acc.failsOnLatency(self, failBound: failB) {
+            let sl = acc.slow
+            let slowTimes = sl.baseRate > 0 ? "\(format1(sl.canaryRate / sl.baseRate))×" : "slow requests where \(baseName) has none"
+            return result(.fail, "\(canaryName): \(sl.canary.k.grouped) slow requests in \(sl.canary.n.grouped) (\(percentText(sl.canaryRate))); "
+                          + "\(baseName): \(sl.base.k.grouped) in \(sl.base.n.grouped) (\(percentText(sl.baseRate))); \(slowTimes) — \(onFail == .revert ? "reverted" : "held") \(when)")
+        }
+        if !hasSlow, let ratio, c.requests >= minRequests, ratio > latencyLimit, !latencyIsMean || judgeMeanLatency {
             let ms = p99.canary.map { "\(SafeNumber.int($0.rounded())) ms" } ?? "?"
             let bms = p99.base.map { "\(SafeNumber.int($0.rounded())) ms" } ?? "?"
             return result(.fail, "\(canaryName) p99 \(ms) vs \(baseName) \(bms): \(format2(ratio))×, over the \(format1(latencyLimit))× limit — \(onFail == .revert ? "reverted" : "held") \(when)")
@@ -221,7 +274,7 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         let c = s.stepTotals[s.to.name] ?? StepTotals()
         let b = s.stepTotals[s.from.name] ?? StepTotals()
         return judge(blocks: s.stepBlocks, plan: s.plan, stepWeight: s.plan.steps[i].weight, elapsed: elapsed, extendedFor: s.extendedFor(at: t),
-                     canaryName: s.to.name, baseName: s.from.name, p99: (c.meanP99, b.meanP99))
+                     canaryName: s.to.name, baseName: s.from.name, p99: (c.meanP99, b.meanP99), latencyIsMean: s.latencyIsMean)
     }
 }
 
@@ -233,10 +286,15 @@ public struct JudgeBlock: Sendable, Equatable, Codable {
     public var canaryErrors: Int
     public var baseRequests: Int
     public var baseErrors: Int
-    public init(at: Timestamp? = nil, canaryRequests: Int = 0, canaryErrors: Int = 0, baseRequests: Int = 0, baseErrors: Int = 0) {
+    /// Slow requests on each side, where the source counts them.
+    public var canarySlow: Int?
+    public var baseSlow: Int?
+    public init(at: Timestamp? = nil, canaryRequests: Int = 0, canaryErrors: Int = 0, baseRequests: Int = 0, baseErrors: Int = 0,
+                canarySlow: Int? = nil, baseSlow: Int? = nil) {
         self.at = at; self.canaryRequests = canaryRequests; self.canaryErrors = canaryErrors
-        self.baseRequests = baseRequests; self.baseErrors = baseErrors
+        self.baseRequests = baseRequests; self.baseErrors = baseErrors; self.canarySlow = canarySlow; self.baseSlow = baseSlow
     }
+    public var hasSlow: Bool { canarySlow != nil && baseSlow != nil }
 }
 
 /// Requests, errors and latency of one version since the current step began.

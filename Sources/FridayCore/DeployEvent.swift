@@ -144,7 +144,7 @@ extension EventPayload {
             return .object([
                 ("version", .string(m.version)), ("requests", .number(Double(m.requests))), ("errors", .number(Double(m.errors))),
                 ("p50", .number(round3(m.p50))), ("p99", .number(round3(m.p99))), ("window", .number(round3(m.window))),
-            ] + (m.latencyIsMean ? [("latency", .string("mean"))] : []))
+            ] + (m.latencyIsMean ? [("latency", .string("mean"))] : []) + (m.slow.map { [("slow", .number(Double($0)))] } ?? []))
         case let .analysisVerdict(step, verdict, summary, figures):
             return .object([
                 ("step", .number(Double(step))), ("verdict", .string(verdict.rawValue)), ("summary", .string(summary)),
@@ -211,9 +211,10 @@ extension EventPayload {
             let errors = try d.int("errors", in: InputRange.countPerWindow)
             guard errors <= requests else { throw EventDecodingError("\(type): \"errors\" (\(errors)) is more than \"requests\" (\(requests))") }
             let window = try data["window"].map { _ throws(EventDecodingError) in try d.double("window", in: InputRange.window) } ?? 1
+            let slow = try data["slow"].map { _ throws(EventDecodingError) in try d.int("slow", in: 0...requests) }
             self = .metricsSample(MetricsSample(version: try d.string("version"), requests: requests, errors: errors,
                                                 p50: try d.double("p50", in: InputRange.latencyMs), p99: try d.double("p99", in: InputRange.latencyMs), window: window,
-                                                latencyIsMean: d.optionalString("latency") == "mean"))
+                                                latencyIsMean: d.optionalString("latency") == "mean", slow: slow))
         case "analysis.verdict":
             let vText = try d.string("verdict")
             guard let verdict = Verdict(rawValue: vText) else { throw EventDecodingError("\(type): \"verdict\" is \"\(vText)\"; expected pass, fail or inconclusive") }

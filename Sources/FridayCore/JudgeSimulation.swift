@@ -34,6 +34,10 @@ public struct JudgeScenario: Sendable {
     public var ratio: @Sendable (Int) -> Double = { _ in 1 }
     public var share: @Sendable (Int, Double) -> Double = { _, w in w }
     public var missing = 0.0
+    /// Slow requests (above the old version's p99): the old version's share, and the
+    /// canary's share at second t (nil: the source counts none, errors only).
+    public var slowBase: Double? = 0.01
+    public var canarySlow: @Sendable (Int) -> Double = { _ in 0.01 }
     /// Times to revert are counted from this second (a regression that starts late).
     public var onset = 0
 
@@ -54,6 +58,11 @@ public struct JudgeScenario: Sendable {
                           share: { t, _ in (t / 30) % 2 == 0 ? 0.15 : 0.05 }),
             JudgeScenario(name: "healthy, 20% of samples missing, standard plan", steps: standard, missing: 0.2),
             JudgeScenario(name: "2x, 20% of samples missing, 10%", steps: tenPercent, ratio: { _ in 2 }, missing: 0.2),
+            // Latency: a lognormal with σ 0.5 whose p99 grows by f puts 1 − Φ(2.326 − ln f / 0.5) of requests above the old p99.
+            JudgeScenario(name: "p99 1.5x (slow share 1% → 6.5%), 10%", steps: tenPercent, canarySlow: { _ in 0.065 }),
+            JudgeScenario(name: "p99 2x (slow share 1% → 17%), 10%", steps: tenPercent, canarySlow: { _ in 0.17 }),
+            JudgeScenario(name: "p99 2x at 1% share, 1000 req/s", steps: [(1, 600, false)], canarySlow: { _ in 0.17 }),
+            JudgeScenario(name: "healthy, errors only (no latency distribution), standard plan", steps: standard, slowBase: nil),
         ]
         for rps in [1.0, 10, 100] {
             for w in [1, 10] {
@@ -69,14 +78,14 @@ public struct JudgeScenario: Sendable {
         var rng = SeededGenerator(seed: seed)
         let plan = RolloutPlan(steps: steps.map { RolloutStep(weight: $0.weight, pause: $0.untilPromoted ? .untilPromoted : .seconds(Double($0.seconds))) }
                                + [RolloutStep(weight: 100, pause: .seconds(0))])
-        let a = judge.stepAlpha(plan)
-        let failB = judge.failBound(stepAlpha: a), passB = judge.passBound(stepAlpha: a)
+        let hasSlow = slowBase != nil
+        let (failB, passB) = judge.bounds(plan, hasSlow: hasSlow)
         var fridayOutcome: JudgeOutcome?, fixedOutcome: JudgeOutcome?
         var t = 0
         var fixedStep = 0, fixedStepAt = 0
         var minuteReq = 0, minuteErr = 0
         var fridayStep = 0, fridayStepAt = 0
-        var acc = CanaryJudge.Accumulator()
+        var acc = CanaryJudge.Accumulator(hasSlow: hasSlow)
         var everBad = false
         let threshold = 1 - 1.5 * max(base(0), 0.001)
         while fridayOutcome == nil || fixedOutcome == nil, t < 4 * 3600 {
@@ -86,20 +95,24 @@ public struct JudgeScenario: Sendable {
             let b = base(t), k = ratio(t)
             let cRate = k.isInfinite ? 0.01 : min(1, b * k)
             if k > 1 { everBad = true }
+            let slowC = canarySlow(t)
+            if let sb = slowBase, slowC > sb * 1.2 { everBad = true }
             let lost = missing > 0 && rng.unit() < missing
             for (w, isFriday) in [(wF, true), (wX, false)] where w > 0 {
                 let n = poisson(&rng, rps)
                 let cn = exactBinomial(&rng, n, share(t, w))
                 let ce = exactBinomial(&rng, cn, cRate), be = exactBinomial(&rng, n - cn, b)
                 if isFriday {
-                    if !lost { acc.add(JudgeBlock(canaryRequests: cn, canaryErrors: ce, baseRequests: n - cn, baseErrors: be), judge: judge, passBound: passB) }
-                    if acc.failsOnErrors(judge, failBound: failB) { fridayOutcome = .reverted(Double(t - onset)); continue }
+                    var blk = JudgeBlock(canaryRequests: cn, canaryErrors: ce, baseRequests: n - cn, baseErrors: be)
+                    if let sb = slowBase { blk.canarySlow = exactBinomial(&rng, cn, slowC); blk.baseSlow = exactBinomial(&rng, n - cn, sb) }
+                    if !lost { acc.add(blk, judge: judge, passBound: passB) }
+                    if acc.failsOnErrors(judge, failBound: failB) || acc.failsOnLatency(judge, failBound: failB) { fridayOutcome = .reverted(Double(t - onset)); continue }
                     let age = t - fridayStepAt + 1
                     let st = steps[fridayStep]
                     if age >= st.seconds {
                         // The pause ran out (or a person promoted the held step): move on a pass, a human promote, or hold after the extension.
                         if acc.passed || st.untilPromoted {
-                            fridayStep += 1; fridayStepAt = t + 1; acc = CanaryJudge.Accumulator()
+                            fridayStep += 1; fridayStepAt = t + 1; acc = CanaryJudge.Accumulator(hasSlow: hasSlow)
                             if fridayStep == steps.count { fridayOutcome = .promoted(everBad) }
                         } else if Double(age - st.seconds) >= judge.maxExtension {
                             fridayOutcome = .held

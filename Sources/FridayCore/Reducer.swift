@@ -101,8 +101,10 @@ public enum Reducer {
                         var k = 0
                         while k + 1 < half {
                             let x = state.stepBlocks[k], y = state.stepBlocks[k + 1]
-                            merged.append(JudgeBlock(at: y.at, canaryRequests: x.canaryRequests + y.canaryRequests, canaryErrors: x.canaryErrors + y.canaryErrors,
-                                                     baseRequests: x.baseRequests + y.baseRequests, baseErrors: x.baseErrors + y.baseErrors))
+                            var m = JudgeBlock(at: y.at, canaryRequests: x.canaryRequests + y.canaryRequests, canaryErrors: x.canaryErrors + y.canaryErrors,
+                                               baseRequests: x.baseRequests + y.baseRequests, baseErrors: x.baseErrors + y.baseErrors)
+                            if x.hasSlow, y.hasSlow { m.canarySlow = x.canarySlow! + y.canarySlow!; m.baseSlow = x.baseSlow! + y.baseSlow! }
+                            merged.append(m)
                             k += 2
                         }
                         state.stepBlocks = merged + state.stepBlocks[k...]
@@ -112,9 +114,11 @@ public enum Reducer {
                 if isCanary {
                     state.stepBlocks[last].canaryRequests += sample.requests
                     state.stepBlocks[last].canaryErrors += sample.errors
+                    state.stepBlocks[last].canarySlow = sample.slow.map { (state.stepBlocks[last].canarySlow ?? 0) + $0 }
                 } else {
                     state.stepBlocks[last].baseRequests += sample.requests
                     state.stepBlocks[last].baseErrors += sample.errors
+                    state.stepBlocks[last].baseSlow = sample.slow.map { (state.stepBlocks[last].baseSlow ?? 0) + $0 }
                 }
             }
 

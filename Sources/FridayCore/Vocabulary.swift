@@ -74,9 +74,13 @@ public struct MetricsSample: Sendable, Hashable, Codable {
     public var window: Double
     /// The source has no percentiles and `p99` is a mean (HAProxy's `rtime`): shown as "avg".
     public var latencyIsMean: Bool
-    public init(version: String, requests: Int, errors: Int, p50: Double, p99: Double, window: Double, latencyIsMean: Bool = false) {
+    /// Requests slower than the latency threshold (the old version's p99, or a configured
+    /// one), where the source has a latency distribution (Prometheus histograms, the
+    /// simulator); nil where it has none. The judge tests these counts like errors.
+    public var slow: Int?
+    public init(version: String, requests: Int, errors: Int, p50: Double, p99: Double, window: Double, latencyIsMean: Bool = false, slow: Int? = nil) {
         self.version = version; self.requests = requests; self.errors = errors
-        self.p50 = p50; self.p99 = p99; self.window = window; self.latencyIsMean = latencyIsMean
+        self.p50 = p50; self.p99 = p99; self.window = window; self.latencyIsMean = latencyIsMean; self.slow = slow
     }
 }
 

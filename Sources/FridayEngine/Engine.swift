@@ -236,7 +236,8 @@ public actor Engine {
            var end = judge.evaluate(state, now: t) {
             // The pause ran out: the step moves on only on a pass. Without one it waits for
             // evidence (up to maxExtension), then is held for a human, saying what it needs.
-            if let problem = state.metricsProblem, end.verdict == .pass {
+            if let problem = state.metricsProblem, end.verdict != .fail {
+                // A step does not pass, or wait, on data the judge could not see.
                 end.verdict = .inconclusive
                 end.summary = "metrics unavailable at the step's end: \(problem)"
             }
@@ -514,6 +515,7 @@ extension MetricsSample {
         if !s.p50.isFinite || !InputRange.latencyMs.contains(s.p50) { return "\(s.version): p50 \(s.p50) ms is out of range (0–3600000)" }
         if !s.p99.isFinite || !InputRange.latencyMs.contains(s.p99) { return "\(s.version): p99 \(s.p99) ms is out of range (0–3600000)" }
         if !s.window.isFinite || !InputRange.window.contains(s.window) { return "\(s.version): window \(s.window) s is out of range" }
+        if let slow = s.slow, slow < 0 || slow > s.requests { return "\(s.version): \(slow) slow requests for \(s.requests) requests is out of range" }
         return nil
     }
 }

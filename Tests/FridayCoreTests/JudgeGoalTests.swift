@@ -50,6 +50,12 @@ final class JudgeGoalTests: XCTestCase {
         }
     }
 
+    func testATwofoldP99RegressionIsCaughtFromSlowRequestCountsWithin15s() {
+        let t = tally("p99 2x (slow share 1% → 17%), 10%", seeds: 500)
+        XCTAssertEqual(t.reverted, 500, "no misses")
+        XCTAssertLessThanOrEqual(median(t.times), 15)
+    }
+
     func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()
         return s.isEmpty ? .infinity : s[s.count / 2]

@@ -16,7 +16,7 @@ final class CommandLineTests: XCTestCase {
         let b = try runProcess(bin, ["demo", "--headless", "--scenario", "steady", "--duration", "300"])
         XCTAssertEqual(a.out, b.out, "same seed, same bytes")
         let bad = try runProcess(bin, ["demo", "--headless", "--scenario", "bad-canary"])
-        XCTAssertTrue(bad.out.contains(#""type":"deploy.finished","data":{"outcome":"reverted","by":"judge","reason":"v2.4.0 errors"#), bad.out.suffix(600).description)
+        XCTAssertTrue(bad.out.contains(#""type":"deploy.finished","data":{"outcome":"reverted","by":"judge","reason":"v2.4.0: "#), bad.out.suffix(600).description)
         let good = try runProcess(bin, ["demo", "--headless"])
         let goodLines = good.out.split(separator: "\n")
         let finished = try XCTUnwrap(goodLines.first { $0.contains(#""type":"deploy.finished","data":{"outcome":"promoted""#) })
@@ -41,7 +41,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testDumpPrintsTheScreenAtAMoment() throws {
-        let r = try runProcess(bin, ["demo", "--dump", "--at", "130", "--size", "100x30"])
+        let r = try runProcess(bin, ["demo", "--dump", "--at", "160", "--size", "100x30"])
         XCTAssertEqual(r.status, 0, r.err)
         let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
         XCTAssertEqual(lines.count, 30)

@@ -97,6 +97,15 @@ final class SlowPeerTests: XCTestCase {
         }
         XCTAssertEqual(requests, 1000)
         XCTAssertEqual(errors, 30, "0.3 errors/s over 100 s")
+        // Slow requests from a histogram query are carried the same way.
+        let withSlow = PrometheusMetrics(url: "http://127.0.0.1:\(port)", requestRate: "req{server=\"{server}\"}", errorRate: "err{server=\"{server}\"}", latency: nil,
+                                         servers: [:], slowRate: "slo{server=\"{server}\"}")
+        try #"{"req": 10, "err": 0.3, "slo": 0.7}"#.write(toFile: table, atomically: true, encoding: .utf8)
+        var slow = 0
+        for _ in 0..<10 {
+            for m in try await withSlow.sample(at: Timestamp(seconds: 0), state: s) where m.version == "v2" { slow += m.slow ?? -1000 }
+        }
+        XCTAssertEqual(slow, 7, "0.7 slow requests/s over 10 s")
         // Out of range is an error that names the value.
         for bad in ["1e300", "-2"] {
             try #"{"req": 10, "err": \#(bad)}"#.write(toFile: table, atomically: true, encoding: .utf8)

@@ -19,8 +19,8 @@ final class ScreenTests: XCTestCase {
         return await engine.state
     }
 
-    func model(_ s: DeployState, at seconds: Double, _ w: Int, _ h: Int, glyphs: Glyphs = .unicode) -> UIModel {
-        UIModel(deploy: s, now: base + seconds, user: "you", glyphs: glyphs, width: w, height: h, sourceLabel: "demo")
+    func model(_ s: DeployState, at seconds: Double, _ w: Int, _ h: Int, glyphs: Glyphs = .unicode, judge: CanaryJudge = CanaryJudge(onFail: .pause)) -> UIModel {
+        UIModel(deploy: s, now: base + seconds, user: "you", glyphs: glyphs, judge: judge, width: w, height: h, sourceLabel: "demo")
     }
 
     func assertScreen(_ m: UIModel, _ name: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -62,8 +62,8 @@ final class ScreenTests: XCTestCase {
             "│ v2.4.0 ██░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░    5% │",
             "│                                                          │",
             "│ steps 1%✓  ▶5%  25%  50%  100%                           │",
-            "│ held by judge: v2.4.0: 19 errors in 1,724 requests       │",
-            "│ (1.1%); v2.3.0: 122 in 33,112 (0.37%); 3.0× — held after │",
+            "│ held by judge: v2.4.0: 21 errors in 1,726 requests       │",
+            "│ (1.2%); v2.3.0: 133 in 33,385 (0.40%); 3.1× — held after │",
             "│ 6s at 5%                                                 │",
             "└──────────────────────────────────────────────────────────┘",
         ])
@@ -87,9 +87,9 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(g.lines, [
             "checkout v2.4.0",
             "HELD 2/5",
-            "v2.3.0 95% err 0.41%",
-            "v2.4.0 5% err 7.5%",
-            "judge: v2.4.0: 19 errors in 1…",
+            "v2.3.0 95% err 0.40%",
+            "v2.4.0 5% err 9.1%",
+            "judge: v2.4.0: 21 errors in 1…",
             "? help  q quit",
         ])
         for w in [0, 1, 2, 5, 13, 59, 60, 61, 99, 100, 101, 250] {

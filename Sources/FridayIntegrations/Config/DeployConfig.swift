@@ -27,7 +27,7 @@ public struct DeployConfig: Sendable, Equatable {
         case simulator
         case haproxyStats
         /// PromQL templates (`{version}`, `{server}`) for requests/s, errors/s and latency (s).
-        case prometheus(url: String, requests: String, errors: String, latency: String?)
+        case prometheus(url: String, requests: String, errors: String, latency: String?, slow: String? = nil)
     }
 
     public var file: String
@@ -72,8 +72,8 @@ extension DeployConfig {
         switch metrics {
         case .simulator: return "simulator (scenario \(simulation.scenario.rawValue), seed \(simulation.seed), \(Int(simulation.requestsPerSecond)) req/s)"
         case .haproxyStats: return "HAProxy show stat"
-        case let .prometheus(url, requests, errors, latency):
-            return "Prometheus \(url): requests \(requests); errors \(errors)" + (latency.map { "; latency \($0)" } ?? "")
+        case let .prometheus(url, requests, errors, latency, slow):
+            return "Prometheus \(url): requests \(requests); errors \(errors)" + (latency.map { "; latency \($0)" } ?? "") + (slow.map { "; slow requests \($0)" } ?? "")
         }
     }
 }
@@ -108,7 +108,7 @@ public enum DeployConfigParser {
         "deploy": ["id", "service", "by", "from", "to", "simulate"],
         "pipeline": ["stage"],
         "rollout": ["step"],
-        "analysis": ["false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension"],
+        "analysis": ["false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean"],
         "router": ["kind", "socket", "sockets", "backend", "servers", "path", "flag"],
         "metrics": ["kind", "url", "queries"],
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
@@ -260,6 +260,9 @@ public enum DeployConfigParser {
             }
             if a["min_error_rate_increase"] != nil { collect { () throws(ConfigError) in judge.minErrorRateIncrease = try r.double(a, "analysis.min_error_rate_increase", in: 0...0.5, what: "a fraction between 0 and 0.5 (0.001 is 0.1 percentage points)") } }
             if a["cusum_threshold"] != nil { collect { () throws(ConfigError) in judge.cusumThreshold = try r.double(a, "analysis.cusum_threshold", in: 2...100, what: "a number between 2 and 100") } }
+            if let v = a["latency_from_mean"] {
+                if let b = v.bool { judge.judgeMeanLatency = b } else { errors.append(fail("analysis.latency_from_mean", "expected true or false")) }
+            }
             if a["max_extension"] != nil {
                 collect { () throws(ConfigError) in
                     let text = try r.string(a, "analysis.max_extension")
@@ -341,11 +344,11 @@ public enum DeployConfigParser {
                     guard let q = t["queries"]?.table else {
                         throw fail("metrics.queries", "expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
                     }
-                    for k in q.keys.sorted() where !["requests", "errors", "latency"].contains(k) {
-                        throw fail("metrics.queries.\(k)", "unknown query\(didYouMeanText(k, ["requests", "errors", "latency"])); expected requests, errors, latency")
+                    for k in q.keys.sorted() where !["requests", "errors", "latency", "slow"].contains(k) {
+                        throw fail("metrics.queries.\(k)", "unknown query\(didYouMeanText(k, ["requests", "errors", "latency", "slow"])); expected requests, errors, latency, slow")
                     }
                     metricsKind = .prometheus(url: url, requests: try r.string(q, "metrics.queries.requests"), errors: try r.string(q, "metrics.queries.errors"),
-                                              latency: try r.optionalString(q, "metrics.queries.latency"))
+                                              latency: try r.optionalString(q, "metrics.queries.latency"), slow: try r.optionalString(q, "metrics.queries.slow"))
                 default: throw fail("metrics.kind", "\"\(kind)\"\(didYouMeanText(kind, ["simulator", "haproxy-stats", "prometheus"])): expected \"simulator\", \"haproxy-stats\" or \"prometheus\"")
                 }
             }
@@ -564,15 +567,15 @@ extension DeployConfig {
             let m: any MetricsSource
             switch metrics {
             case .haproxyStats: m = HAProxyStats(router: r)
-            case let .prometheus(url, requests, errors, latency):
-                m = PrometheusMetrics(url: url, requestRate: requests, errorRate: errors, latency: latency, servers: servers)
+            case let .prometheus(url, requests, errors, latency, slow):
+                m = PrometheusMetrics(url: url, requestRate: requests, errorRate: errors, latency: latency, servers: servers, slowRate: slow)
             case .simulator: m = SimulatedTraffic(settings: simulation)
             }
             return (r, m, [SimulatedDeploy(settings: simulation)])
         case let .flagFile(path, flag):
             var m: any MetricsSource = SimulatedTraffic(settings: simulation)
-            if case let .prometheus(url, requests, errors, latency) = metrics {
-                m = PrometheusMetrics(url: url, requestRate: requests, errorRate: errors, latency: latency, servers: [:])
+            if case let .prometheus(url, requests, errors, latency, slow) = metrics {
+                m = PrometheusMetrics(url: url, requestRate: requests, errorRate: errors, latency: latency, servers: [:], slowRate: slow)
             }
             return (FlagFileRouter(path: path, flag: flag, from: from.name, to: to.name), m, [SimulatedDeploy(settings: simulation)])
         }

@@ -16,12 +16,16 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
     public let errorRate: String
     /// PromQL giving a latency in seconds (p99 where the data has it); nil to leave latency out.
     public let latency: String?
+    /// PromQL giving requests per second slower than the latency threshold (from a
+    /// histogram: all buckets minus the `le` bucket at the threshold); nil to count none.
+    public var slowRate: String?
     /// Version → the name used for `{server}` (the HAProxy server, a pod label …).
     public let servers: [String: String]
     public let timeoutSeconds: Double
 
-    public init(url: String, requestRate: String, errorRate: String, latency: String?, servers: [String: String], timeoutSeconds: Double = 2) {
-        self.url = url; self.requestRate = requestRate; self.errorRate = errorRate; self.latency = latency
+    public init(url: String, requestRate: String, errorRate: String, latency: String?, servers: [String: String], timeoutSeconds: Double = 2,
+                slowRate: String? = nil) {
+        self.url = url; self.requestRate = requestRate; self.errorRate = errorRate; self.latency = latency; self.slowRate = slowRate
         self.servers = servers; self.timeoutSeconds = timeoutSeconds
     }
 
@@ -29,36 +33,40 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
 
     /// Fractions of a request or an error carried from one sample to the next, per version,
     /// so 0.3 errors/s becomes an error about every 3.3 s instead of being rounded to none.
-    private let carry = Mutex<[String: (requests: Double, errors: Double)]>([:])
+    private let carry = Mutex<[String: (requests: Double, errors: Double, slow: Double)]>([:])
 
     public func sample(at time: Timestamp, state: DeployState) async throws -> [MetricsSample] {
         let versions = state.observed.filter { $0.percent > 0 }.map(\.version)
         let figures = try await Blocking.run { flag in
-            var out: [(String, Double, Double, Double)] = []
+            var out: [(String, Double, Double, Double, Double?)] = []
             for v in versions {
                 let rps = try self.query(self.requestRate, version: v, cancel: flag)
                 let eps = try self.query(self.errorRate, version: v, cancel: flag)
                 let lat = try self.latency.map { try self.query($0, version: v, cancel: flag) } ?? 0
+                let sps = try self.slowRate.map { try self.query($0, version: v, cancel: flag) }
                 for (what, x, range) in [("requests/s", rps, InputRange.ratePerSecond), ("errors/s", eps, InputRange.ratePerSecond),
-                                         ("latency (s)", lat, 0...3600)] where !range.contains(x) {
+                                         ("latency (s)", lat, 0...3600), ("slow requests/s", sps ?? 0, InputRange.ratePerSecond)] where !range.contains(x) {
                     throw RouterError("prometheus: \(what) for \(v) is \(x): outside \(range.lowerBound)–\(range.upperBound), not used")
                 }
-                out.append((v, rps, eps, lat))
+                out.append((v, rps, eps, lat, sps))
             }
             return out
         }
         return carry.withLock { carry in
-            figures.map { v, rps, eps, lat in
-                var c = carry[v] ?? (0, 0)
+            figures.map { v, rps, eps, lat, sps in
+                var c = carry[v] ?? (0, 0, 0)
                 c.requests += rps
                 c.errors += min(eps, rps)
+                c.slow += min(sps ?? 0, rps)
                 let requests = SafeNumber.int((c.requests + 1e-9).rounded(.down))
                 let errors = min(requests, SafeNumber.int((c.errors + 1e-9).rounded(.down)))
+                let slow = min(requests, SafeNumber.int((c.slow + 1e-9).rounded(.down)))
                 c.requests -= Double(requests)
                 c.errors -= Double(errors)
+                c.slow -= Double(slow)
                 carry[v] = c
                 let ms = (lat * 1000 * 1000).rounded() / 1000
-                return MetricsSample(version: v, requests: requests, errors: errors, p50: ms, p99: ms, window: 1)
+                return MetricsSample(version: v, requests: requests, errors: errors, p50: ms, p99: ms, window: 1, slow: sps == nil ? nil : slow)
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import FridayCore
 import FridayEngine
 
@@ -26,25 +27,35 @@ public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
             let requests = max(0, Int((mean + mean.squareRoot() * rng.normal()).rounded()))
             var errorRate = settings.baseErrorRate
             var p50 = 38.0, p99 = 140.0
+            var slowShare = 0.01 // above the old version's p99 (140 ms), by definition 1% of its requests
             if isNew, let regression = regressionSeconds(state, time) {
                 switch settings.scenario {
                 case .badCanary: errorRate += min(0.08, 0.002 * regression)
                 case .slowCanary:
                     let f = 1 + min(1.4, 0.05 * regression)
                     p50 *= 1 + (f - 1) / 3; p99 *= f
+                    slowShare = SimulatedTraffic.shareAbove(p99Factor: f)
                 default: break
                 }
             }
             let errors = rng.binomial(requests, errorRate)
+            let slow = rng.binomial(requests, slowShare)
             // Fewer requests make a noisier p99.
             let noise = 0.04 + 0.3 / max(1, Double(requests)).squareRoot()
             let p99v = max(p50 * 1.5, p99 * (1 + noise * rng.normal()))
             let p50v = max(1, p50 * (1 + 0.03 * rng.normal()))
             // Milliseconds to 3 decimals, as the event line keeps them, so a replay folds the same numbers.
             out.append(MetricsSample(version: w.version, requests: requests, errors: errors,
-                                     p50: (p50v * 1000).rounded() / 1000, p99: (p99v * 1000).rounded() / 1000, window: 1))
+                                     p50: (p50v * 1000).rounded() / 1000, p99: (p99v * 1000).rounded() / 1000, window: 1, slow: slow))
         }
         return out
+    }
+
+    /// The share of requests above the old p99 when the p99 grows by `f`, for lognormal
+    /// latencies with σ 0.5: 1 − Φ(2.326 − ln f / 0.5).
+    static func shareAbove(p99Factor f: Double) -> Double {
+        let z = 2.326 - Foundation.log(max(1, f)) / 0.5
+        return 0.5 * erfc(z / 2.0.squareRoot())
     }
 
     /// Seconds since the regression began (the 5% step), nil before it.
