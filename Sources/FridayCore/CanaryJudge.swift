@@ -50,7 +50,7 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
 
     public init(alpha: Double = 0.01, beta: Double = 0.05, errorRatio: Double = 2, latencyLimit: Double = 1.5,
                 minRequests: Int = 200, onFail: FailAction = .revert, minErrorRateIncrease: Double = 0.001,
-                cusumThreshold: Double = 10, maxExtension: Double = 600) {
+                cusumThreshold: Double = 11, maxExtension: Double = 600) {
         self.alpha = alpha; self.beta = beta; self.errorRatio = errorRatio
         self.latencyLimit = latencyLimit; self.minRequests = minRequests; self.onFail = onFail
         self.minErrorRateIncrease = minErrorRateIncrease; self.cusumThreshold = cusumThreshold; self.maxExtension = maxExtension
@@ -103,16 +103,23 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         public var passed = false
         public var canary = (n: 0, k: 0)
         public var base = (n: 0, k: 0)
+        /// Counts since the CUSUM last stood at 0: the stretch its alarm is about.
+        public var runCanary = (n: 0, k: 0)
+        public var runBase = (n: 0, k: 0)
         public init() {}
         public static func == (a: CountTest, b: CountTest) -> Bool {
             a.llr == b.llr && a.cusum == b.cusum && a.passed == b.passed && a.canary == b.canary && a.base == b.base
+                && a.runCanary == b.runCanary && a.runBase == b.runBase
         }
 
-        mutating func add(canary cn: Int, _ ck: Int, base bn: Int, _ bk: Int, judge: CanaryJudge, passBound: Double, minRequests: Int) {
+        public mutating func add(canary cn: Int, _ ck: Int, base bn: Int, _ bk: Int, judge: CanaryJudge, passBound: Double, minRequests: Int) {
             let total = cn + bn
             let d = total > 0 ? judge.statistic(canaryErrors: ck, baseErrors: bk, share: Double(cn) / Double(total)) : 0
             canary.n += cn; canary.k += ck; base.n += bn; base.k += bk
             cusum = max(0, cusum + d)
+            if cusum == 0 { runCanary = (0, 0); runBase = (0, 0) } else {
+                runCanary.n += cn; runCanary.k += ck; runBase.n += bn; runBase.k += bk
+            }
             if !passed {
                 llr += d
                 if llr <= passBound, canary.n >= minRequests { passed = true }
@@ -122,10 +129,13 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         public var canaryRate: Double { canary.n > 0 ? Double(canary.k) / Double(canary.n) : 0 }
         public var baseRate: Double { base.n > 0 ? Double(base.k) / Double(base.n) : 0 }
 
-        /// Either test crossed, and the canary's rate is up by at least the minimum.
+        /// Either test crossed, and the canary's rate is up by at least the minimum: over the
+        /// step for the step test, over the CUSUM's current stretch for the CUSUM (a late
+        /// regression is not diluted by the healthy minutes before it).
         public func fails(_ judge: CanaryJudge, failBound: Double) -> Bool {
-            let crossed = (!passed && llr >= failBound) || cusum >= judge.cusumThreshold
-            return crossed && canaryRate - baseRate >= judge.minErrorRateIncrease
+            func rate(_ x: (n: Int, k: Int)) -> Double { x.n > 0 ? Double(x.k) / Double(x.n) : 0 }
+            if !passed, llr >= failBound, canaryRate - baseRate >= judge.minErrorRateIncrease { return true }
+            return cusum >= judge.cusumThreshold && rate(runCanary) - rate(runBase) >= judge.minErrorRateIncrease
         }
     }
 

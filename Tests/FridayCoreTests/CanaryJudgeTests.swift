@@ -119,6 +119,19 @@ final class CanaryJudgeTests: XCTestCase {
         XCTAssertLessThanOrEqual(caughtAfter ?? 999, 60)
     }
 
+    /// The minimum increase for a CUSUM alarm is measured over the CUSUM's own stretch, so
+    /// a late regression is not diluted by the healthy minutes before it.
+    func testTheMinimumIncreaseOfALateAlarmIsNotDilutedByTheHealthyPast() {
+        var t = CanaryJudge.CountTest()
+        let j = CanaryJudge(minErrorRateIncrease: 0.005)
+        // 600 healthy seconds (0.5% on both), then the canary at 1.5% for 60 s.
+        for _ in 0..<600 { t.add(canary: 100, 0, base: 900, 5, judge: j, passBound: -3, minRequests: 200) }
+        for i in 0..<120 { t.add(canary: 100, i % 2 == 0 ? 1 : 2, base: 900, 5, judge: j, passBound: -3, minRequests: 200) }
+        XCTAssertLessThan(t.canaryRate - t.baseRate, 0.005, "over the step the increase looks small")
+        XCTAssertGreaterThanOrEqual(t.cusum, j.cusumThreshold)
+        XCTAssertTrue(t.fails(j, failBound: 100), "over its own stretch the CUSUM's alarm stands")
+    }
+
     /// Eight errors against none at tiny volume cross the test but not the minimum effect.
     func testAMinimumErrorRateIncreaseKeepsTinyVolumesFromReverting() {
         let j = CanaryJudge(minErrorRateIncrease: 0.001)
