@@ -78,7 +78,7 @@ final class RunAndReplayTests: XCTestCase {
 
     func testARunStoppedMidwayResumesAndReplaysToTheSameEnd() throws {
         let log = dir + "/deploy.jsonl"
-        let first = try runProcess(bin, ["run", example, "--headless", "--log", log, "--duration", "80"])
+        let first = try runProcess(bin, ["run", example, "--headless", "--log", log, "--duration", "110"])
         XCTAssertEqual(first.status, 0, first.err)
         XCTAssertTrue(first.out.contains("\"type\":\"step.started\",\"data\":{\"index\":1"), "reached the 5% step")
         XCTAssertFalse(first.out.contains("deploy.finished"))
