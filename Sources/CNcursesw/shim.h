@@ -23,6 +23,7 @@ static inline attr_t shim_a_normal(void) { return A_NORMAL; }
 #endif
 
 #include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,9 @@ static inline int shim_wait2(int fd0, int fd1, int timeout_ms) {
     if (r <= 0) return 0;
     return ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0) | ((p[1].revents & POLLIN) ? 2 : 0);
 }
+
+/// Writes a control string to the terminal through ncurses' own stdout, flushed.
+static inline void shim_write_stdout(const char *s) { fputs(s, stdout); fflush(stdout); }
 
 /// initscr() exits the process when the terminal is unusable; newterm() reports it.
 static inline int shim_start(void) {

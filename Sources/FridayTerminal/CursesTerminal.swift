@@ -43,6 +43,8 @@ public final class CursesTerminal: Terminal {
         keypad(window, true)
         nodelay(window, true)
         curs_set(0)
+        // Bracketed paste: a paste arrives between ESC[200~ and ESC[201~ and is read as text.
+        shim_write_stdout("\u{1b}[?2004h")
         useColor = !noColor && has_colors()
         if useColor {
             start_color()
@@ -145,7 +147,7 @@ public final class CursesTerminal: Terminal {
             }
         }
         switch ch {
-        case 27: return .escape
+        case 27: return readEscape()
         case 9: return .tab
         case 10, 13: return .enter
         case 127, 8: return .backspace
@@ -153,6 +155,73 @@ public final class CursesTerminal: Terminal {
             guard let u = Unicode.Scalar(UInt32(ch)), ch >= 32 else { return .other(Int(ch)) }
             return .char(Character(u))
         }
+    }
+
+    /// The next raw character, waiting up to `ms` for it (a sequence split across reads).
+    private func nextChar(waiting ms: Int32) -> UInt32? {
+        var ch: wint_t = 0
+        var r = wget_wch(window, &ch)
+        if r == ERR, ms > 0 {
+            _ = shim_wait2(0, -1, ms)
+            r = wget_wch(window, &ch)
+        }
+        if r == ERR || r == KEY_CODE_YES { return r == KEY_CODE_YES ? 0xFFFF_FFFF : nil }
+        return UInt32(ch)
+    }
+
+    /// After an ESC: a lone Esc, a bracketed paste, or a sequence read whole and ignored
+    /// (so an ESC inside typed text never closes a field and lets the rest act as keys).
+    private func readEscape() -> Key {
+        guard let first = nextChar(waiting: 0) else { return .escape }
+        switch first {
+        case 0x5B: // CSI: parameters and intermediates, then a final byte 0x40–0x7E
+            var params: [UInt32] = []
+            while let c = nextChar(waiting: 20) {
+                if (0x40...0x7E).contains(c) {
+                    if c == 0x7E, params == [0x32, 0x30, 0x30] { return readPaste() }
+                    return .sequence
+                }
+                params.append(c)
+                if params.count > 64 { return .sequence }
+            }
+            return .sequence
+        case 0x5D, 0x50, 0x5F, 0x5E, 0x58: // OSC, DCS, APC, PM, SOS: until BEL or ESC \
+            var n = 0
+            while let c = nextChar(waiting: 20), n < 1 << 20 {
+                n += 1
+                if c == 0x07 { break }
+                if c == 0x1B { _ = nextChar(waiting: 20); break }
+            }
+            return .sequence
+        case 0x4F: // SS3 and one character
+            _ = nextChar(waiting: 20)
+            return .sequence
+        default: // Alt+key and the like
+            return .sequence
+        }
+    }
+
+    /// Reads a bracketed paste up to ESC[201~ (at most 64 kB kept), as text.
+    private func readPaste() -> Key {
+        var out = String.UnicodeScalarView()
+        var pending: [UInt32] = []
+        let end: [UInt32] = [0x1B, 0x5B, 0x32, 0x30, 0x31, 0x7E]
+        var count = 0
+        while let c = nextChar(waiting: 200) {
+            pending.append(c)
+            if end.starts(with: pending) {
+                if pending.count == end.count { break }
+                continue
+            }
+            for p in pending {
+                count += 1
+                guard count <= 65_536, let u = Unicode.Scalar(p) else { continue }
+                // Newlines, tabs and other controls become spaces: a paste is never Enter.
+                out.append(p < 0x20 || p == 0x7F || (0x80..<0xA0).contains(p) ? " " : u)
+            }
+            pending.removeAll()
+        }
+        return .paste(String(out))
     }
 
     /// Waits for input on the terminal or on `wakeFD`, at most `milliseconds`.
@@ -167,6 +236,7 @@ public final class CursesTerminal: Terminal {
         restored = true
         curs_set(1)
         endwin()
+        shim_write_stdout("\u{1b}[?2004l")
     }
 }
 

@@ -62,6 +62,13 @@ public final class TmuxSession {
     /// Types text literally.
     public func type(_ text: String) { TmuxSession.tmux(socket, ["send-keys", "-l", text]) }
 
+    /// Pastes `text` as a person's paste does: through a tmux buffer, with bracketed-paste
+    /// markers when the program asked for them (`paste-buffer -p`).
+    public func paste(_ text: String) {
+        TmuxSession.tmux(socket, ["set-buffer", "-b", "friday-test", text])
+        TmuxSession.tmux(socket, ["paste-buffer", "-p", "-b", "friday-test"])
+    }
+
     public func resize(width: Int, height: Int) {
         TmuxSession.tmux(socket, ["resize-window", "-x", "\(width)", "-y", "\(height)"])
     }

@@ -5,6 +5,10 @@ public enum Key: Sendable, Equatable {
     case up, down, left, right, pageUp, pageDown, home, end
     case resize
     case other(Int)
+    /// Text pasted with bracketed paste (newlines and controls already made spaces): text, never keys.
+    case paste(String)
+    /// An escape sequence nothing is bound to (ESC followed at once by more bytes): ignored.
+    case sequence
 
     public static let space = Key.char(" ")
 }

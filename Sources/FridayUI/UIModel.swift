@@ -18,10 +18,12 @@ public enum PaneID: Int, Sendable, CaseIterable {
 public enum UIMode: Sendable, Equatable {
     case normal
     case help
-    /// Asking "yes or no" before a dangerous command.
-    case confirm(Action)
+    /// A dangerous action waiting for its word (or the version) typed, then Enter; Esc, the default, cancels.
+    case confirm(Action, typed: String)
     /// Asking for the reason of a revert.
     case revertReason(String)
+    /// The revert's reason is given; its word (or the version) typed, then Enter.
+    case revertConfirm(reason: String, typed: String)
     /// Typing a line for the team.
     case chat(String)
 }
@@ -115,17 +117,21 @@ public struct UIModel: Sendable {
         case .help:
             if k == .escape || k == .char("?") || k == .char("q") || k == .enter { mode = .normal }
             return []
-        case let .confirm(action):
-            switch k {
-            case .char("y"), .char("Y"), .enter:
-                mode = .normal
-                message = ("sent \(action.rawValue)", false)
-                return [.send(Command(action, by: user))]
-            case .char("n"), .char("N"), .escape, .char("q"):
+        case let .confirm(action, typed):
+            switch ConfirmEdit.apply(k, to: typed) {
+            case .cancel:
                 mode = .normal
                 message = ("\(action.rawValue) cancelled", false)
                 return []
-            default: return []
+            case let .update(t): mode = .confirm(action, typed: t); message = nil; return []
+            case let .submit(t):
+                guard confirms(t, action) else {
+                    message = ("type \(confirmWords(action).joined(separator: " or ")), then Enter (Esc cancels)", true)
+                    return []
+                }
+                mode = .normal
+                message = ("sent \(action.rawValue)", false)
+                return [.send(Command(action, by: user))]
             }
         case let .revertReason(text):
             switch LineEdit.apply(k, to: text) {
@@ -134,9 +140,22 @@ public struct UIModel: Sendable {
             case let .submit(reason):
                 let r = reason.trimmingCharacters()
                 if r.isEmpty { message = ("a revert needs a reason for the team log", true); return [] }
+                mode = .revertConfirm(reason: r, typed: "")
+                message = nil
+                return []
+            }
+        case let .revertConfirm(reason, typed):
+            switch ConfirmEdit.apply(k, to: typed) {
+            case .cancel: mode = .normal; message = ("revert cancelled", false); return []
+            case let .update(t): mode = .revertConfirm(reason: reason, typed: t); message = nil; return []
+            case let .submit(t):
+                guard confirms(t, .revert) else {
+                    message = ("type \(confirmWords(.revert).joined(separator: " or ")), then Enter (Esc cancels)", true)
+                    return []
+                }
                 mode = .normal
                 message = ("sent revert", false)
-                return [.send(Command(.revert, by: user, text: r))]
+                return [.send(Command(.revert, by: user, text: reason))]
             }
         case let .chat(text):
             switch LineEdit.apply(k, to: text) {
@@ -149,6 +168,11 @@ public struct UIModel: Sendable {
             }
         case .normal:
             message = nil
+            if case .paste = k {
+                // A paste outside a text field does nothing, and says so.
+                message = ("a paste does nothing here: press m to type into the team log first", true)
+                return []
+            }
             guard let b = Keymap.binding(for: k) else { return [] }
             switch b.action {
             case .quit: return [.quit]
@@ -165,12 +189,19 @@ public struct UIModel: Sendable {
                 let action: Action = deploy.paused != nil ? .resume : .pause
                 return [.send(Command(action, by: user))]
             case .promote, .retry:
-                return [.send(Command(b.command!, by: user))]
+                let action = b.command!
+                // Retrying a reverted version, or promoting past a person's hold, asks for the word.
+                let personHold = action == .promote && deploy.paused.map { $0.by != "judge" && $0.by != "engine" } ?? false
+                if RolloutLogic.refusal(action, in: deploy) == nil, action == .retry || personHold {
+                    mode = .confirm(action, typed: "")
+                    return []
+                }
+                return [.send(Command(action, by: user))]
             case .promoteFull, .revert:
                 let action = b.command!
                 // A refused dangerous command is sent anyway, so the refusal is logged for all.
                 if RolloutLogic.refusal(action, in: deploy) != nil { return [.send(Command(action, by: user))] }
-                mode = action == .revert ? .revertReason("") : .confirm(action)
+                mode = action == .revert ? .revertReason("") : .confirm(action, typed: "")
                 return []
             }
         }
@@ -179,6 +210,40 @@ public struct UIModel: Sendable {
 }
 
 /// A one-line text field's answer to a key.
+extension UIModel {
+    /// What confirms a dangerous action: its word, or the new version's name.
+    public func confirmWords(_ action: Action) -> [String] {
+        let word: String
+        switch action {
+        case .promoteFull, .promote: word = "promote"
+        case .revert: word = "revert"
+        case .retry: word = "retry"
+        default: word = action.rawValue
+        }
+        return deploy.to.name.isEmpty ? [word] : [word, deploy.to.name]
+    }
+
+    func confirms(_ typed: String, _ action: Action) -> Bool {
+        let t = typed.trimmingCharacters()
+        return confirmWords(action).contains { $0 == t || $0 == t.lowercased() }
+    }
+}
+
+/// The field of a confirm dialog: only a lone Esc cancels; Enter submits what is typed
+/// (an empty or wrong word does nothing); pastes are text; sequences are ignored.
+enum ConfirmEdit {
+    static func apply(_ k: Key, to text: String) -> LineEdit {
+        switch k {
+        case .escape: return .cancel
+        case .enter: return .submit(text)
+        case .backspace: return .update(String(text.dropLast()))
+        case let .char(c): return .update(text.count < 40 ? text + String(c) : text)
+        case let .paste(p): return .update(String((text + p).prefix(40)))
+        default: return .update(text)
+        }
+    }
+}
+
 enum LineEdit {
     case cancel, update(String), submit(String)
 
@@ -188,6 +253,7 @@ enum LineEdit {
         case .enter: return .submit(text)
         case .backspace: return .update(String(text.dropLast()))
         case let .char(c): return .update(text.count < 300 ? text + String(c) : text)
+        case let .paste(p): return .update(String((text + p).prefix(300)))
         default: return .update(text)
         }
     }

@@ -43,6 +43,9 @@ final class DashboardInTmuxTests: XCTestCase {
         XCTAssertTrue(t.text.contains("v2.4.0 5% → 0% at once"), t.text)
         t.type("error budget burning")
         t.press("Enter")
+        XCTAssertTrue(t.wait(for: "Type revert or v2.4.0, then Enter:"), t.text)
+        t.type("revert")
+        t.press("Enter")
         XCTAssertTrue(t.wait(for: "REVERTED"), t.text)
         XCTAssertTrue(t.wait { lines in
             lines.contains { $0.range(of: #"│ v2\.4\.0 ░+ +0% │"#, options: .regularExpression) != nil }
@@ -97,6 +100,43 @@ final class DashboardInTmuxTests: XCTestCase {
         }
     }
 
+    /// A shared pane: pastes and escape sequences in typed text never act as keys, and
+    /// another person's typing never confirms a dialog.
+    func testPastesAndEscapesInTextNeverActAsKeys() throws {
+        let t = try start("--speed 1")
+        XCTAssertTrue(t.wait(for: "ROLLING step 1/5 1%", seconds: 60), t.text)
+        // A two-line paste into the chat field: one line of text, the "p" of "ship" promotes nothing.
+        t.press("m")
+        XCTAssertTrue(t.wait(for: "say: "), t.text)
+        t.paste("checked the dashboards\nall good, ship it")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "ana: checked the dashboards all good, ship it"), t.text)
+        XCTAssertTrue(t.text.contains("ROLLING step 1/5 1%"), "a paste promoted the deploy\n\(t.text)")
+        // An OSC sequence typed inside a chat line neither closes the field nor acts.
+        t.press("m")
+        XCTAssertTrue(t.wait(for: "say: "), t.text)
+        t.type("title \u{1b}]0;pwned\u{07} then p and q")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "ana: title  then p and q"), t.text)
+        XCTAssertTrue(t.text.contains("ROLLING step 1/5 1%"), t.text)
+        // A paste outside a text field does nothing but say so.
+        t.paste("pPq")
+        XCTAssertTrue(t.wait(for: "a paste does nothing here"), t.text)
+        // "my take: yes, wait" typed into an open promote-to-100% dialog confirms nothing.
+        t.press("P")
+        XCTAssertTrue(t.wait(for: "Promote v2.4.0 to 100%?"), t.text)
+        t.type("my take: yes, wait")
+        t.press("Enter")
+        t.press("y")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "type promote or v2.4.0, then Enter"), t.text)
+        t.press("Escape")
+        XCTAssertTrue(t.wait(for: "promote-full cancelled"), t.text)
+        XCTAssertTrue(t.text.contains("ROLLING step 1/5 1%"), t.text)
+        t.press("q")
+        XCTAssertEqual(exitStatus(t), "0")
+    }
+
     func testChatHoldAndPauseFromTheKeyboard() throws {
         let t = try start("--scenario bad-canary --speed 20")
         XCTAssertTrue(t.wait(for: "REVERTED", seconds: 30), t.text)
@@ -107,6 +147,9 @@ final class DashboardInTmuxTests: XCTestCase {
         t.press("Enter")
         XCTAssertTrue(t.wait(for: "ana: looking at it 部署"), t.text)
         t.press("R")
+        XCTAssertTrue(t.wait(for: "Retry v2.4.0?"), t.text)
+        t.type("retry")
+        t.press("Enter")
         XCTAssertTrue(t.wait(for: "ROLLING step 1/5 1%"), t.text)
         t.press("Space")
         XCTAssertTrue(t.wait(for: "PAUSED step 1/5"), t.text)

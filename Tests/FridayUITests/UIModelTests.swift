@@ -13,7 +13,7 @@ final class UIModelTests: XCTestCase {
         var m = model(step: 1)
         XCTAssertEqual(m.update(.key(.char("p"))), [.send(Command(.promote, by: "you"))])
         XCTAssertEqual(m.update(.key(.space)), [.send(Command(.pause, by: "you"))])
-        XCTAssertEqual(m.update(.key(.char("R"))), [.send(Command(.retry, by: "you"))], "refused by the engine, which logs why")
+        XCTAssertEqual(m.update(.key(.char("R"))), [.send(Command(.retry, by: "you"))], "refused by the engine, which logs why (no dialog for a refused key)")
     }
 
     func testRevertAsksForAReasonThenSendsIt() {
@@ -27,6 +27,10 @@ final class UIModelTests: XCTestCase {
         for c in "5xx" { _ = m.update(.key(.char(c))) }
         _ = m.update(.key(.backspace))
         _ = m.update(.key(.char("X")))
+        XCTAssertEqual(m.update(.key(.enter)), [], "the reason is given; now the word")
+        XCTAssertEqual(m.mode, .revertConfirm(reason: "5xX", typed: ""))
+        XCTAssertEqual(m.update(.key(.enter)), [], "Enter alone does not revert")
+        for c in "revert" { _ = m.update(.key(.char(c))) }
         XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.revert, by: "you", text: "5xX"))])
         XCTAssertEqual(m.mode, .normal)
         _ = m.update(.key(.char("r")))
@@ -37,12 +41,61 @@ final class UIModelTests: XCTestCase {
     func testPromoteFullConfirmsWithWhatWillHappen() {
         var m = model(step: 1)
         XCTAssertEqual(m.update(.key(.char("P"))), [])
-        XCTAssertEqual(m.mode, .confirm(.promoteFull))
+        XCTAssertEqual(m.mode, .confirm(.promoteFull, typed: ""))
         let screen = Screen.render(m).lines.joined(separator: "\n")
         XCTAssertTrue(screen.contains("v2 5% → 100% now, skipping steps 25%, 50%, 3 pauses and"), screen)
-        XCTAssertEqual(m.update(.key(.char("n"))), [])
+        XCTAssertTrue(screen.contains("opened by you"), screen)
+        XCTAssertTrue(screen.contains("Type promote or v2, then Enter:"), screen)
+        XCTAssertEqual(m.update(.key(.escape)), [])
+        XCTAssertEqual(m.mode, .normal)
         _ = m.update(.key(.char("P")))
-        XCTAssertEqual(m.update(.key(.char("y"))), [.send(Command(.promoteFull, by: "you"))])
+        for c in "v2" { _ = m.update(.key(.char(c))) }
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.promoteFull, by: "you"))])
+    }
+
+    /// Someone else's chat typed while the dialog is open does not confirm it: "y" and
+    /// Enter are text; only the word or the version then Enter does.
+    func testOrdinaryTypingNeverConfirmsADangerousDialog() {
+        var m = model(step: 1)
+        _ = m.update(.key(.char("P")))
+        var sent: [UIEffect] = []
+        for c in "my take: yes, wait" { sent += m.update(.key(.char(c))) }
+        sent += m.update(.key(.enter))
+        sent += m.update(.key(.char("y")))
+        sent += m.update(.key(.enter))
+        XCTAssertEqual(sent, [], "nothing sent")
+        XCTAssertEqual(m.message?.text, "type promote or v2, then Enter (Esc cancels)")
+        // A paste of the word is text too, and an escape sequence inside changes nothing.
+        m.mode = .confirm(.promoteFull, typed: "")
+        _ = m.update(.key(.sequence))
+        _ = m.update(.key(.paste("promote")))
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.promoteFull, by: "you"))])
+    }
+
+    func testPastesAreTextAndSequencesAreIgnored() {
+        var m = model(step: 2)
+        // Outside a text field a paste does nothing, and says so.
+        XCTAssertEqual(m.update(.key(.paste("all good, ship it p"))), [])
+        XCTAssertEqual(m.message?.text, "a paste does nothing here: press m to type into the team log first")
+        // Inside the chat field a paste is text: its "p" promotes nothing, its newline was a space.
+        _ = m.update(.key(.char("m")))
+        XCTAssertEqual(m.update(.key(.paste("checked the dashboards all good, ship it"))), [])
+        // An escape sequence inside typed text (ESC ] 0 ; … BEL) is read whole and ignored: it neither closes the field nor acts.
+        XCTAssertEqual(m.update(.key(.sequence)), [])
+        for c in " ok" { XCTAssertEqual(m.update(.key(.char(c))), []) }
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.say, by: "you", text: "checked the dashboards all good, ship it ok"))])
+        XCTAssertEqual(m.mode, .normal)
+    }
+
+    func testRetryAndPromotingPastAPersonsHoldAskForTheWord() {
+        var f = EventFixture.rolling(step: 1)
+        f.add(.deployPaused(by: "maya", reason: "checking logs"))
+        var m = UIModel(deploy: f.state, now: f.t, user: "you")
+        XCTAssertEqual(m.update(.key(.char("p"))), [])
+        XCTAssertEqual(m.mode, .confirm(.promote, typed: ""))
+        XCTAssertTrue(Screen.render(m).lines.joined().contains("Promote past maya's hold?"))
+        for c in "promote" { _ = m.update(.key(.char(c))) }
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.promote, by: "you"))])
     }
 
     func testARefusedDangerousKeySkipsTheDialogAndShowsWhy() {

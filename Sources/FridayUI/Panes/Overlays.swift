@@ -6,18 +6,34 @@ public enum Overlays {
         switch m.mode {
         case .normal, .chat: return
         case .help: help(m, into: &g)
-        case let .confirm(action):
-            let title = action == .promoteFull ? "Promote \(m.deploy.to.name) to 100%?" : "\(action.rawValue)?"
-            dialog(m, into: &g, title: title, body: [
-                (RolloutLogic.consequence(action, in: m.deploy), .text), ("", .text),
-                ("y / Enter  do it      n / Esc  cancel", .dim),
-            ])
+        case let .confirm(action, typed):
+            let title: String
+            switch action {
+            case .promoteFull: title = "Promote \(m.deploy.to.name) to 100%?"
+            case .promote: title = "Promote past \(m.deploy.paused?.by ?? "a person")'s hold?"
+            case .retry: title = "Retry \(m.deploy.to.name)?"
+            default: title = "\(action.rawValue)?"
+            }
+            var body: [(String, Role)] = [(RolloutLogic.consequence(action, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text),
+                                          ("Type \(m.confirmWords(action).joined(separator: " or ")), then Enter:", .dim),
+                                          ("> " + typed + "▏", .input)]
+            if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
+            body.append(("", .text))
+            body.append(("Esc cancels (the default)", .dim))
+            dialog(m, into: &g, title: title, body: body)
         case let .revertReason(text):
-            var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("", .text), ("Reason for the team log:", .dim)]
+            var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text), ("Reason for the team log:", .dim)]
             body.append(("> " + text + "▏", .input))
             if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
             body.append(("", .text))
-            body.append(("Enter revert      Esc cancel", .dim))
+            body.append(("Enter next      Esc cancel", .dim))
+            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
+        case let .revertConfirm(reason, typed):
+            var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user) · reason: \(reason)", .dim), ("", .text),
+                                          ("Type \(m.confirmWords(.revert).joined(separator: " or ")), then Enter:", .dim), ("> " + typed + "▏", .input)]
+            if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
+            body.append(("", .text))
+            body.append(("Esc cancels (the default)", .dim))
             dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
         }
     }
