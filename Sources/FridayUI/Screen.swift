@@ -1,7 +1,7 @@
 import FridayCore
 
 /// How the panes are arranged for a terminal size.
-public enum LayoutKind: Sendable, Equatable {
+public enum LayoutKind: String, Sendable, Equatable, CaseIterable {
     /// 2x2 grid, from about 100 columns.
     case grid
     /// Four panes one above the other, from about 64x20 (80x24 stacks).
@@ -16,12 +16,40 @@ public enum LayoutKind: Sendable, Equatable {
     }
 }
 
+/// Keeps the layout steady while the size flickers (tmux `window-size latest` resizes the
+/// window to whichever client typed last): a new layout is taken only once its size has
+/// held for `hold` seconds, or at once when pinned. Time is passed in, so tests decide it.
+public struct LayoutHold: Sendable, Equatable {
+    public var pinned: LayoutKind?
+    public var hold: Double
+    public private(set) var current: LayoutKind?
+    private var candidate: (kind: LayoutKind, since: Double)?
+
+    public init(pinned: LayoutKind? = nil, hold: Double = 1.0) { self.pinned = pinned; self.hold = hold }
+
+    public static func == (a: LayoutHold, b: LayoutHold) -> Bool { a.pinned == b.pinned && a.current == b.current && a.hold == b.hold }
+
+    /// The layout to draw at this size and time.
+    public mutating func kind(width: Int, height: Int, at t: Double) -> LayoutKind {
+        if let pinned { return pinned }
+        let wanted = LayoutKind.choose(width: width, height: height)
+        guard let shown = current else { current = wanted; return wanted }
+        if wanted == shown { candidate = nil; return shown }
+        if let c = candidate, c.kind == wanted {
+            if t - c.since >= hold { current = wanted; candidate = nil; return wanted }
+        } else {
+            candidate = (wanted, t)
+        }
+        return shown
+    }
+}
+
 /// Draws the whole screen from the UI model: header, four panes, footer, overlays.
 public enum Screen {
     public static func render(_ m: UIModel) -> CellGrid {
         var grid = CellGrid(width: m.width, height: m.height)
         guard m.width > 0, m.height > 0 else { return grid }
-        let kind = LayoutKind.choose(width: m.width, height: m.height)
+        let kind = m.layout ?? LayoutKind.choose(width: m.width, height: m.height)
         if kind == .compact {
             CompactSummary.render(m, into: &grid)
             Overlays.render(m, into: &grid)

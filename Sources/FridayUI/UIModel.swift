@@ -64,6 +64,8 @@ public struct UIModel: Sendable {
     public var sourceLabel: String
     /// In replay: the position and the player's keys, shown instead of the deploy keys.
     public var replayBar: String?
+    /// The layout to draw (held steady by `LayoutHold`); nil chooses by size.
+    public var layout: LayoutKind?
 
     public init(deploy: DeployState = DeployState(), now: Timestamp, user: String, glyphs: Glyphs = .unicode,
                 judge: CanaryJudge = CanaryJudge(), width: Int = 120, height: Int = 40, sourceLabel: String = "") {

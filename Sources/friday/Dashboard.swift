@@ -1,3 +1,4 @@
+import ArgumentParser
 import Dispatch
 import Foundation
 import FridayCore
@@ -22,6 +23,7 @@ struct Dashboard {
     let sourceLabel: String
     let ascii: Bool
     var fatal: FatalBox? = nil
+    var layout: LayoutKind? = nil
 
     func run() async -> Outcome {
         let mailbox = Mailbox()
@@ -62,6 +64,9 @@ struct Dashboard {
         var model = UIModel(now: clock.now(), user: user, glyphs: ascii ? .ascii : term.glyphs, judge: engine.judge ?? CanaryJudge(),
                             width: term.size.width, height: term.size.height, sourceLabel: sourceLabel)
         var lastFrame = ContinuousClock.now - .seconds(1)
+        var hold = LayoutHold(pinned: layout)
+        let started = ContinuousClock.now
+        func seconds() -> Double { let d = ContinuousClock.now - started; return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         var dirty = true
         var resyncPending = false
         let frameGap = Duration.milliseconds(33)
@@ -110,6 +115,9 @@ struct Dashboard {
             if dirty {
                 let since = ContinuousClock.now - lastFrame
                 if keyed || since >= frameGap {
+                    let kind = hold.kind(width: model.width, height: model.height, at: seconds())
+                    if kind != LayoutKind.choose(width: model.width, height: model.height) { dirty = true } // look again when the hold ends
+                    model.layout = kind
                     term.present(Screen.render(model))
                     lastFrame = ContinuousClock.now
                     dirty = false
@@ -129,6 +137,8 @@ struct Dashboard {
         return min(1000, max(5, ms))
     }
 }
+
+extension LayoutKind: ExpressibleByArgument {}
 
 /// Messages for the screen thread, with a pipe that wakes its poll().
 final class Mailbox: @unchecked Sendable {

@@ -28,6 +28,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "A theme name (default, monochrome, or one in themes/ or $XDG_CONFIG_HOME/friday/themes) or a path to a .toml file.")
     var theme: String = "default"
 
+    @Option(help: "Pin the layout: grid, stacked or compact (default: by size, held steady while the size flickers).")
+    var layout: LayoutKind?
+
     @Flag(help: "Draw with plain ASCII characters (boxes, bars, sparklines) whatever the locale.")
     var ascii = false
 
@@ -84,7 +87,7 @@ struct Demo: AsyncParsableCommand {
         let clock = ScaledClock(base: base, speed: speed)
         let engine = makeEngine(clock: clock)
         let label = "demo · \(scenario)" + (speed == 1 ? "" : " · \(format1(speed))x")
-        let outcome = await Dashboard(engine: engine, clock: clock, theme: chosen, user: userName, sourceLabel: label, ascii: ascii).run()
+        let outcome = await Dashboard(engine: engine, clock: clock, theme: chosen, user: userName, sourceLabel: label, ascii: ascii, layout: layout).run()
         switch outcome {
         case .quit: break
         case let .signal(sig): throw ExitCode(128 + sig)

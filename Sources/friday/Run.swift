@@ -35,6 +35,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Your name in the team log.")
     var user: String?
 
+    @Option(help: "Pin the layout: grid, stacked or compact (default: by size, held steady while the size flickers).")
+    var layout: LayoutKind?
+
     @Flag(help: "Draw with plain ASCII.")
     var ascii = false
 
@@ -111,7 +114,7 @@ struct Run: AsyncParsableCommand {
             let chosen: Theme
             do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
             let name = user ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "you"
-            switch await Dashboard(engine: engine, clock: clock, theme: chosen, user: name, sourceLabel: label, ascii: ascii, fatal: fatal).run() {
+            switch await Dashboard(engine: engine, clock: clock, theme: chosen, user: name, sourceLabel: label, ascii: ascii, fatal: fatal, layout: layout).run() {
             case .quit: break
             case let .signal(sig): throw ExitCode(128 + sig)
             case let .failed(message): throw ExitWith(message: message)

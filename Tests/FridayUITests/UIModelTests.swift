@@ -156,3 +156,32 @@ final class UIModelTests: XCTestCase {
         XCTAssertEqual(m.deploy.lastSeq, f.events.count - 1)
     }
 }
+
+final class LayoutHoldTests: XCTestCase {
+    /// tmux `window-size latest` flips the window between two people's sizes as they type:
+    /// the layout follows only a size that has held for a second.
+    func testALayoutChangeWaitsUntilTheSizeHasHeld() {
+        var h = LayoutHold(hold: 1.0)
+        XCTAssertEqual(h.kind(width: 120, height: 40, at: 0), .grid)
+        // Alternating every 0.3 s between 120x40 and 80x24: stays grid.
+        var t = 0.0
+        for i in 0..<20 {
+            t += 0.3
+            XCTAssertEqual(h.kind(width: i % 2 == 0 ? 80 : 120, height: i % 2 == 0 ? 24 : 40, at: t), .grid, "flipped at \(t)")
+        }
+        // 80x24 holds: stacked after a second.
+        XCTAssertEqual(h.kind(width: 80, height: 24, at: t + 0.1), .grid)
+        XCTAssertEqual(h.kind(width: 80, height: 24, at: t + 0.6), .grid)
+        XCTAssertEqual(h.kind(width: 80, height: 24, at: t + 1.2), .stacked)
+    }
+
+    func testAPinnedLayoutIsKeptAtAnySize() {
+        var h = LayoutHold(pinned: .stacked)
+        XCTAssertEqual(h.kind(width: 200, height: 60, at: 0), .stacked)
+        XCTAssertEqual(h.kind(width: 40, height: 10, at: 5), .stacked)
+        var m = UIModel(now: Timestamp(seconds: 0), user: "you", width: 120, height: 40)
+        m.layout = .stacked
+        let lines = Screen.render(m).lines
+        XCTAssertTrue(lines[1].hasPrefix("┌ Pipeline") && lines[1].count == 120 && !lines[1].contains("┌ Traffic"), lines[1])
+    }
+}
