@@ -120,7 +120,7 @@ public struct UIModel: Sendable {
             if k == .escape || k == .char("?") || k == .char("q") || k == .enter { mode = .normal }
             return []
         case let .confirm(action, typed):
-            switch ConfirmEdit.apply(k, to: typed) {
+            switch LineEdit.apply(k, to: typed, limit: 40) {
             case .cancel:
                 mode = .normal
                 message = ("\(action.rawValue) cancelled", false)
@@ -147,7 +147,7 @@ public struct UIModel: Sendable {
                 return []
             }
         case let .revertConfirm(reason, typed):
-            switch ConfirmEdit.apply(k, to: typed) {
+            switch LineEdit.apply(k, to: typed, limit: 40) {
             case .cancel: mode = .normal; message = ("revert cancelled", false); return []
             case let .update(t): mode = .revertConfirm(reason: reason, typed: t); message = nil; return []
             case let .submit(t):
@@ -231,31 +231,18 @@ extension UIModel {
     }
 }
 
-/// The field of a confirm dialog: only a lone Esc cancels; Enter submits what is typed
-/// (an empty or wrong word does nothing); pastes are text; sequences are ignored.
-enum ConfirmEdit {
-    static func apply(_ k: Key, to text: String) -> LineEdit {
-        switch k {
-        case .escape: return .cancel
-        case .enter: return .submit(text)
-        case .backspace: return .update(String(text.dropLast()))
-        case let .char(c): return .update(text.count < 40 ? text + String(c) : text)
-        case let .paste(p): return .update(String((text + p).prefix(40)))
-        default: return .update(text)
-        }
-    }
-}
-
+/// A one-line text field (chat, revert reason, a confirm dialog's word): only a lone Esc
+/// cancels; Enter submits what is typed; pastes are text; escape sequences are ignored.
 enum LineEdit {
     case cancel, update(String), submit(String)
 
-    static func apply(_ k: Key, to text: String) -> LineEdit {
+    static func apply(_ k: Key, to text: String, limit: Int = 300) -> LineEdit {
         switch k {
         case .escape: return .cancel
         case .enter: return .submit(text)
         case .backspace: return .update(String(text.dropLast()))
-        case let .char(c): return .update(text.count < 300 ? text + String(c) : text)
-        case let .paste(p): return .update(String((text + p).prefix(300)))
+        case let .char(c): return .update(text.count < limit ? text + String(c) : text)
+        case let .paste(p): return .update(String((text + p).prefix(limit)))
         default: return .update(text)
         }
     }

@@ -124,8 +124,9 @@ struct Demo: AsyncParsableCommand {
             t += 1
         }
         let (w, h) = parseSize()!
-        let model = UIModel(deploy: await engine.state, now: base + at, user: userName, glyphs: ascii ? .ascii : .unicode,
+        var model = UIModel(deploy: await engine.state, now: base + at, user: userName, glyphs: ascii ? .ascii : .unicode,
                             judge: CanaryJudge(), width: w, height: h, sourceLabel: "demo · \(scenario)")
+        model.layout = layout
         for line in Screen.render(model).lines { print(line) }
     }
 }
