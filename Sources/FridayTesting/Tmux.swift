@@ -129,8 +129,21 @@ public func spawnAndWait(_ argv: [String], output: String) -> Int32 {
     var cargs = argv.map { strdup($0) }
     cargs.append(nil)
     defer { for a in cargs { free(a) } }
+    // A clean signal state for the child: the test process may block or ignore SIGTERM,
+    // and a blocked mask survives exec, so `stack.sh stop` could not stop the servers.
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, sig) }
+    posix_spawnattr_setsigdefault(&attr, &defaults)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, argv[0], &actions, nil, cargs, environ)
+    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
     guard rc == 0 else { return 127 }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

@@ -11,7 +11,10 @@
                           `get weight B/S` answers "N (initial N)" from FILE.weights
 Prints "ready" once listening. Stops after 120 s whatever happens.
 """
-import json, os, socket, sys, threading, time, urllib.parse
+import json, os, signal, socket, sys, threading, time, urllib.parse
+
+signal.signal(signal.SIGTERM, signal.SIG_DFL)  # an ignored or blocked SIGTERM survives exec: put the default back
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 mode, address = sys.argv[1], sys.argv[2]
 arg = sys.argv[3] if len(sys.argv) > 3 else None

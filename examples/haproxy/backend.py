@@ -9,7 +9,13 @@ import argparse
 import http.server
 import os
 import random
+import signal
 import time
+
+# A parent may start us with SIGTERM ignored or blocked (both survive exec): put the
+# default back, so `stack.sh stop` really stops us.
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def main():
