@@ -165,7 +165,13 @@ public final class CursesTerminal: Terminal {
             _ = shim_wait2(0, -1, ms)
             r = wget_wch(window, &ch)
         }
-        if r == ERR || r == KEY_CODE_YES { return r == KEY_CODE_YES ? 0xFFFF_FFFF : nil }
+        if r == KEY_CODE_YES {
+            // A key code (a resize, an arrow) is not part of a sequence: give it back, so
+            // the ESC before it stays a lone Esc and the key is not lost.
+            ungetch(Int32(ch))
+            return nil
+        }
+        if r == ERR { return nil }
         return UInt32(ch)
     }
 

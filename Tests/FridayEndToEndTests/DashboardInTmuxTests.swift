@@ -133,6 +133,13 @@ final class DashboardInTmuxTests: XCTestCase {
         t.press("Escape")
         XCTAssertTrue(t.wait(for: "promote-full cancelled"), t.text)
         XCTAssertTrue(t.text.contains("ROLLING step 1/5 1%"), t.text)
+        // An Esc followed at once by a resize is still a lone Esc (the resize is not taken for a sequence).
+        t.press("P")
+        XCTAssertTrue(t.wait(for: "Promote v2.4.0 to 100%?"), t.text)
+        t.press("Escape")
+        t.resize(width: 100, height: 30)
+        XCTAssertTrue(t.wait(for: "promote-full cancelled"), t.text)
+        XCTAssertFalse(t.text.contains("Promote v2.4.0 to 100%?"), t.text)
         t.press("q")
         XCTAssertEqual(exitStatus(t), "0")
     }
