@@ -1,5 +1,6 @@
 /// The one way the state changes: `reduce(state, event)`. Pure and deterministic.
-func weightsText(_ w: [VersionWeight]) -> String { w.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ") }
+/// `v2.3.0 90%, v2.4.0 10%`, for messages.
+public func weightsText(_ w: [VersionWeight]) -> String { w.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ") }
 
 public enum Reducer {
     public static func reduce(_ state: inout DeployState, _ event: DeployEvent) {

@@ -131,10 +131,7 @@ public actor Engine {
     /// Validates and carries out a command; a refusal is recorded as `command.rejected`.
     @discardableResult
     public func send(_ command: Command) async -> CommandDecision {
-        if command.action == .revert || command.action == .pause, case .step? = routerCallCause {
-            // Decided at once: a step change still waiting for the router gives way.
-            routerCall?.cancel()
-        }
+        yieldPendingStep(to: command)
         return await serially { e in await e.handle(command, at: e.commandTime()) }
     }
 
@@ -142,8 +139,13 @@ public actor Engine {
     /// screen go through here, so pause-then-promote is never carried out the other way
     /// round). A revert or pause still cancels a step change waiting for the router.
     public func submit(_ command: Command) {
-        if command.action == .revert || command.action == .pause, case .step? = routerCallCause { routerCall?.cancel() }
+        yieldPendingStep(to: command)
         _ = enqueue { e in await e.handle(command, at: e.commandTime()) }
+    }
+
+    /// A revert or pause is decided at once: a step change still waiting for the router gives way.
+    private func yieldPendingStep(to command: Command) {
+        if command.action == .revert || command.action == .pause, case .step? = routerCallCause { routerCall?.cancel() }
     }
 
     /// Records an event from outside (an external CI, a teammate's client) at the current time.
@@ -520,4 +522,3 @@ extension MetricsSample {
     }
 }
 
-func weightsText(_ w: [VersionWeight]) -> String { w.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ") }

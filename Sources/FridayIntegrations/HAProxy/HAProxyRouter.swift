@@ -54,7 +54,7 @@ public final class HAProxyRouter: TrafficRouter, @unchecked Sendable {
             }
             let got = try await read(inst, versions: weights.map(\.version))
             if Set(got) != Set(weights) {
-                return .failure(RouterError("\(inst.address) reports \(got.map { "\($0.version) \($0.percent)%" }.joined(separator: ", "))"))
+                return .failure(RouterError("\(inst.address) reports \(weightsText(got))"))
             }
             try await checkHealth(inst, weights)
             return .success(got)

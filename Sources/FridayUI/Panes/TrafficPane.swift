@@ -24,7 +24,7 @@ public enum TrafficPane {
             y += 1
         }
         if let d = s.drift, y < r.maxY {
-            let want = d.wanted.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ")
+            let want = weightsText(d.wanted)
             g.put("changed outside friday (friday set \(want))", x: r.x, y: y, role: .bad, limit: r.width)
             y += 1
         } else if let at = s.observedAt, !s.isFinished, m.now - at >= 3, y < r.maxY {
@@ -33,7 +33,7 @@ public enum TrafficPane {
             y += 1
         }
         if s.drift == nil, s.wanted != s.observed, y < r.maxY {
-            let want = s.wanted.map { "\($0.version) \($0.percent)%" }.joined(separator: ", ")
+            let want = weightsText(s.wanted)
             g.put("setting \(want): waiting for the router", x: r.x, y: y, role: .warn, limit: r.width)
             y += 1
         }
