@@ -57,8 +57,8 @@ struct Demo: AsyncParsableCommand {
             throw ValidationError("unknown scenario '\(scenario)'; choose one of: \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard speed > 0, speed <= 1000 else { throw ValidationError("--speed must be above 0 and at most 1000, got \(speed)") }
-        guard duration >= 0 else { throw ValidationError("--duration must be 0 or more seconds") }
-        guard at >= 0 else { throw ValidationError("--at must be 0 or more seconds") }
+        guard InputRange.seconds.contains(duration) else { throw ValidationError("--duration must be 0 to 2592000 seconds (30 days), got \(duration)") }
+        guard InputRange.seconds.contains(at) else { throw ValidationError("--at must be 0 to 2592000 seconds (30 days), got \(at)") }
         if dump, parseSize() == nil { throw ValidationError("--size must look like 120x40, got '\(size)'") }
         if headless && dump { throw ValidationError("choose one of --headless and --dump") }
     }

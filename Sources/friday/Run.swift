@@ -43,6 +43,7 @@ struct Run: AsyncParsableCommand {
 
     func validate() throws {
         guard speed > 0, speed <= 1000 else { throw ValidationError("--speed must be above 0 and at most 1000") }
+        guard InputRange.seconds.contains(duration) else { throw ValidationError("--duration must be 0 to 2592000 seconds (30 days), got \(duration)") }
         if file != nil && config != nil && file != config { throw ValidationError("give the deploy file once: as the argument or as --config") }
     }
 

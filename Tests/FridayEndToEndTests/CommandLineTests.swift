@@ -50,6 +50,14 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(r.out.contains("step 3/5 holds until promoted: p for 50%"), r.out)
     }
 
+    func testAbsurdNumbersOnTheCommandLineAreRefusedNotRunForever() throws {
+        for args in [["demo", "--dump", "--at", "1e300"], ["demo", "--headless", "--duration", "1e300"], ["run", "--headless", "--duration", "inf"]] {
+            let r = try runProcess(bin, args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.contains("must be 0 to 2592000 seconds (30 days)"), "\(args): \(r.err)")
+        }
+    }
+
     func testBadInputGetsAClearErrorAndNoStackTrace() throws {
         let s = try runProcess(bin, ["demo", "--scenario", "awful"])
         XCTAssertNotEqual(s.status, 0)
