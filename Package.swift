@@ -14,18 +14,25 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         .target(name: "FridayCore", swiftSettings: strict),
         .target(name: "FridayEngine", dependencies: ["FridayCore"], swiftSettings: strict),
         .target(name: "FridayIntegrations", dependencies: ["FridayCore", "FridayEngine", "TOMLKit"], swiftSettings: strict),
+        // The engine served to attached dashboards and CLI verbs (SwiftNIO: Unix socket and TCP).
+        .target(name: "FridayServe", dependencies: [
+            "FridayCore", "FridayEngine",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: strict),
         .target(name: "FridayUI", dependencies: ["FridayCore", "TOMLKit"], swiftSettings: strict),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(name: "FridayTerminal", dependencies: ["FridayUI", "CNcursesw"], swiftSettings: strict),
         .executableTarget(
             name: "friday",
             dependencies: [
-                "FridayCore", "FridayEngine", "FridayIntegrations", "FridayUI", "FridayTerminal",
+                "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe", "FridayUI", "FridayTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -35,6 +42,6 @@ let package = Package(
         .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayTesting"], swiftSettings: strict),
         .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting"],
                     exclude: ["__Snapshots__"], swiftSettings: strict),
-        .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting", "FridayCore", "FridayEngine", "FridayIntegrations"], swiftSettings: strict),
+        .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting", "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe"], swiftSettings: strict),
     ]
 )

@@ -31,6 +31,8 @@ public enum EventPayload: Sendable, Equatable {
     case metricsRecovered(provider: String)
     /// Opening the log set damaged lines aside.
     case logRecovered(setAside: Int, keptIn: String)
+    /// A notification (webhook) could not be delivered after its retries.
+    case notifyFailed(error: String)
 
     /// The `type` field of the event line.
     public var type: String {
@@ -58,6 +60,7 @@ public enum EventPayload: Sendable, Equatable {
         case .routerRecovered: return "router.recovered"
         case .engineRestarted: return "engine.restarted"
         case .logRecovered: return "log.recovered"
+        case .notifyFailed: return "notify.failed"
         case .metricsUnavailable: return "metrics.unavailable"
         case .metricsRecovered: return "metrics.recovered"
         }
@@ -173,6 +176,7 @@ extension EventPayload {
         case let .routerRecovered(provider): return .object([("provider", .string(provider))])
         case let .engineRestarted(down): return .object([("down_seconds", .number(round3(down)))])
         case let .logRecovered(n, file): return .object([("set_aside", .number(Double(n))), ("kept_in", .string(file))])
+        case let .notifyFailed(error): return .object([("error", .string(error))])
         case let .metricsUnavailable(provider, error): return .object([("provider", .string(provider)), ("error", .string(error))])
         case let .metricsRecovered(provider): return .object([("provider", .string(provider))])
         }
@@ -244,6 +248,7 @@ extension EventPayload {
         case "router.recovered": self = .routerRecovered(provider: try d.string("provider"))
         case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds", in: InputRange.longSeconds))
         case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside", in: 0...1_000_000), keptIn: try d.string("kept_in"))
+        case "notify.failed": self = .notifyFailed(error: try d.string("error"))
         case "metrics.unavailable": self = .metricsUnavailable(provider: try d.string("provider"), error: try d.string("error"))
         case "metrics.recovered": self = .metricsRecovered(provider: try d.string("provider"))
         default:

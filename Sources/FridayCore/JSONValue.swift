@@ -90,7 +90,7 @@ public enum JSONValue: Sendable, Equatable {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
+                if JSONValue.escapesAsCode(scalar.value) {
                     let hex = String(scalar.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {
@@ -99,6 +99,13 @@ public enum JSONValue: Sendable, Equatable {
             }
         }
         out += "\""
+    }
+
+    /// Control characters (C0, DEL, C1), bidi controls and line separators are written as
+    /// `\\u` escapes, so a consumer that prints a field never receives them raw.
+    @inline(__always) static func escapesAsCode(_ v: UInt32) -> Bool {
+        v < 0x20 || (v >= 0x7F && v < 0xA0) || v == 0x061C || v == 0x200E || v == 0x200F
+            || (v >= 0x2028 && v <= 0x202E) || (v >= 0x2066 && v <= 0x2069)
     }
 
     // MARK: reading

@@ -215,6 +215,9 @@ public enum Reducer {
         case let .logRecovered(n, file):
             log(.alert, "engine", "the event log had \(n) damaged line\(n == 1 ? "" : "s") at its end: set aside in \(file)")
 
+        case let .notifyFailed(error):
+            log(.alert, "notify", error)
+
         case let .routerRecovered(provider):
             state.routerProblem = nil
             log(.system, provider, "router \(provider) is back")

@@ -237,6 +237,9 @@ public final class CursesTerminal: Terminal {
         return (r & 1 != 0, r & 2 != 0)
     }
 
+    /// Rings the terminal bell (tmux marks the window).
+    public func bell() { _ = beep() }
+
     public func restore() {
         guard !restored else { return }
         restored = true

@@ -16,6 +16,9 @@ public enum Key: Sendable, Equatable {
 /// What a key binding does in the normal view.
 public enum UIAction: String, Sendable, CaseIterable {
     case promote, promoteFull, togglePause, revert, retry, say, help, quit, focusNext, scrollUp, scrollDown
+
+    /// Moves traffic or the rollout (refused to viewers).
+    public var isActing: Bool { [.promote, .promoteFull, .togglePause, .revert, .retry].contains(self) }
 }
 
 /// One binding: keys, the label shown in the footer, and the help line.
@@ -54,7 +57,7 @@ public enum Keymap {
         KeyBinding(keys: [.up, .char("k")], label: "↑/k", short: "scroll", help: "scroll the focused pane up (older)", action: .scrollUp),
         KeyBinding(keys: [.down, .char("j")], label: "↓/j", short: "scroll", help: "scroll the focused pane down (newer)", action: .scrollDown),
         KeyBinding(keys: [.char("?")], label: "?", short: "help", help: "show or hide this help", action: .help),
-        KeyBinding(keys: [.char("q")], label: "q", short: "quit", help: "quit (the deploy is not affected)", action: .quit),
+        KeyBinding(keys: [.char("q")], label: "q", short: "quit", help: "quit the screen (run and attach: the engine and the deploy go on; friday stop ends them)", action: .quit),
     ]
 
     public static func binding(for key: Key) -> KeyBinding? { bindings.first { $0.keys.contains(key) } }

@@ -164,14 +164,19 @@ enum FooterBar {
         if let msg = m.message {
             x += g.put(msg.text, x: x, y: row, role: msg.isError ? .bad : .good, limit: g.width - 2) + 2
         }
+        let viewer = m.role == .viewer
+        if viewer, m.message == nil { x += g.put("viewer (watch, chat):", x: x, y: row, role: .dim, limit: g.width - 2) + 2 }
         for b in Keymap.bindings where [.promote, .promoteFull, .togglePause, .revert, .retry, .say, .help, .quit].contains(b.action) {
-            guard m.refusal(b.action) == nil else { continue }
+            // A viewer sees the acting keys greyed out (help and a key press say why).
+            let greyed = viewer && b.action.isActing
+            guard greyed || m.refusal(b.action) == nil else { continue }
             var short = b.short
             if b.action == .togglePause, m.deploy.paused != nil { short = "resume" }
+            if b.action == .quit, m.detaches { short = "detach" }
             let w = CharWidth.of(b.label) + 1 + CharWidth.of(short) + 2
             if x + w > g.width { break }
-            x += g.put(b.label, x: x, y: row, role: .keyName)
-            x += g.put(" \(short)  ", x: x, y: row, role: .keyHint)
+            x += g.put(b.label, x: x, y: row, role: greyed ? .dim : .keyName)
+            x += g.put(" \(short)  ", x: x, y: row, role: greyed ? .dim : .keyHint)
         }
     }
 

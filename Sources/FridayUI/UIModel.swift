@@ -34,6 +34,8 @@ public enum UIMessage: Sendable {
     case engine(DeployEvent)
     /// A fresh copy of the state after falling behind.
     case resync(DeployState)
+    /// A line for the footer from outside the deploy's events (the engine's reply to a command).
+    case notice(String, isError: Bool)
     case tick(Timestamp)
     case resize(width: Int, height: Int)
 }
@@ -66,6 +68,12 @@ public struct UIModel: Sendable {
     public var replayBar: String?
     /// The layout to draw (held steady by `LayoutHold`); nil chooses by size.
     public var layout: LayoutKind?
+    /// A viewer watches and chats; the acting keys are greyed out with the reason.
+    public var role: Wire.Role = .operator
+    /// `q` leaves the engine running (attached to a served engine) rather than ending it.
+    public var detaches = false
+
+    public static let viewerRefusal = "you watch as a viewer: ask an operator, or attach with --role operator"
 
     public init(deploy: DeployState = DeployState(), now: Timestamp, user: String, glyphs: Glyphs = .unicode,
                 judge: CanaryJudge = CanaryJudge(), width: Int = 120, height: Int = 40, sourceLabel: String = "") {
@@ -90,6 +98,9 @@ public struct UIModel: Sendable {
         case let .resync(s):
             deploy = s
             return []
+        case let .notice(text, isError):
+            message = (text, isError)
+            return []
         case let .tick(t):
             now = t
             return []
@@ -103,6 +114,7 @@ public struct UIModel: Sendable {
 
     /// Why the command behind `action` does not apply now (nil if it does).
     public func refusal(_ action: UIAction) -> String? {
+        if role == .viewer, action.isActing { return UIModel.viewerRefusal }
         switch action {
         case .togglePause:
             return deploy.paused != nil ? RolloutLogic.refusal(.resume, in: deploy) : RolloutLogic.refusal(.pause, in: deploy)
@@ -176,6 +188,10 @@ public struct UIModel: Sendable {
                 return []
             }
             guard let b = Keymap.binding(for: k) else { return [] }
+            if role == .viewer, b.action.isActing {
+                message = (UIModel.viewerRefusal, true)
+                return []
+            }
             switch b.action {
             case .quit: return [.quit]
             case .help: mode = .help; return []

@@ -5,6 +5,7 @@ import FridayCore
 import FridayEngine
 import FridayTerminal
 import FridayUI
+import Synchronization
 
 /// Runs the full-screen dashboard against an engine until the user quits or a signal
 /// arrives, and always gives the terminal back.
@@ -16,53 +17,46 @@ import FridayUI
 struct Dashboard {
     enum Outcome: Sendable { case quit, signal(Int32), failed(String) }
 
-    let engine: Engine
-    let clock: any EngineClock
+    let link: any DashboardLink
     let theme: Theme
     let user: String
     let sourceLabel: String
     let ascii: Bool
     var fatal: FatalBox? = nil
     var layout: LayoutKind? = nil
+    var role: Wire.Role = .operator
+    /// Ring the bell on a failed verdict, a hold or a revert.
+    var bell: Bool = true
+
+    var clock: any EngineClock { link.clock }
 
     func run() async -> Outcome {
         let mailbox = Mailbox()
         let signals = SignalWatch(mailbox: mailbox)
         defer { signals.cancel() }
-        let stream = await engine.subscribe()
-        let forward = Task {
-            for await e in stream { mailbox.post(.engine(e)) }
-        }
-        let driver = Task { await engine.run() }
-        // Keys become commands through one ordered queue.
-        let (commands, commandSink) = AsyncStream<Command>.makeStream()
-        let target = self.engine
-        let submitter = Task { for await c in commands { await target.submit(c) } }
-        await engine.ingest(.presenceJoined(who: user, role: "operator"))
+        let first = await link.start(mailbox)
         let outcome: Outcome = await withCheckedContinuation { cont in
             let thread = Thread {
-                cont.resume(returning: self.loop(mailbox: mailbox, commands: commandSink))
+                cont.resume(returning: self.loop(mailbox: mailbox, first: first))
             }
             thread.name = "friday-screen"
             thread.start()
         }
-        commandSink.finish()
-        await submitter.value
-        driver.cancel()
-        forward.cancel()
-        await engine.finishSubscriptions()
+        await link.finish()
         return outcome
     }
 
-    private func loop(mailbox: Mailbox, commands: AsyncStream<Command>.Continuation) -> Outcome {
+    private func loop(mailbox: Mailbox, first: DeployState?) -> Outcome {
         let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let term: CursesTerminal
         do { term = try CursesTerminal(theme: theme, noColor: noColor) } catch {
             return .failed("friday demo needs a terminal (\(error)); try `friday demo --headless` or `--dump`")
         }
         defer { term.restore() }
-        var model = UIModel(now: clock.now(), user: user, glyphs: ascii ? .ascii : term.glyphs, judge: engine.judge ?? CanaryJudge(),
+        var model = UIModel(deploy: first ?? DeployState(), now: clock.now(), user: user, glyphs: ascii ? .ascii : term.glyphs, judge: link.judge,
                             width: term.size.width, height: term.size.height, sourceLabel: sourceLabel)
+        model.role = role
+        model.detaches = link.detaches
         var lastFrame = ContinuousClock.now - .seconds(1)
         var hold = LayoutHold(pinned: layout)
         let started = ContinuousClock.now
@@ -82,23 +76,21 @@ struct Dashboard {
                 for effect in model.update(.key(k)) {
                     switch effect {
                     case .quit: return .quit
-                    case let .send(c): commands.yield(c)
+                    case let .send(c): link.submit(c)
                     case .resync: break
                     }
                 }
             }
             if let m = fatal?.message { return .failed("the engine stopped: \(m)") }
-            let (messages, signal) = mailbox.drain()
+            let (messages, signal, ended) = mailbox.drain()
             if let signal { return .signal(signal) }
+            if let ended { return .failed(ended) }
             for msg in messages {
                 dirty = true
+                if bell, case let .engine(e) = msg, Dashboard.rings(e) { term.bell() }
                 for effect in model.update(msg) where effect == .resync && !resyncPending {
                     resyncPending = true
-                    let engine = self.engine
-                    Task {
-                        let s = await engine.snapshot()
-                        mailbox.post(.resync(s))
-                    }
+                    link.resync(mailbox)
                 }
                 if case .resync = msg { resyncPending = false }
             }
@@ -145,6 +137,7 @@ final class Mailbox: @unchecked Sendable {
     private let lock = Lock()
     private var items: [UIMessage] = []
     private var signal: Int32?
+    private var ended: String?
     let readFD: Int32
     private let writeFD: Int32
 
@@ -171,17 +164,23 @@ final class Mailbox: @unchecked Sendable {
         wake()
     }
 
+    /// The engine is gone (the connection closed): the screen ends with `reason`.
+    func postEnd(_ reason: String) {
+        lock.withLock { if ended == nil { ended = reason } }
+        wake()
+    }
+
     private func wake() {
         var b: UInt8 = 1
         _ = write(writeFD, &b, 1)
     }
 
-    func drain() -> ([UIMessage], Int32?) {
+    func drain() -> ([UIMessage], Int32?, String?) {
         var sink = [UInt8](repeating: 0, count: 256)
         while read(readFD, &sink, sink.count) > 0 {}
         return lock.withLock {
             defer { items.removeAll(keepingCapacity: true) }
-            return (items, signal)
+            return (items, signal, ended)
         }
     }
 }
@@ -208,5 +207,84 @@ final class SignalWatch: @unchecked Sendable {
 
     func cancel() {
         for s in sources { s.cancel() }
+    }
+}
+
+extension Dashboard {
+    /// Events that call for a person: the judge failed, the rollout is held, traffic was reverted.
+    static func rings(_ e: DeployEvent) -> Bool {
+        switch e.payload {
+        case let .analysisVerdict(_, verdict, _, _): return verdict == .fail
+        case let .deployPaused(by, _): return by == "judge" || by == "engine"
+        case let .stepStarted(_, _, pause): if case .untilPromoted = pause { return true }; return false
+        case let .deployFinished(outcome, _, _): return outcome != .promoted
+        default: return false
+        }
+    }
+}
+
+/// What the dashboard watches and steers: an engine in this process (the demo) or one
+/// served elsewhere (`friday run`, `friday attach`).
+protocol DashboardLink: Sendable {
+    var clock: any EngineClock { get }
+    var judge: CanaryJudge { get }
+    /// `q` leaves the engine running.
+    var detaches: Bool { get }
+    /// Starts delivering events (and snapshots) to the mailbox; returns the first state.
+    func start(_ mailbox: Mailbox) async -> DeployState?
+    /// Sends a command; commands keep the order of calls.
+    func submit(_ c: Command)
+    /// Posts a fresh `.resync` state to the mailbox.
+    func resync(_ mailbox: Mailbox)
+    func finish() async
+}
+
+/// An engine in this process, driven by the dashboard's own clock.
+final class LocalLink: DashboardLink {
+    let engine: Engine
+    let user: String
+    var clock: any EngineClock { engine.clock }
+    var judge: CanaryJudge { engine.judge ?? CanaryJudge() }
+    var detaches: Bool { false }
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let commands: AsyncStream<Command>.Continuation
+    private let commandStream: AsyncStream<Command>
+
+    init(engine: Engine, user: String) {
+        self.engine = engine
+        self.user = user
+        (commandStream, commands) = AsyncStream<Command>.makeStream()
+    }
+
+    func start(_ mailbox: Mailbox) async -> DeployState? {
+        let stream = await engine.subscribe()
+        let engine = self.engine
+        let stream2 = commandStream
+        // Keys become commands through one ordered queue.
+        let started = [
+            Task { for await e in stream { mailbox.post(.engine(e)) } },
+            Task { await engine.run() },
+            Task { for await c in stream2 { await engine.submit(c) } },
+        ]
+        tasks.withLock { $0 = started }
+        await engine.ingest(.presenceJoined(who: user, role: "operator"))
+        return nil
+    }
+
+    func submit(_ c: Command) { commands.yield(c) }
+
+    func resync(_ mailbox: Mailbox) {
+        let engine = self.engine
+        Task { mailbox.post(.resync(await engine.snapshot())) }
+    }
+
+    func finish() async {
+        commands.finish()
+        let t = tasks.withLock { $0 }
+        guard t.count == 3 else { return }
+        await t[2].value
+        t[1].cancel()
+        t[0].cancel()
+        await engine.finishSubscriptions()
     }
 }

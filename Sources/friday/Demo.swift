@@ -87,7 +87,7 @@ struct Demo: AsyncParsableCommand {
         let clock = ScaledClock(base: base, speed: speed)
         let engine = makeEngine(clock: clock)
         let label = "demo · \(scenario)" + (speed == 1 ? "" : " · \(format1(speed))x")
-        let outcome = await Dashboard(engine: engine, clock: clock, theme: chosen, user: userName, sourceLabel: label, ascii: ascii, layout: layout).run()
+        let outcome = await Dashboard(link: LocalLink(engine: engine, user: userName), theme: chosen, user: userName, sourceLabel: label, ascii: ascii, layout: layout).run()
         switch outcome {
         case .quit: break
         case let .signal(sig): throw ExitCode(128 + sig)

@@ -124,7 +124,7 @@ final class ReplayPlayer: @unchecked Sendable {
                 default: _ = model.update(.key(k)) // tab, scrolling, help
                 }
             }
-            let (_, signal) = mailbox.drain()
+            let (_, signal, _) = mailbox.drain()
             if let signal { return .signal(signal) }
             if playing {
                 let now = ContinuousClock.now

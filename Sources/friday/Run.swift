@@ -49,23 +49,80 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let path = config ?? file ?? "friday.toml"
-        var cfg = try loadConfig(path)
+        let cfg = try loadConfig(path)
         let logPath = log ?? defaultLogPath(for: cfg)
+        if !headless {
+            // The dashboard attaches to the deploy's engine, starting it in the background
+            // first if none runs (as tmux starts its server); q detaches and the deploy goes on.
+            let socket = try socketPath(forLog: logPath)
+            guard try await ensureServed(configPath: path, logPath: logPath, socket: socket, speed: speed) else { return }
+            try await attachDashboard(to: .unix(socket), name: user, role: .operator, token: nil, theme: theme, ascii: ascii, layout: layout)
+            return
+        }
+        guard let opened = try await OpenedDeploy.open(cfg, logPath: logPath, speed: speed, fast: true) else { return }
+        let engine = opened.engine
+        defer { opened.eventLog.close() }
+        let out = LineWriter()
+        await engine.addSink { out.write($0.jsonLine) }
+        await opened.resume()
+        let fatal = opened.fatal
+        if let manual = opened.manual {
+            let base = opened.base
+            var t = 0.0
+            while t <= duration, await !engine.state.isFinished, fatal.message == nil {
+                manual.set(base + t)
+                await engine.advance(to: base + t)
+                t += 1
+            }
+            out.flush()
+        } else {
+            let driver = Task { await engine.run() }
+            let started = ContinuousClock.now
+            while ContinuousClock.now - started < .seconds(duration), await !engine.state.isFinished, fatal.message == nil {
+                try? await Task.sleep(for: .milliseconds(200))
+                out.flush()
+            }
+            driver.cancel()
+            out.flush()
+        }
+        if let m = fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
+    }
+}
+
+/// A deploy's engine opened from its file and its log (shared by `run --headless` and `serve`).
+struct OpenedDeploy {
+    let config: DeployConfig
+    let engine: Engine
+    let eventLog: EventLog
+    let recovery: EventLog.Recovery
+    let clock: any EngineClock
+    /// Set when simulated time runs as fast as possible (headless, simulator only).
+    let manual: ManualClock?
+    let base: Timestamp
+    let fatal: FatalBox
+    let speed: Double
+    let label: String
+    let resumed: Bool
+
+    /// Opens the log (taking its lock) and builds the engine; nil (after saying so) for a finished deploy.
+    static func open(_ cfgIn: DeployConfig, logPath: String, speed: Double, fast wantFast: Bool) async throws -> OpenedDeploy? {
+        var cfg = cfgIn
         let eventLog: EventLog
         let recovery: EventLog.Recovery
         do { (eventLog, recovery) = try EventLog.open(path: logPath) } catch { throw ExitWith(message: error.description) }
-        defer { eventLog.close() }
         // Any event at all (deploy.started or not) means the log goes on from its last line.
         let resumed = recovery.state.lastSeq >= 0
         if recovery.state.phase != .idle, recovery.state.deployID != cfg.id {
+            eventLog.close()
             throw ExitWith(message: "\(logPath) holds deploy \(TerminalText.neutralise(recovery.state.deployID)), not \(cfg.id); give another --log")
         }
         if let outcome = recovery.state.outcome {
             // A finished deploy is history: its weights are never applied again.
+            eventLog.close()
             let when = recovery.state.finishedAt.map { " at \($0.rfc3339)" } ?? ""
             print("friday: deploy \(cfg.id) already finished\(when): \(outcome.rawValue). Nothing was sent to the router.")
             print("  see it: friday replay \(logPath)   ·   deploy again: give the new deploy its own id (deploy.id) or --log")
-            return
+            return nil
         }
         if resumed {
             // After a restart the simulator draws new traffic, not the same figures again.
@@ -75,53 +132,30 @@ struct Run: AsyncParsableCommand {
         // Simulated time can run as fast as it likes; a real router and real metrics run in real time.
         var simulatedOnly = false
         if case .simulator = cfg.router { simulatedOnly = true }
-        let fast = headless && simulatedOnly
+        let fast = wantFast && simulatedOnly
         let base = fast ? (recovery.state.lastEventAt.map { $0 + 1 } ?? wall) : max(wall, recovery.state.lastEventAt ?? wall)
-        let manual = ManualClock(base)
-        let clock: any EngineClock = fast ? manual : ScaledClock(base: base, speed: simulatedOnly ? speed : 1)
+        let manual = fast ? ManualClock(base) : nil
+        let realSpeed = simulatedOnly ? speed : 1
+        let clock: any EngineClock = manual ?? ScaledClock(base: base, speed: realSpeed)
         let fatal = FatalBox()
         let (router, metrics, sources) = cfg.providers()
         let engine = Engine(deployID: cfg.id, clock: clock, router: router, metrics: metrics,
                             sources: sources, judge: cfg.judge, log: eventLog, onFatal: { fatal.set($0) })
-        let out = LineWriter()
-        if headless { await engine.addSink { out.write($0.jsonLine) } }
+        var label = "run · \(cfg.id)" + (realSpeed == 1 ? "" : " · \(format1(realSpeed))x")
+        if !cfg.simulatedParts.isEmpty, !simulatedOnly { label += " · SIMULATED " + cfg.simulatedParts.joined(separator: ", ") }
+        let opened = OpenedDeploy(config: cfg, engine: engine, eventLog: eventLog, recovery: recovery, clock: clock, manual: manual,
+                                  base: base, fatal: fatal, speed: realSpeed, label: label, resumed: resumed)
         if resumed { await engine.restore(recovery.state) }
         if let broken = recovery.brokenPath, recovery.setAside > 0 {
             await engine.ingest(.logRecovered(setAside: recovery.setAside, keptIn: broken))
-            if headless { FileHandle.standardError.write(Data("friday: \(recovery.setAside) damaged line(s) at the end of \(logPath) set aside in \(broken)\n".utf8)) }
+            FileHandle.standardError.write(Data("friday: \(recovery.setAside) damaged line(s) at the end of \(logPath) set aside in \(broken)\n".utf8))
         }
-        if resumed { await engine.resumeAfterRestart() }
+        return opened
+    }
 
-        if fast {
-            var t = 0.0
-            while t <= duration, await !engine.state.isFinished, fatal.message == nil {
-                manual.set(base + t)
-                await engine.advance(to: base + t)
-                t += 1
-            }
-            out.flush()
-        } else if headless {
-            let driver = Task { await engine.run() }
-            let started = ContinuousClock.now
-            while ContinuousClock.now - started < .seconds(duration), await !engine.state.isFinished, fatal.message == nil {
-                try? await Task.sleep(for: .milliseconds(200))
-                out.flush()
-            }
-            driver.cancel()
-            out.flush()
-        } else {
-            var label = "run · \(cfg.id)" + (speed == 1 ? "" : " · \(format1(speed))x")
-            if !cfg.simulatedParts.isEmpty, !simulatedOnly { label += " · SIMULATED " + cfg.simulatedParts.joined(separator: ", ") }
-            let chosen: Theme
-            do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
-            let name = user ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "you"
-            switch await Dashboard(engine: engine, clock: clock, theme: chosen, user: name, sourceLabel: label, ascii: ascii, fatal: fatal, layout: layout).run() {
-            case .quit: break
-            case let .signal(sig): throw ExitCode(128 + sig)
-            case let .failed(message): throw ExitWith(message: message)
-            }
-        }
-        if let m = fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
+    /// After a restart: finishes the move under way and checks the router (see `Engine.resumeAfterRestart`).
+    func resume() async {
+        if resumed { await engine.resumeAfterRestart() }
     }
 }
 

@@ -45,6 +45,8 @@ public struct DeployConfig: Sendable, Equatable {
     /// Parts a real router's deploy runs on the simulator, by the file's explicit say-so
     /// (`simulate = ["metrics", "pipeline"]`); the header then says SIMULATED.
     public var simulatedParts: [String] = []
+    public var serve = ServeSettings()
+    public var notify = NotifySettings()
 
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
@@ -112,7 +114,8 @@ public enum DeployConfigParser {
         "router": ["kind", "socket", "sockets", "backend", "servers", "path", "flag"],
         "metrics": ["kind", "url", "queries"],
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
-        "notify": ["webhook", "channel"],
+        "notify": ["webhook", "channel", "events", "bell", "timeout", "retries"],
+        "serve": ["group", "tcp", "token_env"],
         "hooks": ["revert", "promote"],
     ]
 
@@ -359,7 +362,61 @@ public enum DeployConfigParser {
             errors.append(fail("pipeline.stage", "with a real router these stages would only be simulated (real stages are not available yet): remove them, or say simulate = [\"pipeline\"] in [deploy]"))
         }
 
-        if root["notify"] != nil { errors.append(fail("notify", "team notifications are not available yet; remove [notify]")) }
+        // [serve]
+        var serve = ServeSettings()
+        if let t = root["serve"]?.table {
+            collect { () throws(ConfigError) in serve.group = try r.optionalName(t, "serve.group") }
+            collect { () throws(ConfigError) in
+                guard let text = try r.optionalString(t, "serve.tcp") else { return }
+                let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (0...65535).contains(port) else {
+                    throw fail("serve.tcp", "\"\(TerminalText.neutralise(text))\" is not HOST:PORT (a port 0 to 65535), e.g. \"127.0.0.1:7070\"")
+                }
+                serve.tcpHost = String(parts[0])
+                serve.tcpPort = port
+            }
+            collect { () throws(ConfigError) in
+                guard let env = try r.optionalString(t, "serve.token_env") else { return }
+                guard !env.isEmpty, env.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil)) || $0 == "_" }) else {
+                    throw fail("serve.token_env", "expected the name of an environment variable (letters, digits, _), e.g. \"FRIDAY_TOKEN\"")
+                }
+                serve.tokenEnv = env
+            }
+        }
+
+        // [notify]
+        var notify = NotifySettings()
+        if let t = root["notify"]?.table {
+            collect { () throws(ConfigError) in
+                guard let url = try r.optionalString(t, "notify.webhook") else { return }
+                guard url.hasPrefix("http://") || url.hasPrefix("https://"), url.count <= 2000, TerminalText.isPlain(url), !url.contains(" ") else {
+                    throw fail("notify.webhook", "expected an http:// or https:// URL (a Slack incoming webhook, or your own receiver)")
+                }
+                notify.webhook = url
+            }
+            collect { () throws(ConfigError) in notify.channel = try r.optionalName(t, "notify.channel") }
+            if let ev = t["events"] {
+                collect { () throws(ConfigError) in
+                    guard let items = ev.array else { throw fail("notify.events", "expected a list such as [\"failed\", \"reverted\", \"held\", \"finished\"]") }
+                    var chosen: Set<NotifySettings.Event> = []
+                    for item in items {
+                        guard let name = item.string, let e = NotifySettings.Event(rawValue: name) else {
+                            throw fail("notify.events", "\"\(TerminalText.neutralise(item.string ?? "?"))\": expected some of \(NotifySettings.Event.allCases.map(\.rawValue).joined(separator: ", "))")
+                        }
+                        chosen.insert(e)
+                    }
+                    notify.events = chosen
+                }
+            }
+            if let b = t["bell"] {
+                collect { () throws(ConfigError) in
+                    guard let v = b.bool else { throw fail("notify.bell", "expected true or false") }
+                    notify.bell = v
+                }
+            }
+            if t["timeout"] != nil { collect { () throws(ConfigError) in notify.timeout = try r.double(t, "notify.timeout", in: 0.1...60, what: "seconds from 0.1 to 60") } }
+            if t["retries"] != nil { collect { () throws(ConfigError) in notify.retries = try r.int(t, "notify.retries", in: 0...10, what: "a whole number 0 to 10") } }
+        }
         if root["hooks"] != nil { errors.append(fail("hooks", "hooks are not available yet; remove [hooks]")) }
 
         // [simulator]
@@ -393,6 +450,8 @@ public enum DeployConfigParser {
         if realRouter { sim.simulateTeam = false }
         var config = DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
                                   judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
+        config.serve = serve
+        config.notify = notify
         if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty : metricsKind == .simulator } }
         return config
     }
@@ -580,4 +639,28 @@ extension DeployConfig {
             return (FlagFileRouter(path: path, flag: flag, from: from.name, to: to.name), m, [SimulatedDeploy(settings: simulation)])
         }
     }
+}
+
+/// `[serve]`: who else may attach to a served engine and how.
+public struct ServeSettings: Sendable, Equatable {
+    /// A group whose members may use the Unix socket (mode 0660); nil keeps it 0600.
+    public var group: String?
+    public var tcpHost: String?
+    public var tcpPort: Int?
+    /// The environment variable that holds the TCP token.
+    public var tokenEnv = "FRIDAY_TOKEN"
+    public init() {}
+}
+
+/// `[notify]`: a webhook (Slack incoming-webhook JSON) for chosen events, and the bell.
+public struct NotifySettings: Sendable, Equatable {
+    public enum Event: String, Sendable, CaseIterable, Hashable { case failed, reverted, held, finished, step }
+    public var webhook: String?
+    public var channel: String?
+    public var events: Set<Event> = [.failed, .reverted, .held, .finished]
+    /// Ring the terminal bell on a failed verdict or a hold (tmux marks the window).
+    public var bell = true
+    public var timeout: Double = 5
+    public var retries = 3
+    public init() {}
 }

@@ -1,0 +1,220 @@
+import Foundation
+
+/// The attach protocol between a served engine and its clients (dashboards, CLI verbs,
+/// scripts): one JSON object per line, each with a `"type"`. See docs/protocol.md.
+///
+/// What a client sends is outside input: `ClientMessage.decode` checks every field and its
+/// range and says what is wrong; nothing a client sends is trusted for who it is beyond
+/// its hello (the server decides the name, the role and where it came from).
+public enum Wire {
+    public static let version = 1
+    /// The longest line a server reads from a client (and a client from a server's snapshot is larger: see `maxServerLineBytes`).
+    public static let maxClientLineBytes = 64 * 1024
+    public static let maxServerLineBytes = 64 * 1024 * 1024
+    public static let maxNameLength = 64
+    public static let maxTextLength = 2000
+
+    /// What a client may do: watch and chat, or also move traffic.
+    public enum Role: String, Sendable, Codable, CaseIterable {
+        case viewer, `operator`
+        public func allows(_ a: Action) -> Bool { self == .operator || a == .say }
+    }
+
+    /// What kind of client is connecting: a dashboard (counts as watching) or a one-shot command.
+    public enum ClientKind: String, Sendable, Codable, CaseIterable { case dashboard, cli }
+
+    public struct Hello: Sendable, Equatable {
+        public var version: Int
+        public var name: String
+        public var role: Role
+        public var kind: ClientKind
+        public var token: String?
+        public init(name: String, role: Role, kind: ClientKind, token: String? = nil, version: Int = Wire.version) {
+            self.version = version; self.name = name; self.role = role; self.kind = kind; self.token = token
+        }
+    }
+
+    /// What to do with the traffic when an engine is stopped.
+    public enum StopTraffic: String, Sendable, Codable, CaseIterable { case leave, pause, revert }
+
+    public enum ClientMessage: Sendable, Equatable {
+        case hello(Hello)
+        /// `id` is the client's own number for the reply (0 to 2^53).
+        case command(id: Int, action: Action, text: String?)
+        /// Send me the whole state again (after a gap in `seq`).
+        case resync
+        case stop(id: Int, traffic: StopTraffic, reason: String?)
+
+        public var line: String {
+            switch self {
+            case let .hello(h):
+                var pairs: [(String, JSONValue)] = [("type", .string("hello")), ("version", .number(Double(h.version))),
+                                                    ("name", .string(h.name)), ("role", .string(h.role.rawValue)), ("kind", .string(h.kind.rawValue))]
+                if let t = h.token { pairs.append(("token", .string(t))) }
+                return JSONValue.object(pairs).serialized
+            case let .command(id, action, text):
+                var pairs: [(String, JSONValue)] = [("type", .string("command")), ("id", .number(Double(id))), ("action", .string(action.rawValue))]
+                if let text { pairs.append(("text", .string(text))) }
+                return JSONValue.object(pairs).serialized
+            case .resync:
+                return JSONValue.object([("type", .string("resync"))]).serialized
+            case let .stop(id, traffic, reason):
+                var pairs: [(String, JSONValue)] = [("type", .string("stop")), ("id", .number(Double(id))), ("traffic", .string(traffic.rawValue))]
+                if let reason { pairs.append(("reason", .string(reason))) }
+                return JSONValue.object(pairs).serialized
+            }
+        }
+
+        /// Reads one line from a client; the error says which field is wrong and what is expected.
+        public static func decode(_ bytes: some Collection<UInt8>) throws(WireError) -> ClientMessage {
+            guard bytes.count <= Wire.maxClientLineBytes else { throw WireError("line longer than \(Wire.maxClientLineBytes) bytes") }
+            let v: JSONValue
+            do { v = try JSONValue.parse(bytes: bytes) } catch { throw WireError("not JSON: \(error.description)") }
+            guard case .object = v else { throw WireError("a message must be a JSON object") }
+            guard let type = v["type"]?.stringValue else { throw WireError("missing \"type\" (hello, command, resync or stop)") }
+            switch type {
+            case "hello":
+                guard let version = v["version"]?.intValue else { throw WireError("hello: missing \"version\" (this server speaks \(Wire.version))") }
+                let name = try text(v, "name", required: true, limit: Wire.maxNameLength)!
+                guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-".unicodeScalars.contains($0) }) else {
+                    throw WireError("hello: \"name\" must be 1 to \(Wire.maxNameLength) letters, digits, '.', '_' or '-'")
+                }
+                let roleText = try text(v, "role", required: false, limit: 16) ?? "viewer"
+                guard let role = Role(rawValue: roleText) else { throw WireError("hello: \"role\" must be viewer or operator") }
+                let kindText = try text(v, "kind", required: false, limit: 16) ?? "dashboard"
+                guard let kind = ClientKind(rawValue: kindText) else { throw WireError("hello: \"kind\" must be dashboard or cli") }
+                let token = try text(v, "token", required: false, limit: 1024)
+                return .hello(Hello(name: name, role: role, kind: kind, token: token, version: version))
+            case "command":
+                let id = try number(v, "id")
+                let a = try text(v, "action", required: true, limit: 32)!
+                guard let action = Action(rawValue: a) else { throw WireError("command: unknown \"action\" (one of \(Action.allCases.map(\.rawValue).joined(separator: ", ")))") }
+                return .command(id: id, action: action, text: try text(v, "text", required: false, limit: Wire.maxTextLength))
+            case "resync":
+                return .resync
+            case "stop":
+                let id = try number(v, "id")
+                let t = try text(v, "traffic", required: true, limit: 16)!
+                guard let traffic = StopTraffic(rawValue: t) else { throw WireError("stop: \"traffic\" must be leave, pause or revert") }
+                return .stop(id: id, traffic: traffic, reason: try text(v, "reason", required: false, limit: Wire.maxTextLength))
+            default:
+                throw WireError("unknown \"type\" \"\(TerminalText.neutralise(String(type.prefix(40))))\" (hello, command, resync or stop)")
+            }
+        }
+
+        private static func text(_ v: JSONValue, _ key: String, required: Bool, limit: Int) throws(WireError) -> String? {
+            guard let field = v[key], !field.isNull else {
+                if required { throw WireError("missing \"\(key)\"") }
+                return nil
+            }
+            guard let s = field.stringValue else { throw WireError("\"\(key)\" must be a string") }
+            guard s.count <= limit else { throw WireError("\"\(key)\" is longer than \(limit) characters") }
+            return s
+        }
+
+        private static func number(_ v: JSONValue, _ key: String) throws(WireError) -> Int {
+            guard let n = v[key]?.intValue, n >= 0 else { throw WireError("missing or bad \"\(key)\" (a whole number, 0 to 2^53)") }
+            return n
+        }
+    }
+
+    /// The server's first answer to a hello it accepts.
+    public struct Welcome: Sendable, Equatable, Codable {
+        public var type = "welcome"
+        public var version: Int
+        public var deploy: String
+        /// The name the engine records for this client (its own name, made unique, with where it came from).
+        public var who: String
+        public var role: Role
+        /// The engine's clock when the welcome was sent, and how fast it runs.
+        public var now: Timestamp
+        public var speed: Double
+        public var label: String
+        public var judge: CanaryJudge?
+        /// Whether dashboards ring the bell on a failed verdict or a hold (`notify.bell`).
+        public var bell: Bool?
+        public init(version: Int = Wire.version, deploy: String, who: String, role: Role, now: Timestamp, speed: Double, label: String, judge: CanaryJudge?, bell: Bool? = true) {
+            self.version = version; self.deploy = deploy; self.who = who; self.role = role; self.now = now
+            self.speed = speed; self.label = label; self.judge = judge; self.bell = bell
+        }
+    }
+
+    struct SnapshotLine: Codable { var type = "snapshot"; var state: DeployState }
+
+    public enum ServerMessage: Sendable, Equatable {
+        case welcome(Welcome)
+        case snapshot(DeployState)
+        case event(DeployEvent)
+        case ack(id: Int)
+        case refused(id: Int, reason: String)
+        /// The connection is refused or closed (bad hello, wrong token, the engine stops).
+        case closing(reason: String)
+
+        public var line: String {
+            switch self {
+            case let .welcome(w): return Wire.encode(w)
+            case let .snapshot(s): return Wire.encode(SnapshotLine(state: s))
+            case let .event(e): return ServerMessage.eventLine(e)
+            case let .ack(id): return JSONValue.object([("type", .string("ack")), ("id", .number(Double(id)))]).serialized
+            case let .refused(id, reason):
+                return JSONValue.object([("type", .string("refused")), ("id", .number(Double(id))), ("reason", .string(reason))]).serialized
+            case let .closing(reason): return JSONValue.object([("type", .string("closing")), ("reason", .string(reason))]).serialized
+            }
+        }
+
+        /// An event as the server sends it: `{"type":"event","event":<the log line>}`.
+        public static func eventLine(_ e: DeployEvent) -> String { "{\"type\":\"event\",\"event\":" + e.jsonLine + "}" }
+
+        public static func decode(_ line: String) throws(WireError) -> ServerMessage {
+            let v: JSONValue
+            do { v = try JSONValue.parse(line) } catch { throw WireError("not JSON: \(error.description)") }
+            guard let type = v["type"]?.stringValue else { throw WireError("missing \"type\"") }
+            switch type {
+            case "welcome":
+                do { return .welcome(try Wire.decoder().decode(Welcome.self, from: Data(line.utf8))) } catch { throw WireError("bad welcome: \(error)") }
+            case "snapshot":
+                do { return .snapshot(try Wire.decoder().decode(SnapshotLine.self, from: Data(line.utf8)).state) } catch { throw WireError("bad snapshot: \(error)") }
+            case "event":
+                guard let ev = v["event"] else { throw WireError("event: missing \"event\"") }
+                do { return .event(try DeployEvent(json: ev)) } catch { throw WireError("bad event: \(error.description)") }
+            case "ack":
+                guard let id = v["id"]?.intValue else { throw WireError("ack: missing \"id\"") }
+                return .ack(id: id)
+            case "refused":
+                guard let id = v["id"]?.intValue else { throw WireError("refused: missing \"id\"") }
+                return .refused(id: id, reason: v["reason"]?.stringValue ?? "")
+            case "closing":
+                return .closing(reason: v["reason"]?.stringValue ?? "")
+            default:
+                throw WireError("unknown \"type\" \"\(TerminalText.neutralise(String(type.prefix(40))))\"")
+            }
+        }
+    }
+
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    static func encode<T: Encodable>(_ value: T) -> String {
+        let enc = JSONEncoder()
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        guard let data = try? enc.encode(value) else { return "{\"type\":\"closing\",\"reason\":\"the server could not encode its state\"}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Compares two secrets in time that depends only on their lengths.
+    public static func tokensMatch(_ given: String?, _ wanted: String) -> Bool {
+        let a = Array((given ?? "").utf8), b = Array(wanted.utf8)
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<b.count { diff |= (i < a.count ? a[i] : 0) ^ b[i] }
+        return diff == 0 && !b.isEmpty
+    }
+}
+
+public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,392 @@
+import Foundation
+import FridayCore
+import FridayEngine
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Serves one engine to its clients (dashboards, CLI verbs, scripts) over a Unix socket
+/// and, if asked, TCP. The protocol is in docs/protocol.md.
+///
+/// Promises: every client gets a snapshot, then every event in order (or, if it fell
+/// behind by `queueLimit` events, a fresh snapshot in their place); a client that stops
+/// reading is dropped after `stallLimit` and never slows the engine or the others; who a
+/// client is, what it may do and where it came from are decided here, not by the client;
+/// commands from every client go through the engine's one queue, so everyone sees one order.
+public final class EngineServer: Sendable {
+    public struct Options: Sendable {
+        public var socketPath: String
+        /// A group that may use the socket too (mode 0660); nil for 0600.
+        public var socketGroup: String?
+        public var tcpHost: String?
+        public var tcpPort: Int?
+        /// Needed on TCP; compared in constant time.
+        public var token: String?
+        public var speed: Double
+        public var label: String
+        public var bell: Bool = true
+        public var queueLimit: Int
+        public var stallLimit: Duration
+        public var helloLimit: Duration
+        /// Where refused connections and dropped clients are written (the serve log).
+        public var report: @Sendable (String) -> Void
+        public init(socketPath: String, socketGroup: String? = nil, tcpHost: String? = nil, tcpPort: Int? = nil, token: String? = nil,
+                    speed: Double = 1, label: String = "", queueLimit: Int = 8192, stallLimit: Duration = .seconds(30),
+                    helloLimit: Duration = .seconds(5), report: @escaping @Sendable (String) -> Void = { _ in }) {
+            self.socketPath = socketPath; self.socketGroup = socketGroup; self.tcpHost = tcpHost; self.tcpPort = tcpPort
+            self.token = token; self.speed = speed; self.label = label; self.queueLimit = queueLimit
+            self.stallLimit = stallLimit; self.helloLimit = helloLimit; self.report = report
+        }
+    }
+
+    /// Why `waitForStop` returned.
+    public enum StopRequest: Sendable, Equatable { case byClient(who: String, reason: String) }
+
+    final class Client: Sendable {
+        let id: Int
+        let who: String
+        let role: Wire.Role
+        let kind: Wire.ClientKind
+        let outbox: Outbox
+        let channel: any Channel
+        init(id: Int, who: String, role: Wire.Role, kind: Wire.ClientKind, outbox: Outbox, channel: any Channel) {
+            self.id = id; self.who = who; self.role = role; self.kind = kind; self.outbox = outbox; self.channel = channel
+        }
+    }
+
+    private struct State {
+        var clients: [Int: Client] = [:]
+        var nextID = 1
+        var listeners: [any Channel] = []
+        var stopping = false
+        var stopWaiters: [CheckedContinuation<StopRequest?, Never>] = []
+        var stopRequest: StopRequest?
+        var connections = 0
+        var refused = 0
+    }
+
+    public let engine: Engine
+    public let options: Options
+    private let group: MultiThreadedEventLoopGroup
+    private let state = Mutex(State())
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    public init(engine: Engine, options: Options, threads: Int = 1) {
+        self.engine = engine
+        self.options = options
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    }
+
+    /// Dashboards attached now (CLI clients not counted).
+    public var attached: Int { state.withLock { s in s.clients.values.filter { $0.kind == .dashboard }.count } }
+    public var clientCount: Int { state.withLock { $0.clients.count } }
+    public var refusedCount: Int { state.withLock { $0.refused } }
+
+    /// Binds the socket (and TCP if configured) and starts serving; returns the addresses.
+    public func start() async throws -> [String] {
+        var addresses: [String] = []
+        // The socket is made with no access for others; a configured group is given it after.
+        let old = umask(0o177)
+        let unix: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            unix = try await bootstrap().bind(unixDomainSocketPath: options.socketPath, cleanupExistingSocketFile: true) { ch in
+                Self.initialise(ch)
+            }
+        } catch {
+            umask(old)
+            throw error
+        }
+        umask(old)
+        if let g = options.socketGroup {
+            guard let grp = getgrnam(g) else { throw ServeError("group \(TerminalText.neutralise(g)) does not exist (serve.group)") }
+            guard chown(options.socketPath, getuid(), grp.pointee.gr_gid) == 0, chmod(options.socketPath, 0o660) == 0 else {
+                throw ServeError("could not give \(options.socketPath) to group \(g): \(String(cString: strerror(errno)))")
+            }
+        }
+        addresses.append(options.socketPath)
+        listen(unix, tcp: false)
+        if let port = options.tcpPort {
+            guard let token = options.token, !token.isEmpty else { throw ServeError("serve.tcp needs a token (serve.token_env names the variable that holds it)") }
+            _ = token
+            let host = options.tcpHost ?? "127.0.0.1"
+            let tcp = try await bootstrap().bind(host: host, port: port) { ch in Self.initialise(ch) }
+            let bound = tcp.channel.localAddress?.port ?? port
+            addresses.append("\(host):\(bound)")
+            listen(tcp, tcp: true)
+        }
+        let fanout = Task { await self.fanOut() }
+        let watchdog = Task { await self.watch() }
+        tasks.withLock { $0 += [fanout, watchdog] }
+        return addresses
+    }
+
+    /// The TCP port actually bound (for port 0 in tests).
+    public var tcpPort: Int? {
+        state.withLock { s in s.listeners.dropFirst().first?.localAddress?.port }
+    }
+
+    private func bootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
+    }
+
+    private static func initialise(_ ch: any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+        ch.eventLoop.makeCompletedFuture {
+            try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder(limit: Wire.maxClientLineBytes)))
+            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
+        }
+    }
+
+    private func listen(_ server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, tcp: Bool) {
+        state.withLock { $0.listeners.append(server.channel) }
+        let t = Task { () -> Void in
+            try? await server.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await conn in inbound {
+                        group.addTask { await self.serve(conn, tcp: tcp) }
+                    }
+                }
+            }
+        }
+        tasks.withLock { $0.append(t) }
+    }
+
+    // MARK: one client
+
+    private func serve(_ conn: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tcp: Bool) async {
+        let channel = conn.channel
+        let peer = tcp ? (channel.remoteAddress?.ipAddress ?? "?") : "local"
+        state.withLock { $0.connections += 1 }
+        // A connection that says nothing is closed (it would hold a slot for ever).
+        let greeted = Locked(false)
+        let limit = options.helloLimit
+        channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(limit.components.seconds) * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000)) {
+            if !greeted.withLock({ $0 }) { channel.close(promise: nil) }
+        }
+        var client: Client?
+        try? await conn.executeThenClose { inbound, outbound in
+            var lines = inbound.makeAsyncIterator()
+            guard let first = try await lines.next() else { return }
+            let hello: Wire.Hello
+            switch self.admit(first, tcp: tcp, peer: peer) {
+            case let .failure(why):
+                self.state.withLock { $0.refused += 1 }
+                self.options.report("refused a client from \(peer): \(why.message)")
+                try? await outbound.write(Self.buffer(Wire.ServerMessage.closing(reason: why.message).line))
+                return
+            case let .success(h): hello = h
+            }
+            greeted.withLock { $0 = true }
+            guard let c = self.register(hello, tcp: tcp, peer: peer, channel: channel) else {
+                try? await outbound.write(Self.buffer(Wire.ServerMessage.closing(reason: "the engine is stopping").line))
+                return
+            }
+            client = c
+            let welcome = Wire.Welcome(deploy: self.engine.deployID, who: c.who, role: c.role, now: self.engine.clock.now(),
+                                       speed: self.options.speed, label: self.options.label, judge: self.engine.judge, bell: self.options.bell)
+            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.welcome(welcome).line), isEvent: false))
+            c.outbox.offer(.resync)
+            if c.kind == .dashboard { _ = await self.engine.ingest(.presenceJoined(who: c.who, role: c.role.rawValue)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // The writer ends when the outbox is finished (client gone, server closing) or the socket breaks.
+                    try? await self.write(c, to: outbound)
+                    channel.close(promise: nil)
+                }
+                defer { c.outbox.finish() }
+                while let line = try await lines.next() {
+                    await self.handle(line, from: c)
+                }
+                c.outbox.finish()
+                group.cancelAll()
+            }
+        }
+        if let c = client {
+            c.outbox.finish()
+            state.withLock { _ = $0.clients.removeValue(forKey: c.id) }
+            if c.kind == .dashboard, !state.withLock({ $0.stopping }) { _ = await engine.ingest(.presenceLeft(who: c.who)) }
+        }
+    }
+
+    private func admit(_ line: ByteBuffer, tcp: Bool, peer: String) -> Result<Wire.Hello, WireError> {
+        let msg: Wire.ClientMessage
+        do { msg = try Wire.ClientMessage.decode(line.readableBytesView) } catch { return .failure(WireError("bad hello: \(error.message)")) }
+        guard case let .hello(h) = msg else { return .failure(WireError("the first message must be a hello (see docs/protocol.md)")) }
+        guard h.version == Wire.version else { return .failure(WireError("protocol version \(h.version) is not spoken here (this engine speaks \(Wire.version)); use a friday of the same version")) }
+        if tcp {
+            guard let wanted = options.token, Wire.tokensMatch(h.token, wanted) else {
+                return .failure(WireError(h.token == nil ? "a token is needed over TCP (FRIDAY_TOKEN)" : "wrong token"))
+            }
+        }
+        return .success(h)
+    }
+
+    private func register(_ h: Wire.Hello, tcp: Bool, peer: String, channel: any Channel) -> Client? {
+        state.withLock { s in
+            guard !s.stopping else { return nil }
+            var base = h.name
+            if tcp { base += "@" + peer }
+            if h.kind == .cli { base += " (cli)" }
+            var who = base
+            var n = 2
+            while s.clients.values.contains(where: { $0.who == who }) { who = "\(base)-\(n)"; n += 1 }
+            let c = Client(id: s.nextID, who: who, role: h.role, kind: h.kind, outbox: Outbox(limit: options.queueLimit), channel: channel)
+            s.nextID += 1
+            s.clients[c.id] = c
+            return c
+        }
+    }
+
+    private func write(_ c: Client, to out: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        while let item = await c.outbox.next() {
+            let buf: ByteBuffer
+            switch item {
+            case let .line(b, _): buf = b
+            case .resync: buf = Self.buffer(Wire.ServerMessage.snapshot(await engine.snapshot()).line)
+            }
+            c.outbox.writing(true)
+            try await out.write(buf)
+            c.outbox.writing(false)
+        }
+        out.finish()
+    }
+
+    private func handle(_ line: ByteBuffer, from c: Client) async {
+        let reply: Wire.ServerMessage
+        do {
+            switch try Wire.ClientMessage.decode(line.readableBytesView) {
+            case .hello:
+                reply = .refused(id: 0, reason: "already said hello")
+            case .resync:
+                c.outbox.offer(.resync)
+                return
+            case let .command(id, action, text):
+                if !c.role.allows(action) {
+                    reply = .refused(id: id, reason: "\(c.who) is a viewer: viewers watch and chat; attach with --role operator to \(action.rawValue)")
+                } else {
+                    switch await engine.send(Command(action, by: c.who, text: text)) {
+                    case .accepted: reply = .ack(id: id)
+                    case let .rejected(why): reply = .refused(id: id, reason: why)
+                    }
+                }
+            case let .stop(id, traffic, reason):
+                guard c.role == .operator else {
+                    reply = .refused(id: id, reason: "\(c.who) is a viewer: only an operator stops the engine")
+                    break
+                }
+                let why = reason ?? "engine stopped"
+                var refusal: String?
+                switch traffic {
+                case .leave: break
+                case .pause:
+                    let now = await engine.snapshot()
+                    if !now.isFinished && now.paused == nil {
+                        if case let .rejected(w) = await engine.send(Command(.pause, by: c.who, text: why)) { refusal = w }
+                    }
+                case .revert:
+                    if !(await engine.state.isFinished) {
+                        if case let .rejected(w) = await engine.send(Command(.revert, by: c.who, text: why)) { refusal = w }
+                    }
+                }
+                if let refusal {
+                    reply = .refused(id: id, reason: "not stopped: the \(traffic.rawValue) was refused: \(refusal)")
+                } else {
+                    reply = .ack(id: id)
+                    requestStop(.byClient(who: c.who, reason: "\(why) (traffic: \(traffic.rawValue))"))
+                }
+            }
+        } catch {
+            reply = .refused(id: 0, reason: "bad message: \(error.message)")
+        }
+        c.outbox.offer(.line(Self.buffer(reply.line), isEvent: false))
+    }
+
+    // MARK: fan-out, watchdog, stopping
+
+    /// One subscription to the engine; each event is encoded once and queued for every client.
+    private func fanOut() async {
+        let stream = await engine.subscribe(buffer: 1 << 16)
+        for await e in stream {
+            let buf = Self.buffer(Wire.ServerMessage.eventLine(e))
+            let clients = state.withLock { Array($0.clients.values) }
+            for c in clients { c.outbox.offer(.line(buf, isEvent: true)) }
+        }
+    }
+
+    /// Drops clients whose socket has not taken a write for `stallLimit`.
+    private func watch() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(500))
+            let clients = state.withLock { Array($0.clients.values) }
+            for c in clients {
+                if let stalled = c.outbox.stalledFor, stalled > options.stallLimit {
+                    options.report("dropped \(c.who): it has not read for \(stalled.components.seconds) s")
+                    c.channel.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    private func requestStop(_ r: StopRequest) {
+        let waiters = state.withLock { s -> [CheckedContinuation<StopRequest?, Never>] in
+            if s.stopRequest == nil { s.stopRequest = r }
+            defer { s.stopWaiters = [] }
+            return s.stopWaiters
+        }
+        for w in waiters { w.resume(returning: r) }
+    }
+
+    /// Returns when a client asks the engine to stop (or `shutdown` begins: nil).
+    public func waitForStop() async -> StopRequest? {
+        await withCheckedContinuation { c in
+            let now: StopRequest?? = state.withLock { s in
+                if let r = s.stopRequest { return .some(r) }
+                if s.stopping { return .some(nil) }
+                s.stopWaiters.append(c)
+                return nil
+            }
+            if let now { c.resume(returning: now) }
+        }
+    }
+
+    /// Ends every `waitForStop` (with nil): a continuation does not end on cancellation by itself.
+    public func cancelWaits() {
+        let waiters = state.withLock { s in defer { s.stopWaiters = [] }; return s.stopWaiters }
+        for w in waiters { w.resume(returning: nil) }
+    }
+
+    /// Tells every client why, closes every connection and the listeners, removes the socket.
+    public func shutdown(reason: String) async {
+        let (clients, listeners, waiters) = state.withLock { s in
+            s.stopping = true
+            defer { s.stopWaiters = [] }
+            return (Array(s.clients.values), s.listeners, s.stopWaiters)
+        }
+        for w in waiters { w.resume(returning: nil) }
+        for l in listeners { try? await l.close() }
+        for c in clients {
+            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.closing(reason: reason).line), isEvent: false))
+            c.outbox.finish()
+        }
+        // Give the writers a moment to send the closing line, then close what is left.
+        for _ in 0..<40 where clientCount > 0 { try? await Task.sleep(for: .milliseconds(50)) }
+        for c in state.withLock({ Array($0.clients.values) }) { try? await c.channel.close() }
+        for t in tasks.withLock({ $0 }) { t.cancel() }
+        unlink(options.socketPath)
+        try? await group.shutdownGracefully()
+    }
+
+    static func buffer(_ line: String) -> ByteBuffer {
+        var b = ByteBufferAllocator().buffer(capacity: line.utf8.count + 1)
+        b.writeString(line)
+        b.writeInteger(UInt8(ascii: "\n"))
+        return b
+    }
+}
+
+public struct ServeError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,133 @@
+import NIOCore
+import Synchronization
+
+/// Splits a byte stream into lines (without the newline); a line longer than `limit`
+/// closes the connection with `LineTooLong` rather than growing a buffer without end.
+struct LineDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    let limit: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        if let i = view.firstIndex(of: UInt8(ascii: "\n")) {
+            let length = i - view.startIndex
+            guard length <= limit else { throw LineTooLong(limit: limit) }
+            var line = buffer.readSlice(length: length)!
+            buffer.moveReaderIndex(forwardBy: 1)
+            if line.readableBytesView.last == UInt8(ascii: "\r") { line = line.getSlice(at: line.readerIndex, length: line.readableBytes - 1)! }
+            context.fireChannelRead(wrapInboundOut(line))
+            return .continue
+        }
+        if buffer.readableBytes > limit { throw LineTooLong(limit: limit) }
+        return .needMoreData
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}
+
+struct LineTooLong: Error, CustomStringConvertible {
+    let limit: Int
+    var description: String { "a line longer than \(limit) bytes" }
+}
+
+/// What waits to be written to one client, bounded: events beyond `limit` are dropped and
+/// replaced by one resync (the client gets a fresh snapshot once it reads again), replies
+/// and the closing line are always kept. The engine's fan-out only ever appends here, so a
+/// client that stops reading never slows the engine or the other clients.
+final class Outbox: Sendable {
+    enum Item: Sendable { case line(ByteBuffer, isEvent: Bool), resync }
+
+    private struct State {
+        var items = CircularBuffer<Item>(initialCapacity: 64)
+        var events = 0
+        var waiter: CheckedContinuation<Item?, Never>?
+        var finished = false
+        var dropped = 0
+        var writingSince: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func offer(_ item: Item) {
+        let wake: (CheckedContinuation<Item?, Never>, Item)? = state.withLock { s in
+            guard !s.finished else { return nil }
+            if case .line(_, true) = item {
+                if s.events >= limit {
+                    // Behind by `limit` events: forget them, the client is sent the state instead.
+                    s.dropped += s.events
+                    s.items = CircularBuffer(s.items.filter {
+                        switch $0 { case .line(_, true), .resync: return false; default: return true }
+                    })
+                    s.events = 0
+                    s.items.append(.resync)
+                } else {
+                    s.events += 1
+                    s.items.append(item)
+                }
+            } else {
+                s.items.append(item)
+            }
+            guard let w = s.waiter, let first = take(&s) else { return nil }
+            s.waiter = nil
+            return (w, first)
+        }
+        if let (w, i) = wake { w.resume(returning: i) }
+    }
+
+    private func take(_ s: inout State) -> Item? {
+        guard let first = s.items.popFirst() else { return nil }
+        if case .line(_, true) = first { s.events -= 1 }
+        return first
+    }
+
+    /// The next item, waiting for one; nil once finished and drained.
+    func next() async -> Item? {
+        if let now = state.withLock({ s -> Item?? in
+            if let i = take(&s) { return .some(i) }
+            return s.finished ? .some(nil) : nil
+        }) { return now }
+        return await withCheckedContinuation { c in
+            let ready: Item?? = state.withLock { s in
+                if let i = take(&s) { return .some(i) }
+                if s.finished { return .some(nil) }
+                s.waiter = c
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+
+    /// No more items are taken; what is queued is still written.
+    func finish() {
+        let w = state.withLock { s -> CheckedContinuation<Item?, Never>? in
+            s.finished = true
+            let w = s.waiter
+            s.waiter = nil
+            return w
+        }
+        w?.resume(returning: nil)
+    }
+
+    var dropped: Int { state.withLock { $0.dropped } }
+
+    func writing(_ on: Bool) { state.withLock { $0.writingSince = on ? ContinuousClock.now : nil } }
+
+    /// How long the current write has waited for the client to read.
+    var stalledFor: Duration? { state.withLock { s in s.writingSince.map { ContinuousClock.now - $0 } } }
+}
+
+
+/// A value behind a lock that closures and tasks can share (a `Mutex` is not copyable, so
+/// it cannot be captured by an escaping closure on its own).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    var value: Value { mutex.withLock { $0 } }
+}

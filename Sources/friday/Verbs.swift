@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import FridayCore
+import FridayServe
+
+/// Exit codes of the commands that talk to a running engine (docs/protocol.md).
+enum VerbExit {
+    static let accepted: Int32 = 0
+    static let refused: Int32 = 1
+    static let unreachable: Int32 = 3
+}
+
+/// Connects as a CLI client (not counted as watching), or exits 3 saying why not.
+func connectCLI(_ target: EngineTarget) async throws -> EngineClient {
+    do {
+        return try await EngineClient.connect(try target.address(), hello: Wire.Hello(name: clientName(target.name), role: .operator, kind: .cli, token: target.token))
+    } catch let e as EngineClient.Failure {
+        FileHandle.standardError.write(Data("friday: \(TerminalText.neutralise(e.description))\n".utf8))
+        throw ExitCode(VerbExit.unreachable)
+    }
+}
+
+/// Sends one command and exits 0 (accepted), 1 (refused, the reason on stderr) or 3 (unreachable).
+func runVerb(_ target: EngineTarget, _ action: Action, text: String?) async throws {
+    let client = try await connectCLI(target)
+    let reply = await client.command(action, text: text)
+    await client.close()
+    switch reply {
+    case .accepted:
+        print("friday: \(action.rawValue) accepted by \(client.welcome.deploy)")
+    case let .refused(why):
+        FileHandle.standardError.write(Data("friday: \(action.rawValue) refused: \(TerminalText.neutralise(why))\n".utf8))
+        throw ExitCode(VerbExit.refused)
+    case let .lost(why):
+        FileHandle.standardError.write(Data("friday: \(action.rawValue) not confirmed: \(TerminalText.neutralise(why)) (friday status shows whether it was applied)\n".utf8))
+        throw ExitCode(VerbExit.unreachable)
+    }
+}
+
+struct Promote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Promote a running deploy to its next step (--full: straight to 100%).")
+    @OptionGroup var target: EngineTarget
+    @Flag(help: "Go straight to 100%.") var full = false
+    func run() async throws { try await runVerb(target, full ? .promoteFull : .promote, text: nil) }
+}
+
+struct Pause: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Pause a running deploy (its pause timer stops; the traffic stays).")
+    @OptionGroup var target: EngineTarget
+    @Option(help: "Why, for the team log.") var reason: String?
+    func run() async throws { try await runVerb(target, .pause, text: reason) }
+}
+
+struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Resume a paused deploy.")
+    @OptionGroup var target: EngineTarget
+    func run() async throws { try await runVerb(target, .resume, text: nil) }
+}
+
+struct Revert: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Revert a running deploy: all traffic back to the old version (only retry undoes it).")
+    @OptionGroup var target: EngineTarget
+    @Option(help: "Why (required: it goes to the team log and the notifications).") var reason: String
+    func validate() throws {
+        if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must say why") }
+    }
+    func run() async throws { try await runVerb(target, .revert, text: reason) }
+}
+
+struct Retry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Retry a reverted or failed deploy from its first step.")
+    @OptionGroup var target: EngineTarget
+    func run() async throws { try await runVerb(target, .retry, text: nil) }
+}
+
+struct Say: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a line in a running deploy's team log.")
+    @OptionGroup var target: EngineTarget
+    @Option(help: "The line.") var text: String
+    func run() async throws { try await runVerb(target, .say, text: text) }
+}
+
+/// `friday status`: the deploy as its engine sees it now, for people or (--json) scripts.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a running deploy's state (--json for scripts).")
+    @OptionGroup var target: EngineTarget
+    @Flag(help: "One JSON object (control, C1 and bidi characters escaped).") var json = false
+
+    func run() async throws {
+        let client = try await connectCLI(target)
+        let s = client.snapshot
+        let now = client.welcome.now
+        await client.close()
+        if json { print(StatusReport.json(s, now: now).serialized) } else { print(StatusReport.text(s, now: now)) }
+    }
+}
+
+/// `friday stop DEPLOY`: ends an engine, first doing what the person says with the traffic.
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop a deploy's engine: leave, pause or revert its traffic first.")
+    @OptionGroup var target: EngineTarget
+    @Option(help: "What to do with the traffic first: leave (as it is), pause, or revert.") var traffic: Wire.StopTraffic?
+    @Option(help: "Why, for the team log.") var reason: String?
+
+    func run() async throws {
+        var choice = traffic
+        if choice == nil {
+            guard isatty(0) == 1 else {
+                throw ValidationError("say what to do with the traffic: --traffic leave, pause or revert")
+            }
+            print("Stop the engine. The traffic: [l]eave as it is, [p]ause, [r]evert, or Enter to cancel? ", terminator: "")
+            switch readLine()?.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "l", "leave": choice = .leave
+            case "p", "pause": choice = .pause
+            case "r", "revert": choice = .revert
+            default: print("cancelled: nothing was sent"); return
+            }
+        }
+        guard let choice else { return }
+        if choice == .revert, (reason ?? "").isEmpty { throw ValidationError("a revert needs --reason (it goes to the team log)") }
+        let client = try await connectCLI(target)
+        let reply = await client.stop(traffic: choice, reason: reason)
+        await client.close()
+        switch reply {
+        case .accepted: print("friday: the engine of \(client.welcome.deploy) is stopping (traffic: \(choice.rawValue))")
+        case let .refused(why):
+            FileHandle.standardError.write(Data("friday: stop refused: \(TerminalText.neutralise(why))\n".utf8))
+            throw ExitCode(VerbExit.refused)
+        case let .lost(why):
+            // The engine closing the connection as it stops is the expected end.
+            if why.contains("stopped by") { print("friday: the engine of \(client.welcome.deploy) stopped (traffic: \(choice.rawValue))"); return }
+            FileHandle.standardError.write(Data("friday: stop not confirmed: \(TerminalText.neutralise(why))\n".utf8))
+            throw ExitCode(VerbExit.unreachable)
+        }
+    }
+}
+
+/// The deploy's state for `friday status`.
+enum StatusReport {
+    static func weights(_ w: [VersionWeight]) -> String { w.map { "\($0.version) \($0.percent)%" }.joined(separator: " / ") }
+
+    static func phase(_ s: DeployState) -> String {
+        switch s.phase {
+        case .idle: return "not started"
+        case .pipeline: return "pipeline"
+        case .rolling: return s.paused != nil ? "paused" : (s.isReverting ? "reverting" : "rolling")
+        case let .finished(o): return o.rawValue
+        }
+    }
+
+    static func text(_ s: DeployState, now: Timestamp) -> String {
+        let n = TerminalText.neutralise
+        var lines = ["deploy \(n(s.deployID)): \(n(s.service)) \(n(s.from.name)) → \(n(s.to.name)) · \(phase(s))"]
+        if let i = s.stepIndex { lines.append("step \(i + 1) of \(s.plan.steps.count)" + (s.currentStep.map { " (\($0.weight)%)" } ?? "")) }
+        if !s.observed.isEmpty { lines.append("traffic (read back): \(n(weights(s.observed)))") }
+        if s.wanted != s.observed, !s.wanted.isEmpty { lines.append("traffic wanted: \(n(weights(s.wanted)))") }
+        if let p = s.paused { lines.append("paused by \(n(p.by)): \(n(p.reason))") }
+        else if let left = s.pauseRemaining(at: now) { lines.append("next step in \(formatDuration(left))") }
+        else if case .untilPromoted? = s.currentStep?.pause, s.phase == .rolling { lines.append("held until someone promotes") }
+        if let j = s.judgement { lines.append("judge (step \(j.step + 1)): \(j.verdict.rawValue): \(n(j.summary))") }
+        if let d = s.drift { lines.append("DRIFT: the router has \(n(weights(d.observed))), the log \(n(weights(d.wanted)))") }
+        if let r = s.routerProblem { lines.append("router: \(n(r))") }
+        if let m = s.metricsProblem { lines.append("metrics: \(n(m))") }
+        lines.append("watching: " + (s.watchers.isEmpty ? "nobody" : s.watchers.map { "\(n($0.who)) (\(n($0.role)))" }.joined(separator: ", ")))
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ s: DeployState, now: Timestamp) -> JSONValue {
+        func w(_ list: [VersionWeight]) -> JSONValue { .array(list.map { .object([("version", .string($0.version)), ("percent", .number(Double($0.percent)))]) }) }
+        var pairs: [(String, JSONValue)] = [
+            ("deploy", .string(s.deployID)), ("service", .string(s.service)),
+            ("from", .string(s.from.name)), ("to", .string(s.to.name)), ("state", .string(phase(s))),
+            ("step", s.stepIndex.map { .number(Double($0 + 1)) } ?? .null), ("steps", .number(Double(s.plan.steps.count))),
+            ("observed", w(s.observed)), ("wanted", w(s.wanted)),
+            ("paused", s.paused.map { .object([("by", .string($0.by)), ("reason", .string($0.reason))]) } ?? .null),
+            ("next_step_in", s.pauseRemaining(at: now).map { .number($0.rounded()) } ?? .null),
+            ("verdict", s.judgement.map { .object([("step", .number(Double($0.step + 1))), ("verdict", .string($0.verdict.rawValue)), ("summary", .string($0.summary))]) } ?? .null),
+            ("drift", .bool(s.drift != nil)),
+            ("watching", .array(s.watchers.map { .object([("who", .string($0.who)), ("role", .string($0.role))]) })),
+            ("seq", .number(Double(s.lastSeq))),
+        ]
+        if let o = s.outcome { pairs.append(("outcome", .string(o.rawValue))) }
+        return .object(pairs)
+    }
+}
