@@ -9,6 +9,9 @@
                           (FILE: JSON {"substring of the query": number, ...})
         haproxy FILE    - a runtime API: `show stat` answers FILE's CSV as is;
                           `get weight B/S` answers "N (initial N)" from FILE.weights
+        webhook FILE    - an HTTP receiver: appends each POST body as a line to FILE and
+                          answers the statuses in FILE.statuses (comma-separated) in
+                          turn, then 200; a status of 0 means never answer
 Prints "ready" once listening. Stops after 120 s whatever happens.
 """
 import json, os, signal, socket, sys, threading, time, urllib.parse
@@ -37,8 +40,37 @@ def read_request(c):
         data += chunk
     return data
 
+lock = threading.Lock()
+def read_http(c):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = c.recv(65536)
+        if not chunk: return data, b""
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = 0
+    for h in head.split(b"\r\n")[1:]:
+        k, _, v = h.partition(b":")
+        if k.strip().lower() == b"content-length": length = int(v.strip())
+    while len(body) < length:
+        chunk = c.recv(65536)
+        if not chunk: break
+        body += chunk
+    return head, body
+
 def serve(c):
     try:
+        if mode == "webhook":
+            head, body = read_http(c)
+            with lock:
+                with open(arg, "ab") as f: f.write(body.replace(b"\n", b" ") + b"\n")
+                try: statuses = [int(x) for x in open(arg + ".statuses").read().split(",") if x.strip()]
+                except OSError: statuses = []
+                status = statuses.pop(0) if statuses else 200
+                with open(arg + ".statuses", "w") as f: f.write(",".join(str(x) for x in statuses))
+            if status == 0: time.sleep(120); return
+            c.sendall(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
+            return
         req = read_request(c)
         if mode == "trickle":
             for b in b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 100000:

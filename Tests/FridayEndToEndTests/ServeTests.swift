@@ -1,0 +1,310 @@
+import FridayCore
+import FridayEngine
+import FridayIntegrations
+import FridayServe
+import Foundation
+import Synchronization
+import XCTest
+
+/// A served engine (real sockets, SwiftNIO) and its clients, in one process: snapshot then
+/// events, names and roles, tokens, one order for racing commands, a client that stops
+/// reading, webhooks against a real HTTP receiver.
+final class ServeTests: XCTestCase {
+    var dir: String!
+    var servers: [EngineServer] = []
+    var peers: [Process] = []
+    let base = SimulationSettings.fridayAfternoon
+    let peerScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/peer.py").standardized.path
+
+    override func setUpWithError() throws {
+        dir = "/tmp/fs-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() async throws {
+        for s in servers { await s.shutdown(reason: "test over") }
+        for p in peers where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func serve(_ options: (inout EngineServer.Options) -> Void = { _ in }) async throws -> (Engine, ManualClock, EngineServer, String) {
+        let settings = SimulationSettings(scenario: .good, seed: 3)
+        let clock = ManualClock(base)
+        let engine = Engine(deployID: "t", clock: clock, router: SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
+                            sources: [SimulatedDeploy(settings: settings)], judge: CanaryJudge())
+        let socket = dir + "/t.sock"
+        var o = EngineServer.Options(socketPath: socket)
+        options(&o)
+        let server = EngineServer(engine: engine, options: o)
+        _ = try await server.start()
+        servers.append(server)
+        return (engine, clock, server, socket)
+    }
+
+    /// Advances the simulated deploy until it is rolling (the pipeline done, step 1 on).
+    func rollOut(_ engine: Engine, _ clock: ManualClock, from: Double = 0) async -> Double {
+        var t = from
+        while await engine.state.phase != .rolling, t < 600 {
+            clock.set(base + t)
+            await engine.advance(to: base + t)
+            t += 1
+        }
+        return t
+    }
+
+    func hello(_ name: String, _ role: Wire.Role = .operator, kind: Wire.ClientKind = .dashboard, token: String? = nil) -> Wire.Hello {
+        Wire.Hello(name: name, role: role, kind: kind, token: token)
+    }
+
+    /// Collects events from a client until `until` holds for the list (or 10 s pass).
+    static func events(_ c: EngineClient, until: @escaping @Sendable ([DeployEvent]) -> Bool) async -> [DeployEvent] {
+        await withTaskGroup(of: [DeployEvent].self) { g in
+            g.addTask {
+                var got: [DeployEvent] = []
+                for await m in c.messages {
+                    if case let .event(e) = m { got.append(e) }
+                    if until(got) { break }
+                }
+                return got
+            }
+            g.addTask { try? await Task.sleep(for: .seconds(10)); return [] }
+            let first = await g.next() ?? []
+            g.cancelAll()
+            return first
+        }
+    }
+
+    func testTwoClientsGetTheStateThenEventsAndActUnderTheirOwnNamesAViewerOnlyChats() async throws {
+        let (engine, clock, server, socket) = try await serve()
+        let t = await rollOut(engine, clock)
+        let alice = try await EngineClient.connect(.unix(socket), hello: hello("alice"))
+        let bob = try await EngineClient.connect(.unix(socket), hello: hello("bob", .viewer))
+        XCTAssertEqual(alice.snapshot.phase, .rolling)
+        XCTAssertEqual(alice.snapshot.stepIndex, 0)
+        XCTAssertEqual(alice.welcome.who, "alice")
+        XCTAssertEqual(bob.welcome.role, .viewer)
+
+        // A second "alice" is told apart, not merged.
+        let alice2 = try await EngineClient.connect(.unix(socket), hello: hello("alice", .viewer))
+        XCTAssertEqual(alice2.welcome.who, "alice-2")
+        await alice2.close()
+
+        guard case let .refused(why) = await bob.command(.promote) else { return XCTFail("a viewer's promote was not refused") }
+        XCTAssertTrue(why.contains("viewer"), why)
+        let accepted = await alice.command(.promote)
+        XCTAssertEqual(accepted, .accepted)
+        let said = await bob.command(.say, text: "looks fine")
+        XCTAssertEqual(said, .accepted)
+
+        let wanted: @Sendable ([DeployEvent]) -> Bool = { list in
+            list.contains { if case let .chatMessage(from, _) = $0.payload { return from == "bob" }; return false }
+        }
+        async let a = ServeTests.events(alice, until: wanted)
+        async let b = ServeTests.events(bob, until: wanted)
+        let (seenA, seenB) = await (a, b)
+        XCTAssertTrue(seenA.contains { if case let .commandAccepted(.promote, by, _) = $0.payload { return by == "alice" }; return false }, "\(seenA.map(\.payload.type))")
+        XCTAssertFalse(seenA.contains { if case let .commandAccepted(_, by, _) = $0.payload { return by == "bob" }; return false })
+        // Both see the same events in the same order, from their snapshot on.
+        let from = max(seenA.first?.seq ?? 0, seenB.first?.seq ?? 0)
+        XCTAssertEqual(seenA.filter { $0.seq >= from }.map(\.seq).prefix(5), seenB.filter { $0.seq >= from }.map(\.seq).prefix(5))
+        let watchers = await engine.state.watchers.map(\.who)
+        XCTAssertTrue(watchers.contains("alice") && watchers.contains("bob"), "\(watchers)")
+        let step = await engine.state.stepIndex
+        XCTAssertEqual(step, 1)
+
+        // Alice leaves: she is no longer watching; bob goes on getting events.
+        await alice.close()
+        let deadline = Date().addingTimeInterval(5)
+        while await engine.state.watchers.contains(where: { $0.who == "alice" }), Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let stillThere = await engine.state.watchers.contains { $0.who == "alice" }
+        XCTAssertFalse(stillThere)
+        clock.set(base + t + 1)
+        await engine.advance(to: base + t + 1)
+        let later = await ServeTests.events(bob, until: { $0.contains { if case .metricsSample = $0.payload { return true }; return false } })
+        XCTAssertFalse(later.isEmpty, "bob stopped getting events when alice left")
+        XCTAssertEqual(server.attached, 1)
+        await bob.close()
+    }
+
+    func testTCPNeedsTheRightTokenAndARefusalIsCounted() async throws {
+        let (_, _, server, _) = try await serve { o in o.tcpHost = "127.0.0.1"; o.tcpPort = 0; o.token = "s3cret-token" }
+        let port = try XCTUnwrap(server.tcpPort)
+        for (token, why) in [(nil, "a token is needed"), ("s3cret-tokem", "wrong token"), ("s3cret", "wrong token")] as [(String?, String)] {
+            let outcome: String
+            do {
+                let c = try await EngineClient.connect(.tcp(host: "127.0.0.1", port: port), hello: hello("mallory", token: token))
+                await c.close()
+                outcome = "let in"
+            } catch {
+                outcome = error.description
+            }
+            XCTAssertTrue(outcome.contains(why), "token \(token ?? "nil"): \(outcome)")
+        }
+        XCTAssertEqual(server.refusedCount, 3)
+        let ok = try await EngineClient.connect(.tcp(host: "127.0.0.1", port: port), hello: hello("alice", token: "s3cret-token"))
+        XCTAssertEqual(ok.welcome.who, "alice@127.0.0.1")
+        await ok.close()
+    }
+
+    func testRacingPromoteAndRevertFromTwoClientsGiveOneOrderForEveryone() async throws {
+        let (engine, clock, _, socket) = try await serve()
+        _ = await rollOut(engine, clock)
+        let alice = try await EngineClient.connect(.unix(socket), hello: hello("alice"))
+        let bob = try await EngineClient.connect(.unix(socket), hello: hello("bob"))
+        let watcher = try await EngineClient.connect(.unix(socket), hello: hello("carol", .viewer))
+        async let p = alice.command(.promote)
+        async let r = bob.command(.revert, text: "error budget")
+        let (pr, rr) = await (p, r)
+        XCTAssertEqual(rr, .accepted, "the revert must be accepted whatever came first")
+        let done: @Sendable ([DeployEvent]) -> Bool = { $0.contains { if case .deployFinished = $0.payload { return true }; return false } }
+        async let a = ServeTests.events(alice, until: done)
+        async let b = ServeTests.events(bob, until: done)
+        async let c = ServeTests.events(watcher, until: done)
+        let (ea, eb, ec) = await (a, b, c)
+        func commands(_ list: [DeployEvent]) -> [String] {
+            list.compactMap {
+                switch $0.payload {
+                case let .commandAccepted(action, by, _): return "\($0.seq) \(by) \(action.rawValue) accepted"
+                case let .commandRejected(action, by, _): return "\($0.seq) \(by) \(action.rawValue) refused"
+                default: return nil
+                }
+            }
+        }
+        XCTAssertEqual(commands(ea), commands(eb))
+        XCTAssertEqual(commands(ea), commands(ec))
+        XCTAssertEqual(commands(ea).count, 2, "\(commands(ea))")
+        // The promote was either carried out before the revert or refused after it, never after a revert.
+        if pr == .accepted { XCTAssertTrue(commands(ea).first?.contains("alice promote accepted") ?? false, "\(commands(ea))") }
+        let outcome = await engine.state.outcome
+        XCTAssertEqual(outcome, .reverted)
+        for x in [alice, bob, watcher] { await x.close() }
+    }
+
+    func testAClientThatStopsReadingIsDroppedAndNeverSlowsTheEngineOrTheOthers() async throws {
+        let (engine, _, server, socket) = try await serve { o in o.queueLimit = 200; o.stallLimit = .seconds(3) }
+        // A client that says hello and then never reads a byte.
+        let fd = socket_connect(socket)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        let helloLine = Wire.ClientMessage.hello(hello("stuck")).line + "\n"
+        _ = helloLine.withCString { write(fd, $0, strlen($0)) }
+        let good = try await EngineClient.connect(.unix(socket), hello: hello("good"))
+        let deadline = Date().addingTimeInterval(5)
+        while server.attached < 2, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        XCTAssertEqual(server.attached, 2)
+
+        // 4,000 events of 600 bytes (2.4 MB, far beyond the socket buffers) while one client reads nothing.
+        let text = String(repeating: "x", count: 600)
+        let started = ContinuousClock.now
+        var last = 0
+        for i in 0..<4000 { last = await engine.ingest(.chatMessage(from: "load", text: "\(i) \(text)")).seq }
+        let took = ContinuousClock.now - started
+        let lastSeq = last
+        let got = await ServeTests.events(good, until: { $0.contains { $0.seq >= lastSeq } })
+        XCTAssertTrue(got.contains { $0.seq == lastSeq }, "the reading client did not get the last event (\(got.last?.seq ?? -1) of \(lastSeq))")
+        XCTAssertLessThan(took, .seconds(30), "the engine was held up by a client that does not read")
+
+        // The stuck client is dropped after its stall limit, and its leaving is recorded.
+        let gone = Date().addingTimeInterval(10)
+        while server.attached > 1, Date() < gone { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertEqual(server.attached, 1)
+        let stuck = await engine.state.watchers.contains { $0.who == "stuck" }
+        XCTAssertFalse(stuck)
+        await good.close()
+    }
+
+    func testABadMessageIsRefusedWithTheReasonAndTheConnectionGoesOn() async throws {
+        let (_, _, _, socket) = try await serve()
+        let fd = socket_connect(socket)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        // No hello first: refused and closed.
+        _ = "{\"type\":\"command\",\"id\":1,\"action\":\"promote\"}\n".withCString { write(fd, $0, strlen($0)) }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var answer = ""
+        let until = Date().addingTimeInterval(5)
+        while Date() < until {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            answer += String(decoding: buf[0..<n], as: UTF8.self)
+        }
+        XCTAssertTrue(answer.contains("\"type\":\"closing\"") && answer.contains("the first message must be a hello"), answer)
+        XCTAssertThrowsError(try Wire.ClientMessage.decode(Array("{\"type\":\"hello\",\"version\":1,\"name\":\"a\\u001b]0;x\"}".utf8)))
+        XCTAssertThrowsError(try Wire.ClientMessage.decode(Array("{\"type\":\"command\",\"id\":-1,\"action\":\"promote\"}".utf8)))
+        XCTAssertThrowsError(try Wire.ClientMessage.decode(Array("{\"type\":\"command\",\"id\":1,\"action\":\"nuke\"}".utf8)))
+    }
+
+    func testWebhookReceiverGetsThePayloadsAndAFailingOneIsRetriedWithoutBlocking() async throws {
+        let port = Int.random(in: 41_000...59_000)
+        let file = dir + "/hook.txt"
+        try "500,503".write(toFile: file + ".statuses", atomically: true, encoding: .utf8)
+        try startPeer("webhook", "127.0.0.1:\(port)", file)
+        var settings = NotifySettings()
+        settings.webhook = "http://127.0.0.1:\(port)/hook"
+        settings.timeout = 2
+        settings.retries = 3
+        let failures = Failures()
+        let n = Notifier(settings: settings, deploy: "t", service: "checkout", report: { _ in }, onFailure: { failures.add($0) })
+        let verdict = DeployEvent(seq: 1, ts: base, deploy: "t", payload: .analysisVerdict(step: 1, verdict: .fail, summary: "errors 3.2× <!channel>", figures: []))
+        let reverted = DeployEvent(seq: 2, ts: base, deploy: "t", payload: .deployFinished(outcome: .reverted, by: "judge", reason: "errors"))
+        let chat = DeployEvent(seq: 3, ts: base, deploy: "t", payload: .chatMessage(from: "a", text: "not notified"))
+        n.consider(verdict)
+        n.consider(chat)
+        n.consider(reverted)
+        await n.drain(seconds: 20)
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        // The first message took three tries (500, 503, then 200), the second one.
+        XCTAssertEqual(lines.count, 4, "\(lines)")
+        let last = try JSONValue.parse(String(lines[3]))
+        XCTAssertEqual(last["text"]?.stringValue, "friday: checkout reverted by judge: errors")
+        XCTAssertTrue(lines[0].contains("failed analysis at step 2") && lines[0].contains("&lt;!channel&gt;"), String(lines[0]))
+        XCTAssertTrue(failures.all.isEmpty)
+
+        // A receiver that never answers: each try times out, the failure is reported; consider never waits.
+        let silentPort = Int.random(in: 41_000...59_000)
+        try "0,0,0".write(toFile: file + "2.statuses", atomically: true, encoding: .utf8)
+        try startPeer("webhook", "127.0.0.1:\(silentPort)", file + "2")
+        settings.webhook = "http://127.0.0.1:\(silentPort)/hook"
+        settings.timeout = 0.5
+        settings.retries = 1
+        let slow = Notifier(settings: settings, deploy: "t", service: "checkout", report: { _ in }, onFailure: { failures.add($0) })
+        let before = ContinuousClock.now
+        for _ in 0..<50 { slow.consider(verdict) }
+        XCTAssertLessThan(ContinuousClock.now - before, .seconds(1), "queueing a notification waited for the receiver")
+        let until = Date().addingTimeInterval(15)
+        while failures.all.isEmpty, Date() < until { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertTrue(failures.all.first?.contains("webhook failed after 2 tries") ?? false, "\(failures.all)")
+        await slow.drain(seconds: 0.1)
+    }
+
+    func startPeer(_ mode: String, _ address: String, _ arg: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", peerScript, mode, address, arg]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        peers.append(p)
+        XCTAssertEqual(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "ready")
+    }
+}
+
+final class Failures: Sendable {
+    private let items = Mutex<[String]>([])
+    func add(_ s: String) { items.withLock { $0.append(s) } }
+    var all: [String] { items.withLock { $0 } }
+}
+
+/// A blocking connect to a Unix socket (for a client that misbehaves on purpose).
+func socket_connect(_ path: String) -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        for (i, b) in path.utf8.enumerated() { raw[i] = b }
+    }
+    let r = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    return r == 0 ? fd : -1
+}
