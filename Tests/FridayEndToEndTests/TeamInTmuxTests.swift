@@ -1,0 +1,165 @@
+import FridayCore
+import FridayTesting
+import Foundation
+import XCTest
+
+/// Two people on one deploy, each in a terminal of their own (tmux on a private socket),
+/// with the real binary: `friday run` starts the engine in the background and attaches,
+/// `friday attach` adds a second dashboard, the CLI verbs talk to the same engine.
+final class TeamInTmuxTests: XCTestCase {
+    let bin = fridayBinary()
+    var state: String!
+    var file: String!
+
+    override func setUpWithError() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: bin), "build friday first (swift build): \(bin)")
+        state = "/tmp/ft-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        file = state + "/friday.toml"
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/simulated/friday.toml").standardized.path
+        try FileManager.default.copyItem(atPath: example, toPath: file)
+    }
+
+    override func tearDownWithError() throws {
+        // No engine may outlive its test.
+        _ = try? runProcess(bin, ["stop", file, "--traffic", "leave", "--reason", "test over"], env: env)
+        try? FileManager.default.removeItem(atPath: state)
+    }
+
+    var env: [String: String] { ["XDG_STATE_HOME": state, "USER": "tester"] }
+
+    func cli(_ args: String...) throws -> (status: Int32, out: String, err: String) {
+        try runProcess(bin, args, env: env)
+    }
+
+    func enginePIDs() -> [String] {
+        let (_, out) = bash(["-c", "pgrep -f '[f]riday serve .*\(state!)' || true"], env: [:], scratch: state + "/pgrep")
+        return out.split(separator: "\n").map(String.init)
+    }
+
+    func testTwoPeopleEachWithTheirOwnScreenNamesAndRolesAndTheDeployOutlivesAScreen() throws {
+        let a = try TmuxSession(width: 120, height: 40, command: "\(bin) run \(file!) --user alice --speed 4; echo \"exit=$?\"; sleep 300", env: env)
+        XCTAssertTrue(a.wait(for: "alice (you)", seconds: 20), a.text)
+        let b = try TmuxSession(width: 90, height: 30, command: "\(bin) attach \(file!) --name bob --role viewer; echo \"exit=$?\"; sleep 300", env: env)
+        // (At 90 columns the header has no room for the watching list: the team log says it.)
+        XCTAssertTrue(b.wait(for: "bob joined (viewer)", seconds: 15), b.text)
+        // Each sees the whole state at its own size, and who is watching.
+        XCTAssertTrue(a.wait(for: "bob joined (viewer)"), a.text + "\n----\n" + b.text)
+        XCTAssertTrue(b.text.contains("alice"), b.text)
+        XCTAssertTrue(a.wait(for: "ROLLING step 1/5 1%", seconds: 30), a.text)
+        XCTAssertTrue(b.wait(for: "ROLLING step 1/5 1%"), b.text)
+
+        // The viewer's acting keys are refused with the reason; chat works.
+        b.press("p")
+        XCTAssertTrue(b.wait(for: "you watch as a viewer"), b.text)
+        // A's dialog is A's: B typing "yes" and Enter in its own chat confirms nothing.
+        a.press("P")
+        XCTAssertTrue(a.wait(for: "Promote v2.4.0 to 100%?"), a.text)
+        b.press("m")
+        b.type("my take: yes, wait")
+        b.press("Enter")
+        XCTAssertTrue(a.wait(for: "bob: my take: yes, wait"), a.text)
+        XCTAssertTrue(a.text.contains("Promote v2.4.0 to 100%?"), a.text)
+        XCTAssertFalse(a.text.contains("promoted to 100%"), a.text)
+        a.press("Escape")
+        // (An Esc followed at once by a letter is read as one escape sequence, and ignored.)
+        XCTAssertTrue(a.wait { !$0.joined().contains("Promote v2.4.0 to 100%?") }, a.text)
+        a.press("p")
+        XCTAssertTrue(a.wait(for: "alice promoted (1% → 5%)", seconds: 10), a.text)
+        XCTAssertTrue(b.wait(for: "ROLLING step 2/5 5%"), b.text)
+
+        // q in A detaches: the engine goes on and B stays live.
+        a.press("q")
+        XCTAssertTrue(a.wait(for: "detached from checkout-v2.4.0"), a.text)
+        XCTAssertTrue(a.text.contains("exit=0"), a.text)
+        XCTAssertEqual(enginePIDs().count, 1, "the engine should still run once")
+        XCTAssertTrue(b.wait(for: "alice left", seconds: 10), b.text)
+        XCTAssertTrue(b.wait(for: "ROLLING step 2/5"), b.text)
+
+        // Commands from another shell: status --json, promote by name, a refusal's exit code.
+        let status = try cli("status", file, "--json")
+        XCTAssertEqual(status.status, 0, status.err)
+        let json = try JSONValue.parse(status.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(json["state"]?.stringValue, "rolling")
+        XCTAssertEqual(json["step"]?.intValue, 2)
+        let watching = json["watching"]?.arrayValue?.compactMap { $0["who"]?.stringValue } ?? []
+        XCTAssertTrue(watching.contains("bob") && !watching.contains("alice"), "\(watching)")
+        let promoted = try cli("promote", file, "--name", "carol")
+        XCTAssertEqual(promoted.status, 0, promoted.err)
+        XCTAssertTrue(b.wait(for: "carol (cli) promoted", seconds: 10), b.text)
+        let refused = try cli("retry", file)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.err.contains("retry refused"), refused.err)
+
+        // `friday run` again attaches to the same engine (no second one, no lock error).
+        let c = try TmuxSession(width: 100, height: 30, command: "\(bin) run \(file!) --user dave; echo \"exit=$?\"; sleep 300", env: env)
+        XCTAssertTrue(c.wait(for: "dave joined (operator)", seconds: 15), c.text)
+        XCTAssertTrue(c.text.contains("ROLLING step"), c.text)
+        XCTAssertTrue(c.text.contains("carol (cli) promoted"), c.text)
+        XCTAssertEqual(enginePIDs().count, 1)
+        c.press("q")
+
+        // friday stop: the engine ends, every dashboard says why.
+        let stopped = try cli("stop", file, "--traffic", "pause", "--reason", "end of the day")
+        XCTAssertEqual(stopped.status, 0, stopped.err)
+        XCTAssertTrue(b.wait(for: "stopped by tester (cli): end of the day", seconds: 10), b.text)
+        let deadline = Date().addingTimeInterval(10)
+        while !enginePIDs().isEmpty, Date() < deadline { usleep(100_000) }
+        XCTAssertEqual(enginePIDs(), [])
+        let gone = try cli("status", file)
+        XCTAssertEqual(gone.status, 3, gone.out)
+        XCTAssertTrue(gone.err.contains("no friday engine answers"), gone.err)
+    }
+
+    func testAWrongTokenOverTCPIsRefusedAndLogged() throws {
+        let port = Int.random(in: 41_000...59_000)
+        var e = env
+        e["FRIDAY_TOKEN"] = "right-token"
+        let serveLog = state + "/serve.log"
+        let pid = try spawnBackground([bin, "serve", file, "--tcp", "127.0.0.1:\(port)", "--speed", "4"], env: e, output: serveLog)
+        defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
+        let deadline = Date().addingTimeInterval(15)
+        while !((try? String(contentsOfFile: serveLog, encoding: .utf8)) ?? "").contains("served on"), Date() < deadline { usleep(50_000) }
+        var wrong = env
+        wrong["FRIDAY_TOKEN"] = "wrong-token"
+        let refused = try runProcess(bin, ["status", "--tcp", "127.0.0.1:\(port)"], env: wrong)
+        XCTAssertEqual(refused.status, 3)
+        XCTAssertTrue(refused.err.contains("wrong token"), refused.err)
+        XCTAssertTrue(((try? String(contentsOfFile: serveLog, encoding: .utf8)) ?? "").contains("refused a client from 127.0.0.1: wrong token"))
+        let ok = try runProcess(bin, ["status", "--tcp", "127.0.0.1:\(port)"], env: e)
+        XCTAssertEqual(ok.status, 0, ok.err)
+        XCTAssertTrue(ok.out.contains("deploy checkout-v2.4.0"), ok.out)
+        // SIGTERM: a clean shutdown that leaves the traffic as it is.
+        kill(pid, SIGTERM)
+        var s: Int32 = 0
+        waitpid(pid, &s, 0)
+        XCTAssertEqual((s >> 8) & 0xff, 0)
+        XCTAssertTrue(((try? String(contentsOfFile: serveLog, encoding: .utf8)) ?? "").contains("stopped by signal 15"))
+    }
+}
+
+/// Starts a program with extra environment, output to a file; returns its pid.
+func spawnBackground(_ argv: [String], env: [String: String], output: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+    var merged = ProcessInfo.processInfo.environment
+    merged.merge(env) { $1 }
+    let cargs = argv.map { strdup($0) } + [nil]
+    let cenv = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for p in cargs { free(p) }; for p in cenv { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, &attr, cargs, cenv)
+    guard rc == 0 else { throw TmuxError(message: "spawn \(argv[0]): \(rc)") }
+    return pid
+}
