@@ -35,7 +35,7 @@ public final class TmuxSession {
     }
 
     @discardableResult
-    static func tmux(_ socket: String, _ args: [String]) -> (Int32, String) {
+    public static func tmux(_ socket: String, _ args: [String]) -> (Int32, String) {
         // Output goes to a file, not a pipe: the tmux server started by new-session inherits
         // the client's descriptors, and a pipe would then never reach end-of-file. Spawned
         // with posix_spawn and reaped with waitpid, so no run loop is involved.

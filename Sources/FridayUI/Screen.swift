@@ -136,9 +136,22 @@ enum HeaderBar {
         }
         var names = s.watchers.map(\.who).filter { $0 != m.user }
         names.append(m.user == "you" ? "you" : m.user + " (you)")
-        let right = "watching: " + names.joined(separator: ", ") + (m.sourceLabel.isEmpty ? " " : "  \(m.sourceLabel) ")
-        let rw = CharWidth.of(right)
-        if x + 2 + rw <= g.width { g.put(right, x: g.width - rw, y: row, role: .header) }
+        let tmux = m.tmuxClients.isEmpty ? "" : " · tmux: " + m.tmuxClients.joined(separator: ", ")
+        let watching = "watching: " + names.joined(separator: ", ")
+        // The longest that fits: everything, then without the source, then without tmux, then a count.
+        let candidates = [
+            watching + tmux + (m.sourceLabel.isEmpty ? " " : "  \(m.sourceLabel) "),
+            watching + tmux + " ",
+            watching + " ",
+            "\(names.count + m.tmuxClients.count) watching ",
+        ]
+        for right in candidates {
+            let rw = CharWidth.of(right)
+            if x + 2 + rw <= g.width {
+                g.put(right, x: g.width - rw, y: row, role: .header)
+                break
+            }
+        }
     }
 }
 

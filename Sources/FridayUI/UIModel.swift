@@ -36,6 +36,8 @@ public enum UIMessage: Sendable {
     case resync(DeployState)
     /// A line for the footer from outside the deploy's events (the engine's reply to a command).
     case notice(String, isError: Bool)
+    /// Who is attached to friday's tmux session now.
+    case tmuxClients([String])
     case tick(Timestamp)
     case resize(width: Int, height: Int)
 }
@@ -70,6 +72,8 @@ public struct UIModel: Sendable {
     public var layout: LayoutKind?
     /// A viewer watches and chats; the acting keys are greyed out with the reason.
     public var role: Wire.Role = .operator
+    /// The clients attached to friday's tmux session (`user WxH`), when inside tmux.
+    public var tmuxClients: [String] = []
     /// `q` leaves the engine running (attached to a served engine) rather than ending it.
     public var detaches = false
 
@@ -100,6 +104,9 @@ public struct UIModel: Sendable {
             return []
         case let .notice(text, isError):
             message = (text, isError)
+            return []
+        case let .tmuxClients(list):
+            tmuxClients = list
             return []
         case let .tick(t):
             now = t

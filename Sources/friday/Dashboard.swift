@@ -34,6 +34,8 @@ struct Dashboard {
         let mailbox = Mailbox()
         let signals = SignalWatch(mailbox: mailbox)
         defer { signals.cancel() }
+        let tmux = TmuxWatch(mailbox: mailbox)
+        defer { tmux?.cancel() }
         let first = await link.start(mailbox)
         let outcome: Outcome = await withCheckedContinuation { cont in
             let thread = Thread {
@@ -287,4 +289,44 @@ final class LocalLink: DashboardLink {
         t[0].cancel()
         await engine.finishSubscriptions()
     }
+}
+
+/// Inside tmux: who is attached to friday's session (`tmux list-clients`: user and size),
+/// read every 2 s on a queue of its own and posted to the screen when it changes.
+final class TmuxWatch: Sendable {
+    private let timer: Mutex<(any DispatchSourceTimer)?>
+
+    init?(mailbox: Mailbox, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        guard let tmux = environment["TMUX"], !tmux.isEmpty, let pane = environment["TMUX_PANE"], !pane.isEmpty else { return nil }
+        let queue = DispatchQueue(label: "friday-tmux-clients")
+        let t = DispatchSource.makeTimerSource(queue: queue)
+        let last = Mutex<[String]?>(nil)
+        t.schedule(deadline: .now(), repeating: 2.0)
+        t.setEventHandler {
+            guard let list = TmuxWatch.clients(pane: pane) else { return }
+            let changed = last.withLock { prev in defer { prev = list }; return prev != list }
+            if changed { mailbox.post(.tmuxClients(list)) }
+        }
+        t.resume()
+        timer = Mutex(t)
+    }
+
+    /// `user WxH` for each client of the pane's session; nil if tmux did not answer.
+    static func clients(pane: String) -> [String]? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["tmux", "list-clients", "-t", pane, "-F", "#{client_user} #{client_width}x#{client_height}"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(decoding: data.prefix(16384), as: UTF8.self).split(separator: "\n").prefix(20)
+            .map { TerminalText.neutralise(String($0.prefix(80))) }.sorted()
+    }
+
+    func cancel() { timer.withLock { $0?.cancel(); $0 = nil } }
 }

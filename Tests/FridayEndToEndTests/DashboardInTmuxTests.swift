@@ -29,6 +29,20 @@ final class DashboardInTmuxTests: XCTestCase {
         return pid_t(children.split(separator: " ").first ?? "") ?? 0
     }
 
+    func testTheWatchingListShowsThePeopleAttachedToTheTmuxSession() throws {
+        let t = try start("--speed 2", width: 200, height: 40)
+        XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
+        XCTAssertFalse(t.text.contains("tmux:"), t.text)
+        // Someone attaches to friday's tmux session from a terminal of their own.
+        let other = try TmuxSession(width: 190, height: 35, command: "env -u TMUX tmux -L \(t.socket) attach")
+        let me = String(cString: getpwuid(getuid()).pointee.pw_name)
+        XCTAssertTrue(t.wait(for: "tmux: \(me) 190x", seconds: 10), t.text)
+        // They leave: the list follows.
+        _ = other
+        TmuxSession.tmux(t.socket, ["detach-client", "-s", t.format("#{session_name}")])
+        XCTAssertTrue(t.wait(seconds: 10) { !$0.joined().contains("tmux: ") }, t.text)
+    }
+
     func testPanesAppearKeysSteerTheRolloutAndResizeRelaysOut() throws {
         let t = try start()
         XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
