@@ -54,6 +54,10 @@ struct Run: AsyncParsableCommand {
         if !headless {
             // The dashboard attaches to the deploy's engine, starting it in the background
             // first if none runs (as tmux starts its server); q detaches and the deploy goes on.
+            // No terminal: say so before an engine is started that nobody would see.
+            guard isatty(1) == 1, isatty(0) == 1 else {
+                throw ExitWith(message: "friday run needs a terminal for its dashboard; use --headless for JSON lines, or friday serve \(path) for the engine alone")
+            }
             let socket = try socketPath(forLog: logPath)
             guard try await ensureServed(configPath: path, logPath: logPath, socket: socket, speed: speed) else { return }
             try await attachDashboard(to: .unix(socket), name: user, role: .operator, token: nil, theme: theme, ascii: ascii, layout: layout)
@@ -64,6 +68,10 @@ struct Run: AsyncParsableCommand {
         defer { opened.eventLog.close() }
         let out = LineWriter()
         await engine.addSink { out.write($0.jsonLine) }
+        let notifier = Notifier(settings: cfg.notify, deploy: cfg.id, service: cfg.service,
+                                report: { FileHandle.standardError.write(Data("friday: \(TerminalText.neutralise($0))\n".utf8)) },
+                                onFailure: { why in _ = await engine.ingest(.notifyFailed(error: why)) })
+        if cfg.notify.webhook != nil { await engine.addSink { notifier.consider($0) } }
         await opened.resume()
         let fatal = opened.fatal
         if let manual = opened.manual {
@@ -85,6 +93,7 @@ struct Run: AsyncParsableCommand {
             driver.cancel()
             out.flush()
         }
+        await notifier.drain(seconds: 3)
         if let m = fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
     }
 }

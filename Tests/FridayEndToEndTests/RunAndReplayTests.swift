@@ -125,19 +125,31 @@ final class RunAndReplayTests: XCTestCase {
         XCTAssertEqual(t.format("#{alternate_on}"), "0")
     }
 
-    func testALiveRunKilledWithSIGKILLResumesOnTheSameStep() throws {
+    func testAKilledScreenLeavesTheDeployRunningAndAKilledEngineResumesOnTheSameStep() throws {
         let log = dir + "/live.jsonl"
-        let first = try TmuxSession(command: "\(bin) run \(example) --log \(log) --speed 20 --user ana; sleep 300")
+        let first = try TmuxSession(command: "\(bin) run \(example) --log \(log) --speed 20 --user ana; echo \"exit=$?\"; sleep 300")
         XCTAssertTrue(first.wait(for: "ROLLING step 2/5 5%", seconds: 30), first.text)
+        // The engine runs on its own (its pid is in the log's lock file).
+        let lock = try String(contentsOfFile: log + ".lock", encoding: .utf8)
+        let engine = pid_t(lock.split(separator: " ").dropFirst().first ?? "") ?? 0
+        XCTAssertGreaterThan(engine, 0, lock)
+        // The screen killed with SIGKILL: the deploy goes on.
         let shell = first.format("#{pane_pid}")
-        let child = pid_t((try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)).split(separator: " ").first ?? "") ?? 0
-        XCTAssertGreaterThan(child, 0)
-        kill(child, SIGKILL)
+        let screen = pid_t((try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)).split(separator: " ").first ?? "") ?? 0
+        XCTAssertGreaterThan(screen, 0)
+        XCTAssertNotEqual(screen, engine)
+        kill(screen, SIGKILL)
+        usleep(300_000)
+        XCTAssertEqual(kill(engine, 0), 0, "the engine died with the screen")
+        // The engine killed with SIGKILL mid-deploy: the next run starts one that resumes it.
+        kill(engine, SIGKILL)
         usleep(300_000)
         let second = try TmuxSession(command: "\(bin) run \(example) --log \(log) --speed 20 --user ana; sleep 300")
         XCTAssertTrue(second.wait(for: "friday restarted after"), second.text)
         XCTAssertTrue(second.text.contains("step 2/5") || second.text.contains("step 3/5"), second.text)
         XCTAssertFalse(second.text.contains("PIPELINE"), second.text)
         second.press("q")
+        let stopped = try runProcess(bin, ["stop", "--log", log, "--traffic", "leave"])
+        XCTAssertEqual(stopped.status, 0, stopped.err)
     }
 }

@@ -156,7 +156,11 @@ final class ServeTests: XCTestCase {
         async let r = bob.command(.revert, text: "error budget")
         let (pr, rr) = await (p, r)
         XCTAssertEqual(rr, .accepted, "the revert must be accepted whatever came first")
-        let done: @Sendable ([DeployEvent]) -> Bool = { $0.contains { if case .deployFinished = $0.payload { return true }; return false } }
+        // Both commands are answered (accepted, or refused after the revert) before the events are compared.
+        let done: @Sendable ([DeployEvent]) -> Bool = { list in
+            list.filter { switch $0.payload { case .commandAccepted, .commandRejected: return true; default: return false } }.count >= 2
+                && list.contains { if case .deployFinished = $0.payload { return true }; return false }
+        }
         async let a = ServeTests.events(alice, until: done)
         async let b = ServeTests.events(bob, until: done)
         async let c = ServeTests.events(watcher, until: done)

@@ -48,7 +48,7 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(c.stages.count, 4)
     }
 
-    func testEveryErrorClassNamesFileLineAndKey() {
+    func testEveryErrorClassNamesFileLineAndKey() throws {
         XCTAssertTrue(error(replacing("weight = 50", "weight = 50 x")).hasPrefix("f.toml:11: not valid TOML"), error(replacing("weight = 50", "weight = 50 x")))
         XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes false_revert_rate, alpha, beta, error_ratio, latency_limit, min_requests, on_fail, min_error_rate_increase, cusum_threshold, max_extension, latency_from_mean")
         XCTAssertEqual(error(replacing("weight = 50", "weight = \"fifty\"")), "f.toml:11: rollout.step[2].weight: expected a whole percent 0–100, got string \"fifty\"")
@@ -60,9 +60,18 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\nsocket = \"/s\"\nbackend = \"app\"\nservers = { v1 = \"old\" }\n"), "f.toml:24: router.servers: no server for version v2; expected \"v2\" = \"SERVER\"")
         XCTAssertEqual(error(good + "\n[metrics]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090\"\n"), "f.toml:20: metrics.queries: expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
         XCTAssertEqual(error(good + "\n[metrics]\nkind = \"haproxy-stats\"\n"), "f.toml:21: metrics.kind: \"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\", or use kind = \"prometheus\"")
-        XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, hooks, metrics, notify, pipeline, rollout, router, simulator")
+        XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, hooks, metrics, notify, pipeline, rollout, router, serve, simulator")
         XCTAssertEqual(error(replacing("service = \"checkout\"\n", "")), "f.toml:1: deploy.service: missing (a string)")
         XCTAssertEqual(error(replacing("to = { version = \"v2\", commit = \"b2\" }", "to = { versoin = \"v2\" }")), "f.toml:4: deploy.to.versoin: unknown key (did you mean \"version\"?); expected version and commit")
+        XCTAssertEqual(error(good + "\n[serve]\ntcp = \"localhost\"\n"), "f.toml:21: serve.tcp: \"localhost\" is not HOST:PORT (a port 0 to 65535), e.g. \"127.0.0.1:7070\"")
+        XCTAssertEqual(error(good + "\n[notify]\nwebhook = \"ftp://x\"\n"), "f.toml:21: notify.webhook: expected an http:// or https:// URL (a Slack incoming webhook, or your own receiver)")
+        XCTAssertEqual(error(good + "\n[notify]\nevents = [\"failed\", \"everything\"]\n"), "f.toml:21: notify.events: \"everything\": expected some of failed, reverted, held, finished, step")
+        XCTAssertEqual(error(good + "\n[notify]\nretries = 50\n"), "f.toml:21: notify.retries: 50 is out of range: expected a whole number 0 to 10")
+        let served = try DeployConfigParser.parse(good + "\n[serve]\ntcp = \"127.0.0.1:7070\"\ngroup = \"deploy\"\n[notify]\nwebhook = \"http://127.0.0.1:9/h\"\nevents = [\"step\"]\nbell = false\n", file: "f.toml")
+        XCTAssertEqual(served.serve.tcpPort, 7070)
+        XCTAssertEqual(served.serve.group, "deploy")
+        XCTAssertEqual(served.notify.events, [.step])
+        XCTAssertFalse(served.notify.bell)
         XCTAssertEqual(error(replacing("[analysis]", "[analysis]\nalpha = 2")), "f.toml:18: analysis.alpha: 2.0 is out of range: expected a probability between 0.0001 and 0.5 (the chance of reverting a healthy deploy)")
     }
 
