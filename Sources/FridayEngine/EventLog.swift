@@ -344,7 +344,8 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// The state at a byte offset of the log, so opening need not fold every line.
 struct Snapshot: Codable {
-    var version = 1
+    /// 2: judge blocks as arrays (a version 1 snapshot is ignored and the log folded again).
+    var version = 2
     var offset: Int
     var state: DeployState
 
@@ -352,7 +353,7 @@ struct Snapshot: Codable {
 
     static func load(path: String) -> Snapshot? {
         guard let data = FileManager.default.contents(atPath: path),
-              let s = try? JSONDecoder().decode(Snapshot.self, from: data), s.version == 1 else { return nil }
+              let s = try? JSONDecoder().decode(Snapshot.self, from: data), s.version == 2 else { return nil }
         return s
     }
 

@@ -96,6 +96,15 @@ struct BenchAttach: AsyncParsableCommand {
         var state = DeployState()
         for e in evs { Reducer.reduce(&state, e) }
         let (_, server, socket, dir) = try await benchServer(state: state)
+        do {
+            let t0 = ContinuousClock.now
+            let line = Wire.ServerMessage.snapshot(state).line
+            let t1 = ContinuousClock.now
+            _ = try? Wire.ServerMessage.decode(line)
+            let t2 = ContinuousClock.now
+            let enc = try JSONEncoder().encode(state.stepBlocks).count, logs = try JSONEncoder().encode(state.log).count, mets = try JSONEncoder().encode(state.metrics).count
+            print(String(format: "encode %.1f ms, decode %.1f ms; bytes: blocks %d, log %d, metrics %d (%d blocks)", seconds_(t1 - t0) * 1000, seconds_(t2 - t1) * 1000, enc, logs, mets, state.stepBlocks.count))
+        }
         var times: [Double] = [], bytes = 0
         for i in 0..<runs {
             let t0 = ContinuousClock.now
