@@ -29,6 +29,23 @@ final class DashboardInTmuxTests: XCTestCase {
         return pid_t(children.split(separator: " ").first ?? "") ?? 0
     }
 
+    func testAFailedVerdictRingsTheBellAndTmuxMarksTheWindow() throws {
+        let t = try start("--scenario bad-canary --speed 20")
+        XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
+        // Someone is looking at another window: friday's is marked when the judge fails.
+        TmuxSession.tmux(t.socket, ["new-window", "sleep 300"])
+        XCTAssertEqual(t.format("#{window_bell_flag}"), "0")
+        let deadline = Date().addingTimeInterval(30)
+        var flag = "0"
+        while flag != "1", Date() < deadline {
+            flag = TmuxSession.tmux(t.socket, ["display-message", "-p", "-t", ":0", "#{window_bell_flag}"]).1.trimmingCharacters(in: .whitespacesAndNewlines)
+            usleep(200_000)
+        }
+        XCTAssertEqual(flag, "1", "no bell on the failed verdict")
+        TmuxSession.tmux(t.socket, ["select-window", "-t", ":0"])
+        XCTAssertTrue(t.wait(for: "REVERTED"), t.text)
+    }
+
     func testTheWatchingListShowsThePeopleAttachedToTheTmuxSession() throws {
         let t = try start("--speed 2", width: 200, height: 40)
         XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
