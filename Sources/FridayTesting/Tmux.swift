@@ -120,6 +120,16 @@ public func bash(_ argv: [String], env: [String: String], scratch: String) -> (I
 /// Runs a program found on PATH with stdin from /dev/null and stdout+stderr to `output`;
 /// returns its exit status (128+signal if killed).
 public func spawnAndWait(_ argv: [String], output: String) -> Int32 {
+    guard let pid = spawnProcess(argv, output: output) else { return 127 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    if status & 0x7f == 0 { return (status >> 8) & 0xff }
+    return 128 + (status & 0x7f)
+}
+
+/// Starts a program found on PATH (stdin from /dev/null, stdout+stderr to `output`, this
+/// process's environment with `env` on top) and returns its pid without waiting.
+public func spawnProcess(_ argv: [String], env: [String: String] = [:], output: String) -> pid_t? {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -129,6 +139,10 @@ public func spawnAndWait(_ argv: [String], output: String) -> Int32 {
     var cargs = argv.map { strdup($0) }
     cargs.append(nil)
     defer { for a in cargs { free(a) } }
+    var merged = ProcessInfo.processInfo.environment
+    merged.merge(env) { $1 }
+    let cenv = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for p in cenv { free(p) } }
     // A clean signal state for the child: the test process may block or ignore SIGTERM,
     // and a blocked mask survives exec, so `stack.sh stop` could not stop the servers.
     var attr = posix_spawnattr_t()
@@ -143,12 +157,8 @@ public func spawnAndWait(_ argv: [String], output: String) -> Int32 {
     posix_spawnattr_setsigdefault(&attr, &defaults)
     posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
-    guard rc == 0 else { return 127 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    if status & 0x7f == 0 { return (status >> 8) & 0xff }
-    return 128 + (status & 0x7f)
+    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, cenv)
+    return rc == 0 ? pid : nil
 }
 
 public struct TmuxError: Error, CustomStringConvertible {

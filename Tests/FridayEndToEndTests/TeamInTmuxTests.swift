@@ -116,7 +116,7 @@ final class TeamInTmuxTests: XCTestCase {
         var e = env
         e["FRIDAY_TOKEN"] = "right-token"
         let serveLog = state + "/serve.log"
-        let pid = try spawnBackground([bin, "serve", file, "--tcp", "127.0.0.1:\(port)", "--speed", "4"], env: e, output: serveLog)
+        let pid = try XCTUnwrap(spawnProcess([bin, "serve", file, "--tcp", "127.0.0.1:\(port)", "--speed", "4"], env: e, output: serveLog))
         defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
         let deadline = Date().addingTimeInterval(15)
         while !((try? String(contentsOfFile: serveLog, encoding: .utf8)) ?? "").contains("served on"), Date() < deadline { usleep(50_000) }
@@ -138,28 +138,3 @@ final class TeamInTmuxTests: XCTestCase {
     }
 }
 
-/// Starts a program with extra environment, output to a file; returns its pid.
-func spawnBackground(_ argv: [String], env: [String: String], output: String) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-    var merged = ProcessInfo.processInfo.environment
-    merged.merge(env) { $1 }
-    let cargs = argv.map { strdup($0) } + [nil]
-    let cenv = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for p in cargs { free(p) }; for p in cenv { free(p) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, &attr, cargs, cenv)
-    guard rc == 0 else { throw TmuxError(message: "spawn \(argv[0]): \(rc)") }
-    return pid
-}
