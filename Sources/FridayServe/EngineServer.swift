@@ -114,6 +114,11 @@ public final class EngineServer: Sendable {
             addresses.append("\(host):\(bound)")
             listen(tcp, tcp: true)
         }
+        // Dashboards the log still lists (the engine stopped without recording their
+        // leaving: killed) are not attached to this engine.
+        for w in await engine.state.watchers where Wire.Role(rawValue: w.role) != nil {
+            _ = await engine.ingest(.presenceLeft(who: w.who))
+        }
         let fanout = Task { await self.fanOut() }
         let watchdog = Task { await self.watch() }
         tasks.withLock { $0 += [fanout, watchdog] }
@@ -366,6 +371,8 @@ public final class EngineServer: Sendable {
         }
         for w in waiters { w.resume(returning: nil) }
         for l in listeners { try? await l.close() }
+        // The log says who was watching when the engine stopped, and that they are gone.
+        for c in clients where c.kind == .dashboard { _ = await engine.ingest(.presenceLeft(who: c.who)) }
         for c in clients {
             c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.closing(reason: reason).line), isEvent: false))
             c.outbox.finish()

@@ -148,6 +148,13 @@ final class RunAndReplayTests: XCTestCase {
         XCTAssertTrue(second.wait(for: "friday restarted after"), second.text)
         XCTAssertTrue(second.text.contains("step 2/5") || second.text.contains("step 3/5"), second.text)
         XCTAssertFalse(second.text.contains("PIPELINE"), second.text)
+        // The killed engine never recorded ana's leaving; the new one does, then she joins again.
+        let status = try runProcess(bin, ["status", "--log", log, "--json"])
+        XCTAssertEqual(status.status, 0, status.err)
+        let watching = try JSONValue.parse(status.out.trimmingCharacters(in: .whitespacesAndNewlines))["watching"]?.arrayValue?.compactMap { $0["who"]?.stringValue } ?? []
+        XCTAssertEqual(watching.filter { $0 == "ana" }.count, 1, "\(watching)")
+        let events = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertTrue(events.contains("\"type\":\"presence.left\",\"data\":{\"who\":\"ana\"}"), "no presence.left for the dashboard of the killed engine")
         second.press("q")
         let stopped = try runProcess(bin, ["stop", "--log", log, "--traffic", "leave"])
         XCTAssertEqual(stopped.status, 0, stopped.err)
