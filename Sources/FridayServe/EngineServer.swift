@@ -364,12 +364,15 @@ public final class EngineServer: Sendable {
 
     /// Tells every client why, closes every connection and the listeners, removes the socket.
     public func shutdown(reason: String) async {
-        let (clients, listeners, waiters) = state.withLock { s in
+        let (already, clients, listeners, waiters) = state.withLock { s in
+            let already = s.stopping
             s.stopping = true
             defer { s.stopWaiters = [] }
-            return (Array(s.clients.values), s.listeners, s.stopWaiters)
+            return (already, Array(s.clients.values), s.listeners, s.stopWaiters)
         }
         for w in waiters { w.resume(returning: nil) }
+        // A second shutdown has nothing left to do (and the event loops are already gone).
+        if already { return }
         for l in listeners { try? await l.close() }
         // The log says who was watching when the engine stopped, and that they are gone.
         for c in clients where c.kind == .dashboard { _ = await engine.ingest(.presenceLeft(who: c.who)) }

@@ -126,6 +126,19 @@ final class ServeTests: XCTestCase {
         await bob.close()
     }
 
+    func testTheSocketIsForItsOwnerOnlyUnlessAGroupIsGiven() async throws {
+        let (_, _, server, socket) = try await serve()
+        var st = stat()
+        XCTAssertEqual(stat(socket, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        await server.shutdown(reason: "next")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: socket), "the socket outlived its engine")
+        let (_, _, _, grouped) = try await serve { o in o.socketGroup = "daemon" }
+        XCTAssertEqual(stat(grouped, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o660)
+        XCTAssertEqual(st.st_gid, getgrnam("daemon").pointee.gr_gid)
+    }
+
     func testTCPNeedsTheRightTokenAndARefusalIsCounted() async throws {
         let (_, _, server, _) = try await serve { o in o.tcpHost = "127.0.0.1"; o.tcpPort = 0; o.token = "s3cret-token" }
         let port = try XCTUnwrap(server.tcpPort)
