@@ -7,6 +7,8 @@ public enum Action: String, Sendable, Hashable, CaseIterable, Codable {
     case revert
     case retry
     case say
+    /// Stop the running pipeline stage (its whole process group).
+    case cancel
 
     /// Whether the action asks for confirmation first (and is hidden from viewers).
     public var isDangerous: Bool { self == .promoteFull || self == .revert }
@@ -21,6 +23,7 @@ public enum Action: String, Sendable, Hashable, CaseIterable, Codable {
         case .revert: return "reverted"
         case .retry: return "retried"
         case .say: return "said"
+        case .cancel: return "cancelled the stage"
         }
     }
 }

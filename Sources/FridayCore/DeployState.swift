@@ -61,6 +61,9 @@ public struct DeployState: Sendable, Equatable, Codable {
     /// a `traffic.set` with a cause, cleared by the `step.started` or `deploy.finished` that
     /// completes it. A restart finishes it; a revert here is never replaced by a step.
     public var pending: TrafficCause?
+    /// Who asked to cancel the running stage (until it has finished).
+    public var cancelRequestedBy: String?
+    public var cancelRequested: Bool { cancelRequestedBy != nil }
     /// Weights the router reported that the log does not explain, until put back.
     public var drift: Drift?
     /// The metrics source gives a mean, not a p99 (HAProxy's `rtime`): the screen says "avg".

@@ -45,7 +45,12 @@ public enum Reducer {
             let i = stageIndex(&state, stage)
             state.stages[i].status = status
             state.stages[i].seconds = seconds
-            if status != .succeeded { log(.alert, "pipeline", "stage \(stage) \(status.rawValue) after \(formatDuration(seconds))") }
+            state.cancelRequestedBy = nil
+            if status != .succeeded {
+                // The team log says how it ended, with the stage's last lines.
+                let last = state.stages[i].output.suffix(3).map { String($0.prefix(200)) }
+                log(.alert, "pipeline", "stage \(stage) \(status.rawValue) after \(formatDuration(seconds))" + (last.isEmpty ? "" : ": " + last.joined(separator: " / ")))
+            }
 
         case let .stepStarted(index, weight, pause):
             if state.isFinished { state.finishedAt = nil }
@@ -142,6 +147,8 @@ public enum Reducer {
                 if !state.plan.steps.isEmpty { state.pending = .step(index: 0) }
             case .revert:
                 state.pending = .revert(by: by, reason: reason)
+            case .cancel:
+                state.cancelRequestedBy = by
             default: break
             }
             var text = "\(by) \(action.pastTense)"

@@ -35,6 +35,10 @@ public enum RolloutLogic {
         switch action {
         case .say:
             return (text ?? "").trimmingSpaces.isEmpty ? "the message is empty" : nil
+        case .cancel:
+            guard case .pipeline = s.phase, let st = s.runningStage else { return "no pipeline stage is running" }
+            if let by = s.cancelRequestedBy { return "\(st.name) is already being cancelled (by \(by))" }
+            return nil
         case .promote, .promoteFull:
             switch s.phase {
             case .idle: return notRunning
@@ -110,6 +114,9 @@ public enum RolloutLogic {
             return .accepted([.emit(.commandAccepted(action: .revert, by: c.by, reason: reason)), .revert(by: c.by, reason: reason)])
         case .retry:
             return .accepted([.emit(.commandAccepted(action: .retry, by: c.by, reason: reason)), .startStep(0)])
+        case .cancel:
+            // The pipeline runner sees the request in the state and stops the stage's process group.
+            return .accepted([.emit(.commandAccepted(action: .cancel, by: c.by, reason: reason))])
         }
     }
 
@@ -157,6 +164,9 @@ public enum RolloutLogic {
         case .promote:
             if let i = s.stepIndex, i + 1 < s.plan.steps.count { return "\(s.to.name) \(now)% → \(s.plan.steps[i + 1].weight)%" }
             return "promote"
+        case .cancel:
+            let name = s.runningStage?.name ?? "the stage"
+            return "stops \(name) and everything it started (SIGTERM, then SIGKILL); the deploy fails at \(name)"
         default:
             return action.rawValue
         }

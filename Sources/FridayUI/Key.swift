@@ -15,10 +15,10 @@ public enum Key: Sendable, Equatable {
 
 /// What a key binding does in the normal view.
 public enum UIAction: String, Sendable, CaseIterable {
-    case promote, promoteFull, togglePause, revert, retry, say, help, quit, focusNext, scrollUp, scrollDown
+    case promote, promoteFull, togglePause, revert, retry, cancelStage, say, help, quit, focusNext, scrollUp, scrollDown, open
 
     /// Moves traffic or the rollout (refused to viewers).
-    public var isActing: Bool { [.promote, .promoteFull, .togglePause, .revert, .retry].contains(self) }
+    public var isActing: Bool { [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage].contains(self) }
 }
 
 /// One binding: keys, the label shown in the footer, and the help line.
@@ -36,6 +36,7 @@ public struct KeyBinding: Sendable {
         case .promoteFull: return .promoteFull
         case .revert: return .revert
         case .retry: return .retry
+        case .cancelStage: return .cancel
         case .say: return .say
         default: return nil
         }
@@ -52,6 +53,8 @@ public enum Keymap {
         KeyBinding(keys: [.space], label: "space", short: "pause", help: "pause / resume: hold the current weights; timers stop", action: .togglePause),
         KeyBinding(keys: [.char("r")], label: "r", short: "revert", help: "revert: new version to 0% at once, with a reason (confirm)", action: .revert),
         KeyBinding(keys: [.char("R")], label: "R", short: "retry", help: "retry: start a reverted or failed rollout again from its first step", action: .retry),
+        KeyBinding(keys: [.char("c")], label: "c", short: "cancel stage", help: "cancel the running pipeline stage: its whole process group is stopped (confirm)", action: .cancelStage),
+        KeyBinding(keys: [.enter], label: "Enter", short: "output", help: "in the pipeline pane: a stage's whole output, scrollable (←/→ another stage)", action: .open),
         KeyBinding(keys: [.char("m")], label: "m", short: "say", help: "say: type a line for the team log", action: .say),
         KeyBinding(keys: [.tab, .backTab], label: "tab", short: "focus", help: "move focus to the next pane", action: .focusNext),
         KeyBinding(keys: [.up, .char("k")], label: "↑/k", short: "scroll", help: "scroll the focused pane up (older)", action: .scrollUp),

@@ -179,7 +179,7 @@ enum FooterBar {
         }
         let viewer = m.role == .viewer
         if viewer, m.message == nil { x += g.put("viewer (watch, chat):", x: x, y: row, role: .dim, limit: g.width - 2) + 2 }
-        for b in Keymap.bindings where [.promote, .promoteFull, .togglePause, .revert, .retry, .say, .help, .quit].contains(b.action) {
+        for b in Keymap.bindings where [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage, .say, .help, .quit].contains(b.action) {
             // A viewer sees the acting keys greyed out (help and a key press say why).
             let greyed = viewer && b.action.isActing
             guard greyed || m.refusal(b.action) == nil else { continue }

@@ -26,6 +26,8 @@ public enum UIMode: Sendable, Equatable {
     case revertConfirm(reason: String, typed: String)
     /// Typing a line for the team.
     case chat(String)
+    /// A stage's output, scrolled back `scroll` lines from its end.
+    case stageOutput(stage: Int, scroll: Int)
 }
 
 /// Something that happened, for the UI's reducer.
@@ -126,6 +128,7 @@ public struct UIModel: Sendable {
         case .togglePause:
             return deploy.paused != nil ? RolloutLogic.refusal(.resume, in: deploy) : RolloutLogic.refusal(.pause, in: deploy)
         case .say: return nil
+        case .open: return focus == .pipeline && !deploy.stages.isEmpty ? nil : "Enter opens a stage's output: tab to the pipeline pane first"
         default:
             guard let cmd = Keymap.bindings.first(where: { $0.action == action })?.command else { return nil }
             return RolloutLogic.refusal(cmd, in: deploy, text: "x")
@@ -178,6 +181,23 @@ public struct UIModel: Sendable {
                 message = ("sent revert", false)
                 return [.send(Command(.revert, by: user, text: reason))]
             }
+        case let .stageOutput(stage, scroll):
+            let count = deploy.stages.count
+            let lines = stage < count ? deploy.stages[stage].output.count : 0
+            let page = max(1, height - 8)
+            switch k {
+            case .escape, .enter, .char("q"): mode = .normal
+            case .up, .char("k"): mode = .stageOutput(stage: stage, scroll: min(max(0, lines - 1), scroll + 1))
+            case .down, .char("j"): mode = .stageOutput(stage: stage, scroll: max(0, scroll - 1))
+            case .pageUp: mode = .stageOutput(stage: stage, scroll: min(max(0, lines - 1), scroll + page))
+            case .pageDown: mode = .stageOutput(stage: stage, scroll: max(0, scroll - page))
+            case .home: mode = .stageOutput(stage: stage, scroll: max(0, lines - 1))
+            case .end: mode = .stageOutput(stage: stage, scroll: 0)
+            case .left: mode = .stageOutput(stage: max(0, stage - 1), scroll: 0)
+            case .right: mode = .stageOutput(stage: min(max(0, count - 1), stage + 1), scroll: 0)
+            default: break
+            }
+            return []
         case let .chat(text):
             switch LineEdit.apply(k, to: text) {
             case .cancel: mode = .normal; message = nil; return []
@@ -222,6 +242,18 @@ public struct UIModel: Sendable {
                     return []
                 }
                 return [.send(Command(action, by: user))]
+            case .open:
+                guard focus == .pipeline, !deploy.stages.isEmpty else { return [] }
+                // The running stage, else the one that failed, else the last that ran.
+                let i = deploy.stages.firstIndex { $0.status == .running }
+                    ?? deploy.stages.firstIndex { $0.status == .failed || $0.status == .cancelled }
+                    ?? (deploy.stages.lastIndex { $0.status != .pending } ?? 0)
+                mode = .stageOutput(stage: i, scroll: 0)
+                return []
+            case .cancelStage:
+                if RolloutLogic.refusal(.cancel, in: deploy) != nil { return [.send(Command(.cancel, by: user))] }
+                mode = .confirm(.cancel, typed: "")
+                return []
             case .promoteFull, .revert:
                 let action = b.command!
                 // A refused dangerous command is sent anyway, so the refusal is logged for all.
@@ -243,8 +275,10 @@ extension UIModel {
         case .promoteFull, .promote: word = "promote"
         case .revert: word = "revert"
         case .retry: word = "retry"
+        case .cancel: word = "cancel"
         default: word = action.rawValue
         }
+        if action == .cancel { return [word] + (deploy.runningStage.map { [$0.name] } ?? []) }
         return deploy.to.name.isEmpty ? [word] : [word, deploy.to.name]
     }
 

@@ -139,15 +139,16 @@ struct OpenedDeploy {
         }
         let wall = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
         // Simulated time can run as fast as it likes; a real router and real metrics run in real time.
-        var simulatedOnly = false
-        if case .simulator = cfg.router { simulatedOnly = true }
+        // Real stage commands run in real time, even on the simulator router.
+        var simulatedOnly = cfg.stageSpecs.isEmpty
+        if case .simulator = cfg.router {} else { simulatedOnly = false }
         let fast = wantFast && simulatedOnly
         let base = fast ? (recovery.state.lastEventAt.map { $0 + 1 } ?? wall) : max(wall, recovery.state.lastEventAt ?? wall)
         let manual = fast ? ManualClock(base) : nil
         let realSpeed = simulatedOnly ? speed : 1
         let clock: any EngineClock = manual ?? ScaledClock(base: base, speed: realSpeed)
         let fatal = FatalBox()
-        let (router, metrics, sources) = cfg.providers()
+        let (router, metrics, sources) = cfg.providers(outputDir: { let d = (logPath as NSString).deletingLastPathComponent; return d.isEmpty ? "." : d }())
         let engine = Engine(deployID: cfg.id, clock: clock, router: router, metrics: metrics,
                             sources: sources, judge: cfg.judge, log: eventLog, onFatal: { fatal.set($0) })
         var label = "run · \(cfg.id)" + (realSpeed == 1 ? "" : " · \(format1(realSpeed))x")

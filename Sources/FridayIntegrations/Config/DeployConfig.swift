@@ -1,3 +1,4 @@
+import Foundation
 import FridayCore
 import FridayEngine
 import TOMLKit
@@ -47,6 +48,8 @@ public struct DeployConfig: Sendable, Equatable {
     public var simulatedParts: [String] = []
     public var serve = ServeSettings()
     public var notify = NotifySettings()
+    /// The stages' commands; empty when the pipeline is simulated.
+    public var stageSpecs: [StageSpec] = []
 
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
@@ -55,7 +58,7 @@ public struct DeployConfig: Sendable, Equatable {
         }
         let head: [String] = [
             "deploy \(id): \(service) \(from.name) (\(from.commit)) → \(to.name) (\(to.commit))" + (by.map { ", by \($0)" } ?? ""),
-            "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + " (simulated)",
+            "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + (stages.isEmpty ? "" : stageSpecs.isEmpty ? " (simulated)" : " (commands)"),
         ]
         var out = head
         if !simulatedParts.isEmpty { out.append("SIMULATED with a real router: " + simulatedParts.joined(separator: ", ")) }
@@ -188,20 +191,74 @@ public enum DeployConfigParser {
 
         // [[pipeline.stage]]
         var stages: [String] = []
+        var specs: [StageSpec] = []
+        var simulatedStages = 0
+        let stageKeys = ["name", "run", "script", "dir", "timeout", "env", "poll"]
+        let fileDir: String = { let d = (file as NSString).deletingLastPathComponent; return d.isEmpty ? "." : d }()
         if let p = root["pipeline"]?.table, let arr = p["stage"] {
             if let items = arr.array {
                 for (i, item) in items.enumerated() {
                     collect { () throws(ConfigError) in
                         let key = "pipeline.stage[\(i + 1)]"
                         guard let t = item.table else { throw fail(key, "expected a table with a name") }
-                        for k in t.keys.sorted() where !["name", "run", "timeout"].contains(k) {
-                            throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["name", "run", "timeout"])); a stage takes name, run, timeout")
+                        for k in t.keys.sorted() where !stageKeys.contains(k) {
+                            throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, stageKeys)); a stage takes \(stageKeys.joined(separator: ", "))")
                         }
-                        if t["run"] != nil { throw fail("\(key).run", "shell stages are not available yet: stages run in the simulator") }
                         let name = try r.name(t, "\(key).name")
                         if stages.contains(name) { throw fail("\(key).name", "\"\(name)\" names an earlier stage too: stage names must differ") }
                         stages.append(name)
+                        var run: StageSpec.Run?
+                        if let v = t["run"] {
+                            guard let list = v.array, !list.isEmpty else { throw fail("\(key).run", "expected a list of arguments such as [\"make\", \"image\"] (no shell; use script = \"…\" for one)") }
+                            var argv: [String] = []
+                            for a in list {
+                                guard let s = a.string, !s.contains("\u{0}"), s.utf8.count <= 8192 else { throw fail("\(key).run", "every argument must be a string (no NUL, at most 8 kB)") }
+                                argv.append(s)
+                            }
+                            if argv[0].isEmpty { throw fail("\(key).run", "the first argument names the program: it must not be empty") }
+                            run = .argv(argv)
+                        }
+                        if let v = t["script"] {
+                            if run != nil { throw fail("\(key).script", "give run or script, not both") }
+                            guard let text = v.string, !text.trimmingCharacters(in: " \t\n").isEmpty, !text.contains("\u{0}") else { throw fail("\(key).script", "expected a shell script as a string (run by /bin/sh -c)") }
+                            run = .script(text)
+                        }
+                        guard let run else {
+                            for k in ["dir", "timeout", "env", "poll"] where t[k] != nil {
+                                throw fail("\(key).\(k)", "\(k) applies to a stage that runs something: add run = [...] or script = \"…\"")
+                            }
+                            simulatedStages += 1
+                            return
+                        }
+                        var spec = StageSpec(name: name, run: run)
+                        if let d = try r.optionalString(t, "\(key).dir") {
+                            spec.dir = d.hasPrefix("/") ? d : fileDir + "/" + d
+                        } else {
+                            spec.dir = fileDir
+                        }
+                        if let v = t["timeout"] {
+                            guard let text = v.string, let secs = parseDuration(text), secs > 0 else { throw fail("\(key).timeout", "expected a duration above 0 such as \"10m\" or \"1h\" (at most 720h)") }
+                            spec.timeout = secs
+                        }
+                        if let v = t["poll"] {
+                            guard let text = v.string, let secs = parseDuration(text), secs >= 1 else { throw fail("\(key).poll", "expected a duration of at least 1s such as \"10s\": the stage runs again that often until it exits 0") }
+                            spec.poll = secs
+                        }
+                        if let v = t["env"] {
+                            guard let env = v.table else { throw fail("\(key).env", "expected a table of strings such as { REGISTRY = \"registry.local\" }") }
+                            for k in env.keys.sorted() {
+                                guard let value = env[k]?.string, !k.isEmpty, !k.contains("="), !k.contains("\u{0}"), !value.contains("\u{0}") else {
+                                    throw fail("\(key).env.\(k)", "expected NAME = \"value\" (a string, no NUL, no = in the name)")
+                                }
+                                if k.hasPrefix("FRIDAY_") { throw fail("\(key).env.\(k)", "FRIDAY_* variables are set by friday (the deploy id, versions and commits)") }
+                                spec.env[k] = value
+                            }
+                        }
+                        specs.append(spec)
                     }
+                }
+                if !specs.isEmpty, simulatedStages > 0 {
+                    errors.append(fail("pipeline.stage", "every stage runs a command (run or script), or none does (the simulator): \(simulatedStages) of \(items.count) have neither"))
                 }
             } else {
                 errors.append(fail("pipeline.stage", "expected [[pipeline.stage]] tables"))
@@ -358,8 +415,8 @@ public enum DeployConfigParser {
         } else if realRouter, !simulate.contains("metrics"), root["router"] != nil {
             errors.append(fail("router", "a real router with no [metrics]: the judge would see simulated traffic. Add [metrics] kind = \"haproxy-stats\" or \"prometheus\", or say simulate = [\"metrics\"] in [deploy]"))
         }
-        if realRouter, !stages.isEmpty, !simulate.contains("pipeline") {
-            errors.append(fail("pipeline.stage", "with a real router these stages would only be simulated (real stages are not available yet): remove them, or say simulate = [\"pipeline\"] in [deploy]"))
+        if realRouter, !stages.isEmpty, specs.isEmpty, !simulate.contains("pipeline") {
+            errors.append(fail("pipeline.stage", "with a real router these stages would only be simulated (none has run or script): give each a command, or say simulate = [\"pipeline\"] in [deploy]"))
         }
 
         // [serve]
@@ -452,7 +509,9 @@ public enum DeployConfigParser {
                                   judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
         config.serve = serve
         config.notify = notify
-        if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty : metricsKind == .simulator } }
+        config.stageSpecs = specs
+        config.simulation.runStages = specs.isEmpty
+        if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty && specs.isEmpty : metricsKind == .simulator } }
         return config
     }
 
@@ -617,7 +676,15 @@ extension StringProtocol {
 
 extension DeployConfig {
     /// The router, metrics source and event sources this file describes.
-    public func providers() -> (router: any TrafficRouter, metrics: any MetricsSource, sources: [any EventSource]) {
+    /// The router, the metrics and the event sources; `outputDir` holds the stages' full output.
+    public func providers(outputDir: String = ".") -> (router: any TrafficRouter, metrics: any MetricsSource, sources: [any EventSource]) {
+        let p = basicProviders()
+        guard !stageSpecs.isEmpty else { return p }
+        let pipeline = CommandPipeline(specs: stageSpecs, deployID: id, service: service, from: from, to: to, outputDir: outputDir)
+        return (p.router, p.metrics, p.sources + [pipeline])
+    }
+
+    private func basicProviders() -> (router: any TrafficRouter, metrics: any MetricsSource, sources: [any EventSource]) {
         switch router {
         case .simulator:
             return (SimulatedRouter(), SimulatedTraffic(settings: simulation), [SimulatedDeploy(settings: simulation)])

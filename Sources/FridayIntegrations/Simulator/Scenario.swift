@@ -40,6 +40,8 @@ public struct SimulationSettings: Sendable, Equatable {
     public var startedBy = "lee"
     /// Whether simulated teammates chat and promote (not when steering a real router).
     public var simulateTeam = true
+    /// Whether the simulator runs the pipeline's stages (not when they are real commands).
+    public var runStages = true
 
     public var effectivePlan: RolloutPlan { plan ?? scenario.plan }
 

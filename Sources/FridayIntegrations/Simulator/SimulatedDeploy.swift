@@ -97,6 +97,7 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
     }
 
     private func buildSchedule() {
+        guard settings.runStages else { return }
         var at = 0.0
         for st in stages {
             schedule.append((at, .stageStarted(stage: st.name)))

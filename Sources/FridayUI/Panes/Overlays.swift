@@ -6,12 +6,14 @@ public enum Overlays {
         switch m.mode {
         case .normal, .chat: return
         case .help: help(m, into: &g)
+        case let .stageOutput(i, scroll): stageOutput(m, stage: i, scroll: scroll, into: &g)
         case let .confirm(action, typed):
             let title: String
             switch action {
             case .promoteFull: title = "Promote \(m.deploy.to.name) to 100%?"
             case .promote: title = "Promote past \(m.deploy.paused?.by ?? "a person")'s hold?"
             case .retry: title = "Retry \(m.deploy.to.name)?"
+            case .cancel: title = "Cancel stage \(m.deploy.runningStage?.name ?? "")?"
             default: title = "\(action.rawValue)?"
             }
             var body: [(String, Role)] = [(RolloutLogic.consequence(action, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text),
@@ -36,6 +38,22 @@ public enum Overlays {
             body.append(("Esc cancels (the default)", .dim))
             dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
         }
+    }
+
+    /// A stage's output (the last lines the state keeps), scrollable; ←/→ another stage.
+    static func stageOutput(_ m: UIModel, stage i: Int, scroll: Int, into g: inout CellGrid) {
+        guard i < m.deploy.stages.count else { return }
+        let st = m.deploy.stages[i]
+        let rows = max(1, g.height - 8)
+        let end = max(0, st.output.count - scroll)
+        let start = max(0, end - rows)
+        var body: [(String, Role)] = st.output[start..<end].map { ($0, .text) }
+        if body.isEmpty { body.append(("(no output yet)", .dim)) }
+        let shown = st.output.isEmpty ? "" : "lines \(start + 1)–\(end) of the last \(st.output.count)"
+        body.append(("", .text))
+        body.append(("\(shown)  ↑/↓ PgUp/PgDn Home/End scroll · ←/→ stage \(i + 1)/\(m.deploy.stages.count) · Esc closes", .dim))
+        body.append(("the whole output: the .log file named after the deploy and the stage, beside the deploy's log", .dim))
+        dialog(m, into: &g, title: "\(st.name) · \(st.status.rawValue)" + (st.seconds.map { " · \(formatDuration($0))" } ?? ""), body: body, wide: true)
     }
 
     static func help(_ m: UIModel, into g: inout CellGrid) {
