@@ -125,6 +125,30 @@ final class RunAndReplayTests: XCTestCase {
         XCTAssertEqual(t.format("#{alternate_on}"), "0")
     }
 
+    func testTheExamplePipelineRunsItsCommandsAndAFailingStageStopsTheDeploy() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/pipeline/friday.toml").standardized.path
+        let failing = try runProcess(bin, ["run", example, "--headless", "--log", dir + "/fail.jsonl", "--duration", "30"], env: ["FAIL": "1", "TMPDIR": dir])
+        XCTAssertEqual(failing.status, 0, failing.err)
+        let lines = failing.out.split(separator: "\n").map(String.init)
+        let events = try lines.map { try DeployEvent(jsonLine: $0) }
+        func output(_ stage: String) -> [String] { events.compactMap { if case let .stageOutput(s, l) = $0.payload, s == stage { return l }; return nil } }
+        XCTAssertTrue(output("wait for build").contains { $0.hasPrefix("[friday] not yet (exit status 1); again in 1s") }, "\(output("wait for build"))")
+        XCTAssertTrue(output("wait for build").contains("build of c0ffee1 found"))
+        XCTAssertEqual(output("test").first, "testing checkout v2.4.0..v2.5.0 (9f2c1ab..c0ffee1)")
+        XCTAssertTrue(output("test").contains("contract: checkout.v2 expects field 'currency'"), "stderr is part of the output")
+        XCTAssertEqual(output("test").last, "[friday] exit status 1")
+        XCTAssertTrue(events.contains { if case .stageFinished("test", .failed, _) = $0.payload { return true }; return false })
+        XCTAssertFalse(events.contains { if case .stageStarted("build container") = $0.payload { return true }; return false })
+        XCTAssertTrue(events.contains { if case .deployFinished(.failed, _, _) = $0.payload { return true }; return false })
+        XCTAssertFalse(events.contains { if case .stepStarted = $0.payload { return true }; return false }, "traffic moved after a failed stage")
+
+        let passing = try runProcess(bin, ["run", example, "--headless", "--log", dir + "/pass.jsonl", "--duration", "12"], env: ["TMPDIR": dir])
+        XCTAssertEqual(passing.status, 0, passing.err)
+        let ok = try passing.out.split(separator: "\n").map { try DeployEvent(jsonLine: String($0)) }
+        XCTAssertTrue(ok.contains { if case .stageOutput("build container", "tagged checkout:v2.5.0") = $0.payload { return true }; return false })
+        XCTAssertTrue(ok.contains { if case .stepStarted(0, 5, _) = $0.payload { return true }; return false }, "the canary did not start after the pipeline")
+    }
+
     func testAKilledScreenLeavesTheDeployRunningAndAKilledEngineResumesOnTheSameStep() throws {
         let log = dir + "/live.jsonl"
         let first = try TmuxSession(command: "\(bin) run \(example) --log \(log) --speed 20 --user ana; echo \"exit=$?\"; sleep 300")

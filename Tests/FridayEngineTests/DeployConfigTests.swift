@@ -67,6 +67,19 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(error(good + "\n[notify]\nwebhook = \"ftp://x\"\n"), "f.toml:21: notify.webhook: expected an http:// or https:// URL (a Slack incoming webhook, or your own receiver)")
         XCTAssertEqual(error(good + "\n[notify]\nevents = [\"failed\", \"everything\"]\n"), "f.toml:21: notify.events: \"everything\": expected some of failed, reverted, held, finished, step")
         XCTAssertEqual(error(good + "\n[notify]\nretries = 50\n"), "f.toml:21: notify.retries: 50 is out of range: expected a whole number 0 to 10")
+        // Stages as commands.
+        let good = self.good
+        let stage = { (body: String) in self.error(good.replacingOccurrences(of: "[[rollout.step]]", with: "[[pipeline.stage]]\nname = \"build\"\n\(body)\n\n[[rollout.step]]", options: [], range: good.range(of: "[[rollout.step]]"))) }
+        XCTAssertTrue(stage("run = \"make\"").contains("pipeline.stage[1].run: expected a list of arguments such as [\"make\", \"image\"]"), stage("run = \"make\""))
+        XCTAssertTrue(stage("run = [\"make\"]\nscript = \"make\"").contains("pipeline.stage[1].script: give run or script, not both"))
+        XCTAssertTrue(stage("run = [\"make\"]\ntimeout = \"soon\"").contains("pipeline.stage[1].timeout: expected a duration above 0"))
+        XCTAssertTrue(stage("run = [\"make\"]\npoll = \"0s\"").contains("pipeline.stage[1].poll: expected a duration of at least 1s"))
+        XCTAssertTrue(stage("run = [\"make\"]\nenv = { FRIDAY_DEPLOY = \"x\" }").contains("FRIDAY_* variables are set by friday"))
+        XCTAssertTrue(stage("timeout = \"1m\"").contains("timeout applies to a stage that runs something"))
+        XCTAssertTrue(stage("run = [\"make\"]\n[[pipeline.stage]]\nname = \"sim\"").contains("every stage runs a command (run or script), or none does (the simulator): 1 of 2 have neither"))
+        let staged = try DeployConfigParser.parse(good.replacingOccurrences(of: "[[rollout.step]]", with: "[[pipeline.stage]]\nname = \"build\"\nrun = [\"make\", \"image\"]\ndir = \"app\"\ntimeout = \"10m\"\npoll = \"5s\"\nenv = { A = \"b\" }\n\n[[rollout.step]]", options: [], range: good.range(of: "[[rollout.step]]")), file: "/srv/deploys/f.toml")
+        XCTAssertEqual(staged.stageSpecs, [StageSpec(name: "build", run: .argv(["make", "image"]), dir: "/srv/deploys/app", timeout: 600, env: ["A": "b"], poll: 5)])
+        XCTAssertTrue(staged.planDescription.contains("pipeline: build (commands)"))
         let served = try DeployConfigParser.parse(good + "\n[serve]\ntcp = \"127.0.0.1:7070\"\ngroup = \"deploy\"\n[notify]\nwebhook = \"http://127.0.0.1:9/h\"\nevents = [\"step\"]\nbell = false\n", file: "f.toml")
         XCTAssertEqual(served.serve.tcpPort, 7070)
         XCTAssertEqual(served.serve.group, "deploy")
