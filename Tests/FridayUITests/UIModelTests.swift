@@ -16,6 +16,43 @@ final class UIModelTests: XCTestCase {
         XCTAssertEqual(m.update(.key(.char("R"))), [.send(Command(.retry, by: "you"))], "refused by the engine, which logs why (no dialog for a refused key)")
     }
 
+    func testCancellingAStageAsksForItsWordAndEnterShowsAStagesOutput() {
+        var s = DeployState()
+        let t = Timestamp(seconds: 1000)
+        Reducer.reduce(&s, DeployEvent(seq: 0, ts: t, deploy: "d", payload: .deployStarted(service: "svc", from: VersionRef(name: "v1", commit: "a"), to: VersionRef(name: "v2", commit: "b"),
+                                                                                      plan: RolloutPlan(steps: [RolloutStep(weight: 100, pause: .seconds(0))]), stages: ["build", "push"], by: "x")))
+        Reducer.reduce(&s, DeployEvent(seq: 1, ts: t, deploy: "d", payload: .stageStarted(stage: "build")))
+        for i in 0..<40 { Reducer.reduce(&s, DeployEvent(seq: 2 + i, ts: t, deploy: "d", payload: .stageOutput(stage: "build", line: "line \(i)"))) }
+        var m = UIModel(deploy: s, now: t, user: "you", width: 100, height: 30)
+        XCTAssertEqual(m.update(.key(.char("c"))), [])
+        XCTAssertEqual(m.mode, .confirm(.cancel, typed: ""))
+        XCTAssertTrue(Screen.render(m).lines.joined(separator: "\n").contains("Cancel stage build?"))
+        XCTAssertEqual(m.update(.key(.enter)), [], "Enter alone cancels nothing")
+        for c in "build" { _ = m.update(.key(.char(c))) }
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.cancel, by: "you"))])
+
+        // Enter in the pipeline pane: the running stage's output, newest last; Home goes to the start.
+        XCTAssertEqual(m.focus, .pipeline)
+        _ = m.update(.key(.enter))
+        XCTAssertEqual(m.mode, .stageOutput(stage: 0, scroll: 0))
+        var screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("build · running") && screen.contains("line 39") && !screen.contains("line 0 "), screen)
+        _ = m.update(.key(.home))
+        screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("line 0"), screen)
+        _ = m.update(.key(.right))
+        XCTAssertEqual(m.mode, .stageOutput(stage: 1, scroll: 0))
+        XCTAssertTrue(Screen.render(m).lines.joined(separator: "\n").contains("(no output yet)"))
+        _ = m.update(.key(.escape))
+        XCTAssertEqual(m.mode, .normal)
+
+        // A viewer's c is refused with the reason, no dialog.
+        m.role = .viewer
+        XCTAssertEqual(m.update(.key(.char("c"))), [])
+        XCTAssertEqual(m.mode, .normal)
+        XCTAssertEqual(m.message?.text, UIModel.viewerRefusal)
+    }
+
     func testRevertAsksForAReasonThenSendsIt() {
         var m = model(step: 2)
         XCTAssertEqual(m.update(.key(.char("r"))), [])

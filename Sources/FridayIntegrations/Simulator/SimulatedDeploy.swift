@@ -88,6 +88,13 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
             buildSchedule()
         }
         let elapsed = t - started!
+        if settings.runStages, s.cancelRequested, let st = s.runningStage {
+            // A simulated stage is cancelled like a real one: it ends, and nothing after it runs.
+            out.append(.event(.stageOutput(stage: st.name, line: "[friday] cancelled by \(s.cancelRequestedBy ?? "someone")")))
+            out.append(.event(.stageFinished(stage: st.name, status: .cancelled, seconds: max(0, t - (st.startedAt ?? t)))))
+            emittedStageEvents = schedule.count
+            return out
+        }
         while emittedStageEvents < schedule.count, schedule[emittedStageEvents].at <= elapsed {
             out.append(.event(schedule[emittedStageEvents].payload))
             emittedStageEvents += 1
