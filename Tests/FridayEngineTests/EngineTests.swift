@@ -44,6 +44,23 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testCancellingARunningStageFailsTheDeployAndNoTrafficMoves() async {
+        let (engine, clock) = makeEngine()
+        await run(engine, clock, to: 3)
+        let running = await engine.state.runningStage?.name
+        XCTAssertEqual(running, "wait for build")
+        let decision = await engine.send(Command(.cancel, by: "ana"))
+        XCTAssertEqual(decision.refusal, nil)
+        await run(engine, clock, to: 6, from: 4)
+        let s = await engine.state
+        XCTAssertEqual(s.stages.first?.status, .cancelled)
+        XCTAssertEqual(s.outcome, .failed)
+        XCTAssertNil(s.stepIndex, "a step started after the pipeline was cancelled")
+        XCTAssertEqual(s.stages.dropFirst().map(\.status), [.pending, .pending, .pending])
+        let again = await engine.send(Command(.cancel, by: "ana"))
+        XCTAssertEqual(again.refusal, "no pipeline stage is running")
+    }
+
     func lines(_ scenario: Scenario, seed: UInt64, seconds: Double) async -> [String] {
         let (engine, clock) = makeEngine(scenario, seed: seed)
         let box = LinesBox()
