@@ -33,6 +33,8 @@ public enum EventPayload: Sendable, Equatable {
     case logRecovered(setAside: Int, keptIn: String)
     /// A notification (webhook) could not be delivered after its retries.
     case notifyFailed(error: String)
+    /// The commits the deploy ships (`old..new` from git): at most 20 listed, `total` in all.
+    case changeListed(range: String, total: Int, commits: [ChangeCommit], big: Bool, error: String?)
 
     /// The `type` field of the event line.
     public var type: String {
@@ -61,6 +63,7 @@ public enum EventPayload: Sendable, Equatable {
         case .engineRestarted: return "engine.restarted"
         case .logRecovered: return "log.recovered"
         case .notifyFailed: return "notify.failed"
+        case .changeListed: return "change.listed"
         case .metricsUnavailable: return "metrics.unavailable"
         case .metricsRecovered: return "metrics.recovered"
         }
@@ -177,6 +180,11 @@ extension EventPayload {
         case let .engineRestarted(down): return .object([("down_seconds", .number(round3(down)))])
         case let .logRecovered(n, file): return .object([("set_aside", .number(Double(n))), ("kept_in", .string(file))])
         case let .notifyFailed(error): return .object([("error", .string(error))])
+        case let .changeListed(range, total, commits, big, error):
+            var pairs: [(String, JSONValue)] = [("range", .string(range)), ("total", .number(Double(total))), ("big", .bool(big)),
+                                                ("commits", .array(commits.map { .object([("hash", .string($0.hash)), ("author", .string($0.author)), ("subject", .string($0.subject))]) }))]
+            if let error { pairs.append(("error", .string(error))) }
+            return .object(pairs)
         case let .metricsUnavailable(provider, error): return .object([("provider", .string(provider)), ("error", .string(error))])
         case let .metricsRecovered(provider): return .object([("provider", .string(provider))])
         }
@@ -249,6 +257,16 @@ extension EventPayload {
         case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds", in: InputRange.longSeconds))
         case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside", in: 0...1_000_000), keptIn: try d.string("kept_in"))
         case "notify.failed": self = .notifyFailed(error: try d.string("error"))
+        case "change.listed":
+            var commits: [ChangeCommit] = []
+            for item in try d.array("commits").prefix(100) {
+                guard let h = item["hash"]?.stringValue, let a = item["author"]?.stringValue, let sub = item["subject"]?.stringValue else {
+                    throw EventDecodingError("\(type): each commit needs \"hash\", \"author\" and \"subject\" (strings)")
+                }
+                commits.append(ChangeCommit(hash: h, author: a, subject: sub))
+            }
+            self = .changeListed(range: try d.string("range"), total: try d.int("total", in: 0...10_000_000), commits: commits,
+                                 big: d.data["big"]?.boolValue ?? false, error: d.optionalString("error"))
         case "metrics.unavailable": self = .metricsUnavailable(provider: try d.string("provider"), error: try d.string("error"))
         case "metrics.recovered": self = .metricsRecovered(provider: try d.string("provider"))
         default:
@@ -376,4 +394,12 @@ struct FieldReader {
         }
         return out
     }
+}
+
+/// One commit of the change a deploy ships.
+public struct ChangeCommit: Sendable, Equatable, Codable {
+    public var hash: String
+    public var author: String
+    public var subject: String
+    public init(hash: String, author: String, subject: String) { self.hash = hash; self.author = author; self.subject = subject }
 }

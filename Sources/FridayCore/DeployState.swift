@@ -61,6 +61,13 @@ public struct DeployState: Sendable, Equatable, Codable {
     /// a `traffic.set` with a cause, cleared by the `step.started` or `deploy.finished` that
     /// completes it. A restart finishes it; a revert here is never replaced by a step.
     public var pending: TrafficCause?
+    /// The commits shipped (`old..new`), once listed from git.
+    public var change: Change?
+    public struct Change: Sendable, Equatable, Codable {
+        public var range: String
+        public var total: Int
+        public var big: Bool
+    }
     /// Who asked to cancel the running stage (until it has finished).
     public var cancelRequestedBy: String?
     public var cancelRequested: Bool { cancelRequestedBy != nil }

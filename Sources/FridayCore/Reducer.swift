@@ -225,6 +225,17 @@ public enum Reducer {
         case let .notifyFailed(error):
             log(.alert, "notify", error)
 
+        case let .changeListed(range, total, commits, big, error):
+            state.change = DeployState.Change(range: range, total: total, big: big)
+            if let error {
+                log(.alert, "git", "cannot list the change \(range): \(error)")
+                break
+            }
+            log(.system, "git", "ships \(range): \(total) commit\(total == 1 ? "" : "s")")
+            for c in commits { log(.system, "git", "\(c.hash) \(c.subject) (\(c.author))") }
+            if total > commits.count { log(.system, "git", "and \(total - commits.count) more") }
+            if big { log(.alert, "git", "a big change: \(total) commits in one deploy; small deploys are easier to judge and to revert") }
+
         case let .routerRecovered(provider):
             state.routerProblem = nil
             log(.system, provider, "router \(provider) is back")

@@ -125,6 +125,10 @@ enum HeaderBar {
             return
         }
         x += g.put("\(s.service) \(s.from.name) \(m.glyphs.arrow) \(s.to.name)", x: x, y: row, role: .header)
+        // The commits shipped, where there is room (the team log lists them).
+        if let c = s.change, g.width >= 110 {
+            x += g.put(" (\(c.range)\(c.big ? ", \(c.total) commits: big" : ""))", x: x, y: row, role: c.big ? .headerAccent : .header)
+        }
         let (label, _) = Screen.stateLabel(s)
         x += g.put("  \(label)", x: x, y: row, role: .headerAccent)
         if case .rolling = s.phase, let i = s.stepIndex {

@@ -50,6 +50,10 @@ public struct DeployConfig: Sendable, Equatable {
     public var notify = NotifySettings()
     /// The stages' commands; empty when the pipeline is simulated.
     public var stageSpecs: [StageSpec] = []
+    /// A git checkout holding both commits: the team log lists what the deploy ships.
+    public var repo: String?
+    /// More commits than this in one deploy is flagged as a big change.
+    public var bigChange = 25
 
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
@@ -110,7 +114,7 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Reads deploy files. Unknown keys are errors with a "did you mean".
 public enum DeployConfigParser {
     static let sections: [String: [String]] = [
-        "deploy": ["id", "service", "by", "from", "to", "simulate"],
+        "deploy": ["id", "service", "by", "from", "to", "simulate", "repo", "big_change"],
         "pipeline": ["stage"],
         "rollout": ["step"],
         "analysis": ["false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean"],
@@ -159,10 +163,19 @@ public enum DeployConfigParser {
         var service = "", id = "", by: String?
         var from = VersionRef(name: "", commit: ""), to = VersionRef(name: "", commit: "")
         var simulate: [String] = []
+        var repo: String?
+        var bigChange = 25
         if let deploy = root["deploy"]?.table {
             collect { () throws(ConfigError) in service = try r.name(deploy, "deploy.service") }
             collect { () throws(ConfigError) in from = try version(deploy, "deploy.from", r) }
             collect { () throws(ConfigError) in to = try version(deploy, "deploy.to", r) }
+            collect { () throws(ConfigError) in
+                guard let path = try r.optionalString(deploy, "deploy.repo") else { return }
+                guard !path.isEmpty, !path.contains("\u{0}") else { throw fail("deploy.repo", "expected the path of a git checkout") }
+                let dir: String = { let d = (file as NSString).deletingLastPathComponent; return d.isEmpty ? "." : d }()
+                repo = path.hasPrefix("/") ? path : dir + "/" + path
+            }
+            if deploy["big_change"] != nil { collect { () throws(ConfigError) in bigChange = try r.int(deploy, "deploy.big_change", in: 1...100_000, what: "a number of commits, 1 or more") } }
             if !from.name.isEmpty, from.name == to.name {
                 errors.append(fail("deploy.to", "\"\(from.name)\" is also the version deployed from: from and to must differ"))
             }
@@ -510,6 +523,8 @@ public enum DeployConfigParser {
         config.serve = serve
         config.notify = notify
         config.stageSpecs = specs
+        config.repo = repo
+        config.bigChange = bigChange
         config.simulation.runStages = specs.isEmpty
         if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty && specs.isEmpty : metricsKind == .simulator } }
         return config
@@ -678,7 +693,8 @@ extension DeployConfig {
     /// The router, metrics source and event sources this file describes.
     /// The router, the metrics and the event sources; `outputDir` holds the stages' full output.
     public func providers(outputDir: String = ".") -> (router: any TrafficRouter, metrics: any MetricsSource, sources: [any EventSource]) {
-        let p = basicProviders()
+        var p = basicProviders()
+        if let repo { p.sources.append(GitChange(repo: repo, from: from.commit, to: to.commit, bigOver: bigChange)) }
         guard !stageSpecs.isEmpty else { return p }
         let pipeline = CommandPipeline(specs: stageSpecs, deployID: id, service: service, from: from, to: to, outputDir: outputDir)
         return (p.router, p.metrics, p.sources + [pipeline])
