@@ -33,6 +33,8 @@ public enum EventPayload: Sendable, Equatable {
     case logRecovered(setAside: Int, keptIn: String)
     /// A notification (webhook) could not be delivered after its retries.
     case notifyFailed(error: String)
+    /// A `[hooks]` command ran: "ok", "exit status N", "timed out …"; its last line.
+    case hookFinished(hook: String, status: String, seconds: Double, output: String)
     /// The commits the deploy ships (`old..new` from git): at most 20 listed, `total` in all.
     case changeListed(range: String, total: Int, commits: [ChangeCommit], big: Bool, error: String?)
 
@@ -64,6 +66,7 @@ public enum EventPayload: Sendable, Equatable {
         case .logRecovered: return "log.recovered"
         case .notifyFailed: return "notify.failed"
         case .changeListed: return "change.listed"
+        case .hookFinished: return "hook.finished"
         case .metricsUnavailable: return "metrics.unavailable"
         case .metricsRecovered: return "metrics.recovered"
         }
@@ -180,6 +183,8 @@ extension EventPayload {
         case let .engineRestarted(down): return .object([("down_seconds", .number(round3(down)))])
         case let .logRecovered(n, file): return .object([("set_aside", .number(Double(n))), ("kept_in", .string(file))])
         case let .notifyFailed(error): return .object([("error", .string(error))])
+        case let .hookFinished(hook, status, seconds, output):
+            return .object([("hook", .string(hook)), ("status", .string(status)), ("seconds", .number(round3(seconds))), ("output", .string(output))])
         case let .changeListed(range, total, commits, big, error):
             var pairs: [(String, JSONValue)] = [("range", .string(range)), ("total", .number(Double(total))), ("big", .bool(big)),
                                                 ("commits", .array(commits.map { .object([("hash", .string($0.hash)), ("author", .string($0.author)), ("subject", .string($0.subject))]) }))]
@@ -257,6 +262,8 @@ extension EventPayload {
         case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds", in: InputRange.longSeconds))
         case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside", in: 0...1_000_000), keptIn: try d.string("kept_in"))
         case "notify.failed": self = .notifyFailed(error: try d.string("error"))
+        case "hook.finished":
+            self = .hookFinished(hook: try d.string("hook"), status: try d.string("status"), seconds: try d.double("seconds", in: InputRange.longSeconds), output: d.optionalString("output") ?? "")
         case "change.listed":
             var commits: [ChangeCommit] = []
             for item in try d.array("commits").prefix(100) {

@@ -225,6 +225,9 @@ public enum Reducer {
         case let .notifyFailed(error):
             log(.alert, "notify", error)
 
+        case let .hookFinished(hook, status, seconds, output):
+            log(status == "ok" ? .system : .alert, "hook", "hook \(hook): \(status) after \(formatDuration(seconds))" + (output.isEmpty ? "" : ": \(output.prefix(200))"))
+
         case let .changeListed(range, total, commits, big, error):
             state.change = DeployState.Change(range: range, total: total, big: big)
             if let error {

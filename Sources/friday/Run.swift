@@ -68,10 +68,8 @@ struct Run: AsyncParsableCommand {
         defer { opened.eventLog.close() }
         let out = LineWriter()
         await engine.addSink { out.write($0.jsonLine) }
-        let notifier = Notifier(settings: cfg.notify, deploy: cfg.id, service: cfg.service,
-                                report: { FileHandle.standardError.write(Data("friday: \(TerminalText.neutralise($0))\n".utf8)) },
-                                onFailure: { why in _ = await engine.ingest(.notifyFailed(error: why)) })
-        if cfg.notify.webhook != nil { await engine.addSink { notifier.consider($0) } }
+        let effects = await SideEffects.attach(cfg, engine: engine, logPath: logPath,
+                                               report: { FileHandle.standardError.write(Data("friday: \(TerminalText.neutralise($0))\n".utf8)) })
         await opened.resume()
         let fatal = opened.fatal
         if let manual = opened.manual {
@@ -93,7 +91,7 @@ struct Run: AsyncParsableCommand {
             driver.cancel()
             out.flush()
         }
-        await notifier.drain(seconds: 3)
+        await effects.drain(seconds: 3)
         if let m = fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
     }
 }

@@ -68,9 +68,7 @@ struct Serve: AsyncParsableCommand {
         do { addresses = try await server.start() } catch {
             throw ExitWith(message: "could not listen on \(socketPath): \(error)")
         }
-        let notifier = Notifier(settings: cfg.notify, deploy: cfg.id, service: cfg.service, report: report,
-                                onFailure: { why in _ = await engine.ingest(.notifyFailed(error: why)) })
-        if cfg.notify.webhook != nil { await engine.addSink { notifier.consider($0) } }
+        let effects = await SideEffects.attach(cfg, engine: engine, logPath: logPath, report: report)
         await opened.resume()
         report("deploy \(cfg.id) served on \(addresses.joined(separator: " and ")) (log \(logPath), pid \(getpid()))")
         let driver = Task { await engine.run() }
@@ -109,7 +107,7 @@ struct Serve: AsyncParsableCommand {
         report(reason)
         await server.shutdown(reason: reason)
         driver.cancel()
-        await notifier.drain(seconds: 3)
+        await effects.drain(seconds: 3)
         await engine.finishSubscriptions()
         signals.cancel()
         if let m = opened.fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
@@ -242,4 +240,28 @@ func spawnDetached(_ argv: [String], output: String) throws -> pid_t {
     let rc = posix_spawn(&pid, argv[0], &actions, &attr, cargs, cenv)
     guard rc == 0 else { throw ExitWith(message: "could not start the engine (\(argv[0])): \(String(cString: strerror(rc)))") }
     return pid
+}
+
+/// What a deploy's events set off besides the screen: webhooks and hooks, both queued by
+/// an engine sink and run off the engine, so neither can hold up a revert.
+struct SideEffects {
+    let notifier: Notifier
+    let hooks: HookRunner
+
+    static func attach(_ cfg: DeployConfig, engine: Engine, logPath: String, report: @escaping @Sendable (String) -> Void) async -> SideEffects {
+        let notifier = Notifier(settings: cfg.notify, deploy: cfg.id, service: cfg.service, report: report,
+                                onFailure: { why in _ = await engine.ingest(.notifyFailed(error: why)) })
+        if cfg.notify.webhook != nil { await engine.addSink { notifier.consider($0) } }
+        let dir = { let d = (logPath as NSString).deletingLastPathComponent; return d.isEmpty ? "." : d }()
+        let hooks = HookRunner(settings: cfg.hooks, deploy: cfg.id, service: cfg.service, from: cfg.from, to: cfg.to, outputDir: dir,
+                               report: { result in _ = await engine.ingest(result) })
+        if !cfg.hooks.commands.isEmpty { await engine.addSink { hooks.consider($0) } }
+        return SideEffects(notifier: notifier, hooks: hooks)
+    }
+
+    func drain(seconds: Double) async {
+        async let a: Void = notifier.drain(seconds: seconds)
+        async let b: Void = hooks.drain(seconds: seconds)
+        _ = await (a, b)
+    }
 }

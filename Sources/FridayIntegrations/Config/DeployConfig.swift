@@ -54,6 +54,7 @@ public struct DeployConfig: Sendable, Equatable {
     public var repo: String?
     /// More commits than this in one deploy is flagged as a big change.
     public var bigChange = 25
+    public var hooks = HookSettings()
 
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
@@ -123,7 +124,7 @@ public enum DeployConfigParser {
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
         "notify": ["webhook", "channel", "events", "bell", "timeout", "retries"],
         "serve": ["group", "tcp", "token_env"],
-        "hooks": ["revert", "promote"],
+        "hooks": ["timeout"] + HookSettings.Event.allCases.map(\.rawValue),
     ]
 
     public static func parse(_ text: String, file: String) throws(ConfigError) -> DeployConfig {
@@ -487,7 +488,31 @@ public enum DeployConfigParser {
             if t["timeout"] != nil { collect { () throws(ConfigError) in notify.timeout = try r.double(t, "notify.timeout", in: 0.1...60, what: "seconds from 0.1 to 60") } }
             if t["retries"] != nil { collect { () throws(ConfigError) in notify.retries = try r.int(t, "notify.retries", in: 0...10, what: "a whole number 0 to 10") } }
         }
-        if root["hooks"] != nil { errors.append(fail("hooks", "hooks are not available yet; remove [hooks]")) }
+        // [hooks]
+        var hooks = HookSettings()
+        if let t = root["hooks"]?.table {
+            if let v = t["timeout"] {
+                collect { () throws(ConfigError) in
+                    guard let text = v.string, let secs = parseDuration(text), secs > 0, secs <= 3600 else { throw fail("hooks.timeout", "expected a duration above 0 and at most 1h, such as \"30s\"") }
+                    hooks.timeout = secs
+                }
+            }
+            for e in HookSettings.Event.allCases {
+                guard let v = t[e.rawValue] else { continue }
+                collect { () throws(ConfigError) in
+                    let key = "hooks.\(e.rawValue)"
+                    guard let list = v.array, !list.isEmpty else { throw fail(key, "expected a list of arguments such as [\"./notify-oncall.sh\"] (no shell; FRIDAY_* variables say what happened)") }
+                    var argv: [String] = []
+                    for a in list {
+                        guard let s = a.string, !s.contains("\u{0}"), s.utf8.count <= 8192 else { throw fail(key, "every argument must be a string (no NUL, at most 8 kB)") }
+                        argv.append(s)
+                    }
+                    if argv[0].isEmpty { throw fail(key, "the first argument names the program: it must not be empty") }
+                    hooks.commands[e] = argv
+                }
+            }
+            hooks.dir = { let d = (file as NSString).deletingLastPathComponent; return d.isEmpty ? "." : d }()
+        }
 
         // [simulator]
         var sim = SimulationSettings()
@@ -524,6 +549,7 @@ public enum DeployConfigParser {
         config.notify = notify
         config.stageSpecs = specs
         config.repo = repo
+        config.hooks = hooks
         config.bigChange = bigChange
         config.simulation.runStages = specs.isEmpty
         if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty && specs.isEmpty : metricsKind == .simulator } }
@@ -745,5 +771,17 @@ public struct NotifySettings: Sendable, Equatable {
     public var bell = true
     public var timeout: Double = 5
     public var retries = 3
+    public init() {}
+}
+
+/// `[hooks]`: commands run on deploy events, each with a timeout; results go to the team log.
+public struct HookSettings: Sendable, Equatable {
+    public enum Event: String, Sendable, CaseIterable, Hashable, Comparable {
+        case started, step, held, promoted, reverted, failed, finished
+        public static func < (a: Event, b: Event) -> Bool { a.rawValue < b.rawValue }
+    }
+    public var commands: [Event: [String]] = [:]
+    public var timeout: Double = 30
+    public var dir = "."
     public init() {}
 }

@@ -67,6 +67,7 @@ public final class CommandPipeline: EventSource, Sendable {
         var attempt = 1
         var nextAttemptAt: Timestamp?
         var stopping: (since: Timestamp, status: StageStatus, why: String)?
+        var exitedAt: Timestamp?
     }
 
     public init(specs: [StageSpec], deployID: String, service: String, from: VersionRef, to: VersionRef,
@@ -152,9 +153,16 @@ public final class CommandPipeline: EventSource, Sendable {
         }
 
         // (What the stage left running in its group gets SIGTERM as the leader is reaped.)
+        // The stage ends once its output is all read (or 2 s after its exit: a child may hold the pipe).
         if let p = c.process, let status = p.exitStatus() {
+            if !p.outputDone {
+                let since = c.exitedAt ?? t
+                c.exitedAt = since
+                if t - since < 2 { r.current = c; return out }
+            }
             out += lines(p, spec, final: true)
             c.process = nil
+            c.exitedAt = nil
             if status == 0 {
                 out.append(.event(.stageFinished(stage: spec.name, status: .succeeded, seconds: elapsed)))
                 r.current = nil
@@ -212,6 +220,10 @@ final class StageProcess: Sendable {
     let pid: pid_t
     private let queue = Mutex(Queue())
     private let status = Mutex<Int32?>(nil)
+    private let drained = Mutex(false)
+
+    /// Whether the output pipe has reached its end (everything the group wrote is queued).
+    var outputDone: Bool { drained.withLock { $0 } }
 
     private struct Queue {
         var lines: [String] = []
@@ -300,6 +312,7 @@ final class StageProcess: Sendable {
         if !line.isEmpty || cut { emit() }
         close(fd)
         if file >= 0 { close(file) }
+        drained.withLock { $0 = true }
     }
 
     func take(max: Int) -> ([String], Int) {
