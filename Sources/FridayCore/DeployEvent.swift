@@ -195,7 +195,7 @@ extension EventPayload {
         }
     }
 
-    init(type: String, data: JSONValue) throws(EventDecodingError) {
+    public init(type: String, data: JSONValue) throws(EventDecodingError) {
         let d = FieldReader(type: type, data: data)
         switch type {
         case "deploy.started":

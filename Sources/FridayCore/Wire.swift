@@ -44,6 +44,8 @@ public enum Wire {
         /// Send me the whole state again (after a gap in `seq`).
         case resync
         case stop(id: Int, traffic: StopTraffic, reason: String?)
+        /// An event from an outside CI (`friday ingest`): `stage.started`, `stage.output`, `stage.finished`.
+        case ingest(id: Int, type: String, data: JSONValue)
 
         public var line: String {
             switch self {
@@ -62,6 +64,9 @@ public enum Wire {
                 var pairs: [(String, JSONValue)] = [("type", .string("stop")), ("id", .number(Double(id))), ("traffic", .string(traffic.rawValue))]
                 if let reason { pairs.append(("reason", .string(reason))) }
                 return JSONValue.object(pairs).serialized
+            case let .ingest(id, type, data):
+                return JSONValue.object([("type", .string("ingest")), ("id", .number(Double(id))),
+                                         ("event", .object([("type", .string(type)), ("data", data)]))]).serialized
             }
         }
 
@@ -71,7 +76,7 @@ public enum Wire {
             let v: JSONValue
             do { v = try JSONValue.parse(bytes: bytes) } catch { throw WireError("not JSON: \(error.description)") }
             guard case .object = v else { throw WireError("a message must be a JSON object") }
-            guard let type = v["type"]?.stringValue else { throw WireError("missing \"type\" (hello, command, resync or stop)") }
+            guard let type = v["type"]?.stringValue else { throw WireError("missing \"type\" (hello, command, resync, stop or ingest)") }
             switch type {
             case "hello":
                 guard let version = v["version"]?.intValue else { throw WireError("hello: missing \"version\" (this server speaks \(Wire.version))") }
@@ -92,13 +97,20 @@ public enum Wire {
                 return .command(id: id, action: action, text: try text(v, "text", required: false, limit: Wire.maxTextLength))
             case "resync":
                 return .resync
+            case "ingest":
+                let id = try number(v, "id")
+                guard let ev = v["event"], case .object = ev else { throw WireError("ingest: missing \"event\" (an object with \"type\" and \"data\")") }
+                guard let t = ev["type"]?.stringValue else { throw WireError("ingest: the event needs a \"type\" (stage.started, stage.output or stage.finished)") }
+                let data = ev["data"] ?? .object([])
+                guard case .object = data else { throw WireError("ingest: \"data\" must be an object") }
+                return .ingest(id: id, type: String(t.prefix(64)), data: data)
             case "stop":
                 let id = try number(v, "id")
                 let t = try text(v, "traffic", required: true, limit: 16)!
                 guard let traffic = StopTraffic(rawValue: t) else { throw WireError("stop: \"traffic\" must be leave, pause or revert") }
                 return .stop(id: id, traffic: traffic, reason: try text(v, "reason", required: false, limit: Wire.maxTextLength))
             default:
-                throw WireError("unknown \"type\" \"\(TerminalText.neutralise(String(type.prefix(40))))\" (hello, command, resync or stop)")
+                throw WireError("unknown \"type\" \"\(TerminalText.neutralise(String(type.prefix(40))))\" (hello, command, resync, stop or ingest)")
             }
         }
 
@@ -260,4 +272,44 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// What an outside CI may report (`friday ingest`), checked against the deploy's state: its
+/// own stages only, in order, each line on its own.
+public enum IngestRules {
+    public static let types = ["stage.started", "stage.output", "stage.finished"]
+
+    public static func payload(type: String, data: JSONValue, in s: DeployState) throws(WireError) -> EventPayload {
+        guard types.contains(type) else {
+            throw WireError("\"\(TerminalText.neutralise(String(type.prefix(40))))\" cannot come from outside: an outside CI reports \(types.joined(separator: ", "))")
+        }
+        let p: EventPayload
+        do { p = try EventPayload(type: type, data: data) } catch { throw WireError(error.description) }
+        guard s.phase != .idle else { throw WireError("the deploy has not started yet") }
+        guard case .pipeline = s.phase else { throw WireError("the pipeline is over (the deploy is \(s.isFinished ? "finished" : "rolling out"))") }
+        func stage(_ name: String) throws(WireError) -> DeployState.Stage {
+            guard let st = s.stages.first(where: { $0.name == name }) else {
+                throw WireError("no stage \"\(TerminalText.neutralise(String(name.prefix(60))))\" in this deploy (its stages: \(s.stages.map(\.name).joined(separator: ", ")))")
+            }
+            return st
+        }
+        switch p {
+        case let .stageStarted(name):
+            let st = try stage(name)
+            guard st.status == .pending else { throw WireError("stage \(name) already \(st.status.rawValue)") }
+            if let running = s.runningStage { throw WireError("stage \(running.name) is still running") }
+            return p
+        case let .stageOutput(name, line):
+            let st = try stage(name)
+            guard st.status == .running else { throw WireError("stage \(name) is not running (\(st.status.rawValue))") }
+            return .stageOutput(stage: name, line: String(line.prefix(16 * 1024)))
+        case let .stageFinished(name, status, seconds):
+            let st = try stage(name)
+            guard st.status == .running else { throw WireError("stage \(name) is not running (\(st.status.rawValue))") }
+            guard status != .pending, status != .running else { throw WireError("stage.finished needs a status of succeeded, failed or cancelled") }
+            return .stageFinished(stage: name, status: status, seconds: seconds)
+        default:
+            throw WireError("\(type) cannot come from outside")
+        }
+    }
 }

@@ -162,9 +162,18 @@ public final class EngineClient: Sendable {
     public func command(_ action: Action, text: String? = nil) async -> Reply {
         let id = nextID.withLock { n in defer { n += 1 }; return n }
         return await withCheckedContinuation { c in
-            if let why = closedReason.withLock({ $0 }) { c.resume(returning: .lost(why)); return }
-            pending.withLock { $0[id] = c }
+            guard register(id, c) else { return }
             outgoing.yield(Wire.ClientMessage.command(id: id, action: action, text: text).line)
+        }
+    }
+
+    /// Reports one event from an outside CI and waits for the engine's answer (requests may
+    /// overlap: they are sent and applied in call order).
+    public func ingest(type: String, data: JSONValue) async -> Reply {
+        let id = nextID.withLock { n in defer { n += 1 }; return n }
+        return await withCheckedContinuation { c in
+            guard register(id, c) else { return }
+            outgoing.yield(Wire.ClientMessage.ingest(id: id, type: type, data: data).line)
         }
     }
 
@@ -172,10 +181,19 @@ public final class EngineClient: Sendable {
     public func stop(traffic: Wire.StopTraffic, reason: String?) async -> Reply {
         let id = nextID.withLock { n in defer { n += 1 }; return n }
         return await withCheckedContinuation { c in
-            if let why = closedReason.withLock({ $0 }) { c.resume(returning: .lost(why)); return }
-            pending.withLock { $0[id] = c }
+            guard register(id, c) else { return }
             outgoing.yield(Wire.ClientMessage.stop(id: id, traffic: traffic, reason: reason).line)
         }
+    }
+
+    /// Files the continuation for `id`'s answer; false (after resuming it) if the connection
+    /// is already closed. Filed first, checked after: whoever takes it out of `pending`
+    /// (this, `answer` or `closed`) resumes it, exactly once.
+    private func register(_ id: Int, _ c: CheckedContinuation<Reply, Never>) -> Bool {
+        pending.withLock { $0[id] = c }
+        guard let why = closedReason.withLock({ $0 }) else { return true }
+        pending.withLock { $0.removeValue(forKey: id) }?.resume(returning: .lost(why))
+        return false
     }
 
     fileprivate func answer(_ id: Int, _ r: Reply) {

@@ -25,6 +25,8 @@ public final class EngineServer: Sendable {
         public var speed: Double
         public var label: String
         public var bell: Bool = true
+        /// The deploy's pipeline is reported from outside (`[pipeline] external = true`): operators may ingest stage events.
+        public var acceptsIngest = false
         public var queueLimit: Int
         public var stallLimit: Duration
         public var helloLimit: Duration
@@ -275,6 +277,22 @@ public final class EngineServer: Sendable {
                     case .accepted: reply = .ack(id: id)
                     case let .rejected(why): reply = .refused(id: id, reason: why)
                     }
+                }
+            case let .ingest(id, type, data):
+                guard c.role == .operator else {
+                    reply = .refused(id: id, reason: "\(c.who) is a viewer: only an operator reports pipeline events")
+                    break
+                }
+                guard options.acceptsIngest else {
+                    reply = .refused(id: id, reason: "this deploy runs its own pipeline: an outside CI reports stages only with [pipeline] external = true")
+                    break
+                }
+                do {
+                    let payload = try IngestRules.payload(type: type, data: data, in: await engine.snapshot())
+                    _ = await engine.ingest(payload)
+                    reply = .ack(id: id)
+                } catch {
+                    reply = .refused(id: id, reason: error.message)
                 }
             case let .stop(id, traffic, reason):
                 guard c.role == .operator else {

@@ -6,6 +6,6 @@ struct Friday: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "friday",
         abstract: "A terminal dashboard for live deploys: pipeline, canary traffic, errors and the team, on one screen.",
-        subcommands: [Demo.self, Run.self, Attach.self, Serve.self, Status.self, Promote.self, Pause.self, Resume.self, Revert.self, Retry.self, Say.self, Stop.self, Check.self, Replay.self, Bucket.self, Bench.self]
+        subcommands: [Demo.self, Run.self, Attach.self, Serve.self, Status.self, Promote.self, Pause.self, Resume.self, Revert.self, Retry.self, Say.self, Stop.self, Ingest.self, Check.self, Replay.self, Bucket.self, Bench.self]
     )
 }

@@ -63,6 +63,7 @@ struct Serve: AsyncParsableCommand {
             socketPath: socketPath, socketGroup: cfg.serve.group, tcpHost: tcpHost, tcpPort: tcpPort, token: token,
             speed: opened.speed, label: opened.label, report: report)
         options.bell = cfg.notify.bell
+        options.acceptsIngest = cfg.externalPipeline
         let server = EngineServer(engine: engine, options: options)
         let addresses: [String]
         do { addresses = try await server.start() } catch {

@@ -45,7 +45,7 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(reason("{\"type\":\"command\",\"id\":1.5,\"action\":\"promote\"}"), "missing or bad \"id\" (a whole number, 0 to 2^53)")
         XCTAssertEqual(reason("{\"type\":\"command\",\"id\":1,\"action\":\"promote\",\"text\":5}"), "\"text\" must be a string")
         XCTAssertEqual(reason("{\"type\":\"stop\",\"id\":1,\"traffic\":\"nuke\"}"), "stop: \"traffic\" must be leave, pause or revert")
-        XCTAssertEqual(reason("{\"type\":\"\\u001b]0;pwned\\u0007\"}"), "unknown \"type\" \"^[]0;pwned^G\" (hello, command, resync or stop)")
+        XCTAssertEqual(reason("{\"type\":\"\\u001b]0;pwned\\u0007\"}"), "unknown \"type\" \"^[]0;pwned^G\" (hello, command, resync, stop or ingest)")
         XCTAssertTrue(reason(String(repeating: " ", count: Wire.maxClientLineBytes + 1)).hasPrefix("line longer than"))
         XCTAssertTrue(reason("{\"type\":\"command\",\"id\":1,\"action\":\"say\",\"text\":\"\(String(repeating: "x", count: 2001))\"}").contains("longer than 2000"))
     }

@@ -246,6 +246,11 @@ final class ServeTests: XCTestCase {
             answer += String(decoding: buf[0..<n], as: UTF8.self)
         }
         XCTAssertTrue(answer.contains("\"type\":\"closing\"") && answer.contains("the first message must be a hello"), answer)
+        // A deploy that runs its own pipeline takes no stage events from outside.
+        let op = try await EngineClient.connect(.unix(socket), hello: hello("ci"))
+        guard case let .refused(why) = await op.ingest(type: "stage.started", data: .object([("stage", .string("wait for build"))])) else { return XCTFail("ingest accepted") }
+        XCTAssertTrue(why.contains("[pipeline] external = true"), why)
+        await op.close()
         XCTAssertThrowsError(try Wire.ClientMessage.decode(Array("{\"type\":\"hello\",\"version\":1,\"name\":\"a\\u001b]0;x\"}".utf8)))
         XCTAssertThrowsError(try Wire.ClientMessage.decode(Array("{\"type\":\"command\",\"id\":-1,\"action\":\"promote\"}".utf8)))
         XCTAssertThrowsError(try Wire.ClientMessage.decode(Array("{\"type\":\"command\",\"id\":1,\"action\":\"nuke\"}".utf8)))

@@ -111,6 +111,71 @@ final class TeamInTmuxTests: XCTestCase {
         XCTAssertTrue(gone.err.contains("no friday engine answers"), gone.err)
     }
 
+    func testAnOutsideCIReportsItsStagesLineByLineAndBadLinesAreRefusedOneByOne() throws {
+        let ci = state + "/ci.toml"
+        try """
+        [deploy]
+        id = "ci-1"
+        service = "checkout"
+        from = { version = "v1", commit = "a1" }
+        to = { version = "v2", commit = "b2" }
+
+        [pipeline]
+        external = true
+
+        [[pipeline.stage]]
+        name = "build"
+
+        [[pipeline.stage]]
+        name = "test"
+
+        [[rollout.step]]
+        weight = 10
+        pause = "until-promoted"
+
+        [[rollout.step]]
+        weight = 100
+        """.write(toFile: ci, atomically: true, encoding: .utf8)
+        let pid = try XCTUnwrap(spawnProcess([bin, "serve", ci], env: env, output: state + "/ci-serve.log"))
+        defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
+        let deadline = Date().addingTimeInterval(15)
+        while !((try? String(contentsOfFile: state + "/ci-serve.log", encoding: .utf8)) ?? "").contains("served on"), Date() < deadline { usleep(50_000) }
+        var input = Data()
+        func line(_ s: String) { input.append(Data((s + "\n").utf8)) }
+        line(#"{"type":"stage.started","data":{"stage":"build"}}"#)                       // 1 ok
+        line(#"{"type":"stage.output","data":{"stage":"build","line":"compiling \u001b]0;x\u0007"}}"#) // 2 ok
+        line(#"{"type":"stage.output","data":{"stage":"build","line":"#)                  // 3 not JSON
+        line(#"{"type":"traffic.set","data":{"weights":[]}}"#)                             // 4 not from outside
+        line(#"{"type":"stage.finished","data":{"stage":"build"}}"#)                       // 5 missing fields
+        line(#"{"type":"stage.started","data":{"stage":"deploy"}}"#)                       // 6 no such stage
+        input.append(Data(repeating: UInt8(ascii: "x"), count: 10_000_000)); line("")      // 7 10 MB
+        input.append(Data([0x7B, 0xFF, 0xFE, 0x7D])); line("")                             // 8 not UTF-8
+        line(#"{"type":"stage.finished","data":{"stage":"build","status":"succeeded","seconds":12}}"#) // 9 ok
+        line("")                                                                              // 10 blank: skipped
+        line(#"{"type":"stage.started","data":{"stage":"test"}}"#)                        // 11 ok
+        line(#"{"type":"stage.finished","data":{"stage":"test","status":"succeeded","seconds":3}}"#) // 12 ok
+        try input.write(to: URL(fileURLWithPath: state + "/ci.jsonl"))
+        let (status, out) = bash(["-c", "\"$0\" ingest \"$1\" < \"$2\"", bin, ci, state + "/ci.jsonl"], env: env, scratch: state + "/ingest")
+        XCTAssertEqual(status, 1, out)
+        for expected in ["line 3: not JSON", "line 4: \"traffic.set\" cannot come from outside", "line 5: stage.finished: missing",
+                         "line 6: no stage \"deploy\" in this deploy (its stages: build, test)", "line 7: longer than", "line 8: not UTF-8",
+                         "5 lines accepted, 6 refused"] {
+            XCTAssertTrue(out.contains(expected), "missing \(expected):\n\(out)")
+        }
+        XCTAssertFalse(out.contains("\u{1b}"), "a raw ESC reached the terminal")
+        // The pipeline passed: the engine starts the first step on its next tick.
+        var json = JSONValue.null
+        let until = Date().addingTimeInterval(10)
+        repeat {
+            let st = try cli("status", ci, "--json")
+            json = try JSONValue.parse(st.out.trimmingCharacters(in: .whitespacesAndNewlines))
+            if json["state"]?.stringValue == "rolling" { break }
+            usleep(100_000)
+        } while Date() < until
+        XCTAssertEqual(json["state"]?.stringValue, "rolling", json.serialized)
+        XCTAssertEqual(json["step"]?.intValue, 1)
+    }
+
     func testAWrongTokenOverTCPIsRefusedAndLogged() throws {
         let port = Int.random(in: 41_000...59_000)
         var e = env

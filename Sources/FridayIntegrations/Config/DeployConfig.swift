@@ -50,6 +50,8 @@ public struct DeployConfig: Sendable, Equatable {
     public var notify = NotifySettings()
     /// The stages' commands; empty when the pipeline is simulated.
     public var stageSpecs: [StageSpec] = []
+    /// The stages are reported by an outside CI (`friday ingest`), not run here.
+    public var externalPipeline = false
     /// A git checkout holding both commits: the team log lists what the deploy ships.
     public var repo: String?
     /// More commits than this in one deploy is flagged as a big change.
@@ -63,7 +65,7 @@ public struct DeployConfig: Sendable, Equatable {
         }
         let head: [String] = [
             "deploy \(id): \(service) \(from.name) (\(from.commit)) → \(to.name) (\(to.commit))" + (by.map { ", by \($0)" } ?? ""),
-            "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + (stages.isEmpty ? "" : stageSpecs.isEmpty ? " (simulated)" : " (commands)"),
+            "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + (stages.isEmpty ? "" : externalPipeline ? " (reported by an outside CI: friday ingest)" : stageSpecs.isEmpty ? " (simulated)" : " (commands)"),
         ]
         var out = head
         if !simulatedParts.isEmpty { out.append("SIMULATED with a real router: " + simulatedParts.joined(separator: ", ")) }
@@ -116,7 +118,7 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum DeployConfigParser {
     static let sections: [String: [String]] = [
         "deploy": ["id", "service", "by", "from", "to", "simulate", "repo", "big_change"],
-        "pipeline": ["stage"],
+        "pipeline": ["stage", "external"],
         "rollout": ["step"],
         "analysis": ["false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean"],
         "router": ["kind", "socket", "sockets", "backend", "servers", "path", "flag"],
@@ -207,6 +209,10 @@ public enum DeployConfigParser {
         var stages: [String] = []
         var specs: [StageSpec] = []
         var simulatedStages = 0
+        var external = false
+        if let v = root["pipeline"]?.table?["external"] {
+            if let b = v.bool { external = b } else { errors.append(fail("pipeline.external", "expected true or false")) }
+        }
         let stageKeys = ["name", "run", "script", "dir", "timeout", "env", "poll"]
         let fileDir: String = { let d = (file as NSString).deletingLastPathComponent; return d.isEmpty ? "." : d }()
         if let p = root["pipeline"]?.table, let arr = p["stage"] {
@@ -270,6 +276,9 @@ public enum DeployConfigParser {
                         }
                         specs.append(spec)
                     }
+                }
+                if external, !specs.isEmpty {
+                    errors.append(fail("pipeline.external", "an external pipeline is reported by an outside CI (friday ingest): its stages take no run or script"))
                 }
                 if !specs.isEmpty, simulatedStages > 0 {
                     errors.append(fail("pipeline.stage", "every stage runs a command (run or script), or none does (the simulator): \(simulatedStages) of \(items.count) have neither"))
@@ -429,7 +438,7 @@ public enum DeployConfigParser {
         } else if realRouter, !simulate.contains("metrics"), root["router"] != nil {
             errors.append(fail("router", "a real router with no [metrics]: the judge would see simulated traffic. Add [metrics] kind = \"haproxy-stats\" or \"prometheus\", or say simulate = [\"metrics\"] in [deploy]"))
         }
-        if realRouter, !stages.isEmpty, specs.isEmpty, !simulate.contains("pipeline") {
+        if realRouter, !stages.isEmpty, specs.isEmpty, !external, !simulate.contains("pipeline") {
             errors.append(fail("pipeline.stage", "with a real router these stages would only be simulated (none has run or script): give each a command, or say simulate = [\"pipeline\"] in [deploy]"))
         }
 
@@ -551,8 +560,9 @@ public enum DeployConfigParser {
         config.repo = repo
         config.hooks = hooks
         config.bigChange = bigChange
-        config.simulation.runStages = specs.isEmpty
-        if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty && specs.isEmpty : metricsKind == .simulator } }
+        config.externalPipeline = external && !stages.isEmpty
+        config.simulation.runStages = specs.isEmpty && !config.externalPipeline
+        if realRouter { config.simulatedParts = simulate.filter { $0 == "pipeline" ? !stages.isEmpty && specs.isEmpty && !external : metricsKind == .simulator } }
         return config
     }
 
