@@ -37,6 +37,11 @@ final class EventCodingTests: XCTestCase {
         .presenceLeft(who: "maya"),
         .routerUnreachable(provider: "haproxy", error: "connection refused"),
         .routerRecovered(provider: "haproxy"),
+        .notifyFailed(error: "webhook failed after 4 tries (HTTP 500)"),
+        .hookFinished(hook: "reverted", status: "exit status 2", seconds: 1.25, output: "paged\u{1b}[31m"),
+        .changeListed(range: "a1..b2", total: 30, commits: [ChangeCommit(hash: "b2", author: "Ana", subject: "use uuids")], big: true, error: nil),
+        .changeListed(range: "a1..zz", total: 0, commits: [], big: false, error: "bad revision 'zz'"),
+        .commandAccepted(action: .cancel, by: "alice", reason: nil),
     ]
 
     func testEveryPayloadRoundTripsThroughAJSONLine() throws {
@@ -93,5 +98,28 @@ final class EventCodingTests: XCTestCase {
         XCTAssertEqual(TerminalText.neutralise("a\tb\u{7f}c\u{9b}d"), "a b^?c?d")
         XCTAssertEqual(TerminalText.neutralise("rtl\u{202e}txt"), "rtltxt")
         XCTAssertEqual(TerminalText.neutralise("部署 🎉 plain"), "部署 🎉 plain")
+    }
+}
+
+/// docs/events.md: an example for every event type, each one a line friday reads.
+final class EventDocsTests: XCTestCase {
+    func testEveryTypeIsDocumentedWithAnExampleThatReads() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/events.md").standardized
+        let doc = try String(contentsOf: url, encoding: .utf8)
+        var types: [String] = []
+        for line in doc.split(separator: "\n") where line.hasPrefix("    {\"v\":1") {
+            let e = try DeployEvent(jsonLine: String(line.dropFirst(4)))
+            types.append(e.payload.type)
+            XCTAssertEqual(try DeployEvent(jsonLine: e.jsonLine), e)
+        }
+        let all = ["deploy.started", "stage.started", "stage.output", "stage.finished", "step.started", "traffic.set", "traffic.observed",
+                   "traffic.drifted", "traffic.confirmed", "metrics.sample", "metrics.unavailable", "metrics.recovered", "analysis.verdict",
+                   "command.accepted", "command.rejected", "deploy.paused", "deploy.resumed", "deploy.finished", "chat.message",
+                   "presence.joined", "presence.left", "router.unreachable", "router.recovered", "engine.restarted", "log.recovered",
+                   "notify.failed", "hook.finished", "change.listed"]
+        XCTAssertEqual(Set(types), Set(all))
+        XCTAssertEqual(types.count, all.count)
+        // Every payload the coding tests know is documented (a new type must be added to both).
+        XCTAssertTrue(Set(EventCodingTests().allPayloads.map(\.type)).isSubset(of: Set(types)))
     }
 }
