@@ -1,8 +1,8 @@
 import FridayCore
 import XCTest
 
-final class EventCodingTests: XCTestCase {
-    let allPayloads: [EventPayload] = [
+/// One of every payload (and of each variant), for round trips and the docs check.
+let everyPayload: [EventPayload] = [
         .deployStarted(service: "checkout", from: VersionRef(name: "v1", commit: "abc"), to: VersionRef(name: "v2", commit: "def"),
                        plan: .standard, stages: ["build", "release"], by: "lee"),
         .stageStarted(stage: "build"),
@@ -42,7 +42,10 @@ final class EventCodingTests: XCTestCase {
         .changeListed(range: "a1..b2", total: 30, commits: [ChangeCommit(hash: "b2", author: "Ana", subject: "use uuids")], big: true, error: nil),
         .changeListed(range: "a1..zz", total: 0, commits: [], big: false, error: "bad revision 'zz'"),
         .commandAccepted(action: .cancel, by: "alice", reason: nil),
-    ]
+]
+
+final class EventCodingTests: XCTestCase {
+    let allPayloads = everyPayload
 
     func testEveryPayloadRoundTripsThroughAJSONLine() throws {
         for (i, p) in allPayloads.enumerated() {
@@ -120,6 +123,6 @@ final class EventDocsTests: XCTestCase {
         XCTAssertEqual(Set(types), Set(all))
         XCTAssertEqual(types.count, all.count)
         // Every payload the coding tests know is documented (a new type must be added to both).
-        XCTAssertTrue(Set(EventCodingTests().allPayloads.map(\.type)).isSubset(of: Set(types)))
+        XCTAssertTrue(Set(everyPayload.map(\.type)).isSubset(of: Set(types)))
     }
 }
