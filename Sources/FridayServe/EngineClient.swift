@@ -43,17 +43,78 @@ public final class EngineClient: Sendable {
     public let messages: AsyncStream<Wire.ServerMessage>
 
     private let outgoing: AsyncStream<String>.Continuation
-    private let pending = Mutex<[Int: CheckedContinuation<Reply, Never>]>([:])
+    private let answers: Answers
     private let nextID = Mutex(1)
-    private let closedReason = Mutex<String?>(nil)
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let connection: Task<Void, Never>
 
-    private init(welcome: Wire.Welcome, snapshot: DeployState, messages: AsyncStream<Wire.ServerMessage>,
-                 outgoing: AsyncStream<String>.Continuation, group: MultiThreadedEventLoopGroup, channel: any Channel, connection: Task<Void, Never>) {
-        self.welcome = welcome; self.snapshot = snapshot; self.messages = messages; self.outgoing = outgoing; self.group = group
-        self.channel = channel; self.connection = connection
+    private init(welcome: Wire.Welcome, snapshot: DeployState, messages: AsyncStream<Wire.ServerMessage>, outgoing: AsyncStream<String>.Continuation,
+                 answers: Answers, group: MultiThreadedEventLoopGroup, channel: any Channel, connection: Task<Void, Never>) {
+        self.welcome = welcome; self.snapshot = snapshot; self.messages = messages; self.outgoing = outgoing; self.answers = answers
+        self.group = group; self.channel = channel; self.connection = connection
+    }
+
+    /// The answers waited for, and why the connection closed: shared with the connection's
+    /// task from the start, so a close before the client exists is still seen.
+    final class Answers: Sendable {
+        enum Slot: Sendable { case expected, waiting(CheckedContinuation<Reply, Never>), done(Reply) }
+        let slots = Locked<[Int: Slot]>([:])
+        let closedReason = Locked<String?>(nil)
+
+        /// Notes that an answer for `id` will come (before its line is sent).
+        func expect(_ id: Int) { slots.withLock { $0[id] = .expected } }
+
+        /// Waits for `id`'s answer (it may already be there).
+        func wait(_ id: Int) async -> Reply {
+            await withCheckedContinuation { (c: CheckedContinuation<Reply, Never>) in
+                let now: Reply? = slots.withLock { s in
+                    switch s[id] {
+                    case let .done(r)?: s[id] = nil; return r
+                    case nil: return .lost("no such request")
+                    default: s[id] = .waiting(c); return nil
+                    }
+                }
+                if let now { c.resume(returning: now); return }
+                // Closed meanwhile: whoever takes the slot out resumes it, exactly once.
+                if let why = closedReason.value { take(id)?.resume(returning: .lost(why)) }
+            }
+        }
+
+        private func take(_ id: Int) -> CheckedContinuation<Reply, Never>? {
+            slots.withLock { s in
+                guard case let .waiting(c)? = s[id] else { return nil }
+                s[id] = nil
+                return c
+            }
+        }
+
+        func answer(_ id: Int, _ r: Reply) {
+            let c: CheckedContinuation<Reply, Never>? = slots.withLock { s in
+                switch s[id] {
+                case let .waiting(c)?: s[id] = nil; return c
+                case .expected?: s[id] = .done(r); return nil
+                default: return nil
+                }
+            }
+            c?.resume(returning: r)
+        }
+
+        func closed(_ reason: String) {
+            closedReason.withLock { $0 = $0 ?? reason }
+            let waiting: [CheckedContinuation<Reply, Never>] = slots.withLock { s in
+                var out: [CheckedContinuation<Reply, Never>] = []
+                for (id, slot) in s {
+                    switch slot {
+                    case let .waiting(c): out.append(c); s[id] = nil
+                    case .expected: s[id] = .done(.lost(reason))
+                    case .done: break
+                    }
+                }
+                return out
+            }
+            for w in waiting { w.resume(returning: .lost(reason)) }
+        }
     }
 
     /// Connects, says hello and waits (at most `timeout`) for the welcome and the snapshot.
@@ -80,13 +141,22 @@ public final class EngineClient: Sendable {
         let (messages, deliver) = AsyncStream<Wire.ServerMessage>.makeStream()
         let (outLines, outgoing) = AsyncStream<String>.makeStream()
         let first = Locked<CheckedContinuation<Result<(Wire.Welcome, DeployState), Failure>, Never>?>(nil)
-        let holder = Locked<EngineClient?>(nil)
+        let answers = Answers()
         let connection = Locked<Task<Void, Never>?>(nil)
+        let reason = Locked("the engine closed the connection")
+        let greeted = Locked(false)
         let result: Result<(Wire.Welcome, DeployState), Failure> = await withCheckedContinuation { cont in
             first.withLock { $0 = cont }
+            // An engine that accepts but never answers (stopped, wedged) is given up on.
+            let nioChannel = channel.channel
+            Task {
+                try? await Task.sleep(for: timeout)
+                if !greeted.value {
+                    reason.withLock { $0 = "no welcome from the engine within \(timeout.components.seconds) s" }
+                    nioChannel.close(promise: nil)
+                }
+            }
             let t = Task {
-                let reason = Locked("the engine closed the connection")
-                let greeted = Locked(false)
                 do {
                     try await channel.executeThenClose { inbound, outbound in
                         try await withThrowingTaskGroup(of: Void.self) { g in
@@ -116,8 +186,8 @@ public final class EngineClient: Sendable {
                                         continue
                                     }
                                     switch msg {
-                                    case let .ack(id): holder.withLock { $0 }?.answer(id, .accepted)
-                                    case let .refused(id, r) where id > 0: holder.withLock { $0 }?.answer(id, .refused(r))
+                                    case let .ack(id): answers.answer(id, .accepted)
+                                    case let .refused(id, r) where id > 0: answers.answer(id, .refused(r))
                                     default: deliver.yield(msg)
                                     }
                                 }
@@ -129,13 +199,13 @@ public final class EngineClient: Sendable {
                 } catch let f as Failure {
                     if case let .refused(r) = f { reason.withLock { $0 = r } }
                 } catch {
-                    if !greeted.withLock({ $0 }) || reason.withLock({ $0 }) == "the engine closed the connection" {
+                    if reason.value == "the engine closed the connection" {
                         reason.withLock { $0 = "the connection to the engine broke: \(error)" }
                     }
                 }
-                let why = reason.withLock { $0 }
+                let why = reason.value
                 first.withLock { f in f?.resume(returning: .failure(.refused(why))); f = nil }
-                holder.withLock { $0 }?.closed(why)
+                answers.closed(why)
                 deliver.finish()
                 outgoing.finish()
             }
@@ -148,10 +218,8 @@ public final class EngineClient: Sendable {
             try? await group.shutdownGracefully()
             throw f
         case let .success((w, s)):
-            let client = EngineClient(welcome: w, snapshot: s, messages: messages, outgoing: outgoing, group: group,
-                                      channel: channel.channel, connection: connection.value!)
-            holder.withLock { $0 = client }
-            return client
+            return EngineClient(welcome: w, snapshot: s, messages: messages, outgoing: outgoing, answers: answers, group: group,
+                                channel: channel.channel, connection: connection.value!)
         }
     }
 
@@ -160,50 +228,35 @@ public final class EngineClient: Sendable {
 
     /// Sends a command and waits for the engine's answer.
     public func command(_ action: Action, text: String? = nil) async -> Reply {
-        let id = nextID.withLock { n in defer { n += 1 }; return n }
-        return await withCheckedContinuation { c in
-            guard register(id, c) else { return }
-            outgoing.yield(Wire.ClientMessage.command(id: id, action: action, text: text).line)
-        }
+        await answers.wait(submit { Wire.ClientMessage.command(id: $0, action: action, text: text) })
     }
 
-    /// Reports one event from an outside CI and waits for the engine's answer (requests may
-    /// overlap: they are sent and applied in call order).
-    public func ingest(type: String, data: JSONValue) async -> Reply {
-        let id = nextID.withLock { n in defer { n += 1 }; return n }
-        return await withCheckedContinuation { c in
-            guard register(id, c) else { return }
-            outgoing.yield(Wire.ClientMessage.ingest(id: id, type: type, data: data).line)
-        }
+    /// Sends one event from an outside CI at once (lines go out, and are applied, in call
+    /// order) and returns the id to wait on with `reply(to:)`.
+    public func submitIngest(type: String, data: JSONValue) -> Int {
+        submit { Wire.ClientMessage.ingest(id: $0, type: type, data: data) }
     }
+
+    /// Reports one event from an outside CI and waits for the engine's answer.
+    public func ingest(type: String, data: JSONValue) async -> Reply {
+        await reply(to: submitIngest(type: type, data: data))
+    }
+
+    /// The engine's answer to a request sent with `submitIngest`.
+    public func reply(to id: Int) async -> Reply { await answers.wait(id) }
 
     /// Asks the engine to stop, doing `traffic` first.
     public func stop(traffic: Wire.StopTraffic, reason: String?) async -> Reply {
+        await answers.wait(submit { Wire.ClientMessage.stop(id: $0, traffic: traffic, reason: reason) })
+    }
+
+    /// Numbers a request, notes that its answer will come, and sends it now.
+    private func submit(_ make: (Int) -> Wire.ClientMessage) -> Int {
         let id = nextID.withLock { n in defer { n += 1 }; return n }
-        return await withCheckedContinuation { c in
-            guard register(id, c) else { return }
-            outgoing.yield(Wire.ClientMessage.stop(id: id, traffic: traffic, reason: reason).line)
-        }
-    }
-
-    /// Files the continuation for `id`'s answer; false (after resuming it) if the connection
-    /// is already closed. Filed first, checked after: whoever takes it out of `pending`
-    /// (this, `answer` or `closed`) resumes it, exactly once.
-    private func register(_ id: Int, _ c: CheckedContinuation<Reply, Never>) -> Bool {
-        pending.withLock { $0[id] = c }
-        guard let why = closedReason.withLock({ $0 }) else { return true }
-        pending.withLock { $0.removeValue(forKey: id) }?.resume(returning: .lost(why))
-        return false
-    }
-
-    fileprivate func answer(_ id: Int, _ r: Reply) {
-        pending.withLock { $0.removeValue(forKey: id) }?.resume(returning: r)
-    }
-
-    fileprivate func closed(_ reason: String) {
-        closedReason.withLock { $0 = reason }
-        let waiting = pending.withLock { p in defer { p = [:] }; return Array(p.values) }
-        for w in waiting { w.resume(returning: .lost(reason)) }
+        answers.expect(id)
+        if let why = answers.closedReason.value { answers.answer(id, .lost(why)); return id }
+        outgoing.yield(make(id).line)
+        return id
     }
 
     /// Closes the connection.

@@ -63,6 +63,7 @@ public final class EngineServer: Sendable {
         var stopping = false
         var stopWaiters: [CheckedContinuation<StopRequest?, Never>] = []
         var stopRequest: StopRequest?
+        var waitsCancelled = false
         var connections = 0
         var refused = 0
     }
@@ -191,10 +192,6 @@ public final class EngineServer: Sendable {
                 return
             }
             client = c
-            let welcome = Wire.Welcome(deploy: self.engine.deployID, who: c.who, role: c.role, now: self.engine.clock.now(),
-                                       speed: self.options.speed, label: self.options.label, judge: self.engine.judge, bell: self.options.bell)
-            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.welcome(welcome).line), isEvent: false))
-            c.outbox.offer(.resync)
             if c.kind == .dashboard { _ = await self.engine.ingest(.presenceJoined(who: c.who, role: c.role.rawValue)) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -241,6 +238,12 @@ public final class EngineServer: Sendable {
             while s.clients.values.contains(where: { $0.who == who }) { who = "\(base)-\(n)"; n += 1 }
             let c = Client(id: s.nextID, who: who, role: h.role, kind: h.kind, outbox: Outbox(limit: options.queueLimit), channel: channel)
             s.nextID += 1
+            // The welcome and the snapshot are queued before the fan-out can reach the client:
+            // nothing comes before them.
+            let welcome = Wire.Welcome(deploy: engine.deployID, who: c.who, role: c.role, now: engine.clock.now(),
+                                       speed: options.speed, label: options.label, judge: engine.judge, bell: options.bell)
+            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.welcome(welcome).line), isEvent: false))
+            c.outbox.offer(.resync)
             s.clients[c.id] = c
             return c
         }
@@ -299,6 +302,10 @@ public final class EngineServer: Sendable {
                     reply = .refused(id: id, reason: "\(c.who) is a viewer: only an operator stops the engine")
                     break
                 }
+                if traffic == .revert, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+                    reply = .refused(id: id, reason: "a revert needs a reason for the team log")
+                    break
+                }
                 let why = reason ?? "engine stopped"
                 var refusal: String?
                 switch traffic {
@@ -321,7 +328,9 @@ public final class EngineServer: Sendable {
                 }
             }
         } catch {
-            reply = .refused(id: 0, reason: "bad message: \(error.message)")
+            // The id, when it can be read, so the client's wait ends with the reason.
+            let id = (try? JSONValue.parse(bytes: line.readableBytesView))?["id"]?.intValue.flatMap { $0 >= 0 ? $0 : nil } ?? 0
+            reply = .refused(id: id, reason: "bad message: \(error.message)")
         }
         c.outbox.offer(.line(Self.buffer(reply.line), isEvent: false))
     }
@@ -344,7 +353,10 @@ public final class EngineServer: Sendable {
             try? await Task.sleep(for: .milliseconds(500))
             let clients = state.withLock { Array($0.clients.values) }
             for c in clients {
-                if let stalled = c.outbox.stalledFor, stalled > options.stallLimit {
+                if c.outbox.overflowed {
+                    options.report("dropped \(c.who): more than \(Outbox.replyLimit) answers waiting (it sends without reading)")
+                    c.channel.close(promise: nil)
+                } else if let stalled = c.outbox.stalledFor, stalled > options.stallLimit {
                     options.report("dropped \(c.who): it has not read for \(stalled.components.seconds) s")
                     c.channel.close(promise: nil)
                 }
@@ -366,7 +378,7 @@ public final class EngineServer: Sendable {
         await withCheckedContinuation { c in
             let now: StopRequest?? = state.withLock { s in
                 if let r = s.stopRequest { return .some(r) }
-                if s.stopping { return .some(nil) }
+                if s.stopping || s.waitsCancelled { return .some(nil) }
                 s.stopWaiters.append(c)
                 return nil
             }
@@ -376,7 +388,7 @@ public final class EngineServer: Sendable {
 
     /// Ends every `waitForStop` (with nil): a continuation does not end on cancellation by itself.
     public func cancelWaits() {
-        let waiters = state.withLock { s in defer { s.stopWaiters = [] }; return s.stopWaiters }
+        let waiters = state.withLock { s in s.waitsCancelled = true; defer { s.stopWaiters = [] }; return s.stopWaiters }
         for w in waiters { w.resume(returning: nil) }
     }
 

@@ -47,7 +47,11 @@ final class Outbox: Sendable {
         var finished = false
         var dropped = 0
         var writingSince: ContinuousClock.Instant?
+        var overflowed = false
     }
+
+    /// Answers (not events) waiting for a client beyond this mean it sends without reading.
+    static let replyLimit = 1024
 
     private let state = Mutex(State())
     let limit: Int
@@ -70,7 +74,11 @@ final class Outbox: Sendable {
                     s.events += 1
                     s.items.append(item)
                 }
+            } else if case .resync = item, s.items.contains(where: { if case .resync = $0 { return true }; return false }) {
+                // One snapshot queued is enough: a client asking again and again costs one.
+                return nil
             } else {
+                if s.items.count - s.events >= Outbox.replyLimit { s.overflowed = true; return nil }
                 s.items.append(item)
             }
             guard let w = s.waiter, let first = take(&s) else { return nil }
@@ -115,6 +123,7 @@ final class Outbox: Sendable {
     }
 
     var dropped: Int { state.withLock { $0.dropped } }
+    var overflowed: Bool { state.withLock { $0.overflowed } }
 
     func writing(_ on: Bool) { state.withLock { $0.writingSince = on ? ContinuousClock.now : nil } }
 

@@ -132,7 +132,7 @@ final class RemoteLink: DashboardLink {
                     default: break
                     }
                 }
-                mailbox.postEnd("the engine closed the connection" + (closing.map { ": \($0)" } ?? ""))
+                mailbox.postEnd(TerminalText.neutralise("the engine closed the connection" + (closing.map { ": \($0)" } ?? "")))
             },
             // One command at a time, in key order; the engine's refusal goes to the footer.
             Task {

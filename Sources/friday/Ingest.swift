@@ -33,11 +33,13 @@ struct Ingest: AsyncParsableCommand {
                     guard case .object = v, let type = v["type"]?.stringValue else { report("expected an object with \"type\" and \"data\" (see docs/events.md)"); continue }
                     event = (type, v["data"] ?? .object([]))
                 }
-                // Sent in order, answered in order; up to 256 lines wait for their answers at once.
+                // Sent here, in order (the engine applies them in that order); up to 256 lines
+                // wait for their answers at once.
                 if inFlight >= 256 { await group.next(); inFlight -= 1 }
                 inFlight += 1
+                let id = client.submitIngest(type: event.0, data: event.1)
                 group.addTask {
-                    switch await client.ingest(type: event.0, data: event.1) {
+                    switch await client.reply(to: id) {
                     case .accepted: accepted.withLock { $0 += 1 }
                     case let .refused(why): report(why)
                     case let .lost(why): report("not confirmed: \(why)")

@@ -44,10 +44,16 @@ struct Promote: AsyncParsableCommand {
     func run() async throws { try await runVerb(target, full ? .promoteFull : .promote, text: nil) }
 }
 
+/// Text for the team log: at most `Wire.maxTextLength` characters (the engine refuses more).
+func checkText(_ text: String?, _ option: String) throws {
+    if let text, text.count > Wire.maxTextLength { throw ValidationError("\(option) is \(text.count) characters long: at most \(Wire.maxTextLength)") }
+}
+
 struct Pause: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Pause a running deploy (its pause timer stops; the traffic stays).")
     @OptionGroup var target: EngineTarget
     @Option(help: "Why, for the team log.") var reason: String?
+    func validate() throws { try checkText(reason, "--reason") }
     func run() async throws { try await runVerb(target, .pause, text: reason) }
 }
 
@@ -63,6 +69,7 @@ struct Revert: AsyncParsableCommand {
     @Option(help: "Why (required: it goes to the team log and the notifications).") var reason: String
     func validate() throws {
         if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must say why") }
+        try checkText(reason, "--reason")
     }
     func run() async throws { try await runVerb(target, .revert, text: reason) }
 }
@@ -77,6 +84,7 @@ struct Say: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a line in a running deploy's team log.")
     @OptionGroup var target: EngineTarget
     @Option(help: "The line.") var text: String
+    func validate() throws { try checkText(text, "--text") }
     func run() async throws { try await runVerb(target, .say, text: text) }
 }
 
@@ -101,6 +109,8 @@ struct Stop: AsyncParsableCommand {
     @OptionGroup var target: EngineTarget
     @Option(help: "What to do with the traffic first: leave (as it is), pause, or revert.") var traffic: Wire.StopTraffic?
     @Option(help: "Why, for the team log.") var reason: String?
+
+    func validate() throws { try checkText(reason, "--reason") }
 
     func run() async throws {
         var choice = traffic
@@ -127,8 +137,7 @@ struct Stop: AsyncParsableCommand {
             FileHandle.standardError.write(Data("friday: stop refused: \(TerminalText.neutralise(why))\n".utf8))
             throw ExitCode(VerbExit.refused)
         case let .lost(why):
-            // The engine closing the connection as it stops is the expected end.
-            if why.contains("stopped by") { print("friday: the engine of \(client.welcome.deploy) stopped (traffic: \(choice.rawValue))"); return }
+            // Only the engine's answer says the stop (and its traffic choice) was carried out.
             FileHandle.standardError.write(Data("friday: stop not confirmed: \(TerminalText.neutralise(why))\n".utf8))
             throw ExitCode(VerbExit.unreachable)
         }

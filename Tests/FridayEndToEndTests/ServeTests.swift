@@ -248,6 +248,9 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(answer.contains("\"type\":\"closing\"") && answer.contains("the first message must be a hello"), answer)
         // A deploy that runs its own pipeline takes no stage events from outside.
         let op = try await EngineClient.connect(.unix(socket), hello: hello("ci"))
+        // A command the server cannot read is answered with its id and the reason (no endless wait).
+        guard case let .refused(tooLong) = await op.command(.say, text: String(repeating: "x", count: 3000)) else { return XCTFail("a 3,000-character line was accepted") }
+        XCTAssertTrue(tooLong.contains("longer than 2000 characters"), tooLong)
         guard case let .refused(why) = await op.ingest(type: "stage.started", data: .object([("stage", .string("wait for build"))])) else { return XCTFail("ingest accepted") }
         XCTAssertTrue(why.contains("[pipeline] external = true"), why)
         await op.close()

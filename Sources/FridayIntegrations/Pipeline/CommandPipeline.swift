@@ -68,6 +68,7 @@ public final class CommandPipeline: EventSource, Sendable {
         var nextAttemptAt: Timestamp?
         var stopping: (since: Timestamp, status: StageStatus, why: String)?
         var exitedAt: Timestamp?
+        var killed = false
     }
 
     public init(specs: [StageSpec], deployID: String, service: String, from: VersionRef, to: VersionRef,
@@ -98,8 +99,19 @@ public final class CommandPipeline: EventSource, Sendable {
 
     private func step(_ t: Timestamp, _ s: DeployState, _ r: inout RunState) -> [SourceOutput] {
         guard case .pipeline = s.phase else {
-            // The deploy ended (a revert, a failure elsewhere) while a stage ran: stop it.
-            if s.isFinished, let p = r.current?.process { p.terminate(); p.kill(); r.current = nil }
+            // The deploy ended (a revert, a failure elsewhere) while a stage ran: stop its
+            // group, record it, and reap it off the engine.
+            if s.isFinished, let c = r.current {
+                r.current = nil
+                guard let p = c.process else { return [] }
+                p.terminate()
+                p.kill()
+                Task.detached {
+                    for _ in 0..<100 where p.exitStatus(rest: SIGKILL) == nil { try? await Task.sleep(for: .milliseconds(20)) }
+                }
+                return [.event(.stageOutput(stage: specs[c.index].name, line: "[friday] the deploy ended: the stage was stopped")),
+                        .event(.stageFinished(stage: specs[c.index].name, status: .cancelled, seconds: max(0, t - c.startedAt)))]
+            }
             return []
         }
         var out: [SourceOutput] = []
@@ -139,11 +151,15 @@ public final class CommandPipeline: EventSource, Sendable {
         if let p = c.process { out += lines(p, spec) }
 
         if let st = c.stopping {
-            if let p = c.process, !p.exited(), t - st.since >= grace {
+            // SIGTERM went to the group; after the grace, SIGKILL goes to what is left of it
+            // (the leader is not reaped before, so the group id cannot have been reused).
+            let graceOver = t - st.since >= grace
+            if let p = c.process, graceOver, !c.killed {
+                if !p.leaderExited() { out.append(.event(.stageOutput(stage: spec.name, line: "[friday] still running after \(formatDuration(grace)): killed"))) }
                 p.kill()
-                out.append(.event(.stageOutput(stage: spec.name, line: "[friday] still running after \(formatDuration(grace)): killed")))
+                c.killed = true
             }
-            if c.process.map({ $0.exitStatus(rest: SIGKILL) != nil }) ?? true {
+            if c.process.map({ p in (graceOver || p.leaderExited() && !p.groupAlive()) && p.exitStatus(rest: SIGKILL) != nil }) ?? true {
                 out.append(.event(.stageFinished(stage: spec.name, status: st.status, seconds: elapsed)))
                 r.current = nil
                 return out
@@ -237,7 +253,8 @@ final class StageProcess: Sendable {
     static func start(_ argv: [String], dir: String?, env: [String: String], output: String, append: Bool) throws -> StageProcess {
         guard let exe = argv.first, !exe.isEmpty else { throw StageError("an empty command") }
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw StageError("no pipe: \(String(cString: strerror(errno)))") }
+        // Close-on-exec, so a child spawned meanwhile on another thread never holds the pipe.
+        guard StageProcess.cloexecPipe(&fds) == 0 else { throw StageError("no pipe: \(String(cString: strerror(errno)))") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -283,6 +300,17 @@ final class StageProcess: Sendable {
         thread.name = "friday-stage-output"
         thread.start()
         return p
+    }
+
+    /// `pipe2(O_CLOEXEC)` (glibc's, looked up by name: the overlay hides it), else `pipe` then `FD_CLOEXEC`.
+    static func cloexecPipe(_ fds: inout [Int32]) -> Int32 {
+        typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") {
+            return fds.withUnsafeMutableBufferPointer { unsafeBitCast(sym, to: Pipe2.self)($0.baseAddress!, O_CLOEXEC) }
+        }
+        guard pipe(&fds) == 0 else { return -1 }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return 0
     }
 
     /// Reads until end of file: whole bytes to `file`, lines (cut at `maxLineBytes`) to the queue.
@@ -344,6 +372,20 @@ final class StageProcess: Sendable {
     }
 
     func exited() -> Bool { exitStatus() != nil }
+
+    /// Whether the leader has exited (not reaped: the group id stays reserved).
+    func leaderExited() -> Bool {
+        status.withLock { st in
+            if st != nil { return true }
+            var info = siginfo_t()
+            return waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._kill.si_pid == pid
+        }
+    }
+
+    /// Whether any process of the group besides a zombie leader is left (signal 0 to the group).
+    func groupAlive() -> Bool {
+        status.withLock { st in st == nil && Glibc.kill(-pid, 0) == 0 }
+    }
 
     /// SIGTERM to the whole group (the stage and everything it started), while the leader is not reaped.
     func terminate() { status.withLock { st in if st == nil { _ = Glibc.kill(-pid, SIGTERM) } } }

@@ -104,8 +104,10 @@ public final class HookRunner: Sendable {
         }
         p.terminate()
         let killAt = ContinuousClock.now + .seconds(2)
-        while ContinuousClock.now < killAt, p.exitStatus(rest: SIGKILL) == nil { try? await Task.sleep(for: .milliseconds(50)) }
-        if p.exitStatus(rest: SIGKILL) == nil { p.kill(); _ = p.exitStatus(rest: SIGKILL) }
+        while ContinuousClock.now < killAt, !p.leaderExited() { try? await Task.sleep(for: .milliseconds(50)) }
+        // What is left of the group gets SIGKILL, then the leader is reaped (no zombie left behind).
+        p.kill()
+        for _ in 0..<100 where p.exitStatus(rest: SIGKILL) == nil { try? await Task.sleep(for: .milliseconds(20)) }
         collect()
         return Outcome(status: "timed out, stopped", last: lines.last ?? "")
     }
