@@ -154,6 +154,18 @@ public actor Engine {
         await serially { e in e.record(payload, at: e.commandTime()) }
     }
 
+    /// Records an event from outside that `check` builds from the current state, in the
+    /// queue's order (so no other event comes between the check and the record), or says why
+    /// not. The state is lent to `check`, not copied.
+    public func ingest(checking check: @escaping @Sendable (DeployState) -> Result<EventPayload, IngestRefusal>) async -> Result<DeployEvent, IngestRefusal> {
+        await serially { e in
+            switch check(e.state) {
+            case let .success(p): return .success(e.record(p, at: e.commandTime()))
+            case let .failure(why): return .failure(why)
+            }
+        }
+    }
+
     /// Moves the deploy to time `t`: sources, due transitions, metrics, the judge.
     ///
     /// The metrics fetch and the router read-back run off the queue (each bounded by a
@@ -522,3 +534,9 @@ extension MetricsSample {
     }
 }
 
+
+/// Why an event from outside was not recorded.
+public struct IngestRefusal: Error, Sendable, Equatable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+}

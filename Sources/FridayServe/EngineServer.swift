@@ -290,12 +290,12 @@ public final class EngineServer: Sendable {
                     reply = .refused(id: id, reason: "this deploy runs its own pipeline: an outside CI reports stages only with [pipeline] external = true")
                     break
                 }
-                do {
-                    let payload = try IngestRules.payload(type: type, data: data, in: await engine.snapshot())
-                    _ = await engine.ingest(payload)
-                    reply = .ack(id: id)
-                } catch {
-                    reply = .refused(id: id, reason: error.message)
+                let result = await engine.ingest(checking: { state in
+                    do throws(WireError) { return .success(try IngestRules.payload(type: type, data: data, in: state)) } catch { return .failure(IngestRefusal(error.message)) }
+                })
+                switch result {
+                case .success: reply = .ack(id: id)
+                case let .failure(why): reply = .refused(id: id, reason: why.reason)
                 }
             case let .stop(id, traffic, reason):
                 guard c.role == .operator else {
