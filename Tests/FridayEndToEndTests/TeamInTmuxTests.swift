@@ -71,7 +71,7 @@ final class TeamInTmuxTests: XCTestCase {
         // q in A detaches: the engine goes on and B stays live.
         a.press("q")
         XCTAssertTrue(a.wait(for: "detached from checkout-v2.4.0"), a.text)
-        XCTAssertTrue(a.text.contains("exit=0"), a.text)
+        XCTAssertTrue(a.wait(for: "exit=0"), a.text)
         XCTAssertEqual(enginePIDs().count, 1, "the engine should still run once")
         XCTAssertTrue(b.wait(for: "alice left", seconds: 10), b.text)
         XCTAssertTrue(b.wait(for: "ROLLING step 2/5"), b.text)
