@@ -69,14 +69,7 @@ public final class Notifier: Sendable {
     /// Waits (at most `seconds`) for queued messages to go, then stops.
     public func drain(seconds: Double) async {
         queue.finish()
-        guard let worker else { return }
-        await withTaskGroup(of: Void.self) { g in
-            g.addTask { await worker.value }
-            g.addTask { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
-            await g.next()
-            g.cancelAll()
-        }
-        worker.cancel()
+        await FridayIntegrations.drain(worker, within: seconds)
     }
 
     /// The webhook text for an event, or nil if it is not one the settings choose.

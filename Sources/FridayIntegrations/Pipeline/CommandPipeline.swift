@@ -77,14 +77,7 @@ public final class CommandPipeline: EventSource, Sendable {
         self.outputDir = outputDir
         self.deployID = deployID
         self.grace = grace
-        var env = environment
-        env["FRIDAY_DEPLOY"] = deployID
-        env["FRIDAY_SERVICE"] = service
-        env["FRIDAY_FROM_VERSION"] = from.name
-        env["FRIDAY_FROM_COMMIT"] = from.commit
-        env["FRIDAY_TO_VERSION"] = to.name
-        env["FRIDAY_TO_COMMIT"] = to.commit
-        baseEnv = env
+        baseEnv = fridayEnvironment(environment, deploy: deployID, service: service, from: from, to: to)
     }
 
     /// Where a stage's whole output is kept.
@@ -401,4 +394,29 @@ final class StageProcess: Sendable {
 struct StageError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
+}
+
+/// `environment` plus the variables every stage and hook gets: the deploy, the service, the
+/// versions and the commits (values, never pasted into a command line).
+func fridayEnvironment(_ environment: [String: String], deploy: String, service: String, from: VersionRef, to: VersionRef) -> [String: String] {
+    var env = environment
+    env["FRIDAY_DEPLOY"] = deploy
+    env["FRIDAY_SERVICE"] = service
+    env["FRIDAY_FROM_VERSION"] = from.name
+    env["FRIDAY_FROM_COMMIT"] = from.commit
+    env["FRIDAY_TO_VERSION"] = to.name
+    env["FRIDAY_TO_COMMIT"] = to.commit
+    return env
+}
+
+/// Waits at most `seconds` for a worker to finish what it has queued, then cancels it.
+func drain(_ worker: Task<Void, Never>?, within seconds: Double) async {
+    guard let worker else { return }
+    await withTaskGroup(of: Void.self) { g in
+        g.addTask { await worker.value }
+        g.addTask { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
+        await g.next()
+        g.cancelAll()
+    }
+    worker.cancel()
 }

@@ -18,15 +18,8 @@ public final class HookRunner: Sendable {
         let (stream, cont) = AsyncStream<(HookSettings.Event, [String: String])>.makeStream(bufferingPolicy: .bufferingOldest(100))
         queue = cont
         guard !settings.commands.isEmpty else { worker = nil; return }
-        var base = ProcessInfo.processInfo.environment
-        base["FRIDAY_DEPLOY"] = deploy
-        base["FRIDAY_SERVICE"] = service
-        base["FRIDAY_FROM_VERSION"] = from.name
-        base["FRIDAY_FROM_COMMIT"] = from.commit
-        base["FRIDAY_TO_VERSION"] = to.name
-        base["FRIDAY_TO_COMMIT"] = to.commit
         let s = settings
-        let env = base
+        let env = fridayEnvironment(ProcessInfo.processInfo.environment, deploy: deploy, service: service, from: from, to: to)
         worker = Task {
             for await (event, vars) in stream {
                 guard let argv = s.commands[event] else { continue }
@@ -49,14 +42,7 @@ public final class HookRunner: Sendable {
     /// Waits (at most `seconds`) for queued hooks, then stops.
     public func drain(seconds: Double) async {
         queue.finish()
-        guard let worker else { return }
-        await withTaskGroup(of: Void.self) { g in
-            g.addTask { await worker.value }
-            g.addTask { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
-            await g.next()
-            g.cancelAll()
-        }
-        worker.cancel()
+        await FridayIntegrations.drain(worker, within: seconds)
     }
 
     /// Which hook an event calls for, with its variables.
