@@ -135,7 +135,9 @@ public final class EngineClient: Sendable {
             }
         } catch {
             try? await group.shutdownGracefully()
-            throw .unreachable("no friday engine answers at \(address) (\(error)); start one with `friday run FILE` or `friday serve FILE`")
+            // The system's words for why (no such socket, connection refused), not NIO's call names.
+            let why = (error as? IOError).map { String(cString: strerror($0.errnoCode)).lowercased() } ?? "\(error)"
+            throw .unreachable("no friday engine answers at \(address) (\(why)); start one with `friday run FILE` or `friday serve FILE`")
         }
 
         let (messages, deliver) = AsyncStream<Wire.ServerMessage>.makeStream()
