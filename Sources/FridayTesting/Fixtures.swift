@@ -1,3 +1,4 @@
+import Foundation
 import FridayCore
 
 /// Builds event streams for tests: a deploy with a plan, then whatever the test needs.
@@ -38,4 +39,29 @@ public struct EventFixture {
         }
         return f
     }
+}
+
+/// `count` consecutive TCP ports on 127.0.0.1 that nothing listens on now, from 20000–32000:
+/// below Linux's ephemeral range (32768–60999), so no outgoing connection of this machine can
+/// be holding one when a server of the test binds it. Each is checked by binding it.
+public func freePorts(_ count: Int = 1) -> Int {
+    for _ in 0..<200 {
+        let base = Int.random(in: 20_000...(32_000 - count))
+        if (base..<(base + count)).allSatisfy(portIsFree) { return base }
+    }
+    return Int.random(in: 20_000...(32_000 - count))
+}
+
+private func portIsFree(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return bound == 0
 }

@@ -15,7 +15,7 @@ final class HAProxyTests: XCTestCase {
 
     override func setUp() async throws {
         run = NSTemporaryDirectory() + "friday-haproxy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let base = Int.random(in: 20_000...40_000)
+        let base = freePorts(5)
         ports = (base, base + 1, base + 2)
         let (status, out) = sh([stack, "start", run])
         XCTAssertEqual(status, 0, out)

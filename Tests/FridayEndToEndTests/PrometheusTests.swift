@@ -21,7 +21,7 @@ final class PrometheusTests: XCTestCase {
 
     override func setUpWithError() throws {
         run = NSTemporaryDirectory() + "friday-prom-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        base = Int.random(in: 40_000...50_000)
+        base = freePorts(6)
         let (status, out) = sh([root + "/examples/haproxy/stack.sh", "start", run])
         XCTAssertEqual(status, 0, out)
     }

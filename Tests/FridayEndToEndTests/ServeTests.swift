@@ -2,6 +2,7 @@ import FridayCore
 import FridayEngine
 import FridayIntegrations
 import FridayServe
+import FridayTesting
 import Foundation
 import Synchronization
 import XCTest
@@ -260,7 +261,7 @@ final class ServeTests: XCTestCase {
     }
 
     func testWebhookReceiverGetsThePayloadsAndAFailingOneIsRetriedWithoutBlocking() async throws {
-        let port = Int.random(in: 41_000...59_000)
+        let port = freePorts()
         let file = dir + "/hook.txt"
         try "500,503".write(toFile: file + ".statuses", atomically: true, encoding: .utf8)
         try startPeer("webhook", "127.0.0.1:\(port)", file)
@@ -286,7 +287,7 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(failures.all.isEmpty)
 
         // A receiver that never answers: each try times out, the failure is reported; consider never waits.
-        let silentPort = Int.random(in: 41_000...59_000)
+        let silentPort = freePorts()
         try "0,0,0".write(toFile: file + "2.statuses", atomically: true, encoding: .utf8)
         try startPeer("webhook", "127.0.0.1:\(silentPort)", file + "2")
         settings.webhook = "http://127.0.0.1:\(silentPort)/hook"

@@ -177,7 +177,7 @@ final class TeamInTmuxTests: XCTestCase {
     }
 
     func testAWrongTokenOverTCPIsRefusedAndLogged() throws {
-        let port = Int.random(in: 41_000...59_000)
+        let port = freePorts()
         var e = env
         e["FRIDAY_TOKEN"] = "right-token"
         let serveLog = state + "/serve.log"

@@ -2,6 +2,7 @@ import Foundation
 import FridayCore
 import FridayEngine
 import FridayIntegrations
+import FridayTesting
 import XCTest
 
 /// Against real misbehaving peers (Tests/Fixtures/peer.py) on 127.0.0.1 and Unix sockets:
@@ -35,7 +36,7 @@ final class SlowPeerTests: XCTestCase {
         XCTAssertEqual(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "ready")
     }
 
-    func freePort() -> Int { Int.random(in: 41_000...59_000) }
+    func freePort() -> Int { freePorts() }
 
     func testEveryExchangeEndsByItsDeadlineAndAHugeAnswerIsRefused() throws {
         for mode in ["trickle", "silent", "huge"] {

@@ -45,7 +45,9 @@ case "$cmd" in
       done
     done
     sed -e "s#@RUN@#$run#g" -e "s#@FRONT@#$front#g" -e "s#@OLD@#$old#g" -e "s#@NEW@#$new#g" -e "s#@PROM@#$exporter#g" -e "s#@API@#$api#g" "$here/haproxy.cfg.in" > "$run/haproxy.cfg"
-    haproxy -D -p "$run/haproxy.pid" -f "$run/haproxy.cfg" >"$run/haproxy.log" 2>&1 </dev/null
+    if ! haproxy -D -p "$run/haproxy.pid" -f "$run/haproxy.cfg" >"$run/haproxy.log" 2>&1 </dev/null; then
+      echo "stack.sh: haproxy did not start (ports $front, $exporter, $api):" >&2; cat "$run/haproxy.log" >&2; stop; exit 1
+    fi
     for _ in $(seq 1 50); do [[ -S "$run/admin.sock" ]] && break; sleep 0.1; done
     echo "frontend http://127.0.0.1:$front  runtime API $run/admin.sock and 127.0.0.1:$api  backend app: old=v2.3.0 new=v2.4.0"
     if [[ "${PROMETHEUS:-0}" == 1 ]]; then
