@@ -37,6 +37,12 @@ public enum EventPayload: Sendable, Equatable {
     case hookFinished(hook: String, status: String, seconds: Double, output: String)
     /// The commits the deploy ships (`old..new` from git): at most 20 listed, `total` in all.
     case changeListed(range: String, total: Int, commits: [ChangeCommit], big: Bool, error: String?)
+    /// Lines of an outside CI's report (`friday ingest`) that were not recorded: how many, and
+    /// the first few ("line 7: not JSON: …"); `friday ingest` prints every one.
+    case ingestRefused(count: Int, examples: [String])
+    /// After a revert, `git revert` commits for the deployed range on a branch of their own
+    /// (`[git] revert = true`), or the conflict (its files) or the error that stopped it.
+    case gitReverted(range: String, branch: String?, commits: [ChangeCommit], conflicts: [String], pushed: String?, error: String?)
 
     /// The `type` field of the event line.
     public var type: String {
@@ -66,6 +72,8 @@ public enum EventPayload: Sendable, Equatable {
         case .logRecovered: return "log.recovered"
         case .notifyFailed: return "notify.failed"
         case .changeListed: return "change.listed"
+        case .ingestRefused: return "ingest.refused"
+        case .gitReverted: return "git.reverted"
         case .hookFinished: return "hook.finished"
         case .metricsUnavailable: return "metrics.unavailable"
         case .metricsRecovered: return "metrics.recovered"
@@ -187,7 +195,17 @@ extension EventPayload {
             return .object([("hook", .string(hook)), ("status", .string(status)), ("seconds", .number(round3(seconds))), ("output", .string(output))])
         case let .changeListed(range, total, commits, big, error):
             var pairs: [(String, JSONValue)] = [("range", .string(range)), ("total", .number(Double(total))), ("big", .bool(big)),
-                                                ("commits", .array(commits.map { .object([("hash", .string($0.hash)), ("author", .string($0.author)), ("subject", .string($0.subject))]) }))]
+                                                ("commits", .array(commits.map(\.json)))]
+            if let error { pairs.append(("error", .string(error))) }
+            return .object(pairs)
+        case let .ingestRefused(count, examples):
+            return .object([("count", .number(Double(count))), ("examples", .array(examples.map { .string($0) }))])
+        case let .gitReverted(range, branch, commits, conflicts, pushed, error):
+            var pairs: [(String, JSONValue)] = [("range", .string(range))]
+            if let branch { pairs.append(("branch", .string(branch))) }
+            pairs.append(("commits", .array(commits.map(\.json))))
+            pairs.append(("conflicts", .array(conflicts.map { .string($0) })))
+            if let pushed { pairs.append(("pushed", .string(pushed))) }
             if let error { pairs.append(("error", .string(error))) }
             return .object(pairs)
         case let .metricsUnavailable(provider, error): return .object([("provider", .string(provider)), ("error", .string(error))])
@@ -265,15 +283,21 @@ extension EventPayload {
         case "hook.finished":
             self = .hookFinished(hook: try d.string("hook"), status: try d.string("status"), seconds: try d.double("seconds", in: InputRange.longSeconds), output: d.optionalString("output") ?? "")
         case "change.listed":
-            var commits: [ChangeCommit] = []
-            for item in try d.array("commits").prefix(100) {
-                guard let h = item["hash"]?.stringValue, let a = item["author"]?.stringValue, let sub = item["subject"]?.stringValue else {
-                    throw EventDecodingError("\(type): each commit needs \"hash\", \"author\" and \"subject\" (strings)")
-                }
-                commits.append(ChangeCommit(hash: h, author: a, subject: sub))
-            }
-            self = .changeListed(range: try d.string("range"), total: try d.int("total", in: 0...10_000_000), commits: commits,
+            self = .changeListed(range: try d.string("range"), total: try d.int("total", in: 0...10_000_000), commits: try ChangeCommit.list(d),
                                  big: d.data["big"]?.boolValue ?? false, error: d.optionalString("error"))
+        case "ingest.refused":
+            let examples = try d.array("examples").prefix(10).map { v throws(EventDecodingError) -> String in
+                guard let s = v.stringValue else { throw EventDecodingError("\(type): \"examples\" must be strings") }
+                return String(s.prefix(2000))
+            }
+            self = .ingestRefused(count: try d.int("count", in: 1...1_000_000_000), examples: examples)
+        case "git.reverted":
+            let conflicts = try d.array("conflicts").prefix(200).map { v throws(EventDecodingError) -> String in
+                guard let s = v.stringValue else { throw EventDecodingError("\(type): \"conflicts\" must be file names (strings)") }
+                return s
+            }
+            self = .gitReverted(range: try d.string("range"), branch: d.optionalString("branch"), commits: try ChangeCommit.list(d),
+                                conflicts: conflicts, pushed: d.optionalString("pushed"), error: d.optionalString("error"))
         case "metrics.unavailable": self = .metricsUnavailable(provider: try d.string("provider"), error: try d.string("error"))
         case "metrics.recovered": self = .metricsRecovered(provider: try d.string("provider"))
         default:
@@ -408,5 +432,26 @@ public struct ChangeCommit: Sendable, Equatable, Codable {
     public var hash: String
     public var author: String
     public var subject: String
-    public init(hash: String, author: String, subject: String) { self.hash = hash; self.author = author; self.subject = subject }
+    /// The commit's page (`deploy.web`), if the deploy file names one.
+    public var url: String?
+    public init(hash: String, author: String, subject: String, url: String? = nil) {
+        self.hash = hash; self.author = author; self.subject = subject; self.url = url
+    }
+
+    var json: JSONValue {
+        var pairs: [(String, JSONValue)] = [("hash", .string(hash)), ("author", .string(author)), ("subject", .string(subject))]
+        if let url { pairs.append(("url", .string(url))) }
+        return .object(pairs)
+    }
+
+    static func list(_ d: FieldReader) throws(EventDecodingError) -> [ChangeCommit] {
+        var commits: [ChangeCommit] = []
+        for item in try d.array("commits").prefix(100) {
+            guard let h = item["hash"]?.stringValue, let a = item["author"]?.stringValue, let sub = item["subject"]?.stringValue else {
+                throw EventDecodingError("\(d.type): each commit needs \"hash\", \"author\" and \"subject\" (strings)")
+            }
+            commits.append(ChangeCommit(hash: h, author: a, subject: sub, url: item["url"]?.stringValue))
+        }
+        return commits
+    }
 }

@@ -68,6 +68,15 @@ public struct DeployState: Sendable, Equatable, Codable {
         public var total: Int
         public var big: Bool
     }
+    /// Lines of an outside CI's report refused so far (nil: none).
+    public var ingestRefused: Int?
+    /// What `git revert` made after the last revert (nil until it ran; `[git] revert = true`).
+    public var gitRevert: GitRevert?
+    public struct GitRevert: Sendable, Equatable, Codable {
+        public var branch: String?
+        public var commits: Int
+        public var ok: Bool
+    }
     /// Who asked to cancel the running stage (until it has finished).
     public var cancelRequestedBy: String?
     public var cancelRequested: Bool { cancelRequestedBy != nil }

@@ -175,6 +175,7 @@ public enum Reducer {
 
         case let .deployFinished(outcome, by, reason):
             state.phase = .finished(outcome)
+            state.gitRevert = nil
             state.pending = nil
             state.drift = nil
             state.finishedAt = ts
@@ -235,9 +236,28 @@ public enum Reducer {
                 break
             }
             log(.system, "git", "ships \(range): \(total) commit\(total == 1 ? "" : "s")")
-            for c in commits { log(.system, "git", "\(c.hash) \(c.subject) (\(c.author))") }
+            for c in commits { log(.system, "git", "\(c.hash) \(c.subject) (\(c.author))" + (c.url.map { " \($0)" } ?? "")) }
             if total > commits.count { log(.system, "git", "and \(total - commits.count) more") }
             if big { log(.alert, "git", "a big change: \(total) commits in one deploy; small deploys are easier to judge and to revert") }
+
+        case let .ingestRefused(count, examples):
+            state.ingestRefused = (state.ingestRefused ?? 0) + count
+            log(.alert, "ci", "\(count) line\(count == 1 ? "" : "s") of the CI's report refused" + (examples.isEmpty ? "" : ": " + examples.prefix(3).joined(separator: "; ")))
+
+        case let .gitReverted(range, branch, commits, conflicts, pushed, error):
+            state.gitRevert = DeployState.GitRevert(branch: branch, commits: commits.count, ok: error == nil && conflicts.isEmpty)
+            if !conflicts.isEmpty {
+                let files = conflicts.prefix(10).joined(separator: ", ") + (conflicts.count > 10 ? " and \(conflicts.count - 10) more" : "")
+                log(.alert, "git", "git revert of \(range) stopped on a conflict in \(files): nothing was committed and the checkout is untouched; revert by hand" + (error.map { " (\($0))" } ?? ""))
+            } else if let error, branch == nil || commits.isEmpty {
+                log(.alert, "git", "git revert of \(range) failed: \(error)")
+            } else if let branch {
+                let n = commits.count
+                let where_ = pushed.map { "pushed to \($0)" } ?? "not pushed"
+                log(.system, "git", "reverted \(range) in git: \(n) commit\(n == 1 ? "" : "s") on branch \(branch) (\(where_))")
+                for c in commits.prefix(20) { log(.system, "git", "\(c.hash) \(c.subject)" + (c.url.map { " \($0)" } ?? "")) }
+                if let error { log(.alert, "git", error) }
+            }
 
         case let .routerRecovered(provider):
             state.routerProblem = nil

@@ -9,7 +9,11 @@ import Foundation
 public enum Wire {
     public static let version = 1
     /// The longest line a server reads from a client (and a client from a server's snapshot is larger: see `maxServerLineBytes`).
-    public static let maxClientLineBytes = 64 * 1024
+    public static let maxClientLineBytes = 1024 * 1024
+    /// The longest event line `friday ingest` takes from its input (each batch carries many).
+    public static let maxEventLineBytes = 64 * 1024
+    /// The most events, and refused lines, one `ingest` batch may carry.
+    public static let maxBatch = 1024
     public static let maxServerLineBytes = 64 * 1024 * 1024
     public static let maxNameLength = 64
     public static let maxTextLength = 2000
@@ -46,6 +50,10 @@ public enum Wire {
         case stop(id: Int, traffic: StopTraffic, reason: String?)
         /// An event from an outside CI (`friday ingest`): `stage.started`, `stage.output`, `stage.finished`.
         case ingest(id: Int, type: String, data: JSONValue)
+        /// Many lines of an outside CI's report at once, each with its line number, and the
+        /// lines the client itself refused (not JSON, too long): checked and recorded in one
+        /// go, answered by one `ingested`.
+        case ingestBatch(id: Int, events: [IngestItem], refused: [LineRefusal])
 
         public var line: String {
             switch self {
@@ -67,6 +75,10 @@ public enum Wire {
             case let .ingest(id, type, data):
                 return JSONValue.object([("type", .string("ingest")), ("id", .number(Double(id))),
                                          ("event", .object([("type", .string(type)), ("data", data)]))]).serialized
+            case let .ingestBatch(id, events, refused):
+                return JSONValue.object([("type", .string("ingest")), ("id", .number(Double(id))),
+                                         ("events", .array(events.map { .object([("line", .number(Double($0.line))), ("event", .object([("type", .string($0.type)), ("data", $0.data)]))]) })),
+                                         ("refused", .array(refused.map { .object([("line", .number(Double($0.line))), ("reason", .string($0.reason))]) }))]).serialized
             }
         }
 
@@ -99,6 +111,28 @@ public enum Wire {
                 return .resync
             case "ingest":
                 let id = try number(v, "id")
+                if let list = v["events"] {
+                    guard let items = list.arrayValue, items.count <= Wire.maxBatch else { throw WireError("ingest: \"events\" must be a list of at most \(Wire.maxBatch)") }
+                    var events: [IngestItem] = []
+                    events.reserveCapacity(items.count)
+                    for item in items {
+                        let line = try number(item, "line")
+                        guard let ev = item["event"], case .object = ev, let t = ev["type"]?.stringValue else {
+                            throw WireError("ingest: each of \"events\" needs \"line\" and an \"event\" with a \"type\"")
+                        }
+                        let data = ev["data"] ?? .object([])
+                        guard case .object = data else { throw WireError("ingest: \"data\" must be an object (line \(line))") }
+                        events.append(IngestItem(line: line, type: String(t.prefix(64)), data: data))
+                    }
+                    var refused: [LineRefusal] = []
+                    if let r = v["refused"] {
+                        guard let rs = r.arrayValue, rs.count <= Wire.maxBatch else { throw WireError("ingest: \"refused\" must be a list of at most \(Wire.maxBatch)") }
+                        for item in rs {
+                            refused.append(LineRefusal(line: try number(item, "line"), reason: String((try text(item, "reason", required: true, limit: 100_000)!).prefix(300))))
+                        }
+                    }
+                    return .ingestBatch(id: id, events: events, refused: refused)
+                }
                 guard let ev = v["event"], case .object = ev else { throw WireError("ingest: missing \"event\" (an object with \"type\" and \"data\")") }
                 guard let t = ev["type"]?.stringValue else { throw WireError("ingest: the event needs a \"type\" (stage.started, stage.output or stage.finished)") }
                 let data = ev["data"] ?? .object([])
@@ -159,6 +193,8 @@ public enum Wire {
         case event(DeployEvent)
         case ack(id: Int)
         case refused(id: Int, reason: String)
+        /// The answer to an `ingest` batch: how many events were recorded, and each refused line.
+        case ingested(id: Int, accepted: Int, refused: [LineRefusal])
         /// The connection is refused or closed (bad hello, wrong token, the engine stops).
         case closing(reason: String)
 
@@ -170,6 +206,9 @@ public enum Wire {
             case let .ack(id): return JSONValue.object([("type", .string("ack")), ("id", .number(Double(id)))]).serialized
             case let .refused(id, reason):
                 return JSONValue.object([("type", .string("refused")), ("id", .number(Double(id))), ("reason", .string(reason))]).serialized
+            case let .ingested(id, accepted, refused):
+                return JSONValue.object([("type", .string("ingested")), ("id", .number(Double(id))), ("accepted", .number(Double(accepted))),
+                                         ("refused", .array(refused.map { .object([("line", .number(Double($0.line))), ("reason", .string($0.reason))]) }))]).serialized
             case let .closing(reason): return JSONValue.object([("type", .string("closing")), ("reason", .string(reason))]).serialized
             }
         }
@@ -199,6 +238,12 @@ public enum Wire {
             case "refused":
                 guard let id = v["id"]?.intValue else { throw WireError("refused: missing \"id\"") }
                 return .refused(id: id, reason: v["reason"]?.stringValue ?? "")
+            case "ingested":
+                guard let id = v["id"]?.intValue, let n = v["accepted"]?.intValue else { throw WireError("ingested: missing \"id\" or \"accepted\"") }
+                let refused = (v["refused"]?.arrayValue ?? []).prefix(Wire.maxBatch).map {
+                    LineRefusal(line: $0["line"]?.intValue ?? 0, reason: String(($0["reason"]?.stringValue ?? "").prefix(2000)))
+                }
+                return .ingested(id: id, accepted: n, refused: refused)
             case "closing":
                 return .closing(reason: v["reason"]?.stringValue ?? "")
             default:
@@ -266,6 +311,21 @@ public enum Wire {
         for i in 0..<b.count { diff |= (i < a.count ? a[i] : 0) ^ b[i] }
         return diff == 0 && !b.isEmpty
     }
+}
+
+/// One event of an `ingest` batch, with its line number in the CI's report.
+public struct IngestItem: Sendable, Equatable {
+    public var line: Int
+    public var type: String
+    public var data: JSONValue
+    public init(line: Int, type: String, data: JSONValue) { self.line = line; self.type = type; self.data = data }
+}
+
+/// A line of an outside CI's report that was not recorded, and why.
+public struct LineRefusal: Sendable, Equatable {
+    public var line: Int
+    public var reason: String
+    public init(line: Int, reason: String) { self.line = line; self.reason = reason }
 }
 
 public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {

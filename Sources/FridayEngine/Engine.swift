@@ -166,6 +166,26 @@ public actor Engine {
         }
     }
 
+    /// Records many events from outside in one queue operation (one sync of the log for
+    /// the lot): `check(i, state)` builds the i-th from the state as it is after the ones
+    /// before it, or says why not; then `summary` (given the refusals) may add one event
+    /// saying what was refused. Returns the refusals by index.
+    public func ingest(batch count: Int, checking check: @escaping @Sendable (Int, DeployState) -> Result<EventPayload, IngestRefusal>,
+                       summary: @escaping @Sendable ([IndexedRefusal]) -> EventPayload?) async -> [IndexedRefusal] {
+        await serially { e in
+            var refused: [IndexedRefusal] = []
+            let t = e.commandTime()
+            for i in 0..<count {
+                switch check(i, e.state) {
+                case let .success(p): e.record(p, at: t)
+                case let .failure(why): refused.append(IndexedRefusal(index: i, refusal: why))
+                }
+            }
+            if let p = summary(refused) { e.record(p, at: t) }
+            return refused
+        }
+    }
+
     /// Moves the deploy to time `t`: sources, due transitions, metrics, the judge.
     ///
     /// The metrics fetch and the router read-back run off the queue (each bounded by a
@@ -539,4 +559,11 @@ extension MetricsSample {
 public struct IngestRefusal: Error, Sendable, Equatable {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
+}
+
+/// One refusal of a batch, by the index of what was refused.
+public struct IndexedRefusal: Sendable, Equatable {
+    public var index: Int
+    public var refusal: IngestRefusal
+    public init(index: Int, refusal: IngestRefusal) { self.index = index; self.refusal = refusal }
 }

@@ -35,7 +35,11 @@ public final class EngineClient: Sendable {
         }
     }
 
-    public enum Reply: Sendable, Equatable { case accepted, refused(String), lost(String) }
+    public enum Reply: Sendable, Equatable {
+        case accepted, refused(String), lost(String)
+        /// The answer to an `ingest` batch.
+        case ingested(accepted: Int, refused: [LineRefusal])
+    }
 
     public let welcome: Wire.Welcome
     public let snapshot: DeployState
@@ -189,6 +193,7 @@ public final class EngineClient: Sendable {
                                     }
                                     switch msg {
                                     case let .ack(id): answers.answer(id, .accepted)
+                                    case let .ingested(id, n, refused): answers.answer(id, .ingested(accepted: n, refused: refused))
                                     case let .refused(id, r) where id > 0: answers.answer(id, .refused(r))
                                     default: deliver.yield(msg)
                                     }
@@ -242,6 +247,12 @@ public final class EngineClient: Sendable {
     /// Reports one event from an outside CI and waits for the engine's answer.
     public func ingest(type: String, data: JSONValue) async -> Reply {
         await reply(to: submitIngest(type: type, data: data))
+    }
+
+    /// Sends many lines of an outside CI's report in one message (and the lines refused
+    /// here); the answer says how many were recorded and which were refused.
+    public func submitIngest(batch events: [IngestItem], refused: [LineRefusal]) -> Int {
+        submit { Wire.ClientMessage.ingestBatch(id: $0, events: events, refused: refused) }
     }
 
     /// The engine's answer to a request sent with `submitIngest`.

@@ -263,6 +263,13 @@ public final class EngineServer: Sendable {
         out.finish()
     }
 
+    /// Why `c` may not report pipeline events here, if it may not.
+    private func ingestRefusal(for c: Client) -> String? {
+        if c.role != .operator { return "\(c.who) is a viewer: only an operator reports pipeline events" }
+        if !options.acceptsIngest { return "this deploy runs its own pipeline: an outside CI reports stages only with [pipeline] external = true" }
+        return nil
+    }
+
     private func handle(_ line: ByteBuffer, from c: Client) async {
         let reply: Wire.ServerMessage
         do {
@@ -282,21 +289,36 @@ public final class EngineServer: Sendable {
                     }
                 }
             case let .ingest(id, type, data):
-                guard c.role == .operator else {
-                    reply = .refused(id: id, reason: "\(c.who) is a viewer: only an operator reports pipeline events")
-                    break
-                }
-                guard options.acceptsIngest else {
-                    reply = .refused(id: id, reason: "this deploy runs its own pipeline: an outside CI reports stages only with [pipeline] external = true")
+                if let why = ingestRefusal(for: c) {
+                    reply = .refused(id: id, reason: why)
                     break
                 }
                 let result = await engine.ingest(checking: { state in
                     do throws(WireError) { return .success(try IngestRules.payload(type: type, data: data, in: state)) } catch { return .failure(IngestRefusal(error.message)) }
                 })
+                if case let .failure(why) = result { _ = await engine.ingest(.ingestRefused(count: 1, examples: [String(why.reason.prefix(200))])) }
                 switch result {
                 case .success: reply = .ack(id: id)
                 case let .failure(why): reply = .refused(id: id, reason: why.reason)
                 }
+            case let .ingestBatch(id, events, clientRefused):
+                if let why = ingestRefusal(for: c) {
+                    reply = .refused(id: id, reason: why)
+                    break
+                }
+                // One queue operation and one log sync for the whole batch; the lines refused
+                // (here or by the client) are counted in one `ingest.refused` event.
+                let refusals = await engine.ingest(batch: events.count, checking: { i, state in
+                    do throws(WireError) { return .success(try IngestRules.payload(type: events[i].type, data: events[i].data, in: state)) } catch {
+                        return .failure(IngestRefusal(error.message))
+                    }
+                }, summary: { refused in
+                    let all = (clientRefused + refused.map { LineRefusal(line: events[$0.index].line, reason: $0.refusal.reason) }).sorted { $0.line < $1.line }
+                    guard !all.isEmpty else { return nil }
+                    return .ingestRefused(count: all.count, examples: all.prefix(3).map { "line \($0.line): \(String($0.reason.prefix(200)))" })
+                })
+                let lines = refusals.map { LineRefusal(line: events[$0.index].line, reason: $0.refusal.reason) }
+                reply = .ingested(id: id, accepted: events.count - refusals.count, refused: lines)
             case let .stop(id, traffic, reason):
                 guard c.role == .operator else {
                     reply = .refused(id: id, reason: "\(c.who) is a viewer: only an operator stops the engine")

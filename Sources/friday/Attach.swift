@@ -138,7 +138,7 @@ final class RemoteLink: DashboardLink {
             Task {
                 for await c in stream {
                     switch await client.command(c.action, text: c.text) {
-                    case .accepted: break
+                    case .accepted, .ingested: break
                     case let .refused(why): mailbox.post(.notice("can't \(c.action.rawValue): \(why)", isError: true))
                     case let .lost(why): mailbox.post(.notice("not sent: \(why)", isError: true))
                     }

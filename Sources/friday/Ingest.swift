@@ -14,38 +14,61 @@ struct Ingest: AsyncParsableCommand {
     func run() async throws {
         let client = try await connectCLI(target)
         let refused = Locked(0), accepted = Locked(0)
-        let lines = StdinLines.stream(limit: Wire.maxClientLineBytes - 256)
+        let say: @Sendable (Int, String) -> Void = { n, why in
+            FileHandle.standardError.write(Data("friday ingest: line \(n): \(TerminalText.neutralise(why))\n".utf8))
+        }
+        let (lines, waiting) = StdinLines.stream(limit: Wire.maxEventLineBytes)
+        // Lines go in batches (up to 1,024 lines or 512 kB each), in order; the engine checks
+        // and records a batch in one go. Up to 4 batches wait for their answers at once.
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
-            for await item in lines {
-                let n = item.number
-                let report: @Sendable (String) -> Void = { why in
-                    refused.withLock { $0 += 1 }
-                    FileHandle.standardError.write(Data("friday ingest: line \(n): \(TerminalText.neutralise(why))\n".utf8))
-                }
-                let event: (String, JSONValue)
-                switch item.content {
-                case let .failure(why): report(why.description); continue
-                case let .success(bytes):
-                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                    let v: JSONValue
-                    do throws(JSONParseError) { v = try JSONValue.parse(bytes: bytes) } catch { report("not JSON: \(error.description)"); continue }
-                    guard case .object = v, let type = v["type"]?.stringValue else { report("expected an object with \"type\" and \"data\" (see docs/events.md)"); continue }
-                    event = (type, v["data"] ?? .object([]))
-                }
-                // Sent here, in order (the engine applies them in that order); up to 256 lines
-                // wait for their answers at once.
-                if inFlight >= 256 { await group.next(); inFlight -= 1 }
+            var events: [IngestItem] = [], local: [LineRefusal] = [], bytes = 0
+            func send() async {
+                guard !events.isEmpty || !local.isEmpty else { return }
+                if inFlight >= 4 { await group.next(); inFlight -= 1 }
                 inFlight += 1
-                let id = client.submitIngest(type: event.0, data: event.1)
+                let sent = events
+                let id = client.submitIngest(batch: events, refused: local)
+                events.removeAll(keepingCapacity: true); local.removeAll(keepingCapacity: true); bytes = 0
                 group.addTask {
                     switch await client.reply(to: id) {
-                    case .accepted: accepted.withLock { $0 += 1 }
-                    case let .refused(why): report(why)
-                    case let .lost(why): report("not confirmed: \(why)")
+                    case let .ingested(n, bad):
+                        accepted.withLock { $0 += n }
+                        refused.withLock { $0 += bad.count }
+                        for r in bad { say(r.line, r.reason) }
+                    case .accepted:
+                        accepted.withLock { $0 += sent.count }
+                    case let .refused(why), let .lost(why):
+                        refused.withLock { $0 += sent.count }
+                        if let first = sent.first, let last = sent.last { say(first.line, "lines \(first.line)–\(last.line) not recorded: \(why)") }
                     }
                 }
             }
+            for await item in lines {
+                waiting.withLock { $0 -= 1 }
+                let n = item.number
+                func refuse(_ why: String) {
+                    refused.withLock { $0 += 1 }
+                    say(n, why)
+                    local.append(LineRefusal(line: n, reason: String(why.prefix(300))))
+                }
+                switch item.content {
+                case let .failure(why): refuse(why.description)
+                case let .success(raw):
+                    if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                    let v: JSONValue
+                    do throws(JSONParseError) { v = try JSONValue.parse(bytes: raw) } catch { refuse("not JSON: \(error.description)"); break }
+                    guard case .object = v, let type = v["type"]?.stringValue else { refuse("expected an object with \"type\" and \"data\" (see docs/events.md)"); break }
+                    let data = v["data"] ?? .object([])
+                    guard case .object = data else { refuse("\"data\" must be an object (see docs/events.md)"); break }
+                    events.append(IngestItem(line: n, type: String(type.prefix(64)), data: data))
+                    bytes += raw.count + 32
+                }
+                if events.count >= Wire.maxBatch || local.count >= Wire.maxBatch || bytes >= 512 * 1024 { await send() }
+                // A slow CI (a line now and then) is not held back waiting for a full batch.
+                if waiting.value <= 0 { await send() }
+            }
+            await send()
         }
         await client.close()
         let (ok, bad) = (accepted.withLock { $0 }, refused.withLock { $0 })
@@ -60,7 +83,9 @@ enum StdinLines {
     struct Line: Sendable { var number: Int; var content: Result<[UInt8], LineProblem> }
     struct LineProblem: Error, CustomStringConvertible, Sendable { var description: String }
 
-    static func stream(limit: Int) -> AsyncStream<Line> {
+    /// The lines, and how many of them are read and not yet taken.
+    static func stream(limit: Int) -> (AsyncStream<Line>, Locked<Int>) {
+        let waiting = Locked(0)
         let (stream, cont) = AsyncStream<Line>.makeStream(bufferingPolicy: .bufferingOldest(4096))
         let t = Thread {
             var buf = [UInt8](repeating: 0, count: 1 << 16)
@@ -78,6 +103,7 @@ enum StdinLines {
                     item = Line(number: number, content: .success(line))
                 }
                 // Wait for room rather than drop a line.
+                waiting.withLock { $0 += 1 }
                 while case .dropped = cont.yield(item) { usleep(1000) }
                 line.removeAll(keepingCapacity: true)
                 tooLong = false
@@ -95,6 +121,6 @@ enum StdinLines {
             cont.finish()
         }
         t.start()
-        return stream
+        return (stream, waiting)
     }
 }

@@ -26,7 +26,7 @@ func runVerb(_ target: EngineTarget, _ action: Action, text: String?) async thro
     let reply = await client.command(action, text: text)
     await client.close()
     switch reply {
-    case .accepted:
+    case .accepted, .ingested:
         print("friday: \(action.rawValue) accepted by \(client.welcome.deploy)")
     case let .refused(why):
         FileHandle.standardError.write(Data("friday: \(action.rawValue) refused: \(TerminalText.neutralise(why))\n".utf8))
@@ -132,7 +132,7 @@ struct Stop: AsyncParsableCommand {
         let reply = await client.stop(traffic: choice, reason: reason)
         await client.close()
         switch reply {
-        case .accepted: print("friday: the engine of \(client.welcome.deploy) is stopping (traffic: \(choice.rawValue))")
+        case .accepted, .ingested: print("friday: the engine of \(client.welcome.deploy) is stopping (traffic: \(choice.rawValue))")
         case let .refused(why):
             FileHandle.standardError.write(Data("friday: stop refused: \(TerminalText.neutralise(why))\n".utf8))
             throw ExitCode(VerbExit.refused)
@@ -170,6 +170,8 @@ enum StatusReport {
         if let d = s.drift { lines.append("DRIFT: the router has \(n(weights(d.observed))), the log \(n(weights(d.wanted)))") }
         if let r = s.routerProblem { lines.append("router: \(n(r))") }
         if let m = s.metricsProblem { lines.append("metrics: \(n(m))") }
+        if let n = s.ingestRefused { lines.append("CI report: \(n) line\(n == 1 ? "" : "s") refused") }
+        if let g = s.gitRevert { lines.append("git revert: " + (g.ok ? "\(g.commits) commit\(g.commits == 1 ? "" : "s") on \(n(g.branch ?? "?"))" : "did not complete (team log)")) }
         lines.append("watching: " + (s.watchers.isEmpty ? "nobody" : s.watchers.map { "\(n($0.who)) (\(n($0.role)))" }.joined(separator: ", ")))
         return lines.joined(separator: "\n")
     }
@@ -189,6 +191,10 @@ enum StatusReport {
             ("seq", .number(Double(s.lastSeq))),
         ]
         if let o = s.outcome { pairs.append(("outcome", .string(o.rawValue))) }
+        if let n = s.ingestRefused { pairs.append(("ci_lines_refused", .number(Double(n)))) }
+        if let g = s.gitRevert {
+            pairs.append(("git_revert", .object([("branch", g.branch.map { .string($0) } ?? .null), ("commits", .number(Double(g.commits))), ("ok", .bool(g.ok))])))
+        }
         return .object(pairs)
     }
 }

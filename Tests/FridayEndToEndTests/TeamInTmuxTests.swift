@@ -174,6 +174,21 @@ final class TeamInTmuxTests: XCTestCase {
         } while Date() < until
         XCTAssertEqual(json["state"]?.stringValue, "rolling", json.serialized)
         XCTAssertEqual(json["step"]?.intValue, 1)
+        // The refused lines are counted in the engine, on screen and in the team log.
+        XCTAssertEqual(json["ci_lines_refused"]?.intValue, 6, json.serialized)
+        let screen = try TmuxSession(width: 120, height: 40, command: "\(bin) attach \(ci) --name watcher; sleep 300", env: env)
+        XCTAssertTrue(screen.wait(for: "6 CI lines refused", seconds: 15), screen.text)
+        XCTAssertTrue(screen.text.contains("lines of the CI's report refused: line 3:"), screen.text)
+
+        // A second report in one go: many lines in few batches, the bad one among them named.
+        var more = Data()
+        for i in 0..<3000 { more.append(Data((#"{"type":"stage.output","data":{"stage":"test","line":"late \#(i)"}}"# + "\n").utf8)) }
+        try more.write(to: URL(fileURLWithPath: state + "/late.jsonl"))
+        let (s2, out2) = bash(["-c", "\"$0\" ingest \"$1\" < \"$2\"", bin, ci, state + "/late.jsonl"], env: env, scratch: state + "/ingest2")
+        XCTAssertEqual(s2, 1, out2)
+        XCTAssertTrue(out2.contains("line 1: the pipeline is over (the deploy is rolling out)") && out2.contains("line 3000: the pipeline is over"), out2)
+        XCTAssertTrue(out2.contains("0 lines accepted, 3000 refused"), out2)
+        XCTAssertTrue(screen.wait(for: "3006 CI lines refused", seconds: 10), screen.text)
     }
 
     func testAWrongTokenOverTCPIsRefusedAndLogged() throws {

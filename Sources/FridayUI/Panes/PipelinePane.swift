@@ -30,6 +30,11 @@ public enum PipelinePane {
             g.put(TextLayout.right(dur, CharWidth.of(dur)), x: r.maxX - CharWidth.of(dur), y: y, role: st.status == .running ? .accent : .dim)
             y += 1
         }
+        // Lines of an outside CI's report that were refused stay counted in sight.
+        if let n = s.ingestRefused, n > 0, y < r.maxY {
+            g.put("\(m.glyphs.failed) \(n) CI line\(n == 1 ? "" : "s") refused (team log)", x: r.x, y: y, role: .bad, limit: r.width)
+            y += 1
+        }
         let shown = s.runningStage ?? s.failedStage ?? s.stages.last(where: { !$0.output.isEmpty })
         guard let stage = shown, y + 1 < r.maxY else { return }
         y += 1
