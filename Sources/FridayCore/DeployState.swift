@@ -76,6 +76,7 @@ public struct DeployState: Sendable, Equatable, Codable {
         public var branch: String?
         public var commits: Int
         public var ok: Bool
+        public init(branch: String?, commits: Int, ok: Bool) { self.branch = branch; self.commits = commits; self.ok = ok }
     }
     /// Who asked to cancel the running stage (until it has finished).
     public var cancelRequestedBy: String?

@@ -13,7 +13,9 @@ public enum PostMortem {
         }
         for e in events {
             if start == nil, case .deployStarted = e.payload { start = e.ts }
+            let logged = state.log.count
             Reducer.reduce(&state, e)
+            let said = state.log.count > logged ? state.log[logged].text : state.log.last?.text ?? ""
             let when = at(e.ts)
             switch e.payload {
             case let .deployStarted(service, from, to, _, _, by):
@@ -34,6 +36,10 @@ public enum PostMortem {
                 timeline.append("| \(e.ts.clockText) | \(when) | friday restarted after \(formatDuration(down)) down |")
             case let .logRecovered(n, file):
                 timeline.append("| \(e.ts.clockText) | \(when) | \(n) damaged log line(s) set aside in \(cell(file)) |")
+            case let .changeListed(range, total, _, big, error):
+                timeline.append("| \(e.ts.clockText) | \(when) | " + (error == nil ? "ships \(cell(range)): \(total) commit\(total == 1 ? "" : "s")\(big ? " (a big change)" : "")" : cell(said)) + " |")
+            case .gitReverted, .ingestRefused:
+                timeline.append("| \(e.ts.clockText) | \(when) | \(cell(said)) |")
             case let .commandAccepted(action, by, reason):
                 commands.append("| \(e.ts.clockText) | \(by) | \(action.rawValue) | accepted | \(cell(reason ?? "")) |")
             case let .commandRejected(action, by, why):

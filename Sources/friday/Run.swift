@@ -92,6 +92,8 @@ struct Run: AsyncParsableCommand {
             out.flush()
         }
         await effects.drain(seconds: 3)
+        // What the side effects recorded meanwhile (hook results, the revert in git).
+        out.flush()
         if let m = fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
     }
 }
@@ -125,7 +127,22 @@ struct OpenedDeploy {
         }
         if let outcome = recovery.state.outcome {
             // A finished deploy is history: its weights are never applied again.
-            eventLog.close()
+            defer { eventLog.close() }
+            if outcome == .reverted, cfg.git.revert, let repo = cfg.repo, recovery.state.gitRevert == nil {
+                // The engine stopped between the revert and its revert in git: git's part now.
+                print("friday: deploy \(cfg.id) was reverted but its revert in git was not made: making it now")
+                let made = await GitRevert(repo: repo, from: cfg.from.commit, to: cfg.to.commit, deployID: cfg.id, settings: cfg.git, web: cfg.web, report: { _ in }).run()
+                var s = recovery.state
+                let now = Timestamp(seconds: Date().timeIntervalSince1970)
+                let e = DeployEvent(seq: s.lastSeq + 1, ts: max(now, s.lastEventAt ?? now), deploy: cfg.id, payload: made)
+                let logged = s.log.count
+                Reducer.reduce(&s, e)
+                do throws(LogError) {
+                    try eventLog.append(e, state: s)
+                    try eventLog.flush(sync: true)
+                } catch { throw ExitWith(message: "could not record the revert in git in \(logPath): \(error.description)") }
+                for entry in s.log.dropFirst(logged) { print("  " + TerminalText.neutralise(entry.text)) }
+            }
             let when = recovery.state.finishedAt.map { " at \($0.rfc3339)" } ?? ""
             print("friday: deploy \(cfg.id) already finished\(when): \(outcome.rawValue). Nothing was sent to the router.")
             print("  see it: friday replay \(logPath)   ·   deploy again: give the new deploy its own id (deploy.id) or --log")

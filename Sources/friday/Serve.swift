@@ -243,11 +243,12 @@ func spawnDetached(_ argv: [String], output: String) throws -> pid_t {
     return pid
 }
 
-/// What a deploy's events set off besides the screen: webhooks and hooks, both queued by
-/// an engine sink and run off the engine, so neither can hold up a revert.
+/// What a deploy's events set off besides the screen: webhooks, hooks and the revert in
+/// git, each started by an engine sink and run off the engine, so none can hold up a revert.
 struct SideEffects {
     let notifier: Notifier
     let hooks: HookRunner
+    let gitRevert: GitRevert?
 
     static func attach(_ cfg: DeployConfig, engine: Engine, logPath: String, report: @escaping @Sendable (String) -> Void) async -> SideEffects {
         let notifier = Notifier(settings: cfg.notify, deploy: cfg.id, service: cfg.service, report: report,
@@ -257,12 +258,25 @@ struct SideEffects {
         let hooks = HookRunner(settings: cfg.hooks, deploy: cfg.id, service: cfg.service, from: cfg.from, to: cfg.to, outputDir: dir,
                                report: { result in _ = await engine.ingest(result) })
         if !cfg.hooks.commands.isEmpty { await engine.addSink { hooks.consider($0) } }
-        return SideEffects(notifier: notifier, hooks: hooks)
+        var revert: GitRevert?
+        if cfg.git.revert, let repo = cfg.repo {
+            let r = GitRevert(repo: repo, from: cfg.from.commit, to: cfg.to.commit, deployID: cfg.id, settings: cfg.git, web: cfg.web,
+                              report: { result in _ = await engine.ingest(result) })
+            await engine.addSink { r.consider($0) }
+            // Reverted before the engine stopped, and git not done yet: do it now.
+            let s = await engine.state
+            if s.outcome == .reverted, s.gitRevert == nil { r.start() }
+            revert = r
+        }
+        return SideEffects(notifier: notifier, hooks: hooks, gitRevert: revert)
     }
 
+    /// Waits for what is queued: webhooks and hooks at most `seconds`, a revert in git at
+    /// most its own timeout (it is the team's undo; cutting it short would leave it half-made).
     func drain(seconds: Double) async {
         async let a: Void = notifier.drain(seconds: seconds)
         async let b: Void = hooks.drain(seconds: seconds)
-        _ = await (a, b)
+        async let c: Void = gitRevert?.drain(seconds: max(seconds, (gitRevert?.settings.timeout ?? 0) * 2)) ?? ()
+        _ = await (a, b, c)
     }
 }

@@ -42,6 +42,11 @@ let everyPayload: [EventPayload] = [
         .changeListed(range: "a1..b2", total: 30, commits: [ChangeCommit(hash: "b2", author: "Ana", subject: "use uuids")], big: true, error: nil),
         .changeListed(range: "a1..zz", total: 0, commits: [], big: false, error: "bad revision 'zz'"),
         .commandAccepted(action: .cancel, by: "alice", reason: nil),
+        .changeListed(range: "a1..b2", total: 1, commits: [ChangeCommit(hash: "b2", author: "Ana", subject: "x", url: "https://github.com/acme/checkout/commit/b2")], big: false, error: nil),
+        .ingestRefused(count: 3, examples: ["line 7: not JSON", "line 9: no stage \"deploy\""]),
+        .gitReverted(range: "a1..b2", branch: "friday/revert-checkout-v2.4.0", commits: [ChangeCommit(hash: "c3", author: "friday", subject: "Revert \"use uuids\"")],
+                     conflicts: [], pushed: "origin", error: nil),
+        .gitReverted(range: "a1..b2", branch: nil, commits: [], conflicts: ["config.txt"], pushed: nil, error: "error: could not revert b2... use uuids"),
 ]
 
 final class EventCodingTests: XCTestCase {
@@ -119,7 +124,7 @@ final class EventDocsTests: XCTestCase {
                    "traffic.drifted", "traffic.confirmed", "metrics.sample", "metrics.unavailable", "metrics.recovered", "analysis.verdict",
                    "command.accepted", "command.rejected", "deploy.paused", "deploy.resumed", "deploy.finished", "chat.message",
                    "presence.joined", "presence.left", "router.unreachable", "router.recovered", "engine.restarted", "log.recovered",
-                   "notify.failed", "hook.finished", "change.listed"]
+                   "notify.failed", "hook.finished", "change.listed", "ingest.refused", "git.reverted"]
         XCTAssertEqual(Set(types), Set(all))
         XCTAssertEqual(types.count, all.count)
         // Every payload the coding tests know is documented (a new type must be added to both).

@@ -71,6 +71,57 @@ final class RunAndReplayTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: flags, encoding: .utf8), #"{"checkout": 10}"#, "the other canary's split is untouched")
     }
 
+    func testAJudgesRevertIsUndoneInGitOnABranchAndAnEngineStoppedBeforeItMakesItOnItsNextStart() throws {
+        // A real repository with the deployed range.
+        let repo = dir + "/repo"
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        func git(_ args: String...) -> String {
+            let (_, out) = bash(["-c", "git -C \"$0\" -c user.email=t@example.com -c user.name=Test \"$@\" 2>&1", repo] + args, env: [:], scratch: dir + "/git")
+            return out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = git("init", "-q", "-b", "main")
+        try "v=1\n".write(toFile: repo + "/app.txt", atomically: true, encoding: .utf8)
+        _ = git("add", "app.txt"); _ = git("commit", "-q", "-m", "first")
+        let from = git("rev-parse", "HEAD")
+        try "v=2\n".write(toFile: repo + "/app.txt", atomically: true, encoding: .utf8)
+        _ = git("commit", "-q", "-am", "use uuids")
+        let to = git("rev-parse", "HEAD")
+        let file = dir + "/git.toml"
+        let text = try String(contentsOfFile: example, encoding: .utf8)
+            .replacingOccurrences(of: "from = { version = \"v2.3.0\", commit = \"4be1c07\" }", with: "from = { version = \"v2.3.0\", commit = \"\(from)\" }")
+            .replacingOccurrences(of: "to = { version = \"v2.4.0\", commit = \"9f2c1ab\" }", with: "to = { version = \"v2.4.0\", commit = \"\(to)\" }\nrepo = \"repo\"")
+            .replacingOccurrences(of: "scenario = \"good\"", with: "scenario = \"bad-canary\"")
+            + "\n[git]\nrevert = true\n"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let log = dir + "/git.jsonl"
+        let run = try runProcess(bin, ["run", file, "--headless", "--log", log])
+        XCTAssertEqual(run.status, 0, run.err)
+        XCTAssertTrue(run.out.contains("\"type\":\"deploy.finished\",\"data\":{\"outcome\":\"reverted\""), run.out)
+        XCTAssertTrue(run.out.contains("\"type\":\"git.reverted\""), run.out)
+        XCTAssertEqual(git("log", "-1", "--format=%s", "friday/revert-checkout-v2.4.0"), "Revert \"use uuids\"")
+        XCTAssertEqual(git("rev-parse", "HEAD"), to, "the checkout is where it was")
+        let summary = try runProcess(bin, ["replay", log, "--summary"])
+        XCTAssertTrue(summary.out.contains("1 commit on branch friday/revert-checkout-v2.4.0 (not pushed)"), summary.out)
+
+        // The engine stopped after the revert and before git's part: cut the log there.
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        let kept = lines.filter { !$0.contains("\"type\":\"git.reverted\"") }
+        XCTAssertEqual(kept.count, lines.count - 1)
+        try (kept.joined(separator: "\n") + "\n").write(toFile: log, atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: log + ".snapshot")
+        _ = git("branch", "-D", "friday/revert-checkout-v2.4.0")
+        let again = try runProcess(bin, ["run", file, "--headless", "--log", log])
+        XCTAssertEqual(again.status, 0, again.err)
+        XCTAssertTrue(again.out.contains("its revert in git was not made: making it now"), again.out)
+        XCTAssertTrue(again.out.contains("Nothing was sent to the router"), again.out)
+        XCTAssertEqual(git("log", "-1", "--format=%s", "friday/revert-checkout-v2.4.0"), "Revert \"use uuids\"")
+        XCTAssertEqual(try EventLog.readEvents(path: log).events.last?.payload.type, "git.reverted")
+        // Once made, a third start does not make it again.
+        let third = try runProcess(bin, ["run", file, "--headless", "--log", log])
+        XCTAssertFalse(third.out.contains("making it now"), third.out)
+        XCTAssertEqual(git("branch", "--list", "friday/*").split(separator: "\n").count, 1)
+    }
+
     func readEvents(_ path: String) throws -> (count: Int, problem: String?) {
         let r = try runProcess(bin, ["replay", path, "--summary"])
         return (r.out.count, r.status == 0 ? nil : r.err)

@@ -57,6 +57,9 @@ public struct DeployConfig: Sendable, Equatable {
     /// More commits than this in one deploy is flagged as a big change.
     public var bigChange = 25
     public var hooks = HookSettings()
+    /// The repository's web page (`deploy.web`): commit links in the team log and events.
+    public var web: String?
+    public var git = GitSettings()
 
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
@@ -117,7 +120,8 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Reads deploy files. Unknown keys are errors with a "did you mean".
 public enum DeployConfigParser {
     static let sections: [String: [String]] = [
-        "deploy": ["id", "service", "by", "from", "to", "simulate", "repo", "big_change"],
+        "deploy": ["id", "service", "by", "from", "to", "simulate", "repo", "web", "big_change"],
+        "git": ["revert", "push", "remote", "base", "timeout"],
         "pipeline": ["stage", "external"],
         "rollout": ["step"],
         "analysis": ["false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean"],
@@ -167,6 +171,7 @@ public enum DeployConfigParser {
         var from = VersionRef(name: "", commit: ""), to = VersionRef(name: "", commit: "")
         var simulate: [String] = []
         var repo: String?
+        var web: String?
         var bigChange = 25
         if let deploy = root["deploy"]?.table {
             collect { () throws(ConfigError) in service = try r.name(deploy, "deploy.service") }
@@ -177,6 +182,13 @@ public enum DeployConfigParser {
                 guard !path.isEmpty, !path.contains("\u{0}") else { throw fail("deploy.repo", "expected the path of a git checkout") }
                 let dir: String = { let d = (file as NSString).deletingLastPathComponent; return d.isEmpty ? "." : d }()
                 repo = path.hasPrefix("/") ? path : dir + "/" + path
+            }
+            collect { () throws(ConfigError) in
+                guard let w = try r.optionalString(deploy, "deploy.web") else { return }
+                guard GitSettings.isWebLink(w) else {
+                    throw fail("deploy.web", "expected an http(s) address such as \"https://github.com/acme/checkout\" (commit pages are WEB/commit/HASH, or put {hash} where the hash goes), at most 300 characters, no spaces")
+                }
+                web = w
             }
             if deploy["big_change"] != nil { collect { () throws(ConfigError) in bigChange = try r.int(deploy, "deploy.big_change", in: 1...100_000, what: "a number of commits, 1 or more") } }
             if !from.name.isEmpty, from.name == to.name {
@@ -497,6 +509,36 @@ public enum DeployConfigParser {
             if t["timeout"] != nil { collect { () throws(ConfigError) in notify.timeout = try r.double(t, "notify.timeout", in: 0.1...60, what: "seconds from 0.1 to 60") } }
             if t["retries"] != nil { collect { () throws(ConfigError) in notify.retries = try r.int(t, "notify.retries", in: 0...10, what: "a whole number 0 to 10") } }
         }
+        // [git]
+        var git = GitSettings()
+        if let t = root["git"]?.table {
+            for key in ["revert", "push"] where t[key] != nil {
+                collect { () throws(ConfigError) in
+                    guard let b = t[key]?.bool else { throw fail("git.\(key)", "expected true or false") }
+                    if key == "revert" { git.revert = b } else { git.push = b }
+                }
+            }
+            collect { () throws(ConfigError) in
+                if let remote = try r.optionalString(t, "git.remote") {
+                    guard GitSettings.isRefName(remote) else { throw fail("git.remote", "\"\(TerminalText.neutralise(remote))\" is not a remote name git takes (letters, digits, ._/-)") }
+                    git.remote = remote
+                }
+            }
+            collect { () throws(ConfigError) in
+                if let base = try r.optionalString(t, "git.base") {
+                    guard GitSettings.isRefName(base) else { throw fail("git.base", "\"\(TerminalText.neutralise(base))\" is not a branch, tag or commit name (letters, digits, ._/-)") }
+                    git.base = base
+                }
+            }
+            if let v = t["timeout"] {
+                collect { () throws(ConfigError) in
+                    guard let text = v.string, let secs = parseDuration(text), secs > 0, secs <= 600 else { throw fail("git.timeout", "expected a duration above 0 and at most 10m, such as \"30s\"") }
+                    git.timeout = secs
+                }
+            }
+            if git.revert, repo == nil { errors.append(fail("git.revert", "a revert in git needs the checkout: set repo = \"PATH\" in [deploy]")) }
+            if git.push, !git.revert { errors.append(fail("git.push", "push = true pushes the revert branch: it needs revert = true")) }
+        }
         // [hooks]
         var hooks = HookSettings()
         if let t = root["hooks"]?.table {
@@ -558,6 +600,8 @@ public enum DeployConfigParser {
         config.notify = notify
         config.stageSpecs = specs
         config.repo = repo
+        config.web = web
+        config.git = git
         config.hooks = hooks
         config.bigChange = bigChange
         config.externalPipeline = external && !stages.isEmpty
@@ -730,7 +774,7 @@ extension DeployConfig {
     /// The router, the metrics and the event sources; `outputDir` holds the stages' full output.
     public func providers(outputDir: String = ".") -> (router: any TrafficRouter, metrics: any MetricsSource, sources: [any EventSource]) {
         var p = basicProviders()
-        if let repo { p.sources.append(GitChange(repo: repo, from: from.commit, to: to.commit, bigOver: bigChange)) }
+        if let repo { p.sources.append(GitChange(repo: repo, from: from.commit, to: to.commit, bigOver: bigChange, web: web)) }
         guard !stageSpecs.isEmpty else { return p }
         let pipeline = CommandPipeline(specs: stageSpecs, deployID: id, service: service, from: from, to: to, outputDir: outputDir)
         return (p.router, p.metrics, p.sources + [pipeline])
@@ -782,6 +826,36 @@ public struct NotifySettings: Sendable, Equatable {
     public var timeout: Double = 5
     public var retries = 3
     public init() {}
+}
+
+/// `[git]`: after a revert, `git revert` commits for the deployed range on a branch of
+/// their own (`friday/revert-ID`), made in a temporary worktree; pushed only if asked.
+public struct GitSettings: Sendable, Equatable {
+    public var revert = false
+    public var push = false
+    public var remote = "origin"
+    /// What the revert branch starts from: the checkout's HEAD unless named.
+    public var base = "HEAD"
+    public var timeout: Double = 30
+    public init() {}
+
+    /// A remote, branch or tag name friday passes to git: letters, digits, `._/-`, not starting with `-`.
+    public static func isRefName(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 200 && !s.hasPrefix("-") && !s.contains("..")
+            && s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "._/-".unicodeScalars.contains($0)) }
+    }
+
+    /// An http(s) address with no spaces or controls, at most 300 characters.
+    public static func isWebLink(_ s: String) -> Bool {
+        (s.hasPrefix("https://") || s.hasPrefix("http://")) && s.count > 8 && s.count <= 300
+            && s.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "<" && $0 != ">" }
+    }
+
+    /// The page of commit `hash` under `web`.
+    public static func link(_ web: String, hash: String) -> String {
+        if web.contains("{hash}") { return web.replacingOccurrences(of: "{hash}", with: hash) }
+        return (web.hasSuffix("/") ? String(web.dropLast()) : web) + "/commit/" + hash
+    }
 }
 
 /// `[hooks]`: commands run on deploy events, each with a timeout; results go to the team log.

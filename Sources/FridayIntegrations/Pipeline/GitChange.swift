@@ -15,10 +15,11 @@ public final class GitChange: EventSource, Sendable {
     let to: String
     let bigOver: Int
     let timeout: Double
+    let web: String?
     private let asked = Locked(false)
 
-    public init(repo: String, from: String, to: String, bigOver: Int, timeout: Double = 10) {
-        self.repo = repo; self.from = from; self.to = to; self.bigOver = bigOver; self.timeout = timeout
+    public init(repo: String, from: String, to: String, bigOver: Int, timeout: Double = 10, web: String? = nil) {
+        self.repo = repo; self.from = from; self.to = to; self.bigOver = bigOver; self.timeout = timeout; self.web = web
     }
 
     public func poll(at time: Timestamp, state: DeployState) async -> [SourceOutput] {
@@ -33,19 +34,24 @@ public final class GitChange: EventSource, Sendable {
         for c in [from, to] where !GitChange.isRevision(c) {
             return .changeListed(range: range, total: 0, commits: [], big: false, error: "\"\(TerminalText.neutralise(String(c.prefix(60))))\" is not a commit id or tag friday passes to git")
         }
-        let result = await GitChange.git(["-C", repo, "log", "--no-color", "--format=%h%x00%an%x00%s%x1e", range, "--"], timeout: timeout)
+        let result = await GitChange.git(["-C", repo, "log", "--no-color", "--format=%h%x00%H%x00%an%x00%s%x1e", range, "--"], timeout: timeout)
         switch result {
         case let .failure(why):
             return .changeListed(range: range, total: 0, commits: [], big: false, error: why.description)
         case let .success(out):
             let records = out.split(separator: "\u{1e}", omittingEmptySubsequences: true)
                 .map { $0.trimmingCharacters(in: .newlines) }.filter { !$0.isEmpty }
-            let commits = records.prefix(GitChange.listed).map { r -> ChangeCommit in
-                let f = r.split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-                return ChangeCommit(hash: f.first ?? "", author: f.count > 1 ? f[1] : "", subject: f.count > 2 ? String(f[2].prefix(300)) : "")
-            }
+            let commits = records.prefix(GitChange.listed).map { GitChange.commit($0, web: web) }
             return .changeListed(range: "\(from.prefix(12))..\(to.prefix(12))", total: records.count, commits: Array(commits), big: records.count > bigOver, error: nil)
         }
+    }
+
+    /// One `%h NUL %H NUL %an NUL %s` record as a commit, linked under `web` if given.
+    static func commit(_ record: String, web: String?) -> ChangeCommit {
+        let f = record.split(separator: "\u{0}", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+        let full = f.count > 1 ? f[1] : ""
+        return ChangeCommit(hash: f.first ?? "", author: f.count > 2 ? f[2] : "", subject: f.count > 3 ? String(f[3].prefix(300)) : "",
+                            url: web.flatMap { w in full.isEmpty ? nil : GitSettings.link(w, hash: full) })
     }
 
     /// A commit id, a tag or a branch name: letters, digits, `._/-`, not starting with `-`.
