@@ -82,6 +82,12 @@ public enum JSONValue: Sendable, Equatable {
 
     static func writeString(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings need no escape at all: one append (a byte scan first).
+        if JSONValue.isPlain(s) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -99,6 +105,16 @@ public enum JSONValue: Sendable, Equatable {
             }
         }
         out += "\""
+    }
+
+    /// No byte of `s` can need an escape: no C0, quote, backslash or DEL, and no lead byte
+    /// of a sequence that might (0xC2: C1 controls; 0xD8: U+061C; 0xE2: U+2000–U+2FFF, the
+    /// bidi controls and line separators among them). False sends the string the slow way.
+    @inline(__always) static func isPlain(_ s: String) -> Bool {
+        s.utf8.withContiguousStorageIfAvailable { buf -> Bool in
+            for b in buf where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F || b == 0xC2 || b == 0xD8 || b == 0xE2 { return false }
+            return true
+        } ?? false
     }
 
     /// Control characters (C0, DEL, C1), bidi controls and line separators are written as

@@ -33,8 +33,12 @@ public enum Wire {
         public var role: Role
         public var kind: ClientKind
         public var token: String?
-        public init(name: String, role: Role, kind: ClientKind, token: String? = nil, version: Int = Wire.version) {
+        /// Whether the client wants the live events after its snapshot: dashboards do, a one-shot
+        /// command (`status`, `promote`, `ingest`) does not unless it asks.
+        public var events: Bool
+        public init(name: String, role: Role, kind: ClientKind, token: String? = nil, version: Int = Wire.version, events: Bool? = nil) {
             self.version = version; self.name = name; self.role = role; self.kind = kind; self.token = token
+            self.events = events ?? (kind == .dashboard)
         }
     }
 
@@ -61,6 +65,7 @@ public enum Wire {
                 var pairs: [(String, JSONValue)] = [("type", .string("hello")), ("version", .number(Double(h.version))),
                                                     ("name", .string(h.name)), ("role", .string(h.role.rawValue)), ("kind", .string(h.kind.rawValue))]
                 if let t = h.token { pairs.append(("token", .string(t))) }
+                if h.events != (h.kind == .dashboard) { pairs.append(("events", .bool(h.events))) }
                 return JSONValue.object(pairs).serialized
             case let .command(id, action, text):
                 var pairs: [(String, JSONValue)] = [("type", .string("command")), ("id", .number(Double(id))), ("action", .string(action.rawValue))]
@@ -101,7 +106,12 @@ public enum Wire {
                 let kindText = try text(v, "kind", required: false, limit: 16) ?? "dashboard"
                 guard let kind = ClientKind(rawValue: kindText) else { throw WireError("hello: \"kind\" must be dashboard or cli") }
                 let token = try text(v, "token", required: false, limit: 1024)
-                return .hello(Hello(name: name, role: role, kind: kind, token: token, version: version))
+                var events: Bool?
+                if let e = v["events"], !e.isNull {
+                    guard let b = e.boolValue else { throw WireError("hello: \"events\" must be true or false") }
+                    events = b
+                }
+                return .hello(Hello(name: name, role: role, kind: kind, token: token, version: version, events: events))
             case "command":
                 let id = try number(v, "id")
                 let a = try text(v, "action", required: true, limit: 32)!

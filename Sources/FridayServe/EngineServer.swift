@@ -49,10 +49,11 @@ public final class EngineServer: Sendable {
         let who: String
         let role: Wire.Role
         let kind: Wire.ClientKind
+        let wantsEvents: Bool
         let outbox: Outbox
         let channel: any Channel
-        init(id: Int, who: String, role: Wire.Role, kind: Wire.ClientKind, outbox: Outbox, channel: any Channel) {
-            self.id = id; self.who = who; self.role = role; self.kind = kind; self.outbox = outbox; self.channel = channel
+        init(id: Int, who: String, role: Wire.Role, kind: Wire.ClientKind, wantsEvents: Bool, outbox: Outbox, channel: any Channel) {
+            self.id = id; self.who = who; self.role = role; self.kind = kind; self.wantsEvents = wantsEvents; self.outbox = outbox; self.channel = channel
         }
     }
 
@@ -236,7 +237,7 @@ public final class EngineServer: Sendable {
             var who = base
             var n = 2
             while s.clients.values.contains(where: { $0.who == who }) { who = "\(base)-\(n)"; n += 1 }
-            let c = Client(id: s.nextID, who: who, role: h.role, kind: h.kind, outbox: Outbox(limit: options.queueLimit), channel: channel)
+            let c = Client(id: s.nextID, who: who, role: h.role, kind: h.kind, wantsEvents: h.events, outbox: Outbox(limit: options.queueLimit), channel: channel)
             s.nextID += 1
             // The welcome and the snapshot are queued before the fan-out can reach the client:
             // nothing comes before them.
@@ -363,8 +364,10 @@ public final class EngineServer: Sendable {
     private func fanOut() async {
         let stream = await engine.subscribe(buffer: 1 << 16)
         for await e in stream {
+            let clients = state.withLock { $0.clients.values.filter(\.wantsEvents) }
+            // Encoded once for everyone, and not at all with nobody listening.
+            guard !clients.isEmpty else { continue }
             let buf = Self.buffer(Wire.ServerMessage.eventLine(e))
-            let clients = state.withLock { Array($0.clients.values) }
             for c in clients { c.outbox.offer(.line(buf, isEvent: true)) }
         }
     }

@@ -39,7 +39,7 @@ struct BenchFanout: AsyncParsableCommand {
         for n in clients.split(separator: ",").compactMap({ Int($0) }) {
             let (engine, server, socket, dir) = try await benchServer()
             var conns: [EngineClient] = []
-            for i in 0..<n { conns.append(try await EngineClient.connect(.unix(socket), hello: Wire.Hello(name: "c\(i)", role: .viewer, kind: .cli))) }
+            for i in 0..<n { conns.append(try await EngineClient.connect(.unix(socket), hello: Wire.Hello(name: "c\(i)", role: .viewer, kind: .cli, events: true))) }
             let delays = Locked<[Double]>([])
             let received = Locked(0)
             let readers = conns.map { c in

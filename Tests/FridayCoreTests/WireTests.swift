@@ -34,6 +34,21 @@ final class WireTests: XCTestCase {
         }
         let hello = Wire.ClientMessage.hello(Wire.Hello(name: "alice", role: .operator, kind: .cli, token: "t"))
         XCTAssertEqual(try Wire.ClientMessage.decode(Array(hello.line.utf8)), hello)
+        // A one-shot command gets no live events unless it asks; a dashboard gets them.
+        XCTAssertFalse(Wire.Hello(name: "a", role: .operator, kind: .cli).events)
+        XCTAssertTrue(Wire.Hello(name: "a", role: .viewer, kind: .dashboard).events)
+        let watching = Wire.ClientMessage.hello(Wire.Hello(name: "a", role: .viewer, kind: .cli, events: true))
+        XCTAssertEqual(try Wire.ClientMessage.decode(Array(watching.line.utf8)), watching)
+        XCTAssertEqual(reason("{\"type\":\"hello\",\"version\":1,\"name\":\"a\",\"events\":\"yes\"}"), "hello: \"events\" must be true or false")
+        // An ingest batch and its answer round-trip; a batch over the limit is refused.
+        let batch = Wire.ClientMessage.ingestBatch(id: 3, events: [IngestItem(line: 2, type: "stage.output", data: .object([("stage", .string("build")), ("line", .string("ok"))]))],
+                                                   refused: [LineRefusal(line: 1, reason: "not JSON")])
+        XCTAssertEqual(try Wire.ClientMessage.decode(Array(batch.line.utf8)), batch)
+        let answer = Wire.ServerMessage.ingested(id: 3, accepted: 1, refused: [LineRefusal(line: 4, reason: "no stage")])
+        XCTAssertEqual(try Wire.ServerMessage.decode(answer.line), answer)
+        let tooMany = "{\"type\":\"ingest\",\"id\":1,\"events\":[" + Array(repeating: "{\"line\":1,\"event\":{\"type\":\"stage.output\"}}", count: Wire.maxBatch + 1).joined(separator: ",") + "]}"
+        XCTAssertEqual(reason(tooMany), "ingest: \"events\" must be a list of at most \(Wire.maxBatch)")
+        XCTAssertEqual(reason("{\"type\":\"ingest\",\"id\":1,\"events\":[{\"event\":{\"type\":\"x\"}}]}"), "missing or bad \"line\" (a whole number, 0 to 2^53)")
         let cmd = Wire.ClientMessage.command(id: 9, action: .revert, text: "p99 doubled")
         XCTAssertEqual(try Wire.ClientMessage.decode(Array(cmd.line.utf8)), cmd)
         let stop = Wire.ClientMessage.stop(id: 1, traffic: .pause, reason: nil)
