@@ -67,6 +67,31 @@ public final class EngineServer: Sendable {
         var waitsCancelled = false
         var connections = 0
         var refused = 0
+        /// Refused CI lines not yet recorded: one `ingest.refused` at most every
+        /// `refusalInterval`, so a CI that streams into a finished pipeline cannot flood the
+        /// log and push the team log's real entries out.
+        var pendingRefusals = 0
+        var refusalExamples: [String] = []
+        var lastRefusalRecord: ContinuousClock.Instant?
+    }
+
+    static let refusalInterval: Duration = .seconds(5)
+
+    /// Counts `lines` refused; the event to record now, if one is due.
+    private func noteRefusals(_ lines: [String], flushOnly: Bool = false) -> EventPayload? {
+        state.withLock { s in
+            s.pendingRefusals += lines.count
+            for l in lines where s.refusalExamples.count < 3 { s.refusalExamples.append(String(l.prefix(200))) }
+            guard s.pendingRefusals > 0 else { return nil }
+            let now = ContinuousClock.now
+            if let last = s.lastRefusalRecord, now - last < Self.refusalInterval { return nil }
+            if flushOnly, s.lastRefusalRecord == nil { return nil }
+            let p = EventPayload.ingestRefused(count: s.pendingRefusals, examples: s.refusalExamples)
+            s.pendingRefusals = 0
+            s.refusalExamples = []
+            s.lastRefusalRecord = now
+            return p
+        }
     }
 
     public let engine: Engine
@@ -297,7 +322,7 @@ public final class EngineServer: Sendable {
                 let result = await engine.ingest(checking: { state in
                     do throws(WireError) { return .success(try IngestRules.payload(type: type, data: data, in: state)) } catch { return .failure(IngestRefusal(error.message)) }
                 })
-                if case let .failure(why) = result { _ = await engine.ingest(.ingestRefused(count: 1, examples: [String(why.reason.prefix(200))])) }
+                if case let .failure(why) = result, let p = noteRefusals([why.reason]) { _ = await engine.ingest(p) }
                 switch result {
                 case .success: reply = .ack(id: id)
                 case let .failure(why): reply = .refused(id: id, reason: why.reason)
@@ -316,7 +341,7 @@ public final class EngineServer: Sendable {
                 }, summary: { refused in
                     let all = (clientRefused + refused.map { LineRefusal(line: events[$0.index].line, reason: $0.refusal.reason) }).sorted { $0.line < $1.line }
                     guard !all.isEmpty else { return nil }
-                    return .ingestRefused(count: all.count, examples: all.prefix(3).map { "line \($0.line): \(String($0.reason.prefix(200)))" })
+                    return self.noteRefusals(all.map { "line \($0.line): \($0.reason)" })
                 })
                 let lines = refusals.map { LineRefusal(line: events[$0.index].line, reason: $0.refusal.reason) }
                 reply = .ingested(id: id, accepted: events.count - refusals.count, refused: lines)
@@ -376,6 +401,8 @@ public final class EngineServer: Sendable {
     private func watch() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(500))
+            // Refused CI lines held back by the interval are recorded once it has passed.
+            if let p = noteRefusals([], flushOnly: true) { _ = await engine.ingest(p) }
             let clients = state.withLock { Array($0.clients.values) }
             for c in clients {
                 if c.outbox.overflowed {

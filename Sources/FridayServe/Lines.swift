@@ -6,10 +6,17 @@ import Synchronization
 struct LineDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     let limit: Int
+    /// How much of what is buffered has been searched for a newline already: a long line
+    /// arriving in small pieces is scanned once, not once per piece.
+    var scanned = 0
+
+    init(limit: Int) { self.limit = limit }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
-        if let i = view.firstIndex(of: UInt8(ascii: "\n")) {
+        let from = view.startIndex + min(scanned, view.count)
+        if let i = view[from...].firstIndex(of: UInt8(ascii: "\n")) {
+            scanned = 0
             let length = i - view.startIndex
             guard length <= limit else { throw LineTooLong(limit: limit) }
             var line = buffer.readSlice(length: length)!
@@ -19,6 +26,7 @@ struct LineDecoder: ByteToMessageDecoder {
             return .continue
         }
         if buffer.readableBytes > limit { throw LineTooLong(limit: limit) }
+        scanned = view.count
         return .needMoreData
     }
 

@@ -18,7 +18,8 @@ struct Ingest: AsyncParsableCommand {
             FileHandle.standardError.write(Data("friday ingest: line \(n): \(TerminalText.neutralise(why))\n".utf8))
         }
         let (lines, waiting) = StdinLines.stream(limit: Wire.maxEventLineBytes)
-        // Lines go in batches (up to 1,024 lines or 512 kB each), in order; the engine checks
+        // Lines go in batches (up to 1,024 lines or 256 kB each, at most 768 kB with every
+        // escape the encoding adds, under the engine's 1 MB line), in order; the engine checks
         // and records a batch in one go. Up to 4 batches wait for their answers at once.
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
@@ -38,9 +39,13 @@ struct Ingest: AsyncParsableCommand {
                         for r in bad { say(r.line, r.reason) }
                     case .accepted:
                         accepted.withLock { $0 += sent.count }
-                    case let .refused(why), let .lost(why):
+                    case let .refused(why):
                         refused.withLock { $0 += sent.count }
                         if let first = sent.first, let last = sent.last { say(first.line, "lines \(first.line)–\(last.line) not recorded: \(why)") }
+                    case let .lost(why):
+                        // It may have been recorded: friday status (or the dashboard) says.
+                        refused.withLock { $0 += sent.count }
+                        if let first = sent.first, let last = sent.last { say(first.line, "lines \(first.line)–\(last.line) not confirmed: \(why) (friday status shows what was recorded)") }
                     }
                 }
             }
@@ -55,7 +60,8 @@ struct Ingest: AsyncParsableCommand {
                 switch item.content {
                 case let .failure(why): refuse(why.description)
                 case let .success(raw):
-                    if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                    // A blank line is skipped (but the batch below is still sent if nothing more waits).
+                    if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { break }
                     let v: JSONValue
                     do throws(JSONParseError) { v = try JSONValue.parse(bytes: raw) } catch { refuse("not JSON: \(error.description)"); break }
                     guard case .object = v, let type = v["type"]?.stringValue else { refuse("expected an object with \"type\" and \"data\" (see docs/events.md)"); break }
@@ -64,7 +70,7 @@ struct Ingest: AsyncParsableCommand {
                     events.append(IngestItem(line: n, type: String(type.prefix(64)), data: data))
                     bytes += raw.count + 32
                 }
-                if events.count >= Wire.maxBatch || local.count >= Wire.maxBatch || bytes >= 512 * 1024 { await send() }
+                if events.count >= Wire.maxBatch || local.count >= Wire.maxBatch || bytes >= 256 * 1024 { await send() }
                 // A slow CI (a line now and then) is not held back waiting for a full batch.
                 if waiting.value <= 0 { await send() }
             }

@@ -261,6 +261,7 @@ struct SideEffects {
         var revert: GitRevert?
         if cfg.git.revert, let repo = cfg.repo {
             let r = GitRevert(repo: repo, from: cfg.from.commit, to: cfg.to.commit, deployID: cfg.id, settings: cfg.git, web: cfg.web,
+                              stillReverted: { await engine.state.outcome == .reverted },
                               report: { result in _ = await engine.ingest(result) })
             await engine.addSink { r.consider($0) }
             // Reverted before the engine stopped, and git not done yet: do it now.

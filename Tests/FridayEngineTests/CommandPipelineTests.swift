@@ -16,9 +16,9 @@ final class CommandPipelineTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
-    func pipeline(_ specs: [StageSpec], grace: Double = 1) -> CommandPipeline {
+    func pipeline(_ specs: [StageSpec], grace: Double = 1, fileLimit: Int = CommandPipeline.defaultFileLimit) -> CommandPipeline {
         CommandPipeline(specs: specs, deployID: "d1", service: "checkout", from: VersionRef(name: "v1", commit: "aaa1111"),
-                        to: VersionRef(name: "v2", commit: "bbb2222"), outputDir: dir, grace: grace)
+                        to: VersionRef(name: "v2", commit: "bbb2222"), outputDir: dir, grace: grace, fileLimit: fileLimit)
     }
 
     func started(_ names: [String]) -> DeployState {
@@ -127,11 +127,13 @@ final class CommandPipelineTests: XCTestCase {
     }
 
     func testHostileAndHugeOutputIsBoundedOnScreenAndKeptWholeInTheFile() async throws {
+        // A flood first, then the hostile lines and a 10 MB one: the last lines are the ones
+        // that reach the screen.
         let script = """
+        seq 1 100000
         printf 'title \\033]0;pwned\\007 and \\033[31mred\\n'
         printf 'bad \\377\\376 utf8\\n'
         head -c 10000000 /dev/zero | tr '\\0' 'x'; echo
-        seq 1 100000
         """
         let p = pipeline([StageSpec(name: "noisy", run: .script(script))])
         var s = started(["noisy"])
@@ -151,6 +153,21 @@ final class CommandPipelineTests: XCTestCase {
         let size = (try FileManager.default.attributesOfItem(atPath: p.outputPath("noisy"))[.size] as? Int) ?? 0
         XCTAssertGreaterThan(size, 10_000_000 + 588_895 - 1, "the whole output is kept in the file")
         XCTAssertLessThan(Date().timeIntervalSince(started), 30)
+    }
+
+    func testAStageThatFloodsItsOutputCannotFillTheDisk() async throws {
+        // 8 MB of output against a 1 MB limit (256 MB in a real deploy): the file stops at
+        // the limit and says so; the stage itself goes on to its end and succeeds.
+        let p = pipeline([StageSpec(name: "flood", run: .script("yes 'compiling module ok' | head -c 8000000; echo done"))], fileLimit: 1 << 20)
+        var s = started(["flood"])
+        let events = await drive(p, &s, seconds: 60) { $0.pipelineSucceeded || $0.failedStage != nil }
+        XCTAssertEqual(s.stages.first?.status, .succeeded)
+        let size = (try FileManager.default.attributesOfItem(atPath: p.outputPath("flood"))[.size] as? Int) ?? 0
+        XCTAssertGreaterThanOrEqual(size, 1 << 20)
+        XCTAssertLessThan(size, (1 << 20) + 200)
+        let text = try String(contentsOfFile: p.outputPath("flood"), encoding: .utf8)
+        XCTAssertTrue(text.hasSuffix("[friday] the output goes on past 1 MB: the rest is not kept\n"), String(text.suffix(120)))
+        XCTAssertTrue(output(events).contains("done"), "the screen still gets the last lines")
     }
 
     func testAStageThatWasRunningWhenTheEngineStoppedIsFailedNotRunAgain() async throws {

@@ -106,13 +106,15 @@ final class GitChangeTests: XCTestCase {
         git("commit", "-q", "-m", subject)
     }
 
-    func revert(from: String = "v1", to: String, push: Bool = false, remote: String = "origin", temporary: String? = nil) async -> EventPayload {
+    func revert(from: String = "v1", to: String, push: Bool = false, remote: String = "origin", base: String? = nil, temporary: String? = nil,
+                stillReverted: @escaping @Sendable () async -> Bool = { true }) async -> EventPayload {
         var settings = GitSettings()
+        settings.base = base
         settings.revert = true
         settings.push = push
         settings.remote = remote
         let r = GitRevert(repo: repo, from: from, to: to, deployID: "checkout-v2.4.0", settings: settings, web: "https://git.example.com/acme/checkout",
-                          temporary: temporary ?? repo + "-tmp", report: { _ in })
+                          temporary: temporary ?? repo + "-tmp", stillReverted: stillReverted, report: { _ in })
         try? FileManager.default.createDirectory(atPath: temporary ?? repo + "-tmp", withIntermediateDirectories: true)
         return await r.run()
     }
@@ -171,7 +173,12 @@ final class GitChangeTests: XCTestCase {
         // main moved on after the deploy: the same line changed again.
         write("config.txt", "timeout=3\n", commit: "raise it again")
         let head = git("rev-parse", "HEAD")
-        let p = await revert(to: to)
+        // From the deployed commit the revert is clean; from main (as a pull request would be) it conflicts.
+        guard case let .gitReverted(_, clean, _, _, _, noError) = await revert(to: to) else { return XCTFail() }
+        XCTAssertNil(noError)
+        XCTAssertEqual(clean, "friday/revert-checkout-v2.4.0")
+        git("branch", "-D", "friday/revert-checkout-v2.4.0")
+        let p = await revert(to: to, base: "main")
         guard case let .gitReverted(_, branch, commits, conflicts, _, error) = p else { return XCTFail("\(p)") }
         XCTAssertEqual(conflicts, ["config.txt"])
         XCTAssertNil(branch)
@@ -208,6 +215,14 @@ final class GitChangeTests: XCTestCase {
         XCTAssertEqual(onRemote, full)
         XCTAssertEqual(commits.first?.url, "https://git.example.com/acme/checkout/commit/\(full)")
         XCTAssertEqual(branch, "friday/revert-checkout-v2.4.0")
+
+        // Retried before the push: the branch stays here, nothing goes out.
+        guard case let .gitReverted(_, b3, _, _, p3, e3) = await revert(to: to, push: true, stillReverted: { false }) else { return XCTFail() }
+        XCTAssertNil(p3)
+        XCTAssertEqual(b3, "friday/revert-checkout-v2.4.0-2")
+        XCTAssertEqual(e3, "the deploy was retried before the push: the branch is kept here and not pushed")
+        XCTAssertEqual(git("--git-dir", remote, "branch", "--list", "friday/revert-checkout-v2.4.0-2"), "")
+        git("branch", "-D", "friday/revert-checkout-v2.4.0-2")
 
         git("remote", "add", "gone", repo + "-no-such-remote.git")
         guard case let .gitReverted(_, b2, c2, _, p2, e2) = await revert(to: to, push: true, remote: "gone") else { return XCTFail() }

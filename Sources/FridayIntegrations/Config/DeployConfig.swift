@@ -834,8 +834,9 @@ public struct GitSettings: Sendable, Equatable {
     public var revert = false
     public var push = false
     public var remote = "origin"
-    /// What the revert branch starts from: the checkout's HEAD unless named.
-    public var base = "HEAD"
+    /// What the revert branch starts from: the deployed commit unless named (never the
+    /// checkout's HEAD by default: it may hold someone's unpushed work).
+    public var base: String?
     public var timeout: Double = 30
     public init() {}
 

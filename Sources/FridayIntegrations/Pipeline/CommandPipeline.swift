@@ -38,7 +38,8 @@ public struct StageSpec: Sendable, Equatable {
 ///
 /// Bounded: at most `linesPerTick` output lines per stage become events each second (the
 /// rest are counted in one line), a line is cut at `maxLineBytes`, and the whole output goes
-/// to `OUTPUT_DIR/ID.STAGE.log`. A stage that times out or is cancelled gets SIGTERM for its
+/// to `OUTPUT_DIR/ID.STAGE.log`, up to `fileLimit` bytes (256 MB: a stage that floods its
+/// output cannot fill the disk; past it the file says so and the stage goes on). A stage that times out or is cancelled gets SIGTERM for its
 /// whole group, then SIGKILL after `grace` seconds.
 ///
 /// Time is the engine's (`poll(at:)`): durations, polls and timeouts follow the clock the
@@ -47,6 +48,8 @@ public struct StageSpec: Sendable, Equatable {
 public final class CommandPipeline: EventSource, Sendable {
     public static let linesPerTick = 50
     public static let maxLineBytes = 16 * 1024
+    public static let defaultFileLimit = 256 << 20
+    private let fileLimit: Int
 
     private let specs: [StageSpec]
     private let baseEnv: [String: String]
@@ -72,8 +75,10 @@ public final class CommandPipeline: EventSource, Sendable {
     }
 
     public init(specs: [StageSpec], deployID: String, service: String, from: VersionRef, to: VersionRef,
-                outputDir: String, grace: Double = 5, environment: [String: String] = ProcessInfo.processInfo.environment) {
+                outputDir: String, grace: Double = 5, environment: [String: String] = ProcessInfo.processInfo.environment,
+                fileLimit: Int = CommandPipeline.defaultFileLimit) {
         self.specs = specs
+        self.fileLimit = fileLimit
         self.outputDir = outputDir
         self.deployID = deployID
         self.grace = grace
@@ -204,7 +209,7 @@ public final class CommandPipeline: EventSource, Sendable {
         env["FRIDAY_STAGE"] = spec.name
         env["FRIDAY_ATTEMPT"] = String(c.attempt)
         do {
-            c.process = try StageProcess.start(spec.argv, dir: spec.dir, env: env, output: outputPath(spec.name), append: c.attempt > 1)
+            c.process = try StageProcess.start(spec.argv, dir: spec.dir, env: env, output: outputPath(spec.name), append: c.attempt > 1, fileLimit: fileLimit)
             return true
         } catch {
             out.append(.event(.stageOutput(stage: spec.name, line: "[friday] could not start \(spec.argv.first ?? "?"): \(error)")))
@@ -214,11 +219,12 @@ public final class CommandPipeline: EventSource, Sendable {
     }
 
     private func lines(_ p: StageProcess, _ spec: StageSpec, final: Bool = false) -> [SourceOutput] {
-        let (lines, skipped) = p.take(max: CommandPipeline.linesPerTick)
-        var out = lines.map { SourceOutput.event(.stageOutput(stage: spec.name, line: $0)) }
+        let (lines, skipped) = p.take(max: CommandPipeline.linesPerTick, final: final)
+        var out: [SourceOutput] = []
         if skipped > 0 {
             out.append(.event(.stageOutput(stage: spec.name, line: "[friday] \(skipped) more line\(skipped == 1 ? "" : "s") in \(outputPath(spec.name))")))
         }
+        out += lines.map { SourceOutput.event(.stageOutput(stage: spec.name, line: $0)) }
         return out
     }
 }
@@ -243,7 +249,8 @@ final class StageProcess: Sendable {
 
     private init(pid: pid_t) { self.pid = pid }
 
-    static func start(_ argv: [String], dir: String?, env: [String: String], output: String, append: Bool) throws -> StageProcess {
+    static func start(_ argv: [String], dir: String?, env: [String: String], output: String, append: Bool,
+                      fileLimit: Int = CommandPipeline.defaultFileLimit) throws -> StageProcess {
         guard let exe = argv.first, !exe.isEmpty else { throw StageError("an empty command") }
         var fds: [Int32] = [0, 0]
         // Close-on-exec, so a child spawned meanwhile on another thread never holds the pipe.
@@ -289,7 +296,7 @@ final class StageProcess: Sendable {
         let p = StageProcess(pid: pid)
         let file = open(output, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
         let readFD = fds[0]
-        let thread = Thread { p.read(readFD, into: file) }
+        let thread = Thread { p.read(readFD, into: file, limit: fileLimit) }
         thread.name = "friday-stage-output"
         thread.start()
         return p
@@ -307,15 +314,21 @@ final class StageProcess: Sendable {
     }
 
     /// Reads until end of file: whole bytes to `file`, lines (cut at `maxLineBytes`) to the queue.
-    private func read(_ fd: Int32, into file: Int32) {
+    private func read(_ fd: Int32, into file: Int32, limit: Int) {
         var buf = [UInt8](repeating: 0, count: 65536)
+        var written = 0
         var line: [UInt8] = []
         var cut = false
         func emit() {
             var text = String(decoding: line, as: UTF8.self)
             if cut { text += " …(line cut at \(CommandPipeline.maxLineBytes / 1024) kB)" }
             queue.withLock { q in
-                if q.lines.count < StageProcess.queued { q.lines.append(text) } else { q.skipped += 1 }
+                // Full: the oldest half goes (counted), the newest lines are kept.
+                if q.lines.count >= StageProcess.queued {
+                    q.lines.removeFirst(StageProcess.queued / 2)
+                    q.skipped += StageProcess.queued / 2
+                }
+                q.lines.append(text)
             }
             line.removeAll(keepingCapacity: true)
             cut = false
@@ -324,7 +337,15 @@ final class StageProcess: Sendable {
             let n = Glibc.read(fd, &buf, buf.count)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
-            if file >= 0 { _ = buf.withUnsafeBytes { Glibc.write(file, $0.baseAddress, n) } }
+            if file >= 0, written < limit {
+                let take = min(n, limit - written)
+                _ = buf.withUnsafeBytes { Glibc.write(file, $0.baseAddress, take) }
+                written += take
+                if written >= limit {
+                    let note = "\n[friday] the output goes on past \(limit >> 20) MB: the rest is not kept\n"
+                    _ = note.withCString { Glibc.write(file, $0, strlen($0)) }
+                }
+            }
             for b in buf[0..<n] {
                 if b == UInt8(ascii: "\n") { emit(); continue }
                 if line.count < CommandPipeline.maxLineBytes { line.append(b) } else { cut = true }
@@ -336,8 +357,18 @@ final class StageProcess: Sendable {
         drained.withLock { $0 = true }
     }
 
-    func take(max: Int) -> ([String], Int) {
+    /// Up to `max` lines for the screen, and how many were passed over. In order while the
+    /// stage's output keeps up with the screen; once it floods (or at the stage's end) the
+    /// newest lines, so the last lines before a failure are the ones on screen.
+    func take(max: Int, final: Bool = false) -> ([String], Int) {
         queue.withLock { q in
+            if final || q.lines.count > StageProcess.queued / 2 {
+                let out = Array(q.lines.suffix(max))
+                let skipped = q.skipped + q.lines.count - out.count
+                q.lines.removeAll(keepingCapacity: true)
+                q.skipped = 0
+                return (out, skipped)
+            }
             let n = min(max, q.lines.count)
             let out = Array(q.lines.prefix(n))
             q.lines.removeFirst(n)

@@ -68,6 +68,12 @@ public final class GitChange: EventSource, Sendable {
                 p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                 p.arguments = ["git"] + args
                 var env = ProcessInfo.processInfo.environment
+                // Started from a git hook or script, friday must not inherit where git looks:
+                // -C names the repository, nothing else may.
+                for k in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                          "GIT_NAMESPACE", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"] {
+                    env.removeValue(forKey: k)
+                }
                 env["GIT_TERMINAL_PROMPT"] = "0"
                 env["GIT_PAGER"] = "cat"
                 env["LC_ALL"] = "C"

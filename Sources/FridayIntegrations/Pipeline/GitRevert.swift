@@ -19,13 +19,17 @@ public final class GitRevert: Sendable {
     let web: String?
     let temporary: String
     private let report: @Sendable (EventPayload) async -> Void
+    /// Asked before pushing: whether the deploy is still reverted (a retry since means the
+    /// branch must not go out as the team's undo).
+    private let stillReverted: @Sendable () async -> Bool
     private let job = Locked<Task<Void, Never>?>(nil)
     private let running = Locked(false)
 
     public init(repo: String, from: String, to: String, deployID: String, settings: GitSettings, web: String?,
-                temporary: String = NSTemporaryDirectory(), report: @escaping @Sendable (EventPayload) async -> Void) {
+                temporary: String = NSTemporaryDirectory(), stillReverted: @escaping @Sendable () async -> Bool = { true },
+                report: @escaping @Sendable (EventPayload) async -> Void) {
         self.repo = repo; self.from = from; self.to = to; self.deployID = deployID; self.settings = settings; self.web = web
-        self.temporary = temporary; self.report = report
+        self.temporary = temporary; self.report = report; self.stillReverted = stillReverted
     }
 
     /// An engine sink: a `deploy.finished` with outcome reverted starts the job.
@@ -56,12 +60,15 @@ public final class GitRevert: Sendable {
         func failed(_ why: String, branch: String? = nil, commits: [ChangeCommit] = [], conflicts: [String] = []) -> EventPayload {
             .gitReverted(range: range, branch: branch, commits: commits, conflicts: conflicts, pushed: nil, error: why)
         }
-        for c in [from, to, settings.base] where !GitChange.isRevision(c) {
+        let baseName = settings.base ?? to
+        for c in [from, to, baseName] where !GitChange.isRevision(c) {
             return failed("\"\(TerminalText.neutralise(String(c.prefix(60))))\" is not a commit id or name friday passes to git")
         }
         let t = settings.timeout
         func git(_ args: [String], in dir: String? = nil) async -> Result<String, GitFailure> {
-            await GitChange.git(["-C", dir ?? repo, "-c", "core.editor=true", "-c", "commit.gpgsign=false"] + args, timeout: t)
+            // No editor, no signing prompt, and none of the checkout's hooks (a post-checkout or
+            // pre-push hook of the user's would run under friday's timeout, unasked).
+            await GitChange.git(["-C", dir ?? repo, "-c", "core.editor=true", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"] + args, timeout: t)
         }
         // Commits need an author: the checkout's own, else friday's.
         var identity: [String] = []
@@ -82,20 +89,20 @@ public final class GitRevert: Sendable {
             branch = "\(stem)-\(k)"; k += 1
         }
         let base: String
-        switch await git(["rev-parse", "--verify", "\(settings.base)^{commit}"]) {
+        switch await git(["rev-parse", "--verify", "\(baseName)^{commit}"]) {
         case let .success(out): base = out.trimmingCharacters(in: .whitespacesAndNewlines)
-        case let .failure(why): return failed("the base \(settings.base) is not a commit here: \(why)")
+        case let .failure(why): return failed("the base \(baseName) is not a commit here: \(why)")
         }
 
-        _ = await git(["worktree", "prune"])
         let dir = temporary + (temporary.hasSuffix("/") ? "" : "/") + "friday-revert-\(GitRevert.branchPart(deployID))-\(UInt32.random(in: 0...UInt32.max))"
         if case let .failure(why) = await git(["worktree", "add", "--quiet", "-b", branch, dir, base]) {
             return failed("cannot make a worktree for \(branch): \(why)")
         }
         func cleanUp(deleteBranch: Bool) async {
+            // Only friday's own worktree is removed (no prune: the user's other worktrees stay
+            // recorded even if their directory is away just now).
             _ = await git(["worktree", "remove", "--force", dir])
             try? FileManager.default.removeItem(atPath: dir)
-            _ = await git(["worktree", "prune"])
             if deleteBranch { _ = await git(["branch", "-D", branch]) }
         }
 
@@ -120,6 +127,10 @@ public final class GitRevert: Sendable {
         await cleanUp(deleteBranch: false)
         guard settings.push else {
             return .gitReverted(range: range, branch: branch, commits: commits, conflicts: [], pushed: nil, error: nil)
+        }
+        guard await stillReverted() else {
+            return .gitReverted(range: range, branch: branch, commits: commits, conflicts: [], pushed: nil,
+                                error: "the deploy was retried before the push: the branch is kept here and not pushed")
         }
         switch await git(["push", "--quiet", settings.remote, "refs/heads/\(branch):refs/heads/\(branch)"]) {
         case .success:
