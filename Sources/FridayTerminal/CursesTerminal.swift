@@ -24,6 +24,12 @@ public final class CursesTerminal: Terminal {
         guard isatty(0) == 1, isatty(1) == 1 else {
             throw TerminalUnavailable(message: "standard input and output must be a terminal")
         }
+        // A terminal that cannot place the cursor cannot show a dashboard: say so before
+        // ncurses draws a blank screen with one frozen line.
+        let termName = getenv("TERM").map { String(cString: $0) } ?? ""
+        if ["", "dumb", "unknown"].contains(termName) {
+            throw TerminalUnavailable(message: "TERM=\(termName.isEmpty ? "(unset)" : termName) cannot place the cursor, which a dashboard needs; set TERM (xterm-256color, tmux-256color, screen) or use --headless for JSON lines")
+        }
         setlocale(LC_ALL, "")
         var utf8 = shim_is_utf8_locale() != 0
         if !utf8, setlocale(LC_CTYPE, "C.UTF-8") != nil { utf8 = shim_is_utf8_locale() != 0 }

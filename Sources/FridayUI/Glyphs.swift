@@ -5,6 +5,8 @@ public struct Glyphs: Sendable, Equatable {
     public var barFull, barEmpty: String
     public var spark: [String]
     public var ok, failed, running, pending, current, arrow, ellipsis, bullet, warning: String
+    /// Where the next typed character goes in a text field.
+    public var cursor = "▏"
 
     public static let unicode = Glyphs(
         horizontal: "─", vertical: "│", topLeft: "┌", topRight: "┐", bottomLeft: "└", bottomRight: "┘",
@@ -14,5 +16,5 @@ public struct Glyphs: Sendable, Equatable {
     public static let ascii = Glyphs(
         horizontal: "-", vertical: "|", topLeft: "+", topRight: "+", bottomLeft: "+", bottomRight: "+",
         barFull: "#", barEmpty: ".", spark: ["_", ".", "-", "=", "+", "*", "#", "@"],
-        ok: "v", failed: "x", running: "*", pending: "o", current: ">", arrow: "->", ellipsis: "~", bullet: "-", warning: "!")
+        ok: "v", failed: "x", running: "*", pending: "o", current: ">", arrow: "->", ellipsis: "~", bullet: "-", warning: "!", cursor: "|")
 }

@@ -166,15 +166,24 @@ enum FooterBar {
         g.fill(Rect(x: 0, y: row, width: g.width, height: 1))
         if case let .chat(text) = m.mode {
             let x = g.put(" say: ", x: 0, y: row, role: .accent)
-            let shown = tail(text, g.width - x - 22)
-            let w = g.put(shown, x: x, y: row, role: .input)
-            g.put("▏", x: x + w, y: row, role: .accent)
-            let hint = "Enter send · Esc cancel"
-            g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: .dim)
+            // The count shows near the limit; the hint gives way to the text on a narrow screen.
+            let n = text.count
+            let count = n >= LineEdit.chatLimit - 50 ? "\(n)/\(LineEdit.chatLimit) " : ""
+            var hint = count + "Enter send · Esc keeps the draft"
+            if g.width - x - CharWidth.of(hint) - 2 < 20 { hint = count }
+            let room = max(1, g.width - x - CharWidth.of(hint) - 2)
+            let (before, after) = field(text, cursor: m.cursor, width: room - 1)
+            var cx = x + g.put(before, x: x, y: row, role: .input)
+            g.put(m.glyphs.cursor, x: cx, y: row, role: .accent)
+            cx += 1
+            g.put(after, x: cx, y: row, role: .input, limit: max(0, x + room - cx))
+            if !hint.isEmpty { g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: n >= LineEdit.chatLimit ? .bad : .dim) }
             return
         }
         if let bar = m.replayBar {
-            g.put(" " + bar, x: 0, y: row, role: .accent, limit: g.width)
+            var x = 1
+            if let msg = m.message { x += g.put(msg.text, x: x, y: row, role: msg.isError ? .bad : .good, limit: g.width - 2) + 2 }
+            g.put(bar, x: x, y: row, role: .accent, limit: max(0, g.width - x))
             return
         }
         var x = 1
@@ -195,6 +204,15 @@ enum FooterBar {
             x += g.put(b.label, x: x, y: row, role: greyed ? .dim : .keyName)
             x += g.put(" \(short)  ", x: x, y: row, role: greyed ? .dim : .keyHint)
         }
+    }
+
+    /// A text field's text around its cursor, fitted to `width` columns: what is before the
+    /// cursor (its end kept) and what is after (its start kept).
+    static func field(_ text: String, cursor: Int, width: Int) -> (String, String) {
+        let chars = Array(text)
+        let at = min(max(0, cursor), chars.count)
+        let before = tail(String(chars[..<at]), max(0, width - min(8, chars.count - at)))
+        return (before, String(chars[at...]))
     }
 
     static func tail(_ s: String, _ width: Int) -> String {

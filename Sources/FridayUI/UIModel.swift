@@ -78,6 +78,12 @@ public struct UIModel: Sendable {
     public var tmuxClients: [String] = []
     /// `q` leaves the engine running (attached to a served engine) rather than ending it.
     public var detaches = false
+    /// A replay: no key acts on a deploy (the player has its own keys; help shows them).
+    public var replay = false
+    /// Where the cursor is in the text field being typed (characters from its start).
+    public var cursor = 0
+    /// The team-log line being written, kept when Esc closes the field until it is sent.
+    public var chatDraft = ""
 
     public static let viewerRefusal = "you watch as a viewer: ask an operator, or attach with --role operator"
 
@@ -142,7 +148,7 @@ public struct UIModel: Sendable {
             if k == .escape || k == .char("?") || k == .char("q") || k == .enter { mode = .normal }
             return []
         case let .confirm(action, typed):
-            switch LineEdit.apply(k, to: typed, limit: 40) {
+            switch LineEdit.apply(k, to: typed, cursor: &cursor, limit: 40) {
             case .cancel:
                 mode = .normal
                 message = ("\(action.rawValue) cancelled", false)
@@ -158,18 +164,19 @@ public struct UIModel: Sendable {
                 return [.send(Command(action, by: user))]
             }
         case let .revertReason(text):
-            switch LineEdit.apply(k, to: text) {
+            switch LineEdit.apply(k, to: text, cursor: &cursor) {
             case .cancel: mode = .normal; message = nil; return []
             case let .update(t): mode = .revertReason(t); return []
             case let .submit(reason):
                 let r = reason.trimmingCharacters()
                 if r.isEmpty { message = ("a revert needs a reason for the team log", true); return [] }
                 mode = .revertConfirm(reason: r, typed: "")
+                cursor = 0
                 message = nil
                 return []
             }
         case let .revertConfirm(reason, typed):
-            switch LineEdit.apply(k, to: typed, limit: 40) {
+            switch LineEdit.apply(k, to: typed, cursor: &cursor, limit: 40) {
             case .cancel: mode = .normal; message = ("revert cancelled", false); return []
             case let .update(t): mode = .revertConfirm(reason: reason, typed: t); message = nil; return []
             case let .submit(t):
@@ -199,11 +206,17 @@ public struct UIModel: Sendable {
             }
             return []
         case let .chat(text):
-            switch LineEdit.apply(k, to: text) {
-            case .cancel: mode = .normal; message = nil; return []
+            switch LineEdit.apply(k, to: text, cursor: &cursor) {
+            case .cancel:
+                // Esc keeps the draft: m opens it again where it was.
+                chatDraft = text
+                mode = .normal
+                message = text.isEmpty ? nil : ("draft kept: m to go on with it", false)
+                return []
             case let .update(t): mode = .chat(t); return []
             case let .submit(line):
                 mode = .normal
+                chatDraft = ""
                 let t = line.trimmingCharacters()
                 return t.isEmpty ? [] : [.send(Command(.say, by: user, text: t))]
             }
@@ -215,6 +228,10 @@ public struct UIModel: Sendable {
                 return []
             }
             guard let b = Keymap.binding(for: k) else { return [] }
+            if replay, b.action.isActing || b.action == .say {
+                message = ("a replay acts on nothing: \(b.label) (\(b.short)) is a live key; ? shows the replay's keys", true)
+                return []
+            }
             if role == .viewer, b.action.isActing {
                 message = (UIModel.viewerRefusal, true)
                 return []
@@ -227,9 +244,13 @@ public struct UIModel: Sendable {
                 let step = k == .backTab ? all.count - 1 : 1
                 focus = all[(focus.rawValue + step) % all.count]
                 return []
-            case .scrollUp: scroll[focus, default: 0] += 1; return []
-            case .scrollDown: scroll[focus] = max(0, (scroll[focus] ?? 0) - 1); return []
-            case .say: mode = .chat(""); return []
+            case .scrollUp: scrollBy(1); return []
+            case .scrollDown: scrollBy(-1); return []
+            case .pageUp: scrollBy(page); return []
+            case .pageDown: scrollBy(-page); return []
+            case .oldest: scrollBy(Int.max / 2); return []
+            case .live: scroll[focus] = 0; return []
+            case .say: mode = .chat(chatDraft); cursor = chatDraft.count; return []
             case .togglePause:
                 let action: Action = deploy.paused != nil ? .resume : .pause
                 return [.send(Command(action, by: user))]
@@ -239,6 +260,7 @@ public struct UIModel: Sendable {
                 let personHold = action == .promote && deploy.paused.map { $0.by != "judge" && $0.by != "engine" } ?? false
                 if RolloutLogic.refusal(action, in: deploy) == nil, action == .retry || personHold {
                     mode = .confirm(action, typed: "")
+                    cursor = 0
                     return []
                 }
                 return [.send(Command(action, by: user))]
@@ -253,17 +275,40 @@ public struct UIModel: Sendable {
             case .cancelStage:
                 if RolloutLogic.refusal(.cancel, in: deploy) != nil { return [.send(Command(.cancel, by: user))] }
                 mode = .confirm(.cancel, typed: "")
+                cursor = 0
                 return []
             case .promoteFull, .revert:
                 let action = b.command!
                 // A refused dangerous command is sent anyway, so the refusal is logged for all.
                 if RolloutLogic.refusal(action, in: deploy) != nil { return [.send(Command(action, by: user))] }
                 mode = action == .revert ? .revertReason("") : .confirm(action, typed: "")
+                cursor = 0
                 return []
             }
         }
     }
 
+}
+
+extension UIModel {
+    /// Half the screen: what PgUp and PgDn move.
+    var page: Int { max(1, (height - 4) / 2) }
+
+    /// How far the focused pane can scroll back: its lines, less one (nothing moves past the oldest).
+    public var scrollLimit: Int {
+        switch focus {
+        case .team: return max(0, deploy.log.count - 1)
+        case .pipeline:
+            let shown = deploy.runningStage ?? deploy.failedStage ?? deploy.stages.last(where: { !$0.output.isEmpty })
+            return max(0, (shown?.output.count ?? 0) - 1)
+        case .traffic, .errors: return 0
+        }
+    }
+
+    mutating func scrollBy(_ n: Int) {
+        let now = scroll[focus] ?? 0
+        scroll[focus] = min(scrollLimit, max(0, n > 0 ? min(now + n, Int.max / 2) : now + n))
+    }
 }
 
 /// A one-line text field's answer to a key.
@@ -290,18 +335,44 @@ extension UIModel {
 
 /// A one-line text field (chat, revert reason, a confirm dialog's word): only a lone Esc
 /// cancels; Enter submits what is typed; pastes are text; escape sequences are ignored.
-enum LineEdit {
+/// Editing as in a shell: ←/→, Home/End (Ctrl-A/Ctrl-E), Backspace before the cursor,
+/// Ctrl-U to the start, Ctrl-W the word before the cursor. Nothing is cut silently: a field
+/// at its limit takes no more and the footer shows the count near it.
+public enum LineEdit {
     case cancel, update(String), submit(String)
+    public static let chatLimit = 300
 
-    static func apply(_ k: Key, to text: String, limit: Int = 300) -> LineEdit {
+    public static func apply(_ k: Key, to text: String, cursor: inout Int, limit: Int = LineEdit.chatLimit) -> LineEdit {
+        var chars = Array(text)
+        var at = min(max(0, cursor), chars.count)
+        defer { cursor = at }
         switch k {
         case .escape: return .cancel
         case .enter: return .submit(text)
-        case .backspace: return .update(String(text.dropLast()))
-        case let .char(c): return .update(text.count < limit ? text + String(c) : text)
-        case let .paste(p): return .update(String((text + p).prefix(limit)))
-        default: return .update(text)
+        case .left: at = max(0, at - 1)
+        case .right: at = min(chars.count, at + 1)
+        case .home, .other(1): at = 0
+        case .end, .other(5): at = chars.count
+        case .backspace, .other(8), .other(127):
+            guard at > 0 else { break }
+            chars.remove(at: at - 1); at -= 1
+        case .other(21): // Ctrl-U
+            chars.removeSubrange(0..<at); at = 0
+        case .other(23): // Ctrl-W
+            var i = at
+            while i > 0, chars[i - 1].isWhitespace { i -= 1 }
+            while i > 0, !chars[i - 1].isWhitespace { i -= 1 }
+            chars.removeSubrange(i..<at); at = i
+        case let .char(c):
+            guard chars.count < limit else { break }
+            chars.insert(c, at: at); at += 1
+        case let .paste(p):
+            let room = max(0, limit - chars.count)
+            let taken = Array(p.prefix(room))
+            chars.insert(contentsOf: taken, at: at); at += taken.count
+        default: break
         }
+        return .update(String(chars))
     }
 }
 

@@ -28,6 +28,10 @@ struct Replay: AsyncParsableCommand {
         let read: (events: [DeployEvent], problem: LogError?)
         do { read = try EventLog.readEvents(path: log) } catch { throw ExitWith(message: error.description) }
         if summary {
+            // A file that holds no event is not a deploy's log: say so rather than an empty post-mortem.
+            guard !read.events.isEmpty else {
+                throw ExitWith(message: "\(TerminalText.neutralise(log)): no events: not a friday event log\(read.problem.map { " (\(TerminalText.neutralise($0.message)))" } ?? "")")
+            }
             print(PostMortem.markdown(read.events, problem: read.problem?.description), terminator: "")
             return
         }
@@ -96,6 +100,7 @@ final class ReplayPlayer: @unchecked Sendable {
         let start = events[0].ts
         var playhead = events[0].ts // the replayed clock while playing
         var model = UIModel(now: start, user: "you", glyphs: ascii ? .ascii : term.glyphs, width: term.size.width, height: term.size.height, sourceLabel: "replay")
+        model.replay = true
         var lastWall = ContinuousClock.now
         func moveTo(_ p: Int) {
             position = min(max(1, p), events.count)

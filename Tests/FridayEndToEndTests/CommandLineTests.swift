@@ -24,6 +24,17 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(ts(goodLines.last!), ts(finished), "stops at the end of the second the deploy finished in")
     }
 
+    func testVersionAndAFileThatIsNotALog() throws {
+        let v = try runProcess(bin, ["--version"])
+        XCTAssertEqual(v.status, 0)
+        XCTAssertTrue(v.out.hasPrefix("friday 0.10.0 (event log format 1, attach protocol 1)"), v.out)
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md").standardized.path
+        let r = try runProcess(bin, ["replay", readme, "--summary"])
+        XCTAssertEqual(r.status, 1, r.out)
+        XCTAssertTrue(r.err.contains("no events: not a friday event log"), r.err)
+        XCTAssertEqual(r.out, "")
+    }
+
     func testBucketSaysWhichSideAUserIsOn() throws {
         let a = try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--percent", "80"])
         XCTAssertEqual(a.status, 0, a.err)

@@ -29,6 +29,38 @@ final class DashboardInTmuxTests: XCTestCase {
         return pid_t(children.split(separator: " ").first ?? "") ?? 0
     }
 
+    func testATerminalThatCannotPlaceTheCursorIsRefusedWithWhatToDo() throws {
+        let t = try TmuxSession(width: 80, height: 24, command: "TERM=dumb \(bin) demo; echo \"exit=$?\"; sleep 300")
+        XCTAssertEqual(exitStatus(t), "1", t.text)
+        XCTAssertTrue(t.text.contains("TERM=dumb cannot place the cursor"), t.text)
+        XCTAssertTrue(t.text.contains("--headless"), t.text)
+    }
+
+    func testAReplayInTmuxActsOnNothingAndTypingThereNeverQuitsIt() throws {
+        let dir = NSTemporaryDirectory() + "friday-replay-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/simulated/friday.toml").standardized.path
+        let run = try runProcess(bin, ["run", example, "--headless", "--log", dir + "/d.jsonl", "--duration", "120"])
+        XCTAssertEqual(run.status, 0, run.err)
+        let t = try TmuxSession(width: 120, height: 40, command: "\(bin) replay \(dir)/d.jsonl; echo \"exit=$?\"; sleep 300")
+        XCTAssertTrue(t.wait(for: "REPLAY"), t.text)
+        // "quick" typed at a replay: m is not a text field here, q quits only as itself.
+        t.press("P")
+        XCTAssertTrue(t.wait(for: "a replay acts on nothing"), t.text)
+        XCTAssertFalse(t.text.contains("Promote v2.4.0 to 100%?"), t.text)
+        t.press("m")
+        t.type("uick")
+        XCTAssertTrue(t.wait(for: "REPLAY"), t.text)
+        t.press("?")
+        XCTAssertTrue(t.wait(for: "Replay keys"), t.text)
+        t.press("Escape")
+        usleep(200_000) // a lone Esc, not the start of a sequence with the q
+        t.press("q")
+        XCTAssertEqual(exitStatus(t), "0", t.text)
+        XCTAssertFalse(t.text.contains("uick"), "typing reached the shell: \(t.text)")
+    }
+
     func testAFailedVerdictRingsTheBellAndTmuxMarksTheWindow() throws {
         let t = try start("--scenario bad-canary --speed 20")
         XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)

@@ -222,3 +222,78 @@ final class LayoutHoldTests: XCTestCase {
         XCTAssertTrue(lines[1].hasPrefix("┌ Pipeline") && lines[1].count == 120 && !lines[1].contains("┌ Traffic"), lines[1])
     }
 }
+
+extension UIModelTests {
+    func testTextFieldsEditLikeAShellAndKeepTheDraftOnEsc() {
+        var m = model(step: 1)
+        _ = m.update(.key(.char("m")))
+        for c in "ship it now" { _ = m.update(.key(.char(c))) }
+        // Ctrl-W the last word, ← twice, type, Home, type, End.
+        _ = m.update(.key(.other(23)))
+        XCTAssertEqual(m.mode, .chat("ship it "))
+        _ = m.update(.key(.left)); _ = m.update(.key(.left))
+        _ = m.update(.key(.char("X")))
+        XCTAssertEqual(m.mode, .chat("ship iXt "))
+        _ = m.update(.key(.home)); _ = m.update(.key(.char(">")))
+        XCTAssertEqual(m.mode, .chat(">ship iXt "))
+        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" say: >▏ship iXt"), Screen.render(m).lines.last!)
+        _ = m.update(.key(.backspace))
+        _ = m.update(.key(.end)); _ = m.update(.key(.backspace))
+        XCTAssertEqual(m.mode, .chat("ship iXt"))
+        // Esc keeps the draft; m opens it again with the cursor at its end.
+        _ = m.update(.key(.escape))
+        XCTAssertEqual(m.mode, .normal)
+        XCTAssertTrue(m.message?.text.contains("draft kept") ?? false)
+        _ = m.update(.key(.char("m")))
+        XCTAssertEqual(m.mode, .chat("ship iXt"))
+        _ = m.update(.key(.other(21)))
+        XCTAssertEqual(m.mode, .chat(""))
+        // The limit takes no more, and says how near it is.
+        for _ in 0..<320 { _ = m.update(.key(.char("a"))) }
+        XCTAssertEqual(m.mode, .chat(String(repeating: "a", count: 300)))
+        XCTAssertTrue(Screen.render(m).lines.last!.contains("300/300"), Screen.render(m).lines.last!)
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.say, by: "you", text: String(repeating: "a", count: 300)))])
+        _ = m.update(.key(.char("m")))
+        XCTAssertEqual(m.mode, .chat(""), "a sent line is no longer a draft")
+        // In an 80-column footer the text and the cursor are not covered by the hint.
+        m.width = 80
+        for c in "checked the dashboards" { _ = m.update(.key(.char(c))) }
+        let foot = Screen.render(m).lines.last!
+        XCTAssertTrue(foot.contains("checked the dashboards▏"), foot)
+    }
+
+    func testScrollingStopsAtTheOldestLineAndEndGoesBackToLive() {
+        var m = model(step: 1)
+        m.focus = .team
+        let entries = m.deploy.log.count
+        for _ in 0..<45 { _ = m.update(.key(.char("k"))) }
+        XCTAssertEqual(m.scroll[.team], max(0, entries - 1), "k past the oldest line moves nothing more")
+        _ = m.update(.key(.end))
+        XCTAssertEqual(m.scroll[.team], 0)
+        _ = m.update(.key(.home))
+        XCTAssertEqual(m.scroll[.team], max(0, entries - 1))
+        _ = m.update(.key(.char("G")))
+        XCTAssertEqual(m.scroll[.team], 0)
+        _ = m.update(.key(.pageUp))
+        XCTAssertEqual(m.scroll[.team], min(max(0, entries - 1), 18))
+        // The title never claims more than the pane moved: a half-empty pane does not scroll.
+        let title = Screen.render(m).lines.first { $0.contains("Team") } ?? ""
+        XCTAssertFalse(title.contains("back"), title)
+        m.focus = .traffic
+        _ = m.update(.key(.char("k")))
+        XCTAssertEqual(m.scroll[.traffic] ?? 0, 0)
+    }
+
+    func testAReplayActsOnNothingAndItsHelpShowsItsOwnKeys() {
+        var m = model(step: 1)
+        m.replay = true
+        for k: Key in [.char("P"), .char("r"), .char("p"), .space, .char("R"), .char("m"), .char("c")] {
+            XCTAssertEqual(m.update(.key(k)), [], "\(k)")
+            XCTAssertEqual(m.mode, .normal, "\(k) opened something in a replay")
+            XCTAssertTrue(m.message?.text.hasPrefix("a replay acts on nothing") ?? false, "\(k): \(String(describing: m.message))")
+        }
+        _ = m.update(.key(.char("?")))
+        let help = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(help.contains("Replay keys") && help.contains("play / pause") && !help.contains("promote full"), help)
+    }
+}

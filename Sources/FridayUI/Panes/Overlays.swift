@@ -18,26 +18,33 @@ public enum Overlays {
             }
             var body: [(String, Role)] = [(RolloutLogic.consequence(action, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text),
                                           ("Type \(m.confirmWords(action).joined(separator: " or ")), then Enter:", .dim),
-                                          ("> " + typed + "▏", .input)]
+                                          ("> " + withCursor(typed, m), .input)]
             if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
             body.append(("", .text))
             body.append(("Esc cancels (the default)", .dim))
             dialog(m, into: &g, title: title, body: body)
         case let .revertReason(text):
             var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text), ("Reason for the team log:", .dim)]
-            body.append(("> " + text + "▏", .input))
+            body.append(("> " + withCursor(text, m), .input))
             if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
             body.append(("", .text))
             body.append(("Enter next      Esc cancel", .dim))
             dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
         case let .revertConfirm(reason, typed):
             var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user) · reason: \(reason)", .dim), ("", .text),
-                                          ("Type \(m.confirmWords(.revert).joined(separator: " or ")), then Enter:", .dim), ("> " + typed + "▏", .input)]
+                                          ("Type \(m.confirmWords(.revert).joined(separator: " or ")), then Enter:", .dim), ("> " + withCursor(typed, m), .input)]
             if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
             body.append(("", .text))
             body.append(("Esc cancels (the default)", .dim))
             dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
         }
+    }
+
+    /// A dialog's field with its cursor where it is.
+    static func withCursor(_ text: String, _ m: UIModel) -> String {
+        let chars = Array(text)
+        let at = min(max(0, m.cursor), chars.count)
+        return String(chars[..<at]) + m.glyphs.cursor + String(chars[at...])
     }
 
     /// A stage's output (the last lines the state keeps), scrollable; ←/→ another stage.
@@ -56,8 +63,24 @@ public enum Overlays {
         dialog(m, into: &g, title: "\(st.name) · \(st.status.rawValue)" + (st.seconds.map { " · \(formatDuration($0))" } ?? ""), body: body, wide: true)
     }
 
+    /// The replay's own keys (the player's), and the dashboard's that only look.
+    static let replayKeys: [(String, String)] = [
+        ("space", "play / pause"), ("←/→ h/l", "one event back / on"), ("[ ] PgUp/PgDn", "a minute back / on"),
+        ("+/-", "faster / slower"), ("g/G Home/End", "the first / the last event"), ("tab", "move focus to the next pane"),
+        ("↑/↓ j/k", "scroll the focused pane"), ("Enter", "in the pipeline pane: a stage's whole output"), ("?", "show or hide this help"),
+        ("q", "quit the replay"),
+    ]
+
     static func help(_ m: UIModel, into g: inout CellGrid) {
         var body: [(String, Role)] = []
+        if m.replay {
+            for (k, h) in replayKeys { body.append((TextLayout.left(k, 15) + h, .text)) }
+            body.append(("", .text))
+            body.append(("A replay only looks: no key promotes, pauses, reverts or says anything.", .dim))
+            body.append(("Esc or ? closes this help", .dim))
+            dialog(m, into: &g, title: "Replay keys", body: body, wide: true)
+            return
+        }
         for b in Keymap.bindings {
             let line = TextLayout.left(b.label, 7) + b.help
             if let why = m.refusal(b.action) {

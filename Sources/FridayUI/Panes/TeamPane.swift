@@ -3,20 +3,24 @@ import FridayCore
 /// The team log: chat, commands, refusals and system lines, timestamped, newest last.
 public enum TeamPane {
     public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
-        let back = m.scroll[.team] ?? 0
-        let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .team, focused: focused, right: back > 0 ? "\(back) back" : nil)
-        guard !r.isEmpty else { return }
-        let entries = m.deploy.log
-        if entries.isEmpty { g.put("nothing yet: m to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
+        let asked = m.scroll[.team] ?? 0
+        let inner = rect.inner
+        let width = inner.width - 2, height = inner.height
         // Lay out from the newest entry backwards until the pane (plus the scroll) is full.
         var rows: [[(String, Role)]] = []
-        let need = r.height + back
-        for e in entries.reversed() {
-            let lines = layout(e, width: r.width, glyphs: m.glyphs)
-            rows.insert(contentsOf: lines, at: 0)
-            if rows.count >= need { break }
+        let need = height + asked
+        if width > 0 {
+            for e in m.deploy.log.reversed() {
+                rows.insert(contentsOf: layout(e, width: width, glyphs: m.glyphs), at: 0)
+                if rows.count >= need { break }
+            }
         }
-        let end = max(0, rows.count - min(back, max(0, rows.count - r.height)))
+        // The title says how far back the pane really is (never further than there is to see).
+        let back = min(asked, max(0, rows.count - height))
+        let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .team, focused: focused, right: back > 0 ? "\(back) back · End: live" : nil)
+        guard !r.isEmpty else { return }
+        if m.deploy.log.isEmpty { g.put("nothing yet: m to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
+        let end = max(0, rows.count - back)
         let visible = rows[max(0, end - r.height)..<end]
         var y = r.y
         for row in visible {
