@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "FridayTesting", dependencies: ["FridayCore", "FridayUI"], swiftSettings: strict),
         .testTarget(name: "FridayCoreTests", dependencies: ["FridayCore", "FridayTesting"], swiftSettings: strict),
         .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayTesting"], swiftSettings: strict),
-        .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting"],
+        .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting", "FridayTerminal"],
                     exclude: ["__Snapshots__"], swiftSettings: strict),
         .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting", "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe"], swiftSettings: strict),
     ]

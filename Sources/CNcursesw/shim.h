@@ -45,6 +45,10 @@ static inline void shim_install_crash_handlers(void) {
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) signal(sigs[i], shim_crash_handler);
 }
 
+/// The C library's column width of a code point (-1: not printable), as ncurses uses it.
+int wcwidth(wchar_t c);
+static inline int shim_wcwidth(unsigned int c) { return wcwidth((wchar_t)c); }
+
 static inline int shim_is_utf8_locale(void) {
     const char *cs = nl_langinfo(CODESET);
     return cs != NULL && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);

@@ -103,7 +103,7 @@ public enum RolloutLogic {
         case .pause:
             return .accepted([
                 .emit(.commandAccepted(action: .pause, by: c.by, reason: reason)),
-                .emit(.deployPaused(by: c.by, reason: reason ?? "paused by \(c.by)")),
+                .emit(.deployPaused(by: c.by, reason: reason ?? "no reason given")),
             ])
         case .resume:
             var out: [RolloutIntent] = [.emit(.commandAccepted(action: .resume, by: c.by, reason: reason)), .emit(.deployResumed(by: c.by))]

@@ -20,6 +20,11 @@ public final class CursesTerminal: Terminal {
 
     /// Takes over the terminal. `noColor` keeps attributes only. Throws when there is no
     /// usable terminal (no TTY, unknown `TERM`), before anything was changed.
+    /// Installs the C library's `wcwidth` (in the current locale) as the UI's character widths.
+    public static func useCLibraryWidths() { CharWidth.useTerminal { Int(shim_wcwidth($0)) } }
+    /// The C library's width of one code point (-1: not printable).
+    public static func cLibraryWidth(_ v: UInt32) -> Int { Int(shim_wcwidth(v)) }
+
     public init(theme: Theme, noColor: Bool) throws(TerminalUnavailable) {
         guard isatty(0) == 1, isatty(1) == 1 else {
             throw TerminalUnavailable(message: "standard input and output must be a terminal")
@@ -34,6 +39,8 @@ public final class CursesTerminal: Terminal {
         var utf8 = shim_is_utf8_locale() != 0
         if !utf8, setlocale(LC_CTYPE, "C.UTF-8") != nil { utf8 = shim_is_utf8_locale() != 0 }
         glyphs = utf8 ? .unicode : .ascii
+        // Cells are placed by the C library's wcwidth, as ncurses places them.
+        if utf8 { CursesTerminal.useCLibraryWidths() }
         // 10 ms, as tmux 3.5 chose for escape-time: fast enough for Esc, slow enough for
         // escape sequences split by a local terminal. ESCDELAY in the environment wins.
         if getenv("ESCDELAY") == nil { set_escdelay(10) }

@@ -1,6 +1,28 @@
+import Synchronization
+
 /// Terminal column widths of characters: 0 for combining marks, 2 for East Asian wide
-/// and most emoji, 1 otherwise. A small table in Swift, so FridayUI needs no C.
+/// and most emoji, 1 otherwise. A small table in Swift, so FridayUI needs no C; a real
+/// terminal installs its C library's `wcwidth` (`useTerminal`), so the screen places
+/// cells exactly as ncurses will (✅ in chat no longer breaks a border).
 public enum CharWidth {
+    /// The terminal's widths for U+0000–U+3FFFF (2 bits a code point would do; a byte is simpler), once installed.
+    private static let table = Mutex<[UInt8]?>(nil)
+    static let tableEnd: UInt32 = 0x40000
+
+    /// Uses `measure` (the terminal's `wcwidth`) for every code point below U+40000; a
+    /// negative answer (not printable) keeps the built-in width.
+    public static func useTerminal(_ measure: (UInt32) -> Int) {
+        var t = [UInt8](repeating: 0, count: Int(tableEnd))
+        for v in 0..<tableEnd {
+            let w = measure(v)
+            t[Int(v)] = w >= 0 ? UInt8(min(w, 2)) : UInt8(builtIn(v))
+        }
+        table.withLock { $0 = t }
+    }
+
+    /// Back to the built-in table (tests).
+    public static func useBuiltIn() { table.withLock { $0 = nil } }
+
     public static func of(_ c: Character) -> Int {
         guard let first = c.unicodeScalars.first else { return 0 }
         if c.unicodeScalars.count > 1, c.unicodeScalars.contains(where: { $0.value == 0xFE0F }) { return 2 }
@@ -9,6 +31,12 @@ public enum CharWidth {
 
     public static func of(_ u: Unicode.Scalar) -> Int {
         let v = u.value
+        if v < 0x300 { return v < 0x20 || (v >= 0x7F && v < 0xA0) ? 0 : 1 }
+        if v < tableEnd, let w = table.withLock({ $0.map { Int($0[Int(v)]) } }) { return w }
+        return builtIn(v)
+    }
+
+    static func builtIn(_ v: UInt32) -> Int {
         if v < 0x300 { return v < 0x20 || (v >= 0x7F && v < 0xA0) ? 0 : 1 }
         if isZero(v) { return 0 }
         if isWide(v) { return 2 }

@@ -213,9 +213,13 @@ final class DashboardInTmuxTests: XCTestCase {
         XCTAssertTrue(t.wait(for: "by judge"), t.text)
         t.press("m")
         XCTAssertTrue(t.wait(for: "say: "), t.text)
-        t.type("looking at it 部署")
+        t.type("looking at it 部署 ✅ ⭐ ⏳")
         t.press("Enter")
-        XCTAssertTrue(t.wait(for: "ana: looking at it 部署"), t.text)
+        XCTAssertTrue(t.wait(for: "ana: looking at it 部署 ✅ ⭐ ⏳"), t.text)
+        // The emoji are two columns in the terminal's wcwidth, and friday measures them so:
+        // the pane's right border stays at the edge of the line.
+        let row = try XCTUnwrap(t.screen().first { $0.contains("✅") })
+        XCTAssertTrue(row.trimmingCharacters(in: .whitespaces).hasSuffix("│"), "the border moved: \(row)")
         t.press("R")
         XCTAssertTrue(t.wait(for: "Retry v2.4.0?"), t.text)
         t.type("retry")

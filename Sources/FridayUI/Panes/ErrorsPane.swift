@@ -131,7 +131,7 @@ public enum ErrorsPane {
             y += 1
         }
         if let p = s.paused, p.by == "judge", y < r.maxY {
-            g.put("held for a human: space resume · r revert", x: r.x, y: y, role: .warn, limit: r.width)
+            g.put("held for a human: p promote · r revert", x: r.x, y: y, role: .warn, limit: r.width)
         }
     }
 }

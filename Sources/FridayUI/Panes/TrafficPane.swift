@@ -76,7 +76,9 @@ public enum TrafficPane {
             if let p = s.paused {
                 out.append(("\(p.by == "judge" || p.by == "engine" ? "held" : "paused") by \(p.by): \(p.reason)", .warn))
                 if let rem = p.remaining { out.append(("\(formatDuration(rem)) left of this step's pause when resumed", .dim)) }
-                out.append(("space resume · p promote anyway · r revert", .dim))
+                // A hold by the judge comes back if only resumed: p, which moves on, comes first.
+                let held = p.by == "judge" || p.by == "engine"
+                out.append((held ? "p promote to \(next) · r revert · space judge again" : "space resume · p promote anyway · r revert", .dim))
             } else if step.pause == .untilPromoted {
                 out.append(("step \(i + 1)/\(s.plan.steps.count) holds until promoted: p for \(next)", .accent))
             } else if let ext = s.extendedFor(at: m.now) {
