@@ -45,6 +45,14 @@ static inline void shim_install_crash_handlers(void) {
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) signal(sigs[i], shim_crash_handler);
 }
 
+#include <ncursesw/term.h>
+/// Whether the terminal has an alternate screen (smcup): without one the last frame would
+/// stay on screen after friday ends.
+static inline int shim_has_alt_screen(void) {
+    char *s = tigetstr("smcup");
+    return s != NULL && s != (char *)-1 && s[0] != 0;
+}
+
 /// The C library's column width of a code point (-1: not printable), as ncurses uses it.
 int wcwidth(wchar_t c);
 static inline int shim_wcwidth(unsigned int c) { return wcwidth((wchar_t)c); }

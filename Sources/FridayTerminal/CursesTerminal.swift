@@ -84,7 +84,8 @@ public final class CursesTerminal: Terminal {
             if s.reverse { a |= shim_a_reverse() }
             var pair: Int16 = 0
             if useColor, s.fg != .terminalDefault || s.bg != .terminalDefault {
-                let fg = color(s.fg), bg = color(s.bg)
+                let (fg, fgDim) = color(s.fg), (bg, _) = color(s.bg)
+                if fgDim { a |= shim_a_dim() }
                 let key = Int(fg) * 1000 + Int(bg)
                 if let p = pairs[key] { pair = p } else if Int(nextPair) < Int(shim_color_pairs()) {
                     init_pair(nextPair, fg, bg)
@@ -97,13 +98,13 @@ public final class CursesTerminal: Terminal {
         }
     }
 
-    private func color(_ c: TermColor) -> Int16 {
+    private func color(_ c: TermColor) -> (Int16, Bool) {
         switch c {
-        case .terminalDefault: return -1
+        case .terminalDefault: return (-1, false)
         case let .indexed(n):
-            // Fall back to the 8/16 basic colours on small terminals.
-            if Int(n) < Int(shim_colors()) { return Int16(n) }
-            return Int16(n % 8)
+            // On 8 or 16 colours: the nearest basic colour by hue (TermColor.downsample).
+            let d = TermColor.downsample(n, colors: Int(shim_colors()))
+            return (d.index, d.dim)
         }
     }
 
@@ -257,8 +258,11 @@ public final class CursesTerminal: Terminal {
         guard !restored else { return }
         restored = true
         curs_set(1)
+        let alternate = shim_has_alt_screen() != 0
         endwin()
         shim_write_stdout("\u{1b}[?2004l")
+        // TERM=linux, vt100 …: no alternate screen, so clear what friday drew.
+        if !alternate { shim_write_stdout("\u{1b}[H\u{1b}[2J") }
     }
 }
 

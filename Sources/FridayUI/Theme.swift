@@ -38,6 +38,41 @@ public enum TermColor: Sendable, Equatable, Hashable {
         let greyDist = sq(grey - r) + sq(grey - g) + sq(grey - b)
         return greyDist < cubeDist ? UInt8(232 + gi2) : UInt8(16 + 36 * ri + 6 * gi + bi)
     }
+
+    /// The red, green and blue of an xterm-256 colour (the basic 16 as xterm draws them).
+    static func rgb(_ n: UInt8) -> (Int, Int, Int) {
+        let basic: [(Int, Int, Int)] = [(0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205), (0, 205, 205), (229, 229, 229),
+                                        (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255)]
+        if n < 16 { return basic[Int(n)] }
+        if n >= 232 { let v = 8 + Int(n - 232) * 10; return (v, v, v) }
+        let levels = [0, 95, 135, 175, 215, 255]
+        let i = Int(n) - 16
+        return (levels[i / 36], levels[i / 6 % 6], levels[i % 6])
+    }
+
+    /// Colour `n` on a terminal of `colors` colours, and whether it needs the dim attribute
+    /// to keep its meaning. Not `n % 8` (which made the header magenta on yellow and grey
+    /// borders black): a colour keeps its hue, greys go to black or white by lightness, and
+    /// bright black (borders, dim text) becomes dim white rather than black on black.
+    public static func downsample(_ n: UInt8, colors: Int) -> (index: Int16, dim: Bool) {
+        if Int(n) < colors { return (Int16(n), false) }
+        if colors < 8 { return (-1, false) }
+        if n == 8 || n == 7 || n == 15 { return (7, n == 8) }
+        if n < 16 { return (Int16(n - 8), false) }
+        let (r, g, b) = rgb(n)
+        let hi = max(r, g, b), lo = min(r, g, b)
+        let light = (hi + lo) / 2
+        // Greys and near-greys: by lightness (dark ones are the background's black).
+        if hi - lo < 40 { return light < 60 ? (0, false) : (7, light < 160) }
+        if hi < 70 { return (0, false) }
+        // Otherwise the hue: red 0°, yellow 60°, green 120°, cyan 180°, blue 240°, magenta 300°.
+        let d = Double(hi - lo)
+        var h: Double
+        if hi == r { h = 60 * (Double(g - b) / d) } else if hi == g { h = 60 * (Double(b - r) / d + 2) } else { h = 60 * (Double(r - g) / d + 4) }
+        if h < 0 { h += 360 }
+        let order: [Int16] = [1, 3, 2, 6, 4, 5] // red, yellow, green, cyan, blue, magenta
+        return (order[Int(((h + 30) / 60).rounded(.down)) % 6], false)
+    }
 }
 
 private func sq(_ x: Int) -> Int { x * x }

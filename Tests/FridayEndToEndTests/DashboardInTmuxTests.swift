@@ -36,6 +36,15 @@ final class DashboardInTmuxTests: XCTestCase {
         XCTAssertTrue(t.text.contains("--headless"), t.text)
     }
 
+    func testATerminalWithoutAnAlternateScreenIsClearedOnExit() throws {
+        // vt100 has no smcup: before, the last frame stayed on screen under the shell prompt.
+        let t = try TmuxSession(width: 100, height: 30, command: "TERM=vt100 \(bin) demo --speed 20; echo \"exit=$?\"; sleep 300")
+        XCTAssertTrue(t.wait(for: "Pipeline"), t.text)
+        t.press("q")
+        XCTAssertEqual(exitStatus(t), "0", t.text)
+        XCTAssertFalse(t.text.contains("Pipeline") || t.text.contains("Traffic"), "the last frame stayed: \(t.text)")
+    }
+
     func testAReplayInTmuxActsOnNothingAndTypingThereNeverQuitsIt() throws {
         let dir = NSTemporaryDirectory() + "friday-replay-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -35,4 +35,33 @@ final class ThemeTests: XCTestCase {
         XCTAssertEqual(TermColor(parsing: "42"), .indexed(42))
         XCTAssertNil(TermColor(parsing: "#ff00"))
     }
+
+    func testOnEightAndSixteenColoursEachRoleKeepsItsMeaning() {
+        func on(_ role: Role, _ colors: Int) -> (fg: Int16, bg: Int16, dim: Bool) {
+            let st = Theme.standard.style(role)
+            func d(_ c: TermColor) -> (Int16, Bool) { if case let .indexed(n) = c { let x = TermColor.downsample(n, colors: colors); return (x.index, x.dim) }; return (-1, false) }
+            let f = d(st.fg), b = d(st.bg)
+            return (f.0, b.0, f.1)
+        }
+        // 8 colours (TERM=xterm, linux): 0 black 1 red 2 green 3 yellow 4 blue 5 magenta 6 cyan 7 white.
+        XCTAssertEqual(on(.header, 8).fg, 7); XCTAssertEqual(on(.header, 8).bg, 0, "the header's dark blue is black, not magenta or yellow")
+        XCTAssertEqual(on(.headerAccent, 8).fg, 3, "the header's gold is yellow")
+        XCTAssertEqual(on(.border, 8).fg, 7); XCTAssertTrue(on(.border, 8).dim, "grey borders are dim white, never black on black")
+        XCTAssertEqual(on(.dim, 8).fg, 7); XCTAssertTrue(on(.dim, 8).dim)
+        XCTAssertEqual(on(.bad, 8).fg, 1)
+        XCTAssertEqual(on(.newVersion, 8).fg, 5, "the new version is magenta, not red (red means bad)")
+        XCTAssertEqual(on(.oldVersion, 8).fg, 4)
+        XCTAssertEqual(on(.chatName, 8).fg, 6)
+        XCTAssertEqual(on(.good, 8).fg, 2)
+        // 16 colours keep the bright ones; 256 keeps everything.
+        XCTAssertEqual(on(.border, 16).fg, 8); XCTAssertFalse(on(.border, 16).dim)
+        XCTAssertEqual(on(.bad, 256).fg, 203)
+        for role in Role.allCases {
+            for colors in [8, 16] {
+                let c = on(role, colors)
+                XCTAssertLessThan(c.fg, Int16(colors), "\(role)"); XCTAssertLessThan(c.bg, Int16(colors), "\(role)")
+                if c.fg >= 0, c.bg >= 0 { XCTAssertNotEqual(c.fg, c.bg, "\(role) at \(colors) colours is invisible") }
+            }
+        }
+    }
 }
