@@ -236,6 +236,12 @@ public struct UIModel: Sendable {
                 message = (UIModel.viewerRefusal, true)
                 return []
             }
+            // A key that does not apply now is answered here, in this person's footer: a
+            // mistaken key is not a line in everyone's team log.
+            if b.action.isActing, let why = refusal(b.action) {
+                message = ("can't \(b.short): \(why)", true)
+                return []
+            }
             switch b.action {
             case .quit: return [.quit]
             case .help: mode = .help; return []

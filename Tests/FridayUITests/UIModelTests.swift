@@ -13,7 +13,8 @@ final class UIModelTests: XCTestCase {
         var m = model(step: 1)
         XCTAssertEqual(m.update(.key(.char("p"))), [.send(Command(.promote, by: "you"))])
         XCTAssertEqual(m.update(.key(.space)), [.send(Command(.pause, by: "you"))])
-        XCTAssertEqual(m.update(.key(.char("R"))), [.send(Command(.retry, by: "you"))], "refused by the engine, which logs why (no dialog for a refused key)")
+        XCTAssertEqual(m.update(.key(.char("R"))), [], "a retry of a running rollout is refused in the footer (no dialog, nothing sent)")
+        XCTAssertTrue(m.message?.text.hasPrefix("can't retry: ") ?? false, "\(String(describing: m.message))")
     }
 
     func testCancellingAStageAsksForItsWordAndEnterShowsAStagesOutput() {
@@ -137,8 +138,15 @@ final class UIModelTests: XCTestCase {
 
     func testARefusedDangerousKeySkipsTheDialogAndShowsWhy() {
         var m = model(step: nil)
-        XCTAssertEqual(m.update(.key(.char("r"))), [.send(Command(.revert, by: "you"))])
+        // Refused here, in the footer: nothing is sent, nothing goes to the team log.
+        let logged = m.deploy.log.count
+        XCTAssertEqual(m.update(.key(.char("r"))), [])
         XCTAssertEqual(m.mode, .normal)
+        XCTAssertTrue(m.message?.text.hasPrefix("can't revert: ") ?? false, "\(String(describing: m.message))")
+        XCTAssertEqual(m.deploy.log.count, logged)
+        XCTAssertEqual(m.update(.key(.char("p"))), [])
+        XCTAssertTrue(m.message?.isError ?? false)
+        // A refusal the engine makes (another client's state, a race) still reaches the footer.
         var f = EventFixture.rolling(step: nil)
         f.add(.commandRejected(action: .revert, by: "you", why: "nothing to revert: v2 takes no traffic yet"))
         _ = m.update(.engine(f.events.last!))
