@@ -107,7 +107,7 @@ public enum ErrorsPane {
             y += 1
         }
         // The statistic between its two bounds: pass ├────●──────┤ fail
-        let gaugeW = min(30, r.width - 16)
+        let gaugeW = min(22, r.width - 36)
         if gaugeW >= 8, y < r.maxY {
             let lo = live.passBound, hi = live.failBound
             let pos = SafeNumber.int(((min(max(live.statistic, lo), hi) - lo) / (hi - lo) * Double(gaugeW - 1)).rounded())
@@ -115,7 +115,9 @@ public enum ErrorsPane {
             for i in 0..<gaugeW {
                 gx += g.put(i == pos ? m.glyphs.running : m.glyphs.horizontal, x: gx, y: y, role: i == pos ? role : .dim)
             }
-            let watch = live.passed ? "passed · watching \(format1(live.cusum)) of \(format1(m.judge.cusumThreshold))" : "\(format1(live.statistic)) of \(format1(hi))"
+            // In words: how strong the evidence is, and where it would fail.
+            let watch = live.passed ? "\(format1(live.cusum)) (fails at \(format1(m.judge.cusumThreshold)))"
+                : "\(format1(live.statistic)) (fails at \(format1(hi)))"
             g.put(" fail  \(watch)", x: gx, y: y, role: .dim, limit: r.maxX - gx)
             y += 1
         }
@@ -125,7 +127,13 @@ public enum ErrorsPane {
         if let cr = f["canary requests"], let ce = f["canary errors"], let br = f["old requests"], let be = f["old errors"] {
             parts.append("\(groupedInt(Int(ce.value)))/\(groupedInt(Int(cr.value))) errors vs \(groupedInt(Int(be.value)))/\(groupedInt(Int(br.value)))")
         }
-        if let p = f["p99 ratio"] { parts.append("p99 \(format2(p.value))× of \(format1(p.limit ?? 0))×") }
+        if let p = f["p99 ratio"] {
+            // The milliseconds behind the ratio, both versions.
+            let canary = s.metrics[s.to.name]?.p99(lastSeconds: recentSeconds, now: m.now)
+            let base = s.metrics[s.from.name]?.p99(lastSeconds: recentSeconds, now: m.now)
+            let ms = zip2(canary, base).map { "\(SafeNumber.int($0.0.rounded())) vs \(SafeNumber.int($0.1.rounded())) ms, " } ?? ""
+            parts.append("p99 \(ms)\(format2(p.value))× (limit \(format1(p.limit ?? 0))×)")
+        }
         for line in TextLayout.wrap("this step: " + parts.joined(separator: " · "), r.width) where y < r.maxY {
             g.put(line, x: r.x, y: y, role: .dim)
             y += 1
@@ -134,4 +142,9 @@ public enum ErrorsPane {
             g.put("held for a human: p promote · r revert", x: r.x, y: y, role: .warn, limit: r.width)
         }
     }
+}
+
+private func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
 }
