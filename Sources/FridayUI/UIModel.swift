@@ -80,6 +80,8 @@ public struct UIModel: Sendable {
     public var detaches = false
     /// A replay: no key acts on a deploy (the player has its own keys; help shows them).
     public var replay = false
+    /// How far the help is scrolled.
+    public var helpScroll = 0
     /// Where the cursor is in the text field being typed (characters from its start).
     public var cursor = 0
     /// The team-log line being written, kept when Esc closes the field until it is sent.
@@ -145,7 +147,15 @@ public struct UIModel: Sendable {
         if k == .resize { return [] }
         switch mode {
         case .help:
-            if k == .escape || k == .char("?") || k == .char("q") || k == .enter { mode = .normal }
+            switch k {
+            case .escape, .char("?"), .char("q"), .enter: mode = .normal
+            case .up, .char("k"): helpScroll = max(0, helpScroll - 1)
+            case .down, .char("j"): helpScroll = min(Keymap.bindings.count, helpScroll + 1)
+            case .pageUp: helpScroll = max(0, helpScroll - page)
+            case .pageDown: helpScroll = min(Keymap.bindings.count, helpScroll + page)
+            case .home: helpScroll = 0
+            default: break
+            }
             return []
         case let .confirm(action, typed):
             switch LineEdit.apply(k, to: typed, cursor: &cursor, limit: 40) {
@@ -244,7 +254,7 @@ public struct UIModel: Sendable {
             }
             switch b.action {
             case .quit: return [.quit]
-            case .help: mode = .help; return []
+            case .help: mode = .help; helpScroll = 0; return []
             case .focusNext:
                 let all = PaneID.allCases
                 let step = k == .backTab ? all.count - 1 : 1

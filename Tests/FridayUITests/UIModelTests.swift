@@ -305,3 +305,29 @@ extension UIModelTests {
         XCTAssertTrue(help.contains("Replay keys") && help.contains("play / pause") && !help.contains("promote full"), help)
     }
 }
+
+extension UIModelTests {
+    func testHelpScrollsAndDialogsNeverHideWhatIsTyped() {
+        var m = model(step: 1)
+        m.width = 60; m.height = 20
+        _ = m.update(.key(.char("?")))
+        var screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("Esc or ? closes"), screen)
+        XCTAssertTrue(screen.contains("more"), "the box says there is more: \(screen)")
+        XCTAssertFalse(screen.contains("back to live"), "the last binding is below the fold at 60x20")
+        for _ in 0..<30 { _ = m.update(.key(.char("j"))) }
+        screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("quit the screen") && screen.contains("Esc or ? closes"), screen)
+        _ = m.update(.key(.escape))
+        // The revert reason at 20x5: what is typed stays in sight.
+        m.width = 20; m.height = 5
+        _ = m.update(.key(.char("r")))
+        for c in "p99 x3" { _ = m.update(.key(.char(c))) }
+        screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("> p99 x3▏"), screen)
+        // And at 120x40 the whole dialog, with the field and its hint.
+        m.width = 120; m.height = 40
+        screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("Reason for the team log:") && screen.contains("> p99 x3▏") && screen.contains("Enter next"), screen)
+    }
+}

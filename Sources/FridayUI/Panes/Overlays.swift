@@ -16,28 +16,25 @@ public enum Overlays {
             case .cancel: title = "Cancel stage \(m.deploy.runningStage?.name ?? "")?"
             default: title = "\(action.rawValue)?"
             }
-            var body: [(String, Role)] = [(RolloutLogic.consequence(action, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text),
-                                          ("Type \(m.confirmWords(action).joined(separator: " or ")), then Enter:", .dim),
-                                          ("> " + withCursor(typed, m), .input)]
-            if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
-            body.append(("", .text))
-            body.append(("Esc cancels (the default)", .dim))
-            dialog(m, into: &g, title: title, body: body)
+            let body: [(String, Role)] = [(RolloutLogic.consequence(action, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text),
+                                          ("Type \(m.confirmWords(action).joined(separator: " or ")), then Enter:", .dim)]
+            dialog(m, into: &g, title: title, body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
         case let .revertReason(text):
-            var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text), ("Reason for the team log:", .dim)]
-            body.append(("> " + withCursor(text, m), .input))
-            if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
-            body.append(("", .text))
-            body.append(("Enter next      Esc cancel", .dim))
-            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
+            let body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text), ("Reason for the team log:", .dim)]
+            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body, pinned: field(text, m, hint: "Enter next      Esc cancel"))
         case let .revertConfirm(reason, typed):
-            var body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user) · reason: \(reason)", .dim), ("", .text),
-                                          ("Type \(m.confirmWords(.revert).joined(separator: " or ")), then Enter:", .dim), ("> " + withCursor(typed, m), .input)]
-            if let msg = m.message, msg.isError { body.append((msg.text, .bad)) }
-            body.append(("", .text))
-            body.append(("Esc cancels (the default)", .dim))
-            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body)
+            let body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user) · reason: \(reason)", .dim), ("", .text),
+                                          ("Type \(m.confirmWords(.revert).joined(separator: " or ")), then Enter:", .dim)]
+            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
         }
+    }
+
+    /// A dialog's text field (kept in sight at any size), the error about it, and its hint.
+    static func field(_ text: String, _ m: UIModel, hint: String) -> [(String, Role)] {
+        var out: [(String, Role)] = [("> " + withCursor(text, m), .input)]
+        if let msg = m.message, msg.isError { out.append((msg.text, .bad)) }
+        out.append((hint, .dim))
+        return out
     }
 
     /// A dialog's field with its cursor where it is.
@@ -77,8 +74,7 @@ public enum Overlays {
             for (k, h) in replayKeys { body.append((TextLayout.left(k, 15) + h, .text)) }
             body.append(("", .text))
             body.append(("A replay only looks: no key promotes, pauses, reverts or says anything.", .dim))
-            body.append(("Esc or ? closes this help", .dim))
-            dialog(m, into: &g, title: "Replay keys", body: body, wide: true)
+            dialog(m, into: &g, title: "Replay keys", body: body, wide: true, scroll: m.helpScroll, pinned: [("↑/↓ scroll · Esc or ? closes", .dim)])
             return
         }
         for b in Keymap.bindings {
@@ -89,35 +85,55 @@ public enum Overlays {
                 body.append((line, .text))
             }
         }
-        body.append(("", .text))
-        body.append(("Esc or ? closes this help", .dim))
-        dialog(m, into: &g, title: "Keys", body: body, wide: true)
+        dialog(m, into: &g, title: "Keys", body: body, wide: true, scroll: m.helpScroll, pinned: [("↑/↓ PgUp/PgDn scroll · Esc or ? closes", .dim)])
     }
 
-    static func dialog(_ m: UIModel, into g: inout CellGrid, title: String, body: [(String, Role)], wide: Bool = false) {
+    /// A box in the middle of the screen: `body` wrapped (scrolled by `scroll` when it does
+    /// not fit, the box's corner saying how much more there is), then `pinned` lines that
+    /// are always in sight (a text field, its error, how to close), at every size.
+    static func dialog(_ m: UIModel, into g: inout CellGrid, title: String, body: [(String, Role)], wide: Bool = false,
+                       scroll: Int = 0, pinned: [(String, Role)] = []) {
         let maxW = min(g.width - 2, wide ? 84 : 66)
         guard maxW >= 12, g.height >= 5 else {
-            // Too small for a box: the first lines, plainly.
-            g.put(TextLayout.fit(title, g.width), x: 0, y: 0, role: .dialogBorder)
-            for (i, (t, r)) in body.filter({ !$0.0.isEmpty }).prefix(max(0, g.height - 1)).enumerated() {
-                g.fill(Rect(x: 0, y: i + 1, width: g.width, height: 1))
-                g.put(TextLayout.fit(t, g.width), x: 0, y: i + 1, role: r)
+            // Too small for a box: the pinned lines first (what is typed), then the title and the body, plainly.
+            let plain = pinned.filter { !$0.0.isEmpty } + [(title, .dialogBorder)] + body.filter { !$0.0.isEmpty }
+            for (i, (t, r)) in plain.prefix(max(0, g.height)).enumerated() {
+                g.fill(Rect(x: 0, y: i, width: g.width, height: 1))
+                g.put(TextLayout.fit(t, g.width), x: 0, y: i, role: r)
             }
             return
         }
         let innerW = maxW - 4
-        var lines: [(String, Role)] = []
-        for (t, r) in body {
-            if t.isEmpty { lines.append(("", r)); continue }
-            for l in TextLayout.wrap(t, innerW) { lines.append((l, r)) }
+        func wrapped(_ list: [(String, Role)]) -> [(String, Role)] {
+            var lines: [(String, Role)] = []
+            for (t, r) in list {
+                if t.isEmpty { lines.append(("", r)); continue }
+                for l in TextLayout.wrap(t, innerW) { lines.append((l, r)) }
+            }
+            return lines
         }
-        let h = min(g.height - 2, lines.count + 2)
+        let lines = wrapped(body)
+        // A text field keeps its last wrapped rows (where the cursor is) when room is short.
+        var pin = wrapped(pinned)
+        let h = min(g.height - 2, lines.count + pin.count + 2)
+        let room = h - 2
+        if pin.count > room { pin = Array(pin.prefix(room)) }
+        let bodyRoom = max(0, room - pin.count)
+        let top = min(max(0, scroll), max(0, lines.count - bodyRoom))
+        let below = max(0, lines.count - top - bodyRoom)
+        let more = top > 0 || below > 0 ? (below > 0 ? "\(m.glyphs.arrow == "->" ? "v" : "↓") \(below) more" : "top \(top)") : nil
         let w = maxW
         let rect = Rect(x: (g.width - w) / 2, y: max(0, (g.height - h) / 2), width: w, height: h)
         g.fill(rect, Cell(" ", .dialog))
-        g.box(rect, title: title, glyphs: m.glyphs, role: .dialogBorder, titleRole: .dialogBorder)
-        for (i, (t, r)) in lines.prefix(h - 2).enumerated() {
-            g.put(t, x: rect.x + 2, y: rect.y + 1 + i, role: r, limit: innerW)
+        g.box(rect, title: title, glyphs: m.glyphs, role: .dialogBorder, titleRole: .dialogBorder, right: more)
+        var y = rect.y + 1
+        for (t, r) in lines.dropFirst(top).prefix(bodyRoom) {
+            g.put(t, x: rect.x + 2, y: y, role: r, limit: innerW)
+            y += 1
+        }
+        for (t, r) in pin {
+            g.put(t, x: rect.x + 2, y: y, role: r, limit: innerW)
+            y += 1
         }
     }
 }
