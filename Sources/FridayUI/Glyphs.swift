@@ -16,5 +16,5 @@ public struct Glyphs: Sendable, Equatable {
     public static let ascii = Glyphs(
         horizontal: "-", vertical: "|", topLeft: "+", topRight: "+", bottomLeft: "+", bottomRight: "+",
         barFull: "#", barEmpty: ".", spark: ["_", ".", "-", "=", "+", "*", "#", "@"],
-        ok: "v", failed: "x", running: "*", pending: "o", current: ">", arrow: "->", ellipsis: "~", bullet: "-", warning: "!", cursor: "|")
+        ok: "+", failed: "x", running: "*", pending: "o", current: ">", arrow: "->", ellipsis: "~", bullet: "-", warning: "!", cursor: "|")
 }

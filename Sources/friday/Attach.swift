@@ -36,7 +36,7 @@ extension Wire.StopTraffic: ExpressibleByArgument {}
 
 /// How a command finds a running engine: a deploy id, a deploy file, a socket, or TCP.
 struct EngineTarget: ParsableArguments {
-    @Argument(help: "The deploy: its id, its deploy file (.toml) or the engine's socket (.sock). Default: ./friday.toml.")
+    @Argument(help: "The deploy: its id, its deploy file (.toml) or the engine's socket (.sock). Default: ./friday.toml.", completion: .file(extensions: ["toml", "sock"]))
     var deploy: String?
 
     @Option(help: "The deploy's event log (the engine's socket is beside it).")

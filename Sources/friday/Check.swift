@@ -6,7 +6,7 @@ import FridayIntegrations
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check a deploy file and print the plan it describes.")
 
-    @Argument(help: "The deploy file.")
+    @Argument(help: "The deploy file.", completion: .file(extensions: ["toml"]))
     var file: String = "friday.toml"
 
     func run() throws {

@@ -16,7 +16,7 @@ struct Demo: AsyncParsableCommand {
         """
     )
 
-    @Option(help: "good, bad-canary, slow-canary or steady.")
+    @Option(help: "good, bad-canary, slow-canary or steady.", completion: .list(["good", "bad-canary", "slow-canary", "steady"]))
     var scenario: String = "good"
 
     @Option(help: "Seed of the simulation: the same seed gives the same events.")

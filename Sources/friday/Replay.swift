@@ -12,7 +12,7 @@ struct Replay: AsyncParsableCommand {
         discussion: "Keys: space play/pause, +/- faster/slower, ←/→ one event, [ ] one minute, g/G start/end, q quit."
     )
 
-    @Argument(help: "The event log of a deploy.")
+    @Argument(help: "The event log of a deploy.", completion: .file(extensions: ["jsonl"]))
     var log: String
 
     @Flag(help: "Print a post-mortem in Markdown instead of playing.")

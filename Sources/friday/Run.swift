@@ -11,7 +11,7 @@ import FridayUI
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run (or resume) the deploy a deploy file describes.")
 
-    @Argument(help: "The deploy file.")
+    @Argument(help: "The deploy file.", completion: .file(extensions: ["toml"]))
     var file: String?
 
     @Option(help: "The deploy file (same as the argument).")

@@ -13,7 +13,7 @@ import Synchronization
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a deploy's engine for dashboards and commands to attach to (foreground; friday run starts one in the background).")
 
-    @Argument(help: "The deploy file.")
+    @Argument(help: "The deploy file.", completion: .file(extensions: ["toml"]))
     var file: String = "friday.toml"
 
     @Option(help: "The event log (default: $XDG_STATE_HOME/friday/deploys/ID.jsonl).")

@@ -33,6 +33,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 1, r.out)
         XCTAssertTrue(r.err.contains("no events: not a friday event log"), r.err)
         XCTAssertEqual(r.out, "")
+        // Completions offer deploy files, logs and the scenarios.
+        let bash = try runProcess(bin, ["--generate-completion-script", "bash"])
+        XCTAssertTrue(bash.out.contains("'bad-canary'") && bash.out.contains("'slow-canary'"), "no scenario values")
+        XCTAssertTrue(bash.out.contains("toml") && bash.out.contains("jsonl"), "no file completion for run and replay")
     }
 
     func testBucketSaysWhichSideAUserIsOn() throws {

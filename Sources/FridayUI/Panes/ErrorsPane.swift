@@ -34,15 +34,18 @@ public enum ErrorsPane {
             if twoSparks { g.put(TextLayout.fit("\(s.latencyIsMean ? "avg" : "p99"), \(span)", sparkW), x: x + sparkW + 3, y: y, role: .dim) }
         }
         y += 1
-        let basePoint = s.metrics[s.from.name]?.p99(lastSeconds: recentSeconds, now: m.now)
-        let baseRate = s.metrics[s.from.name]?.errorRate(lastSeconds: recentSeconds, now: m.now)
+        // A finished deploy keeps its evidence on screen: the windows end where it ended
+        // (after a revert the new version takes no traffic, and its lines would empty out).
+        let shownAt = s.isFinished ? min(s.finishedAt ?? m.now, m.now) : m.now
+        let basePoint = s.metrics[s.from.name]?.p99(lastSeconds: recentSeconds, now: shownAt)
+        let baseRate = s.metrics[s.from.name]?.errorRate(lastSeconds: recentSeconds, now: shownAt)
         // The canary's error rate is flagged at the regression the judge looks for.
         let rateLimit = baseRate.map { max($0, 0.001) * j.errorRatio }
         for v in versions where y < r.maxY {
             let win = s.metrics[v] ?? MetricWindow()
             let isNew = v == s.to.name
-            let rate = win.errorRate(lastSeconds: recentSeconds, now: m.now)
-            let p99 = win.p99(lastSeconds: recentSeconds, now: m.now)
+            let rate = win.errorRate(lastSeconds: recentSeconds, now: shownAt)
+            let p99 = win.p99(lastSeconds: recentSeconds, now: shownAt)
             var x = r.x
             x += g.put(TextLayout.left(v, nameW), x: x, y: y, role: isNew ? .newVersion : .oldVersion)
             let over = isNew && rateLimit != nil && (rate ?? 0) > rateLimit!
@@ -52,12 +55,12 @@ public enum ErrorsPane {
             let p99Text = p99.map { "\(SafeNumber.int($0.rounded()))ms" + (slow ? m.glyphs.warning : " ") } ?? "–  "
             x += g.put(TextLayout.right(p99Text, p99W - 1) + " ", x: x, y: y, role: slow ? .bad : .text)
             if sparkW >= 6 {
-                let errs = win.errorRateSeries(buckets: sparkW, bucketSeconds: bucketSeconds, now: m.now)
+                let errs = win.errorRateSeries(buckets: sparkW, bucketSeconds: bucketSeconds, now: shownAt)
                 g.put(" ", x: x, y: y)
                 drawSpark(errs, top: max((rateLimit ?? 0.01) * 1.5, errs.compactMap { $0 }.max() ?? 0), limit: isNew ? rateLimit : nil,
                           glyphs: m.glyphs, into: &g, x: x + 1, y: y, role: isNew ? .newVersion : .oldVersion)
                 if twoSparks {
-                    let lat = win.p99Series(buckets: sparkW, bucketSeconds: bucketSeconds, now: m.now)
+                    let lat = win.p99Series(buckets: sparkW, bucketSeconds: bucketSeconds, now: shownAt)
                     // A healthy line sits mid-height; a regression past the limit reaches the top.
                     let top = max((basePoint ?? 0) * j.latencyLimit * 1.33, lat.compactMap { $0 }.max() ?? 1)
                     drawSpark(lat, top: top, limit: nil, glyphs: m.glyphs, into: &g, x: x + sparkW + 3, y: y, role: isNew ? .newVersion : .oldVersion)

@@ -46,6 +46,7 @@ public enum TrafficPane {
             let done = (s.stepIndex.map { i < $0 } ?? false) || (s.outcome == .promoted)
             let text: String, role: Role
             if current { text = "\(m.glyphs.current)\(step.weight)%"; role = .accent }
+            else if s.outcome == .reverted, s.stepIndex == i { text = "\(step.weight)%\(m.glyphs.failed)"; role = .bad } // where it failed
             else if done { text = "\(step.weight)%\(m.glyphs.ok)"; role = .good }
             else { text = "\(step.weight)%"; role = .dim }
             if x + CharWidth.of(text) + 1 > r.width { g.put(m.glyphs.ellipsis, x: r.x + x, y: y, role: .dim); break }
