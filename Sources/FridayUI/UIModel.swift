@@ -61,7 +61,11 @@ public struct UIModel: Sendable {
     public var scroll: [PaneID: Int] = [:]
     public var mode: UIMode = .normal
     /// A line for the footer: a refusal or a confirmation of what was sent.
-    public var message: (text: String, isError: Bool)?
+    public var message: (text: String, isError: Bool)? { didSet { messageAt = now } }
+    /// When the footer's message was set: it goes after `messageSeconds`, so a refusal
+    /// does not stay on screen after the state has moved on.
+    public private(set) var messageAt = Timestamp(seconds: 0)
+    public static let messageSeconds = 10.0
     public var glyphs: Glyphs
     public var judge: CanaryJudge
     public var width: Int
@@ -120,6 +124,7 @@ public struct UIModel: Sendable {
             return []
         case let .tick(t):
             now = t
+            if message != nil, now - messageAt >= UIModel.messageSeconds, mode == .normal { message = nil }
             return []
         case let .resize(w, h):
             width = w; height = h

@@ -331,3 +331,15 @@ extension UIModelTests {
         XCTAssertTrue(screen.contains("Reason for the team log:") && screen.contains("> p99 x3▏") && screen.contains("Enter next"), screen)
     }
 }
+
+extension UIModelTests {
+    func testAFooterMessageGoesAfterTenSeconds() {
+        var m = model(step: 1)
+        _ = m.update(.key(.paste("x")))
+        XCTAssertNotNil(m.message)
+        _ = m.update(.tick(m.now + 5))
+        XCTAssertNotNil(m.message, "still there after 5 s")
+        _ = m.update(.tick(m.now + 6))
+        XCTAssertNil(m.message, "gone after 10 s")
+    }
+}
