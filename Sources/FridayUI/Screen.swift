@@ -143,10 +143,14 @@ enum HeaderBar {
         let tmux = m.tmuxClients.isEmpty ? "" : " · tmux: " + m.tmuxClients.joined(separator: ", ")
         let watching = "watching: " + names.joined(separator: ", ")
         // The longest that fits: everything, then without the source, then without tmux, then a count.
+        // The wall clock, with its zone: every time friday shows is UTC.
+        let clock = "  \(m.now.clockText) UTC "
         let candidates = [
-            watching + tmux + (m.sourceLabel.isEmpty ? " " : "  \(m.sourceLabel) "),
-            watching + tmux + " ",
+            watching + tmux + (m.sourceLabel.isEmpty ? "" : "  \(m.sourceLabel)") + clock,
+            watching + tmux + clock,
+            watching + clock,
             watching + " ",
+            "\(names.count + m.tmuxClients.count) watching" + clock,
             "\(names.count + m.tmuxClients.count) watching ",
         ]
         for right in candidates {
