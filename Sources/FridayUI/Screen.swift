@@ -58,7 +58,7 @@ public enum Screen {
         }
         HeaderBar.render(m, into: &grid, row: 0)
         FooterBar.render(m, into: &grid, row: m.height - 1)
-        for (pane, rect) in paneRects(kind: kind, width: m.width, height: m.height) {
+        for (pane, rect) in paneRects(kind: kind, width: m.width, height: m.height, model: m) {
             let focused = m.focus == pane
             switch pane {
             case .pipeline: PipelinePane.render(m, into: &grid, rect: rect, focused: focused)
@@ -72,8 +72,29 @@ public enum Screen {
         return grid
     }
 
-    /// Where each pane goes (between the header row and the footer row).
-    public static func paneRects(kind: LayoutKind, width: Int, height: Int) -> [(PaneID, Rect)] {
+    /// The rows (borders included) a pane needs for its must-haves now, and the fewest it
+    /// can make do with: the running or failed stage and its last line; both versions' split,
+    /// the steps and what happens next; both versions' errors and the judge's verdict.
+    static func needs(_ m: UIModel) -> [PaneID: (want: Int, least: Int)] {
+        let s = m.deploy
+        let pipelineNow = s.phase == .idle || s.phase == .pipeline
+        let stages = pipelineNow ? max(1, s.stages.count) + ((s.runningStage ?? s.failedStage) != nil ? 2 : 0) : 1
+        let traffic = max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + (s.drift != nil || s.wanted != s.observed ? 1 : 0)
+        let versions = max(1, Set(s.metrics.keys).union([s.from.name, s.to.name]).count)
+        let judging: Int = { if case .rolling = s.phase { return 4 }; return s.judgement != nil ? 2 : 0 }()
+        return [
+            .pipeline: (stages + 2, pipelineNow ? min(stages, 3) + 2 : 3),
+            .traffic: (traffic + 3, max(2, s.observed.count) + 1 + 2),
+            .errors: (1 + versions + judging + 2, 1 + versions + (judging > 0 ? 1 : 0) + 2),
+            .team: (6, 3),
+        ]
+    }
+
+    /// Where each pane goes (between the header row and the footer row). Stacked panes get
+    /// the rows their must-haves need (`needs`), the team log the rest; short of rows, the
+    /// team log gives first, then each pane down to the least it can show.
+    public static func paneRects(kind: LayoutKind, width: Int, height: Int, model: UIModel? = nil) -> [(PaneID, Rect)] {
+        if kind == .stacked, let m = model { return stacked(m, width: width, height: height) }
         let top = 1, avail = height - 2
         switch kind {
         case .grid:
@@ -97,6 +118,35 @@ public enum Screen {
         case .compact:
             return []
         }
+    }
+
+    static func stacked(_ m: UIModel, width: Int, height: Int) -> [(PaneID, Rect)] {
+        let avail = height - 2
+        let need = needs(m)
+        let order: [PaneID] = [.pipeline, .traffic, .errors, .team]
+        var h: [PaneID: Int] = [:]
+        for p in order { h[p] = need[p]!.want }
+        // Too many rows wanted: the team log gives first, then errors, pipeline, traffic, each down to its least.
+        var over = order.reduce(0) { $0 + h[$1]! } - avail
+        for p in [PaneID.team, .errors, .pipeline, .traffic] where over > 0 {
+            let give = min(over, h[p]! - need[p]!.least)
+            h[p]! -= give; over -= give
+        }
+        // Still too many (a tiny terminal): take from the team log, then the others, to nothing.
+        for p in [PaneID.team, .pipeline, .errors, .traffic] where over > 0 {
+            let give = min(over, h[p]!)
+            h[p]! -= give; over -= give
+        }
+        // Rows left over go to the team log.
+        let used = order.reduce(0) { $0 + h[$1]! }
+        if used < avail { h[.team]! += avail - used }
+        var y = 1
+        var out: [(PaneID, Rect)] = []
+        for p in order {
+            out.append((p, Rect(x: 0, y: y, width: width, height: h[p]!)))
+            y += h[p]!
+        }
+        return out
     }
 
     /// The deploy's state in one word, and its role.

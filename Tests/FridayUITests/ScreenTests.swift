@@ -43,6 +43,36 @@ final class ScreenTests: XCTestCase {
         assertScreen(model(reverted, at: 160, 120, 40), "bad-160s-120x40-reverted")
     }
 
+    /// Every size keeps what a person on call must see at each moment: the state, the
+    /// running stage, both versions' split and errors, what happens next, the judge.
+    func testEverySizeKeepsTheMustHavesOfEveryPhase() async {
+        let pipeline = await demoState(.good, at: 20)
+        let judging = await demoState(.badCanary, at: 100)
+        let held = await demoState(.badCanary, at: 160)
+        let promotedHold = await demoState(.good, at: 160)
+        let reverted = await demoState(.badCanary, at: 170, judge: CanaryJudge())
+        let cases: [(String, DeployState, Double, [String])] = [
+            ("pipeline", pipeline, 20, ["PIPELINE", "build container", "v2.3.0", "100%"]),
+            ("judging", judging, 100, ["ROLLING", "v2.3.0", "v2.4.0", "0.94%", "next 25% in", "judge"]),
+            ("held by a person's step", promotedHold, 160, ["ROLLING", "v2.4.0", "p for 50%", "judge"]),
+            ("held by the judge", held, 160, ["HELD", "v2.4.0", "p promote", "judge"]),
+            ("reverted", reverted, 170, ["REVERTED", "5%✗", "R to", "v2.4.0"]),
+        ]
+        for (w, h) in [(200, 60), (120, 40), (100, 30), (80, 24), (60, 20)] {
+            for (name, state, at, musts) in cases {
+                let text = Screen.render(model(state, at: at, w, h, judge: name == "reverted" ? CanaryJudge() : CanaryJudge(onFail: .pause))).lines.joined(separator: "\n")
+                for must in musts {
+                    XCTAssertTrue(text.contains(must), "\(name) at \(w)x\(h) lost \"\(must)\":\n\(text)")
+                }
+            }
+        }
+        // Below 60x20 the summary keeps the state and both versions.
+        for (w, h) in [(40, 12), (20, 5)] {
+            let text = Screen.render(model(held, at: 160, w, h)).lines.joined(separator: "\n")
+            XCTAssertTrue(text.contains("HELD"), "\(w)x\(h):\n\(text)")
+        }
+    }
+
     func testLayoutChoice() {
         XCTAssertEqual(LayoutKind.choose(width: 120, height: 40), .grid)
         XCTAssertEqual(LayoutKind.choose(width: 100, height: 24), .grid)

@@ -68,7 +68,8 @@ public enum ErrorsPane {
             }
             y += 1
         }
-        judgeLines(m, into: &g, r: r, y: y + 1)
+        // A blank line before the judge only where there is room for both: the verdict comes first.
+        judgeLines(m, into: &g, r: r, y: r.maxY - y >= 4 ? y + 1 : y)
     }
 
     static func drawSpark(_ values: [Double?], top: Double, limit: Double?, glyphs: Glyphs, into g: inout CellGrid, x: Int, y: Int, role: Role) {

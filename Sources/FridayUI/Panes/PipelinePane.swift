@@ -12,6 +12,25 @@ public enum PipelinePane {
             return
         }
         var y = r.y
+        // Short of rows: once the pipeline is over, one line says how it went; during it, the
+        // running (or failed) stage comes first and the rest are counted.
+        if r.height < s.stages.count {
+            let key = s.runningStage ?? s.failedStage
+            if key == nil {
+                let secs = s.stages.compactMap(\.seconds).reduce(0, +)
+                let ok = s.stages.allSatisfy { $0.status == .succeeded }
+                g.put(ok ? "\(m.glyphs.ok) all \(s.stages.count) stages passed in \(formatDuration(secs))" : "\(s.stages.filter { $0.status == .succeeded }.count) of \(s.stages.count) stages passed",
+                      x: r.x, y: y, role: ok ? .good : .dim, limit: r.width)
+                return
+            }
+            let st = key!
+            g.put(st.status == .running ? m.glyphs.running : m.glyphs.failed, x: r.x, y: y, role: st.status == .running ? .accent : .bad)
+            let rest = s.stages.count - 1
+            g.put("\(st.name) · \(m.glyphs.ellipsis) \(rest) more", x: r.x + 2, y: y, role: .text, limit: r.width - 2)
+            y += 1
+            if y < r.maxY, let last = st.output.last { g.put("  " + last, x: r.x, y: y, role: st.status == .failed ? .bad : .dim, limit: r.width) }
+            return
+        }
         for st in s.stages {
             guard y < r.maxY else { break }
             let (glyph, role): (String, Role)

@@ -21,7 +21,12 @@ public enum TeamPane {
         guard !r.isEmpty else { return }
         if m.deploy.log.isEmpty { g.put("nothing yet: m to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
         let end = max(0, rows.count - back)
-        let visible = rows[max(0, end - r.height)..<end]
+        var visible = rows[max(0, end - r.height)..<end]
+        // Fewer rows than the newest entry needs: its start (time, who, what), not the tail of its wrap.
+        if back == 0, let last = m.deploy.log.last {
+            let lastRows = layout(last, width: width, glyphs: m.glyphs)
+            if lastRows.count > r.height { visible = lastRows.prefix(r.height) }
+        }
         var y = r.y
         for row in visible {
             var x = r.x

@@ -37,7 +37,8 @@ public enum TrafficPane {
             g.put("setting \(want): waiting for the router", x: r.x, y: y, role: .warn, limit: r.width)
             y += 1
         }
-        y += 1
+        // A blank line before the steps only where the steps and what happens next still fit.
+        if r.maxY - y > 1 + TrafficPane.statusLines(m).count { y += 1 }
         guard y < r.maxY else { return }
         // Step list.
         var x = g.put("steps ", x: r.x, y: y, role: .dim)
