@@ -58,7 +58,8 @@ public enum Screen {
         }
         HeaderBar.render(m, into: &grid, row: 0)
         FooterBar.render(m, into: &grid, row: m.height - 1)
-        for (pane, rect) in paneRects(kind: kind, width: m.width, height: m.height, model: m) {
+        let rects = m.zoomed ? [(m.focus, Rect(x: 0, y: 1, width: m.width, height: m.height - 2))] : paneRects(kind: kind, width: m.width, height: m.height, model: m)
+        for (pane, rect) in rects {
             let focused = m.focus == pane
             switch pane {
             case .pipeline: PipelinePane.render(m, into: &grid, rect: rect, focused: focused)
@@ -246,13 +247,15 @@ enum FooterBar {
         }
         let viewer = m.role == .viewer
         if viewer, m.message == nil { x += g.put("viewer (watch, chat):", x: x, y: row, role: .dim, limit: g.width - 2) + 2 }
-        for b in Keymap.bindings where [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage, .say, .help, .quit].contains(b.action) {
+        for b in Keymap.bindings where [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage, .say, .help, .quit].contains(b.action)
+            || (b.action == .zoom && m.zoomed) {
             // A viewer sees the acting keys greyed out (help and a key press say why).
             let greyed = viewer && b.action.isActing
             guard greyed || m.refusal(b.action) == nil else { continue }
             var short = b.short
             if b.action == .togglePause, m.deploy.paused != nil { short = "resume" }
             if b.action == .quit, m.detaches { short = "detach" }
+            if b.action == .zoom { short = "all panes" }
             let w = CharWidth.of(b.label) + 1 + CharWidth.of(short) + 2
             if x + w > g.width { break }
             x += g.put(b.label, x: x, y: row, role: greyed ? .dim : .keyName)

@@ -84,6 +84,8 @@ public struct UIModel: Sendable {
     public var detaches = false
     /// A replay: no key acts on a deploy (the player has its own keys; help shows them).
     public var replay = false
+    /// The focused pane on the whole screen.
+    public var zoomed = false
     /// How far the help is scrolled.
     public var helpScroll = 0
     /// Where the cursor is in the text field being typed (characters from its start).
@@ -271,6 +273,7 @@ public struct UIModel: Sendable {
             case .pageDown: scrollBy(-page); return []
             case .oldest: scrollBy(Int.max / 2); return []
             case .live: scroll[focus] = 0; return []
+            case .zoom: zoomed.toggle(); return []
             case .say: mode = .chat(chatDraft); cursor = chatDraft.count; return []
             case .togglePause:
                 let action: Action = deploy.paused != nil ? .resume : .pause

@@ -343,3 +343,18 @@ extension UIModelTests {
         XCTAssertNil(m.message, "gone after 10 s")
     }
 }
+
+extension UIModelTests {
+    func testZoomShowsTheFocusedPaneOnTheWholeScreen() {
+        var m = model(step: 1)
+        m.width = 80; m.height = 24
+        m.focus = .team
+        _ = m.update(.key(.char("z")))
+        let lines = Screen.render(m).lines
+        XCTAssertTrue(lines[1].hasPrefix("┌ Team"), lines[1])
+        XCTAssertFalse(lines.contains { $0.contains("┌ Traffic") })
+        XCTAssertTrue(lines.last!.contains("z all panes"), lines.last!)
+        _ = m.update(.key(.char("z")))
+        XCTAssertTrue(Screen.render(m).lines.contains { $0.contains("┌ Traffic") })
+    }
+}
