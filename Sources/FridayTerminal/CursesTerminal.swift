@@ -84,8 +84,9 @@ public final class CursesTerminal: Terminal {
             if s.reverse { a |= shim_a_reverse() }
             var pair: Int16 = 0
             if useColor, s.fg != .terminalDefault || s.bg != .terminalDefault {
-                let (fg, fgDim) = color(s.fg), (bg, _) = color(s.bg)
-                if fgDim { a |= shim_a_dim() }
+                let d = TermColor.downsample(fg: s.fg, bg: s.bg, colors: Int(shim_colors()))
+                let (fg, bg) = (d.fg, d.bg)
+                if d.dim { a |= shim_a_dim() }
                 let key = Int(fg) * 1000 + Int(bg)
                 if let p = pairs[key] { pair = p } else if Int(nextPair) < Int(shim_color_pairs()) {
                     init_pair(nextPair, fg, bg)
@@ -98,15 +99,6 @@ public final class CursesTerminal: Terminal {
         }
     }
 
-    private func color(_ c: TermColor) -> (Int16, Bool) {
-        switch c {
-        case .terminalDefault: return (-1, false)
-        case let .indexed(n):
-            // On 8 or 16 colours: the nearest basic colour by hue (TermColor.downsample).
-            let d = TermColor.downsample(n, colors: Int(shim_colors()))
-            return (d.index, d.dim)
-        }
-    }
 
     public func present(_ grid: CellGrid) {
         let full = previous.map { $0.width != grid.width || $0.height != grid.height } ?? true

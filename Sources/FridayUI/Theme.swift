@@ -54,6 +54,20 @@ public enum TermColor: Sendable, Equatable, Hashable {
     /// to keep its meaning. Not `n % 8` (which made the header magenta on yellow and grey
     /// borders black): a colour keeps its hue, greys go to black or white by lightness, and
     /// bright black (borders, dim text) becomes dim white rather than black on black.
+    /// A style's two colours brought down together: if both land on the same basic colour
+    /// (a grey on a lighter grey, on 8 colours both white), the text takes the opposite of
+    /// the background, so it is never invisible. -1 is the terminal's own colour.
+    public static func downsample(fg: TermColor, bg: TermColor, colors: Int) -> (fg: Int16, dim: Bool, bg: Int16) {
+        func one(_ c: TermColor) -> (Int16, Bool) {
+            if case let .indexed(n) = c { let d = downsample(n, colors: colors); return (d.index, d.dim) }
+            return (-1, false)
+        }
+        var (f, dim) = one(fg)
+        let (b, _) = one(bg)
+        if f >= 0, f == b { f = b == 0 ? 7 : 0; dim = false }
+        return (f, dim, b)
+    }
+
     public static func downsample(_ n: UInt8, colors: Int) -> (index: Int16, dim: Bool) {
         if Int(n) < colors { return (Int16(n), false) }
         if colors < 8 { return (-1, false) }
@@ -160,6 +174,133 @@ public struct Theme: Sendable, Equatable {
     chat_name = { bold = true }
     selection = { reverse = true }
     """
+
+    public static let lightSource = """
+    # friday light theme: for terminals with a light background.
+    # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    name = "light"
+
+    [roles]
+    text = { fg = "default" }
+    dim = { fg = "#6c6c6c" }
+    title = { fg = "#005f87", bold = true }
+    border = { fg = "#a8a8a8" }
+    focus_border = { fg = "#005f87", bold = true }
+    header = { fg = "#ffffff", bg = "#005f87", bold = true }
+    header_accent = { fg = "#ffd700", bg = "#005f87", bold = true }
+    good = { fg = "#008700" }
+    warn = { fg = "#af5f00", bold = true }
+    bad = { fg = "#d70000", bold = true }
+    accent = { fg = "#005f87" }
+    old_version = { fg = "#0087d7" }
+    new_version = { fg = "#8700af" }
+    key_hint = { fg = "default" }
+    key_name = { fg = "#ffffff", bg = "#005f87" }
+    dialog = { fg = "default" }
+    dialog_border = { fg = "#af5f00", bold = true }
+    input = { fg = "default", underline = true }
+    chat_name = { fg = "#005f5f", bold = true }
+    selection = { reverse = true }
+    """
+
+    public static let solarizedDarkSource = """
+    # friday solarized dark theme: Ethan Schoonover's palette on base03.
+    # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    name = "solarized-dark"
+
+    [roles]
+    text = { fg = "#839496" }
+    dim = { fg = "#586e75" }
+    title = { fg = "#268bd2", bold = true }
+    border = { fg = "#586e75" }
+    focus_border = { fg = "#2aa198", bold = true }
+    header = { fg = "#93a1a1", bg = "#073642", bold = true }
+    header_accent = { fg = "#b58900", bg = "#073642", bold = true }
+    good = { fg = "#859900" }
+    warn = { fg = "#b58900", bold = true }
+    bad = { fg = "#dc322f", bold = true }
+    accent = { fg = "#2aa198" }
+    old_version = { fg = "#268bd2" }
+    new_version = { fg = "#d33682" }
+    key_hint = { fg = "#839496" }
+    key_name = { fg = "#002b36", bg = "#2aa198" }
+    dialog = { fg = "#839496" }
+    dialog_border = { fg = "#b58900", bold = true }
+    input = { fg = "#93a1a1", underline = true }
+    chat_name = { fg = "#6c71c4", bold = true }
+    selection = { reverse = true }
+    """
+
+    public static let solarizedLightSource = """
+    # friday solarized light theme: Ethan Schoonover's palette on base3.
+    # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    name = "solarized-light"
+
+    [roles]
+    text = { fg = "#657b83" }
+    dim = { fg = "#93a1a1" }
+    title = { fg = "#268bd2", bold = true }
+    border = { fg = "#93a1a1" }
+    focus_border = { fg = "#2aa198", bold = true }
+    header = { fg = "#586e75", bg = "#eee8d5", bold = true }
+    header_accent = { fg = "#cb4b16", bg = "#eee8d5", bold = true }
+    good = { fg = "#859900" }
+    warn = { fg = "#b58900", bold = true }
+    bad = { fg = "#dc322f", bold = true }
+    accent = { fg = "#2aa198" }
+    old_version = { fg = "#268bd2" }
+    new_version = { fg = "#d33682" }
+    key_hint = { fg = "#657b83" }
+    key_name = { fg = "#fdf6e3", bg = "#268bd2" }
+    dialog = { fg = "#657b83" }
+    dialog_border = { fg = "#cb4b16", bold = true }
+    input = { fg = "#586e75", underline = true }
+    chat_name = { fg = "#6c71c4", bold = true }
+    selection = { reverse = true }
+    """
+
+    public static let highContrastSource = """
+    # friday high contrast theme: bright colours and bold, for glare and low vision.
+    # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    name = "high-contrast"
+
+    [roles]
+    text = { fg = "bright-white" }
+    dim = { fg = "white" }
+    title = { fg = "bright-yellow", bold = true }
+    border = { fg = "white" }
+    focus_border = { fg = "bright-yellow", bold = true }
+    header = { fg = "black", bg = "bright-white", bold = true }
+    header_accent = { fg = "black", bg = "bright-yellow", bold = true }
+    good = { fg = "bright-green", bold = true }
+    warn = { fg = "bright-yellow", bold = true }
+    bad = { fg = "bright-red", bold = true, underline = true }
+    accent = { fg = "bright-cyan", bold = true }
+    old_version = { fg = "bright-cyan", bold = true }
+    new_version = { fg = "bright-magenta", bold = true }
+    key_hint = { fg = "bright-white" }
+    key_name = { fg = "black", bg = "bright-yellow" }
+    dialog = { fg = "bright-white" }
+    dialog_border = { fg = "bright-yellow", bold = true }
+    input = { fg = "bright-white", underline = true }
+    chat_name = { fg = "bright-green", bold = true }
+    selection = { reverse = true }
+    """
+
+    /// Every built-in theme, by name, with what it is for (`friday themes`).
+    public static let builtIn: [(name: String, about: String, source: String)] = [
+        ("default", "dark background, the default", defaultSource),
+        ("light", "light background", lightSource),
+        ("solarized-dark", "Solarized on its dark base", solarizedDarkSource),
+        ("solarized-light", "Solarized on its light base", solarizedLightSource),
+        ("high-contrast", "bright colours and bold, for glare and low vision", highContrastSource),
+        ("monochrome", "attributes only: no colour (NO_COLOR)", monochromeSource),
+    ]
+
+    /// A built-in theme by name.
+    public static func named(_ name: String) -> Theme? {
+        builtIn.first { $0.name == name }.flatMap { try? Theme.parse($0.source, file: "<built-in \($0.name)>") }
+    }
 
     public static let standard: Theme = (try? Theme.parse(defaultSource, file: "<built-in default>")) ?? Theme(name: "plain", styles: [:])
     public static let monochrome: Theme = (try? Theme.parse(monochromeSource, file: "<built-in monochrome>")) ?? Theme(name: "plain", styles: [:])

@@ -1,4 +1,5 @@
 import Foundation
+import FridayCore
 import FridayUI
 
 /// Finds a theme by name or path: a path is read as it is; a name is looked for in
@@ -19,11 +20,8 @@ enum ThemeLoader {
             let path = dir + "/" + nameOrPath + ".toml"
             if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try Theme.parse(text, file: path) }
         }
-        switch nameOrPath {
-        case "default": return .standard
-        case "monochrome": return .monochrome
-        default:
-            throw ThemeError(file: nameOrPath, line: nil, message: "no theme of that name in \(dirs.joined(separator: " or ")); built in: default, monochrome")
-        }
+        if let t = Theme.named(nameOrPath) { return t }
+        throw ThemeError(file: TerminalText.neutralise(nameOrPath), line: nil,
+                         message: "no theme of that name in \(dirs.joined(separator: " or ")); built in: \(Theme.builtIn.map(\.name).joined(separator: ", ")) (friday themes lists them)")
     }
 }

@@ -39,6 +39,21 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(bash.out.contains("toml") && bash.out.contains("jsonl"), "no file completion for run and replay")
     }
 
+    func testThemesAreListedAndPreviewed() throws {
+        let list = try runProcess(bin, ["themes"])
+        XCTAssertEqual(list.status, 0)
+        for name in ["default", "light", "solarized-dark", "solarized-light", "high-contrast", "monochrome"] { XCTAssertTrue(list.out.contains(name), list.out) }
+        let preview = try runProcess(bin, ["themes", "--preview", "solarized-dark", "--size", "80x24"])
+        XCTAssertEqual(preview.status, 0, preview.err)
+        XCTAssertEqual(preview.out.split(separator: "\n").count, 24)
+        XCTAssertTrue(preview.out.contains("\u{1b}[0;1;38;5;") && preview.out.contains("HELD"), String(preview.out.prefix(300)))
+        let eight = try runProcess(bin, ["themes", "--preview", "default", "--colors", "8"])
+        XCTAssertFalse(eight.out.contains("38;5;"), "8 colours use the basic codes")
+        let bad = try runProcess(bin, ["themes", "--preview", "no-such\u{1b}]0;x"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertFalse(bad.err.contains("\u{1b}"), "the name is neutralised in the error")
+    }
+
     func testBucketSaysWhichSideAUserIsOn() throws {
         let a = try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--percent", "80"])
         XCTAssertEqual(a.status, 0, a.err)

@@ -64,4 +64,45 @@ final class ThemeTests: XCTestCase {
             }
         }
     }
+
+    func testSixShippedThemesMatchTheBuiltInOnesAndStayReadableOnEveryTerminal() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../themes")
+        XCTAssertEqual(Theme.builtIn.map(\.name), ["default", "light", "solarized-dark", "solarized-light", "high-contrast", "monochrome"])
+        var seen: [Theme] = []
+        for t in Theme.builtIn {
+            let file = try String(contentsOf: dir.appendingPathComponent("\(t.name).toml"), encoding: .utf8)
+            let parsed = try Theme.parse(file, file: "\(t.name).toml")
+            XCTAssertEqual(parsed, Theme.named(t.name), "themes/\(t.name).toml differs from the built-in one")
+            XCTAssertEqual(parsed.styles.count, 20, "\(t.name) styles every role")
+            XCTAssertFalse(seen.contains(parsed), "\(t.name) is a copy of another theme")
+            seen.append(parsed)
+            for role in Role.allCases {
+                for colors in [8, 16, 256] {
+                    let st = parsed.style(role)
+                    let d = TermColor.downsample(fg: st.fg, bg: st.bg, colors: colors)
+                    if d.fg >= 0, d.bg >= 0 { XCTAssertNotEqual(d.fg, d.bg, "\(t.name).\(role) at \(colors) colours: text and background are the same colour") }
+                }
+            }
+        }
+    }
+
+    func testAGreyOnALighterGreyStaysReadableOnEightColours() throws {
+        // solarized-light's header: #586e75 on #eee8d5, both white on 8 colours: the text goes black.
+        let header = try XCTUnwrap(Theme.named("solarized-light")).style(.header)
+        XCTAssertEqual(TermColor.downsample(header.fg == .terminalDefault ? 0 : { if case let .indexed(n) = header.fg { return n }; return 0 }(), colors: 8).index, 7)
+        let d = TermColor.downsample(fg: header.fg, bg: header.bg, colors: 8)
+        XCTAssertEqual(d.fg, 0)
+        XCTAssertEqual(d.bg, 7)
+    }
+
+    func testThePreviewWritesEachRolesColoursForTheTerminalAsked() {
+        let bad = Theme.standard.style(.bad) // #ff5f5f, bold
+        XCTAssertEqual(ANSIPreview.sequence(bad, colors: 256), ";1;38;5;203")
+        XCTAssertEqual(ANSIPreview.sequence(bad, colors: 8), ";1;31")
+        XCTAssertEqual(ANSIPreview.sequence(Theme.standard.style(.border), colors: 8), ";2;37", "grey borders: dim white on 8 colours")
+        XCTAssertEqual(ANSIPreview.sequence(Theme.standard.style(.border), colors: 16), ";90")
+        var g = CellGrid(width: 3, height: 1)
+        g.put("ok", x: 0, y: 0, role: .good)
+        XCTAssertEqual(ANSIPreview.render(g, theme: .standard, colors: 256), "\u{1b}[0;38;5;2mok\u{1b}[0m \u{1b}[0m\n")
+    }
 }
