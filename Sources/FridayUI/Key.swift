@@ -1,5 +1,5 @@
 /// A key press, as the terminal reports it.
-public enum Key: Sendable, Equatable {
+public enum Key: Sendable, Hashable {
     case char(Character)
     case enter, escape, tab, backTab, backspace
     case up, down, left, right, pageUp, pageDown, home, end
@@ -45,10 +45,63 @@ public struct KeyBinding: Sendable {
 }
 
 import FridayCore
+import Synchronization
 
 /// The keymap: every binding carries its own help, so the footer and `?` are built from it.
 public enum Keymap {
-    public static let bindings: [KeyBinding] = [
+    /// The bindings in use: the defaults, or the user config's `[keys]` once installed.
+    public static var bindings: [KeyBinding] { current.withLock { $0 } }
+    private static let current = Mutex(defaults)
+
+    /// Puts the user's keys in place of the defaults (already checked: `UserConfig`).
+    public static func install(_ keys: [UIAction: [Key]]) {
+        current.withLock { list in
+            list = defaults.map { b in
+                guard let k = keys[b.action], !k.isEmpty else { return b }
+                var nb = b
+                nb.keys = k
+                nb.label = k.map(Keymap.name).joined(separator: "/")
+                return nb
+            }
+        }
+    }
+
+    /// Back to the defaults (tests).
+    public static func reset() { current.withLock { $0 = defaults } }
+
+    /// A key as the config and the help write it.
+    public static func name(_ k: Key) -> String {
+        switch k {
+        case .char(" "): return "space"
+        case let .char(c): return String(c)
+        case .enter: return "Enter"
+        case .escape: return "Esc"
+        case .tab: return "tab"
+        case .backTab: return "shift-tab"
+        case .backspace: return "Backspace"
+        case .up: return "↑"
+        case .down: return "↓"
+        case .left: return "←"
+        case .right: return "→"
+        case .pageUp: return "PgUp"
+        case .pageDown: return "PgDn"
+        case .home: return "Home"
+        case .end: return "End"
+        default: return "?"
+        }
+    }
+
+    /// A key from the config: one character, or space, enter, tab, up, down, left, right,
+    /// pgup, pgdn, home, end.
+    public static func key(named text: String) -> Key? {
+        let named: [String: Key] = ["space": .space, "enter": .enter, "tab": .tab, "up": .up, "down": .down, "left": .left, "right": .right,
+                                    "pgup": .pageUp, "pgdn": .pageDown, "home": .home, "end": .end]
+        if let k = named[text.lowercased()] { return k }
+        guard text.count == 1, TerminalText.isPlain(text), let c = text.first, let u = c.unicodeScalars.first, u.value >= 0x21, u.value != 0x7F, c.unicodeScalars.count == 1 else { return nil }
+        return .char(c)
+    }
+
+    public static let defaults: [KeyBinding] = [
         KeyBinding(keys: [.char("p")], label: "p", short: "promote", help: "promote: end this pause and go to the next step", action: .promote),
         KeyBinding(keys: [.char("P")], label: "P", short: "to 100%", help: "promote full: go to 100% now, skipping the remaining steps (confirm)", action: .promoteFull),
         KeyBinding(keys: [.space], label: "space", short: "pause", help: "pause / resume: hold the current weights; timers stop", action: .togglePause),

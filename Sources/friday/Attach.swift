@@ -17,7 +17,7 @@ struct Attach: AsyncParsableCommand {
     var role: Wire.Role = .operator
 
     @Option(help: "Theme name or path.")
-    var theme: String = "default"
+    var theme: String?
 
     @Option(help: "Pin the layout: grid, stacked or compact.")
     var layout: LayoutKind?
@@ -80,7 +80,11 @@ func clientName(_ given: String?) -> String {
 }
 
 /// Connects a dashboard to a served engine and runs it until the person detaches.
-func attachDashboard(to address: ServeAddress, name: String?, role: Wire.Role, token: String?, theme: String, ascii: Bool, layout: LayoutKind?) async throws {
+func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wire.Role, token: String?, theme givenTheme: String?, ascii: Bool, layout givenLayout: LayoutKind?) async throws {
+    let settings = UserSettings.load()
+    let name = givenName ?? settings.name
+    let theme = givenTheme ?? settings.theme ?? "default"
+    let layout = givenLayout ?? settings.layout
     let chosen: Theme
     do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
     let client: EngineClient
@@ -92,7 +96,7 @@ func attachDashboard(to address: ServeAddress, name: String?, role: Wire.Role, t
     }
     let w = client.welcome
     let link = RemoteLink(client)
-    let outcome = await Dashboard(link: link, theme: chosen, user: w.who, sourceLabel: w.label, ascii: ascii, layout: layout, role: w.role, bell: w.bell ?? true).run()
+    let outcome = await Dashboard(link: link, theme: chosen, user: w.who, sourceLabel: w.label, ascii: ascii, layout: layout, role: w.role, bell: (w.bell ?? true) && (settings.bell ?? true)).run()
     switch outcome {
     case .quit:
         print("friday: detached from \(w.deploy); the deploy goes on.  back: friday attach \(w.deploy)  ·  end it: friday stop \(w.deploy)")

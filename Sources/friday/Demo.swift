@@ -26,7 +26,7 @@ struct Demo: AsyncParsableCommand {
     var speed: Double = 1
 
     @Option(help: "A theme name (default, monochrome, or one in themes/ or $XDG_CONFIG_HOME/friday/themes) or a path to a .toml file.")
-    var theme: String = "default"
+    var theme: String?
 
     @Option(help: "Pin the layout: grid, stacked or compact (default: by size, held steady while the size flickers).")
     var layout: LayoutKind?
@@ -81,13 +81,15 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         if headless { return await runHeadless() }
         if dump { return await runDump() }
+        let settings = UserSettings.load()
         let chosen: Theme
-        do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
+        do { chosen = try ThemeLoader.load(theme ?? settings.theme ?? "default") } catch { throw ExitWith(message: "\(error)") }
+        let userName = user ?? settings.name ?? self.userName
         let base = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
         let clock = ScaledClock(base: base, speed: speed)
         let engine = makeEngine(clock: clock)
         let label = "demo · \(scenario)" + (speed == 1 ? "" : " · \(format1(speed))x")
-        let outcome = await Dashboard(link: LocalLink(engine: engine, user: userName), theme: chosen, user: userName, sourceLabel: label, ascii: ascii, layout: layout).run()
+        let outcome = await Dashboard(link: LocalLink(engine: engine, user: userName), theme: chosen, user: userName, sourceLabel: label, ascii: ascii, layout: layout ?? settings.layout, bell: settings.bell ?? true).run()
         switch outcome {
         case .quit: break
         case let .signal(sig): throw ExitCode(128 + sig)

@@ -19,7 +19,7 @@ struct Replay: AsyncParsableCommand {
     var summary = false
 
     @Option(help: "Theme name or path.")
-    var theme: String = "default"
+    var theme: String?
 
     @Flag(help: "Draw with plain ASCII.")
     var ascii = false
@@ -37,7 +37,8 @@ struct Replay: AsyncParsableCommand {
         }
         guard !read.events.isEmpty else { throw ExitWith(message: "\(log): no events to replay\(read.problem.map { " (\($0.message))" } ?? "")") }
         let chosen: Theme
-        do { chosen = try ThemeLoader.load(theme) } catch { throw ExitWith(message: "\(error)") }
+        let settings = UserSettings.load()
+        do { chosen = try ThemeLoader.load(theme ?? settings.theme ?? "default") } catch { throw ExitWith(message: "\(error)") }
         let player = ReplayPlayer(events: read.events, theme: chosen, ascii: ascii, notice: read.problem.map { "log ends early: \($0.description)" })
         let outcome = await withCheckedContinuation { cont in
             let t = Thread { cont.resume(returning: player.run()) }

@@ -30,7 +30,7 @@ struct Run: AsyncParsableCommand {
     var duration: Double = 3600
 
     @Option(help: "Theme name or path.")
-    var theme: String = "default"
+    var theme: String?
 
     @Option(help: "Your name in the team log.")
     var user: String?

@@ -25,3 +25,23 @@ enum ThemeLoader {
                          message: "no theme of that name in \(dirs.joined(separator: " or ")); built in: \(Theme.builtIn.map(\.name).joined(separator: ", ")) (friday themes lists them)")
     }
 }
+
+/// The person's config (`$XDG_CONFIG_HOME/friday/config.toml`, else `~/.config/friday/config.toml`),
+/// read once before the screen starts: its warnings go to standard error with file and
+/// line, and its keys are put in place. A missing file is the defaults.
+enum UserSettings {
+    static func path() -> String {
+        let env = ProcessInfo.processInfo.environment
+        let config = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (env["HOME"].map { $0 + "/.config" } ?? ".config")
+        return config + "/friday/config.toml"
+    }
+
+    static func load() -> UserConfig {
+        let file = path()
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return UserConfig() }
+        let (config, warnings) = UserConfig.parse(text, file: file)
+        for w in warnings { FileHandle.standardError.write(Data("friday: warning: \(TerminalText.neutralise(w))\n".utf8)) }
+        Keymap.install(config.keys)
+        return config
+    }
+}

@@ -36,6 +36,29 @@ final class DashboardInTmuxTests: XCTestCase {
         XCTAssertTrue(t.text.contains("--headless"), t.text)
     }
 
+    func testTheUsersConfigSetsKeysNameAndThemeAndABadLineOnlyWarns() throws {
+        let home = NSTemporaryDirectory() + "friday-config-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: home + "/friday", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try """
+        name = "ana-cfg"
+        theme = "high-contrast"
+        layout = "tiled"
+        [keys]
+        promote = "n"
+        """.write(toFile: home + "/friday/config.toml", atomically: true, encoding: .utf8)
+        let t = try TmuxSession(width: 120, height: 40, command: "\(bin) demo --speed 20 2>\(home)/err.txt; echo \"exit=$?\"; sleep 300", env: ["XDG_CONFIG_HOME": home])
+        XCTAssertTrue(t.wait(for: "ROLLING step 1/5", seconds: 30), t.text)
+        XCTAssertTrue(t.text.contains("ana-cfg (you)"), t.text)
+        XCTAssertTrue(t.text.contains("n promote"), "the footer is built from the keys in use: \(t.text)")
+        t.press("n")
+        XCTAssertTrue(t.wait(for: "step 2/5"), t.text)
+        t.press("q")
+        XCTAssertEqual(exitStatus(t), "0", t.text)
+        let err = try String(contentsOfFile: home + "/err.txt", encoding: .utf8)
+        XCTAssertTrue(err.contains("friday: warning: \(home)/friday/config.toml:3: layout must be grid, stacked or compact"), err)
+    }
+
     func testATerminalWithoutAnAlternateScreenIsClearedOnExit() throws {
         // vt100 has no smcup: before, the last frame stayed on screen under the shell prompt.
         let t = try TmuxSession(width: 100, height: 30, command: "TERM=vt100 \(bin) demo --speed 20; echo \"exit=$?\"; sleep 300")

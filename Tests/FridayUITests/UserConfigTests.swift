@@ -1,0 +1,67 @@
+import FridayCore
+import FridayTesting
+@testable import FridayUI
+import XCTest
+
+final class UserConfigTests: XCTestCase {
+    override func tearDown() { Keymap.reset() }
+
+    func testAGoodConfigGivesEachSetting() {
+        let (c, warnings) = UserConfig.parse("""
+        theme = "solarized-dark"
+        name = "ana"
+        layout = "stacked"
+        bell = false
+        [keys]
+        promote = "n"
+        revert = ["x", "X"]
+        pause = "pgdn"
+        page_down = "end"
+        live = "G"
+        """, file: "config.toml")
+        XCTAssertEqual(warnings, [])
+        XCTAssertEqual(c.theme, "solarized-dark")
+        XCTAssertEqual(c.name, "ana")
+        XCTAssertEqual(c.layout, .stacked)
+        XCTAssertEqual(c.bell, false)
+        XCTAssertEqual(c.keys[.promote], [.char("n")])
+        XCTAssertEqual(c.keys[.revert], [.char("x"), .char("X")])
+        XCTAssertEqual(c.keys[.togglePause], [.pageDown])
+    }
+
+    func testBadLinesAreWarningsWithFileAndLineAndTheDefaultsStay() {
+        let (c, warnings) = UserConfig.parse("""
+        thme = "light"
+        layout = "tiled"
+        name = "al ice"
+        [keys]
+        promote = "r"
+        """, file: "/home/ana/.config/friday/config.toml")
+        XCTAssertEqual(c.layout, nil)
+        XCTAssertEqual(c.name, nil)
+        XCTAssertEqual(c.keys, [:], "a conflict keeps the default keys")
+        XCTAssertTrue(warnings.contains("/home/ana/.config/friday/config.toml:1: unknown setting \"thme\" (did you mean \"theme\"?); settings are theme, name, layout, bell, keys"), "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.hasPrefix("/home/ana/.config/friday/config.toml:2: layout must be grid, stacked or compact") }, "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.hasPrefix("/home/ana/.config/friday/config.toml:3: name must be") }, "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.contains(":5: keys.promote and keys.revert are both \"r\"") || $0.contains("keys.revert and keys.promote are both \"r\"") }, "\(warnings)")
+        let (_, hostile) = UserConfig.parse("[keys]\nprmote = \"\\u001b]0;x\"\npromote = \"\\u009b\"\n", file: "c.toml")
+        XCTAssertTrue(hostile.contains { $0.contains("(did you mean \"promote\"?)") }, "\(hostile)")
+        XCTAssertFalse(hostile.joined().contains("\u{1b}") || hostile.joined().contains("\u{9b}"))
+        XCTAssertTrue(hostile.contains { $0.contains("keys.promote:") && $0.contains("is not a key") }, "a C1 control is not a key: \(hostile)")
+        let (_, broken) = UserConfig.parse("theme = \n", file: "c.toml")
+        XCTAssertTrue(broken.first?.hasPrefix("c.toml:1: not valid TOML") ?? false, "\(broken)")
+    }
+
+    func testRemappedKeysActAndTheHelpAndFooterSayThem() {
+        let (c, _) = UserConfig.parse("[keys]\npromote = \"n\"\nsay = \"t\"\n", file: "c.toml")
+        Keymap.install(c.keys)
+        let f = EventFixture.rolling(step: 1)
+        var m = UIModel(deploy: f.state, now: f.t, user: "you")
+        XCTAssertEqual(m.update(.key(.char("p"))), [], "p no longer promotes")
+        XCTAssertEqual(m.update(.key(.char("n"))), [.send(Command(.promote, by: "you"))])
+        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" n promote"), Screen.render(m).lines.last!)
+        _ = m.update(.key(.char("?")))
+        let help = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(help.contains("n      promote: end this pause") && help.contains("t      say"), help)
+    }
+}
