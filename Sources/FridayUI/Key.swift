@@ -16,7 +16,7 @@ public enum Key: Sendable, Hashable {
 /// What a key binding does in the normal view.
 public enum UIAction: String, Sendable, CaseIterable {
     case promote, promoteFull, togglePause, revert, retry, cancelStage, say, help, quit, focusNext, scrollUp, scrollDown, open
-    case pageUp, pageDown, oldest, live, zoom
+    case pageUp, pageDown, oldest, live, zoom, search, nextMatch, previousMatch
 
     /// Moves traffic or the rollout (refused to viewers).
     public var isActing: Bool { [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage].contains(self) }
@@ -117,6 +117,9 @@ public enum Keymap {
         KeyBinding(keys: [.pageDown], label: "PgDn", short: "page", help: "scroll the focused pane a page down", action: .pageDown),
         KeyBinding(keys: [.home], label: "Home", short: "oldest", help: "the focused pane's oldest line", action: .oldest),
         KeyBinding(keys: [.end, .char("G")], label: "End/G", short: "live", help: "back to live: the focused pane follows the newest lines again", action: .live),
+        KeyBinding(keys: [.char("/")], label: "/", short: "search", help: "search the team log; Enter shows the newest match", action: .search),
+        KeyBinding(keys: [.char("n")], label: "n", short: "older match", help: "after a search: the next older match (Esc ends the search)", action: .nextMatch),
+        KeyBinding(keys: [.char("N")], label: "N", short: "newer match", help: "after a search: the next newer match", action: .previousMatch),
         KeyBinding(keys: [.char("z")], label: "z", short: "zoom", help: "zoom: the focused pane on the whole screen (z again: all panes)", action: .zoom),
         KeyBinding(keys: [.char("?")], label: "?", short: "help", help: "show or hide this help", action: .help),
         KeyBinding(keys: [.char("q")], label: "q", short: "quit", help: "quit the screen (run and attach: the engine and the deploy go on; friday stop ends them)", action: .quit),

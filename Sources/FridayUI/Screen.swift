@@ -219,6 +219,18 @@ enum FooterBar {
     static func render(_ m: UIModel, into g: inout CellGrid, row: Int) {
         guard row > 0 else { return }
         g.fill(Rect(x: 0, y: row, width: g.width, height: 1))
+        if case let .search(text) = m.mode {
+            let x = g.put(" /", x: 0, y: row, role: .accent)
+            let hint = "Enter find · Esc cancel"
+            let room = max(1, g.width - x - CharWidth.of(hint) - 2)
+            let (before, after) = field(text, cursor: m.cursor, width: room - 1)
+            var cx = x + g.put(before, x: x, y: row, role: .input)
+            g.put(m.glyphs.cursor, x: cx, y: row, role: .accent)
+            cx += 1
+            g.put(after, x: cx, y: row, role: .input, limit: max(0, x + room - cx))
+            g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: .dim)
+            return
+        }
         if case let .chat(text) = m.mode {
             let x = g.put(" say: ", x: 0, y: row, role: .accent)
             // The count shows near the limit; the hint gives way to the text on a narrow screen.

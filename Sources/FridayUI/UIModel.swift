@@ -26,6 +26,8 @@ public enum UIMode: Sendable, Equatable {
     case revertConfirm(reason: String, typed: String)
     /// Typing a line for the team.
     case chat(String)
+    /// Typing what to look for in the team log.
+    case search(String)
     /// A stage's output, scrolled back `scroll` lines from its end.
     case stageOutput(stage: Int, scroll: Int)
 }
@@ -86,6 +88,9 @@ public struct UIModel: Sendable {
     public var replay = false
     /// The focused pane on the whole screen.
     public var zoomed = false
+    /// What the team log is searched for, and the entry shown (an index into the log).
+    public var searchTerm: String?
+    public var searchHit: Int?
     /// How far the help is scrolled.
     public var helpScroll = 0
     /// Where the cursor is in the text field being typed (characters from its start).
@@ -222,6 +227,20 @@ public struct UIModel: Sendable {
             default: break
             }
             return []
+        case let .search(text):
+            switch LineEdit.apply(k, to: text, cursor: &cursor, limit: 100) {
+            case .cancel: mode = .normal; return []
+            case let .update(t): mode = .search(t); return []
+            case let .submit(t):
+                mode = .normal
+                let term = t.trimmingCharacters()
+                guard !term.isEmpty else { searchTerm = nil; searchHit = nil; return [] }
+                searchTerm = term
+                searchHit = nil
+                focus = .team
+                findMatch(older: true)
+                return []
+            }
         case let .chat(text):
             switch LineEdit.apply(k, to: text, cursor: &cursor) {
             case .cancel:
@@ -239,6 +258,8 @@ public struct UIModel: Sendable {
             }
         case .normal:
             message = nil
+            // Esc ends a search (the team log follows the newest lines again).
+            if k == .escape, searchTerm != nil { searchTerm = nil; searchHit = nil; return [] }
             if case .paste = k {
                 // A paste outside a text field does nothing, and says so.
                 message = ("a paste does nothing here: press m to type into the team log first", true)
@@ -274,6 +295,11 @@ public struct UIModel: Sendable {
             case .oldest: scrollBy(Int.max / 2); return []
             case .live: scroll[focus] = 0; return []
             case .zoom: zoomed.toggle(); return []
+            case .search: mode = .search(searchTerm ?? ""); cursor = (searchTerm ?? "").count; return []
+            case .nextMatch, .previousMatch:
+                guard searchTerm != nil else { message = ("no search yet: / to search the team log", true); return [] }
+                findMatch(older: b.action == .nextMatch)
+                return []
             case .say: mode = .chat(chatDraft); cursor = chatDraft.count; return []
             case .togglePause:
                 let action: Action = deploy.paused != nil ? .resume : .pause
@@ -315,6 +341,29 @@ public struct UIModel: Sendable {
 }
 
 extension UIModel {
+    /// Whether a team-log entry matches the search (case-insensitive).
+    public func matches(_ e: LogEntry) -> Bool {
+        guard let t = searchTerm else { return false }
+        let needle = t.lowercased()
+        return e.text.lowercased().contains(needle) || e.who.lowercased().contains(needle)
+    }
+
+    /// The matching entries, oldest first.
+    public var searchMatches: [Int] { deploy.log.indices.filter { matches(deploy.log[$0]) } }
+
+    /// Moves to the next older (or newer) match, or says there is none.
+    mutating func findMatch(older: Bool) {
+        let all = searchMatches
+        guard !all.isEmpty else { message = ("no \"\(searchTerm ?? "")\" in the team log", true); searchHit = nil; return }
+        if let at = searchHit {
+            if older, let i = all.last(where: { $0 < at }) { searchHit = i }
+            else if !older, let i = all.first(where: { $0 > at }) { searchHit = i }
+            else { message = (older ? "no older match" : "no newer match: Esc to follow the log again", false) }
+        } else {
+            searchHit = all.last
+        }
+    }
+
     /// Half the screen: what PgUp and PgDn move.
     var page: Int { max(1, (height - 4) / 2) }
 

@@ -8,7 +8,7 @@ import TOMLKit
 ///     layout = "stacked"      # grid, stacked or compact; unset: by size
 ///     bell = false            # no bell on a failed verdict or a hold
 ///     [keys]
-///     promote = "n"           # a key per action: one character, or space, enter, tab,
+///     promote = "w"           # a key per action: one character, or space, enter, tab,
 ///     revert = ["x", "X"]     # up, down, left, right, pgup, pgdn, home, end
 ///
 /// Nothing here is fatal: each bad line is a warning with the file and line, and that
@@ -26,7 +26,7 @@ public struct UserConfig: Sendable, Equatable {
         ("promote", .promote), ("promote_full", .promoteFull), ("pause", .togglePause), ("revert", .revert), ("retry", .retry),
         ("cancel_stage", .cancelStage), ("open", .open), ("say", .say), ("focus", .focusNext), ("scroll_up", .scrollUp),
         ("scroll_down", .scrollDown), ("page_up", .pageUp), ("page_down", .pageDown), ("oldest", .oldest), ("live", .live),
-        ("zoom", .zoom), ("help", .help), ("quit", .quit),
+        ("zoom", .zoom), ("search", .search), ("next_match", .nextMatch), ("previous_match", .previousMatch), ("help", .help), ("quit", .quit),
     ]
 
     /// Reads a config; returns it with a warning per problem (`file:line: …`).

@@ -358,3 +358,34 @@ extension UIModelTests {
         XCTAssertTrue(Screen.render(m).lines.contains { $0.contains("┌ Traffic") })
     }
 }
+
+extension UIModelTests {
+    func testSlashSearchesTheTeamLogAndNMovesBetweenMatches() {
+        var m = model(step: 1)
+        m.width = 120; m.height = 40
+        let all = m.deploy.log.indices.filter { m.deploy.log[$0].text.lowercased().contains("step") }
+        XCTAssertGreaterThanOrEqual(all.count, 2, "the fixture has steps in its log")
+        _ = m.update(.key(.char("/")))
+        for c in "STEP" { _ = m.update(.key(.char(c))) }
+        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" /STEP▏"), Screen.render(m).lines.last!)
+        _ = m.update(.key(.enter))
+        XCTAssertEqual(m.focus, .team)
+        XCTAssertEqual(m.searchHit, all.last)
+        XCTAssertTrue(Screen.render(m).lines.joined().contains("/STEP \(all.count) of \(all.count)"), Screen.render(m).lines.joined(separator: "\n"))
+        _ = m.update(.key(.char("n")))
+        XCTAssertEqual(m.searchHit, all[all.count - 2])
+        _ = m.update(.key(.char("N")))
+        XCTAssertEqual(m.searchHit, all.last)
+        _ = m.update(.key(.char("N")))
+        XCTAssertEqual(m.message?.text, "no newer match: Esc to follow the log again")
+        _ = m.update(.key(.escape))
+        XCTAssertNil(m.searchTerm)
+        _ = m.update(.key(.char("n")))
+        XCTAssertEqual(m.message?.text, "no search yet: / to search the team log")
+        _ = m.update(.key(.char("/"))); _ = m.update(.key(.char("q"))); _ = m.update(.key(.char("z"))); _ = m.update(.key(.enter))
+        XCTAssertEqual(m.message?.text, "no \"qz\" in the team log", "typing q in the search field does not quit")
+        // The search keys are in the keymap: a config that gives n to promote is a conflict.
+        let (_, warnings) = UserConfig.parse("[keys]\npromote = \"n\"\n", file: "c.toml")
+        XCTAssertTrue(warnings.contains { $0.contains("are both \"n\"") }, "\(warnings)")
+    }
+}

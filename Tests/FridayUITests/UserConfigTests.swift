@@ -13,7 +13,7 @@ final class UserConfigTests: XCTestCase {
         layout = "stacked"
         bell = false
         [keys]
-        promote = "n"
+        promote = "w"
         revert = ["x", "X"]
         pause = "pgdn"
         page_down = "end"
@@ -24,7 +24,7 @@ final class UserConfigTests: XCTestCase {
         XCTAssertEqual(c.name, "ana")
         XCTAssertEqual(c.layout, .stacked)
         XCTAssertEqual(c.bell, false)
-        XCTAssertEqual(c.keys[.promote], [.char("n")])
+        XCTAssertEqual(c.keys[.promote], [.char("w")])
         XCTAssertEqual(c.keys[.revert], [.char("x"), .char("X")])
         XCTAssertEqual(c.keys[.togglePause], [.pageDown])
     }
@@ -53,15 +53,15 @@ final class UserConfigTests: XCTestCase {
     }
 
     func testRemappedKeysActAndTheHelpAndFooterSayThem() {
-        let (c, _) = UserConfig.parse("[keys]\npromote = \"n\"\nsay = \"t\"\n", file: "c.toml")
+        let (c, _) = UserConfig.parse("[keys]\npromote = \"w\"\nsay = \"t\"\n", file: "c.toml")
         Keymap.install(c.keys)
         let f = EventFixture.rolling(step: 1)
         var m = UIModel(deploy: f.state, now: f.t, user: "you")
         XCTAssertEqual(m.update(.key(.char("p"))), [], "p no longer promotes")
-        XCTAssertEqual(m.update(.key(.char("n"))), [.send(Command(.promote, by: "you"))])
-        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" n promote"), Screen.render(m).lines.last!)
+        XCTAssertEqual(m.update(.key(.char("w"))), [.send(Command(.promote, by: "you"))])
+        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" w promote"), Screen.render(m).lines.last!)
         _ = m.update(.key(.char("?")))
         let help = Screen.render(m).lines.joined(separator: "\n")
-        XCTAssertTrue(help.contains("n      promote: end this pause") && help.contains("t      say"), help)
+        XCTAssertTrue(help.contains("w      promote: end this pause") && help.contains("t      say"), help)
     }
 }

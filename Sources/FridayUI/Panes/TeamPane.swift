@@ -3,27 +3,37 @@ import FridayCore
 /// The team log: chat, commands, refusals and system lines, timestamped, newest last.
 public enum TeamPane {
     public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
-        let asked = m.scroll[.team] ?? 0
+        // A search shows its match as the newest line, matches highlighted.
+        let log = m.searchHit.map { hit in m.deploy.log.isEmpty ? [] : Array(m.deploy.log[...min(max(0, hit), m.deploy.log.count - 1)]) } ?? m.deploy.log
+        let asked = m.searchHit != nil ? 0 : (m.scroll[.team] ?? 0)
         let inner = rect.inner
         let width = inner.width - 2, height = inner.height
         // Lay out from the newest entry backwards until the pane (plus the scroll) is full.
         var rows: [[(String, Role)]] = []
         let need = height + asked
         if width > 0 {
-            for e in m.deploy.log.reversed() {
-                rows.insert(contentsOf: layout(e, width: width, glyphs: m.glyphs), at: 0)
+            for e in log.reversed() {
+                var lines = layout(e, width: width, glyphs: m.glyphs)
+                if m.matches(e) { lines = lines.map { $0.map { ($0.0, $0.1 == .dim ? .dim : Role.selection) } } }
+                rows.insert(contentsOf: lines, at: 0)
                 if rows.count >= need { break }
             }
         }
         // The title says how far back the pane really is (never further than there is to see).
         let back = min(asked, max(0, rows.count - height))
-        let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .team, focused: focused, right: back > 0 ? "\(back) back · End: live" : nil)
+        var right: String? = back > 0 ? "\(back) back · End: live" : nil
+        if let term = m.searchTerm {
+            let all = m.searchMatches
+            let at = m.searchHit.flatMap { all.firstIndex(of: $0) }.map { "\($0 + 1) of \(all.count)" } ?? "none"
+            right = "/\(term) \(at) · n/N · Esc"
+        }
+        let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .team, focused: focused, right: right)
         guard !r.isEmpty else { return }
         if m.deploy.log.isEmpty { g.put("nothing yet: m to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
         let end = max(0, rows.count - back)
         var visible = rows[max(0, end - r.height)..<end]
         // Fewer rows than the newest entry needs: its start (time, who, what), not the tail of its wrap.
-        if back == 0, let last = m.deploy.log.last {
+        if back == 0, let last = log.last {
             let lastRows = layout(last, width: width, glyphs: m.glyphs)
             if lastRows.count > r.height { visible = lastRows.prefix(r.height) }
         }
