@@ -33,7 +33,7 @@ public final class CursesTerminal: Terminal {
         // ncurses draws a blank screen with one frozen line.
         let termName = getenv("TERM").map { String(cString: $0) } ?? ""
         if ["", "dumb", "unknown"].contains(termName) {
-            throw TerminalUnavailable(message: "TERM=\(termName.isEmpty ? "(unset)" : termName) cannot place the cursor, which a dashboard needs; set TERM (xterm-256color, tmux-256color, screen) or use --headless for JSON lines")
+            throw TerminalUnavailable(message: "TERM=\(termName.isEmpty ? "(unset)" : termName) cannot place the cursor, which a dashboard needs; set TERM (xterm-256color, tmux-256color, screen); for plain output: demo or run --headless (JSON lines), replay --summary")
         }
         setlocale(LC_ALL, "")
         var utf8 = shim_is_utf8_locale() != 0

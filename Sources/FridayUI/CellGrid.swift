@@ -64,8 +64,11 @@ public struct CellGrid: Sendable, Equatable {
     }
 
     public mutating func fill(_ r: Rect, _ cell: Cell = .blank) {
-        for y in max(0, r.y)..<min(height, r.maxY) {
-            for x in max(0, r.x)..<min(width, r.maxX) { self[x, y] = cell }
+        // A rectangle off the grid (a pinned layout on a tiny terminal) fills nothing.
+        let y0 = max(0, r.y), y1 = min(height, r.maxY), x0 = max(0, r.x), x1 = min(width, r.maxX)
+        guard y0 < y1, x0 < x1 else { return }
+        for y in y0..<y1 {
+            for x in x0..<x1 { self[x, y] = cell }
         }
     }
 

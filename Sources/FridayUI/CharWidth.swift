@@ -25,6 +25,9 @@ public enum CharWidth {
 
     public static func of(_ c: Character) -> Int {
         guard let first = c.unicodeScalars.first else { return 0 }
+        // With the terminal's table, a character is as wide as ncurses will draw it: its
+        // scalars' widths (❤️, U+2764 U+FE0F, is 1 there), at most 2.
+        if table.withLock({ $0 != nil }) { return min(2, c.unicodeScalars.reduce(0) { $0 + of($1) }) }
         if c.unicodeScalars.count > 1, c.unicodeScalars.contains(where: { $0.value == 0xFE0F }) { return 2 }
         return of(first)
     }

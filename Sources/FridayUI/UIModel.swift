@@ -63,11 +63,7 @@ public struct UIModel: Sendable {
     public var scroll: [PaneID: Int] = [:]
     public var mode: UIMode = .normal
     /// A line for the footer: a refusal or a confirmation of what was sent.
-    public var message: (text: String, isError: Bool)? { didSet { messageAt = now } }
-    /// When the footer's message was set: it goes after `messageSeconds`, so a refusal
-    /// does not stay on screen after the state has moved on.
-    public private(set) var messageAt = Timestamp(seconds: 0)
-    public static let messageSeconds = 10.0
+    public var message: (text: String, isError: Bool)?
     public var glyphs: Glyphs
     public var judge: CanaryJudge
     public var width: Int
@@ -115,6 +111,13 @@ public struct UIModel: Sendable {
                 return [.resync]
             }
             Reducer.reduce(&deploy, e)
+            // The state moved on: a message about the one before goes (a refusal must not
+            // stay on screen as if it were about what is shown now).
+            switch e.payload {
+            case .stepStarted, .deployFinished, .deployPaused, .deployResumed, .stageFinished, .trafficSet:
+                if mode == .normal { message = nil }
+            default: break
+            }
             if case let .commandRejected(action, by, why) = e.payload, by == user {
                 message = ("can't \(action.rawValue): \(why)", true)
             }
@@ -131,7 +134,6 @@ public struct UIModel: Sendable {
             return []
         case let .tick(t):
             now = t
-            if message != nil, now - messageAt >= UIModel.messageSeconds, mode == .normal { message = nil }
             return []
         case let .resize(w, h):
             width = w; height = h
@@ -162,9 +164,9 @@ public struct UIModel: Sendable {
             switch k {
             case .escape, .char("?"), .char("q"), .enter: mode = .normal
             case .up, .char("k"): helpScroll = max(0, helpScroll - 1)
-            case .down, .char("j"): helpScroll = min(Keymap.bindings.count, helpScroll + 1)
+            case .down, .char("j"): helpScroll = min(Overlays.helpScrollLimit(self), helpScroll + 1)
             case .pageUp: helpScroll = max(0, helpScroll - page)
-            case .pageDown: helpScroll = min(Keymap.bindings.count, helpScroll + page)
+            case .pageDown: helpScroll = min(Overlays.helpScrollLimit(self), helpScroll + page)
             case .home: helpScroll = 0
             default: break
             }
@@ -370,7 +372,14 @@ extension UIModel {
     /// How far the focused pane can scroll back: its lines, less one (nothing moves past the oldest).
     public var scrollLimit: Int {
         switch focus {
-        case .team: return max(0, deploy.log.count - 1)
+        case .team:
+            // In screen rows, as the pane scrolls: up to the oldest line at the pane's top.
+            let kind = layout ?? LayoutKind.choose(width: width, height: height)
+            guard let rect = (zoomed ? [(PaneID.team, Rect(x: 0, y: 1, width: width, height: height - 2))]
+                              : Screen.paneRects(kind: kind, width: width, height: height, model: self)).first(where: { $0.0 == .team })?.1 else { return 0 }
+            let inner = rect.inner
+            let rows = deploy.log.reduce(0) { $0 + TeamPane.layout($1, width: max(1, inner.width - 2), glyphs: glyphs).count }
+            return max(0, rows - inner.height)
         case .pipeline:
             let shown = deploy.runningStage ?? deploy.failedStage ?? deploy.stages.last(where: { !$0.output.isEmpty })
             return max(0, (shown?.output.count ?? 0) - 1)

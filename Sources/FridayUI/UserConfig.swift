@@ -80,6 +80,10 @@ public struct UserConfig: Sendable, Equatable {
                         bad = true
                     }
                 }
+                if list.isEmpty, !bad {
+                    warnings.append("\(line(name)): keys.\(name) has no key: give at least one (leave it out for the default)")
+                    bad = true
+                }
                 chosen[action] = list
             }
             // A key may do one thing: a conflict names both.

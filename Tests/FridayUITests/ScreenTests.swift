@@ -73,6 +73,19 @@ final class ScreenTests: XCTestCase {
         }
     }
 
+    func testAPinnedLayoutNeverTrapsOnATinyTerminal() async {
+        let s = await demoState(.badCanary, at: 160)
+        for kind in LayoutKind.allCases {
+            for (w, h) in [(80, 8), (80, 3), (10, 30), (1, 1), (0, 5), (200, 9)] {
+                var m = model(s, at: 160, w, h)
+                m.layout = kind
+                _ = Screen.render(m) // a grid pinned at 80x8 trapped in CellGrid.fill
+                m.zoomed = true
+                _ = Screen.render(m)
+            }
+        }
+    }
+
     func testLayoutChoice() {
         XCTAssertEqual(LayoutKind.choose(width: 120, height: 40), .grid)
         XCTAssertEqual(LayoutKind.choose(width: 100, height: 24), .grid)

@@ -185,7 +185,7 @@ final class UIModelTests: XCTestCase {
         _ = m.update(.key(.char("k")))
         _ = m.update(.key(.up))
         _ = m.update(.key(.char("j")))
-        XCTAssertEqual(m.scroll[.team], 1)
+        XCTAssertEqual(m.scroll[.team] ?? 0, 0, "a log that fits its pane does not scroll")
         XCTAssertEqual(m.update(.key(.char("q"))), [.quit])
     }
 
@@ -271,25 +271,53 @@ extension UIModelTests {
     }
 
     func testScrollingStopsAtTheOldestLineAndEndGoesBackToLive() {
+        // A half-empty team pane does not scroll at all: 45 presses move nothing and say nothing.
         var m = model(step: 1)
         m.focus = .team
-        let entries = m.deploy.log.count
         for _ in 0..<45 { _ = m.update(.key(.char("k"))) }
-        XCTAssertEqual(m.scroll[.team], max(0, entries - 1), "k past the oldest line moves nothing more")
+        XCTAssertEqual(m.scroll[.team] ?? 0, 0)
+        XCTAssertFalse((Screen.render(m).lines.first { $0.contains("Team") } ?? "").contains("back"))
+        // A long log scrolls up to its oldest line at the pane's top, and no further.
+        var f = EventFixture.rolling(step: 1)
+        for i in 0..<80 { f.add(.chatMessage(from: "maya", text: "line \(i)")) }
+        m = UIModel(deploy: f.state, now: f.t, user: "you", width: 120, height: 40)
+        m.focus = .team
+        _ = m.update(.key(.home))
+        let limit = m.scroll[.team] ?? 0
+        XCTAssertGreaterThan(limit, 0)
+        XCTAssertEqual(limit, m.scrollLimit)
+        _ = m.update(.key(.char("k")))
+        XCTAssertEqual(m.scroll[.team], limit, "k past the oldest line moves nothing more")
+        let text = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(text.contains("\(limit) back · End: live"), text)
+        XCTAssertTrue(text.contains(f.state.log.first!.text), "Home shows the oldest line: \(text)")
         _ = m.update(.key(.end))
         XCTAssertEqual(m.scroll[.team], 0)
-        _ = m.update(.key(.home))
-        XCTAssertEqual(m.scroll[.team], max(0, entries - 1))
+        _ = m.update(.key(.pageUp))
+        XCTAssertEqual(m.scroll[.team], min(limit, 18))
         _ = m.update(.key(.char("G")))
         XCTAssertEqual(m.scroll[.team], 0)
-        _ = m.update(.key(.pageUp))
-        XCTAssertEqual(m.scroll[.team], min(max(0, entries - 1), 18))
-        // The title never claims more than the pane moved: a half-empty pane does not scroll.
-        let title = Screen.render(m).lines.first { $0.contains("Team") } ?? ""
-        XCTAssertFalse(title.contains("back"), title)
         m.focus = .traffic
         _ = m.update(.key(.char("k")))
         XCTAssertEqual(m.scroll[.traffic] ?? 0, 0)
+    }
+
+    func testHelpReachesItsLastLineAndALongReasonKeepsItsCursorAndHint() {
+        var m = model(step: 1)
+        m.width = 60; m.height = 10
+        _ = m.update(.key(.char("?")))
+        for _ in 0..<200 { _ = m.update(.key(.char("j"))) }
+        var text = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(text.contains("quit the screen"), text)
+        _ = m.update(.key(.char("k")))
+        XCTAssertNotEqual(Screen.render(m).lines.joined(separator: "\n"), text, "one k moves back at once (no dead presses)")
+        _ = m.update(.key(.escape))
+        m.width = 60; m.height = 8
+        _ = m.update(.key(.char("r")))
+        for c in String(repeating: "checkout 5xx ", count: 19) + "END" { _ = m.update(.key(.char(c))) }
+        text = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(text.contains("END▏"), "the cursor row: \(text)")
+        XCTAssertTrue(text.contains("Enter next"), "the hint: \(text)")
     }
 
     func testAReplayActsOnNothingAndItsHelpShowsItsOwnKeys() {
@@ -333,14 +361,16 @@ extension UIModelTests {
 }
 
 extension UIModelTests {
-    func testAFooterMessageGoesAfterTenSeconds() {
-        var m = model(step: 1)
+    func testAFooterMessageGoesWhenTheStateMovesOn() {
+        var f = EventFixture.rolling(step: 1)
+        var m = UIModel(deploy: f.state, now: f.t, user: "you")
         _ = m.update(.key(.paste("x")))
         XCTAssertNotNil(m.message)
-        _ = m.update(.tick(m.now + 5))
-        XCTAssertNotNil(m.message, "still there after 5 s")
-        _ = m.update(.tick(m.now + 6))
-        XCTAssertNil(m.message, "gone after 10 s")
+        _ = m.update(.tick(m.now + 600))
+        XCTAssertNotNil(m.message, "time alone (simulated, at any speed) does not clear it")
+        f.add(.deployPaused(by: "maya", reason: "checking"))
+        _ = m.update(.engine(f.events.last!))
+        XCTAssertNil(m.message, "the deploy moved on: the old message goes")
     }
 }
 

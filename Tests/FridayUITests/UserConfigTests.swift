@@ -48,6 +48,9 @@ final class UserConfigTests: XCTestCase {
         XCTAssertTrue(hostile.contains { $0.contains("(did you mean \"promote\"?)") }, "\(hostile)")
         XCTAssertFalse(hostile.joined().contains("\u{1b}") || hostile.joined().contains("\u{9b}"))
         XCTAssertTrue(hostile.contains { $0.contains("keys.promote:") && $0.contains("is not a key") }, "a C1 control is not a key: \(hostile)")
+        let (empty, emptyWarnings) = UserConfig.parse("[keys]\npromote = []\nsay = \"p\"\n", file: "c.toml")
+        XCTAssertEqual(empty.keys, [:], "an empty key list would leave promote on p and say unreachable")
+        XCTAssertTrue(emptyWarnings.contains { $0.contains("keys.promote has no key") }, "\(emptyWarnings)")
         let (_, broken) = UserConfig.parse("theme = \n", file: "c.toml")
         XCTAssertTrue(broken.first?.hasPrefix("c.toml:1: not valid TOML") ?? false, "\(broken)")
     }

@@ -68,14 +68,14 @@ public enum Overlays {
         ("q", "quit the replay"),
     ]
 
-    static func help(_ m: UIModel, into g: inout CellGrid) {
+    /// The help's lines (the replay's own keys in a replay).
+    static func helpBody(_ m: UIModel) -> [(String, Role)] {
         var body: [(String, Role)] = []
         if m.replay {
             for (k, h) in replayKeys { body.append((TextLayout.left(k, 15) + h, .text)) }
             body.append(("", .text))
             body.append(("A replay only looks: no key promotes, pauses, reverts or says anything.", .dim))
-            dialog(m, into: &g, title: "Replay keys", body: body, wide: true, scroll: m.helpScroll, pinned: [("↑/↓ scroll · Esc or ? closes", .dim)])
-            return
+            return body
         }
         for b in Keymap.bindings {
             let line = TextLayout.left(b.label, 7) + b.help
@@ -85,7 +85,20 @@ public enum Overlays {
                 body.append((line, .text))
             }
         }
-        dialog(m, into: &g, title: "Keys", body: body, wide: true, scroll: m.helpScroll, pinned: [("↑/↓ PgUp/PgDn scroll · Esc or ? closes", .dim)])
+        return body
+    }
+
+    /// How far the help can scroll at this size: its wrapped rows past the box's room.
+    public static func helpScrollLimit(_ m: UIModel) -> Int {
+        let innerW = min(m.width - 2, 84) - 4
+        guard innerW > 0 else { return 0 }
+        let rows = helpBody(m).reduce(0) { $0 + ($1.0.isEmpty ? 1 : TextLayout.wrap($1.0, innerW).count) }
+        return max(0, rows - max(0, m.height - 2 - 2 - 1))
+    }
+
+    static func help(_ m: UIModel, into g: inout CellGrid) {
+        dialog(m, into: &g, title: m.replay ? "Replay keys" : "Keys", body: helpBody(m), wide: true, scroll: m.helpScroll,
+               pinned: [(m.replay ? "↑/↓ scroll · Esc or ? closes" : "↑/↓ PgUp/PgDn scroll · Esc or ? closes", .dim)])
     }
 
     /// A box in the middle of the screen: `body` wrapped (scrolled by `scroll` when it does
@@ -113,11 +126,18 @@ public enum Overlays {
             return lines
         }
         let lines = wrapped(body)
-        // A text field keeps its last wrapped rows (where the cursor is) when room is short.
         var pin = wrapped(pinned)
         let h = min(g.height - 2, lines.count + pin.count + 2)
         let room = h - 2
-        if pin.count > room { pin = Array(pin.prefix(room)) }
+        if pin.count > room, let first = pinned.first {
+            // Short of rows: the field's last row (where the cursor is) first, then its error
+            // and hint, then the field's earlier rows.
+            let field = wrapped([first]), rest = wrapped(Array(pinned.dropFirst()))
+            var keep = Array(field.suffix(1)) + rest
+            keep = Array(keep.prefix(room))
+            let more = max(0, room - keep.count)
+            pin = Array(field.dropLast().suffix(more)) + keep
+        }
         let bodyRoom = max(0, room - pin.count)
         let top = min(max(0, scroll), max(0, lines.count - bodyRoom))
         let below = max(0, lines.count - top - bodyRoom)
