@@ -66,6 +66,12 @@ public enum Keymap {
         }
     }
 
+    /// The key that does `action` now, as hints in the panes name it ("p", "space").
+    public static func key(for action: UIAction) -> String {
+        guard let b = bindings.first(where: { $0.action == action }), let k = b.keys.first else { return "?" }
+        return name(k)
+    }
+
     /// Back to the defaults (tests).
     public static func reset() { current.withLock { $0 = defaults } }
 

@@ -249,7 +249,7 @@ public struct UIModel: Sendable {
                 // Esc keeps the draft: m opens it again where it was.
                 chatDraft = text
                 mode = .normal
-                message = text.isEmpty ? nil : ("draft kept: m to go on with it", false)
+                message = text.isEmpty ? nil : ("draft kept: \(Keymap.key(for: .say)) to go on with it", false)
                 return []
             case let .update(t): mode = .chat(t); return []
             case let .submit(line):
@@ -264,7 +264,7 @@ public struct UIModel: Sendable {
             if k == .escape, searchTerm != nil { searchTerm = nil; searchHit = nil; return [] }
             if case .paste = k {
                 // A paste outside a text field does nothing, and says so.
-                message = ("a paste does nothing here: press m to type into the team log first", true)
+                message = ("a paste does nothing here: press \(Keymap.key(for: .say)) to type into the team log first", true)
                 return []
             }
             guard let b = Keymap.binding(for: k) else { return [] }

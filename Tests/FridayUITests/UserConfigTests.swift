@@ -66,5 +66,11 @@ final class UserConfigTests: XCTestCase {
         _ = m.update(.key(.char("?")))
         let help = Screen.render(m).lines.joined(separator: "\n")
         XCTAssertTrue(help.contains("w      promote: end this pause") && help.contains("t      say"), help)
+        // The hints in the panes name the keys in use too.
+        _ = m.update(.key(.escape))
+        let screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertFalse(screen.contains("holds until promoted: p for"), screen)
+        _ = m.update(.key(.paste("x")))
+        XCTAssertEqual(m.message?.text, "a paste does nothing here: press t to type into the team log first")
     }
 }

@@ -143,7 +143,7 @@ public enum ErrorsPane {
             y += 1
         }
         if let p = s.paused, p.by == "judge", y < r.maxY {
-            g.put("held for a human: p promote · r revert", x: r.x, y: y, role: .warn, limit: r.width)
+            g.put("held for a human: \(Keymap.key(for: .promote)) promote · \(Keymap.key(for: .revert)) revert", x: r.x, y: y, role: .warn, limit: r.width)
         }
     }
 }

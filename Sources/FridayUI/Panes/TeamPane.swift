@@ -21,7 +21,7 @@ public enum TeamPane {
         }
         // The title says how far back the pane really is (never further than there is to see).
         let back = min(asked, max(0, rows.count - height))
-        var right: String? = back > 0 ? "\(back) back · End: live" : nil
+        var right: String? = back > 0 ? "\(back) back · \(Keymap.key(for: .live)): live" : nil
         if let term = m.searchTerm {
             let all = m.searchMatches
             let at = m.searchHit.flatMap { all.firstIndex(of: $0) }.map { "\($0 + 1) of \(all.count)" } ?? "none"
@@ -29,7 +29,7 @@ public enum TeamPane {
         }
         let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .team, focused: focused, right: right)
         guard !r.isEmpty else { return }
-        if m.deploy.log.isEmpty { g.put("nothing yet: m to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
+        if m.deploy.log.isEmpty { g.put("nothing yet: \(Keymap.key(for: .say)) to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
         let end = max(0, rows.count - back)
         var visible = rows[max(0, end - r.height)..<end]
         // Fewer rows than the newest entry needs: its start (time, who, what), not the tail of its wrap.

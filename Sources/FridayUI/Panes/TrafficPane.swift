@@ -80,9 +80,10 @@ public enum TrafficPane {
                 if let rem = p.remaining { out.append(("\(formatDuration(rem)) left of this step's pause when resumed", .dim)) }
                 // A hold by the judge comes back if only resumed: p, which moves on, comes first.
                 let held = p.by == "judge" || p.by == "engine"
-                out.append((held ? "p promote to \(next) · r revert · space judge again" : "space resume · p promote anyway · r revert", .dim))
+                let (p, r, sp) = (Keymap.key(for: .promote), Keymap.key(for: .revert), Keymap.key(for: .togglePause))
+                out.append((held ? "\(p) promote to \(next) · \(r) revert · \(sp) judge again" : "\(sp) resume · \(p) promote anyway · \(r) revert", .dim))
             } else if step.pause == .untilPromoted {
-                out.append(("step \(i + 1)/\(s.plan.steps.count) holds until promoted: p for \(next)", .accent))
+                out.append(("step \(i + 1)/\(s.plan.steps.count) holds until promoted: \(Keymap.key(for: .promote)) for \(next)", .accent))
             } else if let ext = s.extendedFor(at: m.now) {
                 out.append(("step \(i + 1)/\(s.plan.steps.count) · \(next) waits for the judge's evidence (\(formatDuration(ext)) so far)", .accent))
             } else if let rem = s.pauseRemaining(at: m.now) {
@@ -91,7 +92,7 @@ public enum TrafficPane {
         case .finished(.promoted):
             out.append(("promoted: \(s.to.name) takes all traffic", .good))
         case .finished(.reverted):
-            out.append(("reverted: \(s.from.name) takes all traffic · R to retry", .bad))
+            out.append(("reverted: \(s.from.name) takes all traffic · \(Keymap.key(for: .retry)) to retry", .bad))
         case .finished(.failed):
             out.append(("failed: \(s.failedStage.map { "stage \($0.name)" } ?? "rollout")", .bad))
         }
