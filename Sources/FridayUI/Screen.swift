@@ -220,31 +220,16 @@ enum FooterBar {
         guard row > 0 else { return }
         g.fill(Rect(x: 0, y: row, width: g.width, height: 1))
         if case let .search(text) = m.mode {
-            let x = g.put(" /", x: 0, y: row, role: .accent)
-            let hint = "Enter find · Esc cancel"
-            let room = max(1, g.width - x - CharWidth.of(hint) - 2)
-            let (before, after) = field(text, cursor: m.cursor, width: room - 1)
-            var cx = x + g.put(before, x: x, y: row, role: .input)
-            g.put(m.glyphs.cursor, x: cx, y: row, role: .accent)
-            cx += 1
-            g.put(after, x: cx, y: row, role: .input, limit: max(0, x + room - cx))
-            g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: .dim)
+            input(" /", text, hint: "Enter find · Esc cancel", hintRole: .dim, m, into: &g, row: row)
             return
         }
         if case let .chat(text) = m.mode {
-            let x = g.put(" say: ", x: 0, y: row, role: .accent)
             // The count shows near the limit; the hint gives way to the text on a narrow screen.
             let n = text.count
             let count = n >= LineEdit.chatLimit - 50 ? "\(n)/\(LineEdit.chatLimit) " : ""
             var hint = count + "Enter send · Esc keeps the draft"
-            if g.width - x - CharWidth.of(hint) - 2 < 20 { hint = count }
-            let room = max(1, g.width - x - CharWidth.of(hint) - 2)
-            let (before, after) = field(text, cursor: m.cursor, width: room - 1)
-            var cx = x + g.put(before, x: x, y: row, role: .input)
-            g.put(m.glyphs.cursor, x: cx, y: row, role: .accent)
-            cx += 1
-            g.put(after, x: cx, y: row, role: .input, limit: max(0, x + room - cx))
-            if !hint.isEmpty { g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: n >= LineEdit.chatLimit ? .bad : .dim) }
+            if g.width - CharWidth.of(" say: ") - CharWidth.of(hint) - 2 < 20 { hint = count }
+            input(" say: ", text, hint: hint, hintRole: n >= LineEdit.chatLimit ? .bad : .dim, m, into: &g, row: row)
             return
         }
         if let bar = m.replayBar {
@@ -273,6 +258,18 @@ enum FooterBar {
             x += g.put(b.label, x: x, y: row, role: greyed ? .dim : .keyName)
             x += g.put(" \(short)  ", x: x, y: row, role: greyed ? .dim : .keyHint)
         }
+    }
+
+    /// A one-line text field in the footer: its label, the text around the cursor, the hint at the right.
+    static func input(_ label: String, _ text: String, hint: String, hintRole: Role, _ m: UIModel, into g: inout CellGrid, row: Int) {
+        let x = g.put(label, x: 0, y: row, role: .accent)
+        let room = max(1, g.width - x - CharWidth.of(hint) - 2)
+        let (before, after) = field(text, cursor: m.cursor, width: room - 1)
+        var cx = x + g.put(before, x: x, y: row, role: .input)
+        g.put(m.glyphs.cursor, x: cx, y: row, role: .accent)
+        cx += 1
+        g.put(after, x: cx, y: row, role: .input, limit: max(0, x + room - cx))
+        if !hint.isEmpty { g.put(hint, x: g.width - CharWidth.of(hint) - 1, y: row, role: hintRole) }
     }
 
     /// A text field's text around its cursor, fitted to `width` columns: what is before the
