@@ -37,6 +37,9 @@ public struct DeployState: Sendable, Equatable, Codable {
     public static let outputLinesKept = 200
     public static let logEntriesKept = 1000
 
+    /// Team-log entries dropped from the front so far (the log keeps its newest lines):
+    /// what lets a search's match follow its entry. Optional so older snapshots decode.
+    public var logDropped: Int?
     public var deployID: String = ""
     public var service: String = ""
     public var from = VersionRef(name: "", commit: "")

@@ -8,7 +8,9 @@ public enum Reducer {
         state.lastEventAt = event.ts
         let ts = event.ts
         func log(_ kind: LogEntry.Kind, _ who: String, _ text: String) {
+            let before = state.log.count
             state.log.appendBounded(LogEntry(at: ts, kind: kind, who: who, text: text), limit: DeployState.logEntriesKept)
+            if state.log.count <= before { state.logDropped = (state.logDropped ?? 0) + before + 1 - state.log.count }
         }
         switch event.payload {
         case let .deployStarted(service, from, to, plan, stages, by):

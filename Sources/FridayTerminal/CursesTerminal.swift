@@ -17,6 +17,8 @@ public final class CursesTerminal: Terminal {
     private var restored = false
     private let window: UnsafeMutablePointer<WINDOW>
     private let useColor: Bool
+    private let noColor: Bool
+    private let mouse: Bool
 
     /// Takes over the terminal. `noColor` keeps attributes only. Throws when there is no
     /// usable terminal (no TTY, unknown `TERM`), before anything was changed.
@@ -25,7 +27,7 @@ public final class CursesTerminal: Terminal {
     /// The C library's width of one code point (-1: not printable).
     public static func cLibraryWidth(_ v: UInt32) -> Int { Int(shim_wcwidth(v)) }
 
-    public init(theme: Theme, noColor: Bool) throws(TerminalUnavailable) {
+    public init(theme: Theme, noColor: Bool, mouse: Bool = false) throws(TerminalUnavailable) {
         guard isatty(0) == 1, isatty(1) == 1 else {
             throw TerminalUnavailable(message: "standard input and output must be a terminal")
         }
@@ -58,6 +60,11 @@ public final class CursesTerminal: Terminal {
         curs_set(0)
         // Bracketed paste: a paste arrives between ESC[200~ and ESC[201~ and is read as text.
         shim_write_stdout("\u{1b}[?2004h")
+        // The mouse as SGR reports (1006), presses only (1000): read by `readEscape`, not by
+        // ncurses, so a report can never be taken for keys.
+        self.mouse = mouse
+        if mouse { shim_write_stdout("\u{1b}[?1000h\u{1b}[?1006h") }
+        self.noColor = noColor
         useColor = !noColor && has_colors()
         if useColor {
             start_color()
@@ -68,6 +75,13 @@ public final class CursesTerminal: Terminal {
     }
 
     deinit { restore() }
+
+    /// Draws with another theme from the next frame (the palette's `theme`).
+    public func setTheme(_ t: Theme) {
+        theme = noColor ? t.withoutColor : t
+        buildStyles()
+        invalidate()
+    }
 
     public var size: (width: Int, height: Int) { (Int(shim_maxx(window)), Int(shim_maxy(window))) }
 
@@ -191,6 +205,10 @@ public final class CursesTerminal: Terminal {
             while let c = nextChar(waiting: 20) {
                 if (0x40...0x7E).contains(c) {
                     if c == 0x7E, params == [0x32, 0x30, 0x30] { return readPaste() }
+                    if mouse, params.first == 0x3C, let u = Unicode.Scalar(c),
+                       let ev = Mouse.parseSGR(String(String.UnicodeScalarView(params.compactMap(Unicode.Scalar.init))), final: Character(u)) {
+                        return .mouse(ev)
+                    }
                     return .sequence
                 }
                 params.append(c)
@@ -253,6 +271,7 @@ public final class CursesTerminal: Terminal {
         let alternate = shim_has_alt_screen() != 0
         endwin()
         shim_write_stdout("\u{1b}[?2004l")
+        if mouse { shim_write_stdout("\u{1b}[?1006l\u{1b}[?1000l") }
         // TERM=linux, vt100 …: no alternate screen, so clear what friday drew.
         if !alternate { shim_write_stdout("\u{1b}[H\u{1b}[2J") }
     }

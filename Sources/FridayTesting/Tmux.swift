@@ -59,6 +59,13 @@ public final class TmuxSession {
     /// Presses keys by tmux name (`p`, `Enter`, `Escape`, `Space`, `Tab`).
     public func press(_ keys: String...) { TmuxSession.tmux(socket, ["send-keys"] + keys) }
 
+    /// A mouse report as a terminal sends it (SGR 1006) for a cell (0-based): a left click,
+    /// or the wheel (`wheel`: 64 up, 65 down).
+    public func click(x: Int, y: Int, button: Int = 0) {
+        let bytes = Array("\u{1b}[<\(button);\(x + 1);\(y + 1)M".utf8).map { String(format: "%02x", $0) }
+        TmuxSession.tmux(socket, ["send-keys", "-H"] + bytes)
+    }
+
     /// Types text literally.
     public func type(_ text: String) { TmuxSession.tmux(socket, ["send-keys", "-l", text]) }
 

@@ -40,6 +40,7 @@ public struct Rect: Sendable, Equatable {
     /// The inside of a box drawn on this rectangle.
     public var inner: Rect { Rect(x: x + 1, y: y + 1, width: width - 2, height: height - 2) }
     public var isEmpty: Bool { width <= 0 || height <= 0 }
+    public func contains(x px: Int, y py: Int) -> Bool { px >= x && px < maxX && py >= y && py < maxY }
 }
 
 /// The screen as a grid of cells. Panes draw here; the terminal writes what changed.

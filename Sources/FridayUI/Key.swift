@@ -9,14 +9,42 @@ public enum Key: Sendable, Hashable {
     case paste(String)
     /// An escape sequence nothing is bound to (ESC followed at once by more bytes): ignored.
     case sequence
+    /// A mouse report (SGR 1006): a press of a button, or the wheel, at a cell (0-based).
+    case mouse(Mouse)
 
     public static let space = Key.char(" ")
+}
+
+/// What the mouse did, where. Only pointing and scrolling: a click never acts on a deploy.
+public struct Mouse: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable { case press(button: Int), wheelUp, wheelDown }
+    public var kind: Kind
+    public var x: Int
+    public var y: Int
+    public init(_ kind: Kind, x: Int, y: Int) { self.kind = kind; self.x = x; self.y = y }
+
+    /// Reads the parameters of an SGR mouse report, `ESC [ < b ; x ; y M` (press) or `m`
+    /// (release, ignored): nil for anything else. Coordinates are 1-based on the wire and
+    /// checked (1…10,000); a button with the motion bit (drag) is not a press.
+    public static func parseSGR(_ params: String, final: Character) -> Mouse? {
+        guard final == "M", params.first == "<" else { return nil }
+        let parts = params.dropFirst().split(separator: ";", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.count <= 5 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              let b = Int(parts[0]), let x = Int(parts[1]), let y = Int(parts[2]), (1...10_000).contains(x), (1...10_000).contains(y) else { return nil }
+        if b & 32 != 0 { return nil } // motion while a button is held
+        switch b & ~(4 | 8 | 16) { // shift, meta, control do not change what the mouse did
+        case 64: return Mouse(.wheelUp, x: x - 1, y: y - 1)
+        case 65: return Mouse(.wheelDown, x: x - 1, y: y - 1)
+        case 0, 1, 2: return Mouse(.press(button: (b & 3) + 1), x: x - 1, y: y - 1)
+        default: return nil
+        }
+    }
 }
 
 /// What a key binding does in the normal view.
 public enum UIAction: String, Sendable, CaseIterable {
     case promote, promoteFull, togglePause, revert, retry, cancelStage, say, help, quit, focusNext, scrollUp, scrollDown, open
-    case pageUp, pageDown, oldest, live, zoom, search, nextMatch, previousMatch
+    case pageUp, pageDown, oldest, live, zoom, search, nextMatch, previousMatch, palette
 
     /// Moves traffic or the rollout (refused to viewers).
     public var isActing: Bool { [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage].contains(self) }
@@ -126,6 +154,7 @@ public enum Keymap {
         KeyBinding(keys: [.char("/")], label: "/", short: "search", help: "search the team log; Enter shows the newest match", action: .search),
         KeyBinding(keys: [.char("n")], label: "n", short: "older match", help: "after a search: the next older match (Esc ends the search)", action: .nextMatch),
         KeyBinding(keys: [.char("N")], label: "N", short: "newer match", help: "after a search: the next newer match", action: .previousMatch),
+        KeyBinding(keys: [.char(":")], label: ":", short: "commands", help: "command palette: promote, pause, resume, revert <reason>, retry, say <text>, theme <name>, filter <text>, quit (Tab completes, ↑/↓ history)", action: .palette),
         KeyBinding(keys: [.char("z")], label: "z", short: "zoom", help: "zoom: the focused pane on the whole screen (z again: all panes)", action: .zoom),
         KeyBinding(keys: [.char("?")], label: "?", short: "help", help: "show or hide this help", action: .help),
         KeyBinding(keys: [.char("q")], label: "q", short: "quit", help: "quit the screen (run and attach: the engine and the deploy go on; friday stop ends them)", action: .quit),

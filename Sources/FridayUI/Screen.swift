@@ -194,8 +194,8 @@ enum HeaderBar {
         let tmux = m.tmuxClients.isEmpty ? "" : " · tmux: " + m.tmuxClients.joined(separator: ", ")
         let watching = "watching: " + names.joined(separator: ", ")
         // The longest that fits: everything, then without the source, then without tmux, then a count.
-        // The wall clock, with its zone: every time friday shows is UTC.
-        let clock = "  \(m.now.clockText) UTC "
+        // The wall clock, with its zone (the team log's times are in the same zone).
+        let clock = "  \(m.zone.clock(m.now)) \(m.zone.label(m.now)) "
         let candidates = [
             watching + tmux + (m.sourceLabel.isEmpty ? "" : "  \(m.sourceLabel)") + clock,
             watching + tmux + clock,
@@ -219,6 +219,15 @@ enum FooterBar {
     static func render(_ m: UIModel, into g: inout CellGrid, row: Int) {
         guard row > 0 else { return }
         g.fill(Rect(x: 0, y: row, width: g.width, height: 1))
+        if case let .palette(text) = m.mode {
+            // What Tab offers, else what the typed command does, else how to use the field.
+            let (name, _) = Palette.split(text)
+            let known = Palette.commands.first { $0.name == name }
+            let hint = !m.paletteChoices.isEmpty ? m.paletteChoices.joined(separator: " ")
+                : known.map { "\($0.name)\($0.argument.map { " " + $0 } ?? ""): \($0.help)" } ?? "Tab completes · ↑/↓ history · Enter runs · Esc"
+            input(" :", text, hint: String(hint.prefix(max(0, g.width / 2))), hintRole: .dim, m, into: &g, row: row)
+            return
+        }
         if case let .search(text) = m.mode {
             input(" /", text, hint: "Enter find · Esc cancel", hintRole: .dim, m, into: &g, row: row)
             return

@@ -55,3 +55,28 @@ public enum TextLayout {
 
 /// `1,512`: the thousands-grouped form used across the screen.
 public func groupedInt(_ n: Int) -> String { groupedNumber(n) }
+
+/// The zone the screen's times are shown in: UTC unless the config's `time_zone` names one.
+/// The offset is asked for at each time (summer time changes it), by a function the
+/// program gives (Foundation's time-zone database), so the UI stays free of it and tests
+/// choose the offset.
+public struct ClockZone: Sendable {
+    public var name: String
+    public var offset: @Sendable (Timestamp) -> (seconds: Int, abbreviation: String)
+
+    public init(name: String, offset: @escaping @Sendable (Timestamp) -> (seconds: Int, abbreviation: String)) {
+        self.name = name; self.offset = offset
+    }
+
+    public static let utc = ClockZone(name: "UTC") { _ in (0, "UTC") }
+
+    /// `16:00:05` in this zone.
+    public func clock(_ t: Timestamp) -> String {
+        let o = offset(t).seconds
+        guard o != 0, (-86_400...86_400).contains(o) else { return t.clockText }
+        return Timestamp(seconds: t.seconds + Double(o)).clockText
+    }
+
+    /// The zone's short name at a time ("UTC", "CET", "+0530").
+    public func label(_ t: Timestamp) -> String { TerminalText.neutralise(String(offset(t).abbreviation.prefix(12))) }
+}

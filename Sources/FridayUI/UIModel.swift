@@ -28,6 +28,8 @@ public enum UIMode: Sendable, Equatable {
     case chat(String)
     /// Typing what to look for in the team log.
     case search(String)
+    /// The `:` command palette.
+    case palette(String)
     /// A stage's output, scrolled back `scroll` lines from its end.
     case stageOutput(stage: Int, scroll: Int)
 }
@@ -51,6 +53,8 @@ public enum UIEffect: Sendable, Equatable {
     case send(Command)
     case resync
     case quit
+    /// Draw with the named theme from now on (the palette's `theme`).
+    case theme(String)
 }
 
 /// The UI's whole state. `update` is its one reducer; `Screen.render` draws it.
@@ -93,6 +97,17 @@ public struct UIModel: Sendable {
     public var cursor = 0
     /// The team-log line being written, kept when Esc closes the field until it is sent.
     public var chatDraft = ""
+    /// The palette's past commands (oldest first), where ↑/↓ are in them, and what Tab offers.
+    public var paletteHistory: [String] = []
+    public var historyAt: Int?
+    public var paletteChoices: [String] = []
+    /// The themes the palette offers, and the one in use.
+    public var themeNames: [String] = []
+    public var themeName = "default"
+    /// The palette's `filter`: only team-log lines with this text are shown.
+    public var filterTerm: String?
+    /// How the wall clock is shown (the config's `time_zone`; UTC by default).
+    public var zone: ClockZone = .utc
 
     public static let viewerRefusal = "you watch as a viewer: ask an operator, or attach with --role operator"
 
@@ -110,7 +125,14 @@ public struct UIModel: Sendable {
                 if e.seq <= deploy.lastSeq { return [] }
                 return [.resync]
             }
+            let dropped = deploy.logDropped ?? 0
             Reducer.reduce(&deploy, e)
+            // The log keeps its newest lines: a search's match moves with its entry.
+            if let hit = searchHit, let now = deploy.logDropped, now != dropped {
+                let at = hit - (now - dropped)
+                searchHit = at >= 0 ? at : nil
+                if at < 0, mode == .normal { message = ("the match left the kept team log: n finds the next", false) }
+            }
             // The state moved on: a message about the one before goes (a refusal must not
             // stay on screen as if it were about what is shown now).
             switch e.payload {
@@ -159,7 +181,10 @@ public struct UIModel: Sendable {
 
     private mutating func handleKey(_ k: Key) -> [UIEffect] {
         if k == .resize { return [] }
+        if case let .mouse(ev) = k { mouse(ev); return [] }
         switch mode {
+        case let .palette(text):
+            return paletteKey(k, text: text)
         case .help:
             switch k {
             case .escape, .char("?"), .char("q"), .enter: mode = .normal
@@ -268,6 +293,31 @@ public struct UIModel: Sendable {
                 return []
             }
             guard let b = Keymap.binding(for: k) else { return [] }
+            return perform(b, key: k)
+        }
+    }
+
+    /// Why an acting binding is not carried out now (a replay, a viewer, a refusal), said
+    /// in this person's footer; nil when it goes ahead.
+    mutating func gate(_ action: UIAction) -> [UIEffect]? {
+        guard let b = Keymap.bindings.first(where: { $0.action == action }) else { return [] }
+        if replay, b.action.isActing || b.action == .say {
+            message = ("a replay acts on nothing: \(b.label) (\(b.short)) is a live key; ? shows the replay's keys", true)
+            return []
+        }
+        if role == .viewer, b.action.isActing {
+            message = (UIModel.viewerRefusal, true)
+            return []
+        }
+        if b.action.isActing, let why = refusal(b.action) {
+            message = ("can't \(b.short): \(why)", true)
+            return []
+        }
+        return nil
+    }
+
+    /// What a binding does in the normal view (a key, or the palette's command).
+    mutating func perform(_ b: KeyBinding, key k: Key) -> [UIEffect] {
             if replay, b.action.isActing || b.action == .say {
                 message = ("a replay acts on nothing: \(b.label) (\(b.short)) is a live key; ? shows the replay's keys", true)
                 return []
@@ -297,6 +347,7 @@ public struct UIModel: Sendable {
             case .oldest: scrollBy(Int.max / 2); return []
             case .live: scroll[focus] = 0; return []
             case .zoom: zoomed.toggle(); return []
+            case .palette: mode = .palette(""); cursor = 0; paletteChoices = []; historyAt = nil; return []
             case .search: mode = .search(searchTerm ?? ""); cursor = (searchTerm ?? "").count; return []
             case .nextMatch, .previousMatch:
                 guard searchTerm != nil else { message = ("no search yet: / to search the team log", true); return [] }
@@ -337,9 +388,41 @@ public struct UIModel: Sendable {
                 cursor = 0
                 return []
             }
+    }
+
+    /// The mouse points and scrolls, nothing more: a click focuses the pane under it, the
+    /// wheel scrolls the pane under it (help and a stage's output while they are open).
+    /// Over a dialog or a text field it does nothing, so a click never confirms or sends.
+    mutating func mouse(_ ev: Mouse) {
+        let wheel: Int? = { switch ev.kind { case .wheelUp: return 3; case .wheelDown: return -3; case .press: return nil } }()
+        switch mode {
+        case .help:
+            if let w = wheel { helpScroll = min(Overlays.helpScrollLimit(self), max(0, helpScroll - w)) }
+        case let .stageOutput(stage, scroll):
+            if let w = wheel {
+                let lines = stage < deploy.stages.count ? deploy.stages[stage].output.count : 0
+                mode = .stageOutput(stage: stage, scroll: min(max(0, lines - 1), max(0, scroll + w)))
+            }
+        case .normal:
+            guard let pane = pane(atX: ev.x, y: ev.y) else { return }
+            focus = pane
+            message = nil
+            if let w = wheel { scrollBy(w) }
+        default: return
         }
     }
 
+    /// The pane drawn at a cell, if any.
+    public func pane(atX x: Int, y: Int) -> PaneID? {
+        currentRects.first { $0.1.contains(x: x, y: y) }?.0
+    }
+
+    /// The panes as they are drawn now.
+    var currentRects: [(PaneID, Rect)] {
+        let kind = layout ?? LayoutKind.choose(width: width, height: height)
+        if kind == .compact { return [] }
+        return zoomed ? [(focus, Rect(x: 0, y: 1, width: width, height: height - 2))] : Screen.paneRects(kind: kind, width: width, height: height, model: self)
+    }
 }
 
 extension UIModel {
@@ -351,7 +434,13 @@ extension UIModel {
     }
 
     /// The matching entries, oldest first.
-    public var searchMatches: [Int] { deploy.log.indices.filter { matches(deploy.log[$0]) } }
+    public var searchMatches: [Int] { deploy.log.indices.filter { matches(deploy.log[$0]) && passesFilter(deploy.log[$0]) } }
+
+    /// The team-log entries the pane shows: up to a search's match, through the filter.
+    public var shownLog: [LogEntry] {
+        let upto = searchHit.map { hit in deploy.log.isEmpty ? [] : Array(deploy.log[...min(max(0, hit), deploy.log.count - 1)]) } ?? deploy.log
+        return filterTerm == nil ? upto : upto.filter(passesFilter)
+    }
 
     /// Moves to the next older (or newer) match, or says there is none.
     mutating func findMatch(older: Bool) {
@@ -374,11 +463,9 @@ extension UIModel {
         switch focus {
         case .team:
             // In screen rows, as the pane scrolls: up to the oldest line at the pane's top.
-            let kind = layout ?? LayoutKind.choose(width: width, height: height)
-            guard let rect = (zoomed ? [(PaneID.team, Rect(x: 0, y: 1, width: width, height: height - 2))]
-                              : Screen.paneRects(kind: kind, width: width, height: height, model: self)).first(where: { $0.0 == .team })?.1 else { return 0 }
+            guard let rect = currentRects.first(where: { $0.0 == .team })?.1 else { return 0 }
             let inner = rect.inner
-            let rows = deploy.log.reduce(0) { $0 + TeamPane.layout($1, width: max(1, inner.width - 2), glyphs: glyphs).count }
+            let rows = shownLog.reduce(0) { $0 + TeamPane.layout($1, width: max(1, inner.width - 2), glyphs: glyphs, zone: zone).count }
             return max(0, rows - inner.height)
         case .pipeline:
             let shown = deploy.runningStage ?? deploy.failedStage ?? deploy.stages.last(where: { !$0.output.isEmpty })

@@ -7,6 +7,8 @@ import TOMLKit
 ///     name = "ana"            # the name others see (letters, digits, ._-)
 ///     layout = "stacked"      # grid, stacked or compact; unset: by size
 ///     bell = false            # no bell on a failed verdict or a hold
+///     time_zone = "Europe/Berlin"  # the clock and the team log's times; "local"; default UTC
+///     mouse = false           # no mouse (as --no-mouse)
 ///     [keys]
 ///     promote = "w"           # a key per action: one character, or space, enter, tab,
 ///     revert = ["x", "X"]     # up, down, left, right, pgup, pgdn, home, end
@@ -18,6 +20,10 @@ public struct UserConfig: Sendable, Equatable {
     public var name: String?
     public var layout: LayoutKind?
     public var bell: Bool?
+    /// A zone's name as given (checked against the time-zone database by the program), and its line.
+    public var timeZone: String?
+    public var timeZoneLine: Int?
+    public var mouse: Bool?
     public var keys: [UIAction: [Key]] = [:]
     public init() {}
 
@@ -26,7 +32,7 @@ public struct UserConfig: Sendable, Equatable {
         ("promote", .promote), ("promote_full", .promoteFull), ("pause", .togglePause), ("revert", .revert), ("retry", .retry),
         ("cancel_stage", .cancelStage), ("open", .open), ("say", .say), ("focus", .focusNext), ("scroll_up", .scrollUp),
         ("scroll_down", .scrollDown), ("page_up", .pageUp), ("page_down", .pageDown), ("oldest", .oldest), ("live", .live),
-        ("zoom", .zoom), ("search", .search), ("next_match", .nextMatch), ("previous_match", .previousMatch), ("help", .help), ("quit", .quit),
+        ("zoom", .zoom), ("palette", .palette), ("search", .search), ("next_match", .nextMatch), ("previous_match", .previousMatch), ("help", .help), ("quit", .quit),
     ]
 
     /// Reads a config; returns it with a warning per problem (`file:line: …`).
@@ -38,7 +44,7 @@ public struct UserConfig: Sendable, Equatable {
         do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
             return (c, ["\(file):\(e.source.begin.line): not valid TOML (\(TerminalText.neutralise(e.description))); friday starts on its defaults"])
         } catch { return (c, ["\(file): not valid TOML; friday starts on its defaults"]) }
-        let known = ["theme", "name", "layout", "bell", "keys"]
+        let known = ["theme", "name", "layout", "bell", "time_zone", "mouse", "keys"]
         for key in table.keys.sorted() where !known.contains(key) {
             warnings.append("\(line(key)): unknown setting \"\(TerminalText.neutralise(key))\"\(hint(key, known)); settings are \(known.joined(separator: ", "))")
         }
@@ -56,6 +62,15 @@ public struct UserConfig: Sendable, Equatable {
         }
         if let v = table["bell"] {
             if let b = v.bool { c.bell = b } else { warnings.append("\(line("bell")): bell must be true or false") }
+        }
+        if let v = table["time_zone"] {
+            if let s = v.string, !s.isEmpty, s.count <= 64, s.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "/_+-".unicodeScalars.contains($0)) }) {
+                c.timeZone = s
+                c.timeZoneLine = Theme.lineOf(key: "time_zone", in: text)
+            } else { warnings.append("\(line("time_zone")): time_zone must be a zone's name such as \"Europe/Berlin\", \"UTC\" or \"local\"") }
+        }
+        if let v = table["mouse"] {
+            if let b = v.bool { c.mouse = b } else { warnings.append("\(line("mouse")): mouse must be true or false") }
         }
         if let v = table["keys"] {
             guard let keys = v.table else {

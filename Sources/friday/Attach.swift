@@ -25,9 +25,12 @@ struct Attach: AsyncParsableCommand {
     @Flag(help: "Draw with plain ASCII.")
     var ascii = false
 
+    @Flag(help: "Leave the mouse to the terminal (no click to focus, no wheel scrolling).")
+    var noMouse = false
+
     func run() async throws {
         try await attachDashboard(to: try target.address(), name: target.name, role: role, token: target.token,
-                                  theme: theme, ascii: ascii, layout: layout)
+                                  theme: theme, ascii: ascii, layout: layout, mouse: !noMouse)
     }
 }
 
@@ -80,7 +83,7 @@ func clientName(_ given: String?) -> String {
 }
 
 /// Connects a dashboard to a served engine and runs it until the person detaches.
-func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wire.Role, token: String?, theme givenTheme: String?, ascii: Bool, layout givenLayout: LayoutKind?) async throws {
+func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wire.Role, token: String?, theme givenTheme: String?, ascii: Bool, layout givenLayout: LayoutKind?, mouse: Bool = true) async throws {
     let settings = UserSettings.load()
     let name = givenName ?? settings.name
     let theme = givenTheme ?? settings.theme ?? "default"
@@ -96,7 +99,8 @@ func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wi
     }
     let w = client.welcome
     let link = RemoteLink(client)
-    let outcome = await Dashboard(link: link, theme: chosen, user: w.who, sourceLabel: w.label, ascii: ascii, layout: layout, role: w.role, bell: (w.bell ?? true) && (settings.bell ?? true)).run()
+    let outcome = await Dashboard(link: link, theme: chosen, user: w.who, sourceLabel: w.label, ascii: ascii, layout: layout, role: w.role, bell: (w.bell ?? true) && (settings.bell ?? true),
+                                mouse: mouse && (settings.mouse ?? true), zone: UserSettings.clockZone(settings)).run()
     switch outcome {
     case .quit:
         print("friday: detached from \(w.deploy); the deploy goes on.  back: friday attach \(w.deploy)  ·  end it: friday stop \(w.deploy)")

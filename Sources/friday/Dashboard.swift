@@ -27,6 +27,10 @@ struct Dashboard {
     var role: Wire.Role = .operator
     /// Ring the bell on a failed verdict, a hold or a revert.
     var bell: Bool = true
+    /// Read the mouse (a click focuses a pane, the wheel scrolls it); `--no-mouse` leaves it to the terminal.
+    var mouse: Bool = true
+    /// The zone of the wall clock and the team log's times.
+    var zone: ClockZone = .utc
 
     var clock: any EngineClock { link.clock }
 
@@ -51,7 +55,7 @@ struct Dashboard {
     private func loop(mailbox: Mailbox, first: DeployState?) -> Outcome {
         let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let term: CursesTerminal
-        do { term = try CursesTerminal(theme: theme, noColor: noColor) } catch {
+        do { term = try CursesTerminal(theme: theme, noColor: noColor, mouse: mouse) } catch {
             return .failed("friday demo needs a terminal (\(error)); try `friday demo --headless` or `--dump`")
         }
         defer { term.restore() }
@@ -59,6 +63,9 @@ struct Dashboard {
                             width: term.size.width, height: term.size.height, sourceLabel: sourceLabel)
         model.role = role
         model.detaches = link.detaches
+        model.zone = zone
+        model.themeNames = ThemeLoader.available()
+        model.themeName = theme.name
         var lastFrame = ContinuousClock.now - .seconds(1)
         var hold = LayoutHold(pinned: layout)
         let started = ContinuousClock.now
@@ -80,6 +87,10 @@ struct Dashboard {
                     case .quit: return .quit
                     case let .send(c): link.submit(c)
                     case .resync: break
+                    case let .theme(name):
+                        do { term.setTheme(try ThemeLoader.load(name)) } catch {
+                            _ = model.update(.notice("theme \(name): \(error)", isError: true))
+                        }
                     }
                 }
             }

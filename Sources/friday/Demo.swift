@@ -37,6 +37,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Your name in the team log.")
     var user: String?
 
+    @Flag(help: "Leave the mouse to the terminal (no click to focus, no wheel scrolling).")
+    var noMouse = false
+
     @Flag(help: "Print the event stream as JSON lines, as fast as possible, instead of the dashboard.")
     var headless = false
 
@@ -89,7 +92,8 @@ struct Demo: AsyncParsableCommand {
         let clock = ScaledClock(base: base, speed: speed)
         let engine = makeEngine(clock: clock)
         let label = "demo · \(scenario)" + (speed == 1 ? "" : " · \(format1(speed))x")
-        let outcome = await Dashboard(link: LocalLink(engine: engine, user: userName), theme: chosen, user: userName, sourceLabel: label, ascii: ascii, layout: layout ?? settings.layout, bell: settings.bell ?? true).run()
+        let outcome = await Dashboard(link: LocalLink(engine: engine, user: userName), theme: chosen, user: userName, sourceLabel: label, ascii: ascii, layout: layout ?? settings.layout, bell: settings.bell ?? true,
+                                    mouse: !noMouse && (settings.mouse ?? true), zone: UserSettings.clockZone(settings)).run()
         switch outcome {
         case .quit: break
         case let .signal(sig): throw ExitCode(128 + sig)

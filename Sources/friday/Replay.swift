@@ -24,6 +24,9 @@ struct Replay: AsyncParsableCommand {
     @Flag(help: "Draw with plain ASCII.")
     var ascii = false
 
+    @Flag(help: "Leave the mouse to the terminal (no click to focus, no wheel scrolling).")
+    var noMouse = false
+
     func run() async throws {
         let read: (events: [DeployEvent], problem: LogError?)
         do { read = try EventLog.readEvents(path: log) } catch { throw ExitWith(message: error.description) }
@@ -39,7 +42,8 @@ struct Replay: AsyncParsableCommand {
         let chosen: Theme
         let settings = UserSettings.load()
         do { chosen = try ThemeLoader.load(theme ?? settings.theme ?? "default") } catch { throw ExitWith(message: "\(error)") }
-        let player = ReplayPlayer(events: read.events, theme: chosen, ascii: ascii, notice: read.problem.map { "log ends early: \($0.description)" })
+        let player = ReplayPlayer(events: read.events, theme: chosen, ascii: ascii, notice: read.problem.map { "log ends early: \($0.description)" },
+                                  mouse: !noMouse && (settings.mouse ?? true), zone: UserSettings.clockZone(settings))
         let outcome = await withCheckedContinuation { cont in
             let t = Thread { cont.resume(returning: player.run()) }
             t.start()
@@ -58,11 +62,13 @@ final class ReplayPlayer: @unchecked Sendable {
     let theme: Theme
     let ascii: Bool
     let notice: String?
+    let mouse: Bool
+    let zone: ClockZone
     /// States every 1,000 events, so stepping back does not fold from the start.
     private var checkpoints: [Int: DeployState] = [:]
 
-    init(events: [DeployEvent], theme: Theme, ascii: Bool, notice: String?) {
-        self.events = events; self.theme = theme; self.ascii = ascii; self.notice = notice
+    init(events: [DeployEvent], theme: Theme, ascii: Bool, notice: String?, mouse: Bool = true, zone: ClockZone = .utc) {
+        self.events = events; self.theme = theme; self.ascii = ascii; self.notice = notice; self.mouse = mouse; self.zone = zone
     }
 
     /// The state after the first `count` events.
@@ -90,7 +96,7 @@ final class ReplayPlayer: @unchecked Sendable {
         defer { signals.cancel() }
         let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let term: CursesTerminal
-        do { term = try CursesTerminal(theme: theme, noColor: noColor) } catch {
+        do { term = try CursesTerminal(theme: theme, noColor: noColor, mouse: mouse) } catch {
             return .failed("friday replay needs a terminal (\(error)); try `friday replay LOG --summary`")
         }
         defer { term.restore() }
@@ -102,6 +108,20 @@ final class ReplayPlayer: @unchecked Sendable {
         var playhead = events[0].ts // the replayed clock while playing
         var model = UIModel(now: start, user: "you", glyphs: ascii ? .ascii : term.glyphs, width: term.size.width, height: term.size.height, sourceLabel: "replay")
         model.replay = true
+        model.zone = zone
+        model.themeNames = ThemeLoader.available()
+        model.themeName = theme.name
+        // The model's answer to a key: the palette can quit or change the theme.
+        func handled(_ k: Key) -> Bool {
+            for effect in model.update(.key(k)) {
+                switch effect {
+                case .quit: return true
+                case let .theme(name): if let t = try? ThemeLoader.load(name) { term.setTheme(t) }
+                case .send, .resync: break
+                }
+            }
+            return false
+        }
         var lastWall = ContinuousClock.now
         func moveTo(_ p: Int) {
             position = min(max(1, p), events.count)
@@ -111,6 +131,12 @@ final class ReplayPlayer: @unchecked Sendable {
         moveTo(1)
         while true {
             while let k = term.pollKey() {
+                // A field or a dialog open (search, the palette, help) takes every key: the
+                // player's keys are letters that would otherwise quit or jump mid-word.
+                if model.mode != .normal {
+                    if handled(k) { return .quit }
+                    continue
+                }
                 switch k {
                 case .char("q"): return .quit
                 case .char(" "): playing.toggle(); lastWall = ContinuousClock.now
@@ -127,7 +153,7 @@ final class ReplayPlayer: @unchecked Sendable {
                 case .char("g"), .home: playing = false; moveTo(1)
                 case .char("G"), .end: playing = false; moveTo(events.count)
                 case .resize: break
-                default: _ = model.update(.key(k)) // tab, scrolling, help
+                default: if handled(k) { return .quit } // tab, scrolling, help, search, the palette
                 }
             }
             let (_, signal, _) = mailbox.drain()

@@ -41,6 +41,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Draw with plain ASCII.")
     var ascii = false
 
+    @Flag(help: "Leave the mouse to the terminal (no click to focus, no wheel scrolling).")
+    var noMouse = false
+
     func validate() throws {
         guard speed > 0, speed <= 1000 else { throw ValidationError("--speed must be above 0 and at most 1000") }
         guard InputRange.seconds.contains(duration) else { throw ValidationError("--duration must be 0 to 2592000 seconds (30 days), got \(duration)") }
@@ -60,7 +63,7 @@ struct Run: AsyncParsableCommand {
             }
             let socket = try socketPath(forLog: logPath)
             guard try await ensureServed(configPath: path, logPath: logPath, socket: socket, speed: speed) else { return }
-            try await attachDashboard(to: .unix(socket), name: user, role: .operator, token: nil, theme: theme, ascii: ascii, layout: layout)
+            try await attachDashboard(to: .unix(socket), name: user, role: .operator, token: nil, theme: theme, ascii: ascii, layout: layout, mouse: !noMouse)
             return
         }
         guard let opened = try await OpenedDeploy.open(cfg, logPath: logPath, speed: speed, fast: true) else { return }

@@ -5,6 +5,20 @@ import FridayUI
 /// Finds a theme by name or path: a path is read as it is; a name is looked for in
 /// `$XDG_CONFIG_HOME/friday/themes` and `./themes`, then among the built-in themes.
 enum ThemeLoader {
+    /// The themes the palette offers: the built-in ones and the files beside the config and in ./themes.
+    static func available() -> [String] {
+        let env = ProcessInfo.processInfo.environment
+        let config = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (env["HOME"].map { $0 + "/.config" } ?? "")
+        var names = Theme.builtIn.map(\.name)
+        for dir in [config + "/friday/themes", FileManager.default.currentDirectoryPath + "/themes"] {
+            for f in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() where f.hasSuffix(".toml") {
+                let n = String(f.dropLast(5))
+                if TerminalText.isPlain(n), n.count <= 40, !n.contains(" "), !names.contains(n) { names.append(n) }
+            }
+        }
+        return names
+    }
+
     static func load(_ nameOrPath: String) throws -> Theme {
         let fm = FileManager.default
         if nameOrPath.contains("/") || nameOrPath.hasSuffix(".toml") {
@@ -41,7 +55,33 @@ enum UserSettings {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return UserConfig() }
         let (config, warnings) = UserConfig.parse(text, file: file)
         for w in warnings { FileHandle.standardError.write(Data("friday: warning: \(TerminalText.neutralise(w))\n".utf8)) }
+        if let name = config.timeZone, zone(name) == nil {
+            let at = config.timeZoneLine.map { "\(file):\($0)" } ?? file
+            FileHandle.standardError.write(Data("friday: warning: \(at): no time zone \"\(TerminalText.neutralise(name))\" (names as in /usr/share/zoneinfo, such as Europe/Berlin; or local, UTC); times stay in UTC\n".utf8))
+        }
         Keymap.install(config.keys)
         return config
     }
+
+    /// The zone the screen shows times in: the config's, else UTC.
+    static func clockZone(_ config: UserConfig) -> ClockZone {
+        config.timeZone.flatMap(zone) ?? .utc
+    }
+
+    /// A zone by name ("local" is this machine's), with its offset and short name at each time.
+    static func zone(_ name: String) -> ClockZone? {
+        let tz: TimeZone
+        if name.lowercased() == "local" { tz = TimeZone.current } else if let z = TimeZone(identifier: name) { tz = z } else { return nil }
+        if tz.identifier == "UTC" || tz.identifier == "GMT" { return .utc }
+        return ClockZone(name: tz.identifier) { t in
+            let d = Date(timeIntervalSince1970: t.seconds)
+            let s = tz.secondsFromGMT(for: d)
+            let abbr = tz.abbreviation(for: d) ?? ""
+            // "GMT+1" and the like say less than the offset itself.
+            let sign = s < 0 ? "-" : "+"
+            let numeric = "\(sign)\(String(format: "%02d%02d", abs(s) / 3600, abs(s) % 3600 / 60))"
+            return (s, abbr.isEmpty || abbr.hasPrefix("GMT") ? numeric : abbr)
+        }
+    }
+
 }

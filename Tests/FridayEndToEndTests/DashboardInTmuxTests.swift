@@ -84,6 +84,16 @@ final class DashboardInTmuxTests: XCTestCase {
         t.press("m")
         t.type("uick")
         XCTAssertTrue(t.wait(for: "REPLAY"), t.text)
+        // The search field and the palette take every key: "quick" typed there is text,
+        // not the player's q (before, a field's letters also reached the player).
+        t.press("/")
+        t.type("quick")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "no \"quick\" in the team log"), t.text)
+        t.press(":")
+        t.type("say quick")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "a replay acts on nothing: say is a live command"), t.text)
         t.press("?")
         XCTAssertTrue(t.wait(for: "Replay keys"), t.text)
         t.press("Escape")
@@ -169,6 +179,59 @@ final class DashboardInTmuxTests: XCTestCase {
         XCTAssertEqual(exitStatus(t), "0", t.text)
         XCTAssertEqual(t.format("#{alternate_on}"), "0")
         XCTAssertEqual(t.format("#{cursor_flag}"), "1")
+    }
+
+    func testThePaletteSearchAndMouseInTmux() throws {
+        let t = try start("--speed 20")
+        XCTAssertTrue(t.wait(for: "ROLLING step 1/5"), t.text)
+        XCTAssertEqual(t.format("#{mouse_any_flag}"), "1", "friday asked for mouse reports")
+        // The palette: Tab completes, Enter runs the same promote as p.
+        t.press(":")
+        t.type("prom")
+        t.press("Tab")
+        XCTAssertTrue(t.wait { $0.last?.hasPrefix(" :promote ▏") ?? false }, t.text)
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "step 2/5"), t.text)
+        // theme: the colours change on the spot (the header's escape sequences differ).
+        let before = t.screen(colours: true)[0]
+        t.press(":")
+        t.type("theme light")
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "theme light (this screen only"), t.text)
+        XCTAssertTrue(t.wait(seconds: 5) { _ in t.screen(colours: true)[0] != before }, "the header kept its colours")
+        // / searches the team log; the pane's title counts the matches.
+        t.press("/")
+        t.type("promoted")
+        t.press("Enter")
+        XCTAssertTrue(t.wait { $0.joined().contains("/promoted 1 of 1") }, t.text)
+        t.press("Escape")
+        usleep(200_000)
+        // The mouse: a click on the team pane focuses it (Enter opens nothing there), a click
+        // on the pipeline pane focuses that (Enter opens the stage's output), the wheel scrolls it.
+        let lines = t.screen()
+        let teamRow = lines.firstIndex { $0.contains("┌ Team") }!
+        t.click(x: 100, y: teamRow + 2)
+        usleep(200_000)
+        t.press("Enter")
+        usleep(300_000)
+        XCTAssertFalse(t.text.contains("· succeeded"), "Enter opened a stage's output from the team pane: \(t.text)")
+        t.click(x: 10, y: 3)
+        usleep(200_000)
+        t.press("Enter")
+        XCTAssertTrue(t.wait(for: "the whole output"), t.text)
+        t.press("Escape")
+        usleep(200_000) // a lone Esc, not Alt-q
+        t.press("q")
+        XCTAssertEqual(exitStatus(t), "0", t.text)
+        XCTAssertEqual(t.format("#{mouse_any_flag}"), "0", "mouse reports are turned off again")
+
+        // --no-mouse: nothing asked of the terminal, and a report that arrives anyway is ignored.
+        let n = try start("--speed 20 --no-mouse")
+        XCTAssertTrue(n.wait(for: "ROLLING step 1/5"), n.text)
+        XCTAssertEqual(n.format("#{mouse_any_flag}"), "0")
+        n.click(x: 100, y: teamRow + 2)
+        n.press("q")
+        XCTAssertEqual(exitStatus(n), "0", n.text)
     }
 
     func testSignalsLeaveTheTerminalRestored() throws {

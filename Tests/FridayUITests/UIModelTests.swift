@@ -418,4 +418,164 @@ extension UIModelTests {
         let (_, warnings) = UserConfig.parse("[keys]\npromote = \"n\"\n", file: "c.toml")
         XCTAssertTrue(warnings.contains { $0.contains("are both \"n\"") }, "\(warnings)")
     }
+
+    func type(_ text: String, into m: inout UIModel) { for c in text { _ = m.update(.key(.char(c))) } }
+
+    func testThePaletteRunsCommandsWithTheKeysRefusalsAndConfirms() {
+        var m = model(step: 1)
+        m.themeNames = ["default", "light", "solarized-dark", "solarized-light"]
+        _ = m.update(.key(.char(":")))
+        XCTAssertEqual(m.mode, .palette(""))
+        // Tab completes a command's name, and lists the choices when there are several.
+        type("pr", into: &m)
+        _ = m.update(.key(.tab))
+        XCTAssertEqual(m.mode, .palette("promote "))
+        XCTAssertTrue(Screen.render(m).lines.last!.contains("end this pause and go to the next step"), Screen.render(m).lines.last!)
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.promote, by: "you"))], "promote does what p does")
+        // A half-typed name never acts.
+        _ = m.update(.key(.char(":"))); type("prom", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertEqual(m.message?.text, "no command \"prom\": did you mean promote?")
+        // revert <reason> opens the revert's confirm with the reason given: still the word to type.
+        _ = m.update(.key(.char(":"))); type("revert p99 doubled", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertEqual(m.mode, .revertConfirm(reason: "p99 doubled", typed: ""))
+        type("revert", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.revert, by: "you", text: "p99 doubled"))])
+        // promote full asks as P does.
+        _ = m.update(.key(.char(":"))); type("promote full", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertEqual(m.mode, .confirm(.promoteFull, typed: ""))
+        _ = m.update(.key(.escape))
+        // pause, then pause again: refused with the reason; resume goes on.
+        _ = m.update(.key(.char(":"))); type("pause", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.pause, by: "you"))])
+        _ = m.update(.key(.char(":"))); type("resume", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [], "not paused yet: nothing to resume")
+        XCTAssertTrue(m.message?.text.hasPrefix("can't resume") ?? false, "\(String(describing: m.message))")
+        // History: ↑ brings back the last commands, newest first.
+        _ = m.update(.key(.char(":")))
+        _ = m.update(.key(.up))
+        XCTAssertEqual(m.mode, .palette("resume"))
+        _ = m.update(.key(.up))
+        XCTAssertEqual(m.mode, .palette("pause"))
+        _ = m.update(.key(.down)); _ = m.update(.key(.down))
+        XCTAssertEqual(m.mode, .palette(""))
+        // theme: completion of the names, and the effect that redraws with it.
+        type("theme sol", into: &m)
+        _ = m.update(.key(.tab))
+        XCTAssertEqual(m.mode, .palette("theme solarized-"))
+        XCTAssertEqual(m.paletteChoices, ["solarized-dark", "solarized-light"])
+        type("light", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [.theme("solarized-light")])
+        _ = m.update(.key(.char(":"))); type("theme neon", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertTrue(m.message?.text.hasPrefix("no theme \"neon\"") ?? false)
+        // say, and quit.
+        _ = m.update(.key(.char(":"))); type("say looks good", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.say, by: "you", text: "looks good"))])
+        _ = m.update(.key(.char(":"))); type("quit", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [.quit])
+        // Letters typed in the palette are text, not keys; a paste is text and never Enter.
+        _ = m.update(.key(.char(":"))); type("qpr", into: &m); _ = m.update(.key(.paste("omote\nx")))
+        XCTAssertEqual(m.mode, .palette("qpromote\nx"))
+        XCTAssertEqual(m.update(.key(.escape)), [])
+        XCTAssertEqual(m.mode, .normal)
+    }
+
+    func testThePaletteActsOnNothingForAViewerOrInAReplay() {
+        var m = model(step: 1)
+        m.role = .viewer
+        _ = m.update(.key(.char(":"))); type("promote", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertEqual(m.message?.text, UIModel.viewerRefusal)
+        _ = m.update(.key(.char(":"))); type("revert because", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertEqual(m.mode, .normal)
+        m.role = .operator
+        m.replay = true
+        _ = m.update(.key(.char(":"))); type("say hi", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertTrue(m.message?.text.hasPrefix("a replay acts on nothing") ?? false)
+    }
+
+    func testFilterShowsOnlyTheTeamLogLinesWithTheText() {
+        var m = model(step: 2)
+        m.width = 120; m.height = 40
+        let with = m.deploy.log.filter { $0.text.lowercased().contains("25%") }
+        XCTAssertFalse(with.isEmpty)
+        _ = m.update(.key(.char(":"))); type("filter 25%", into: &m); _ = m.update(.key(.enter))
+        let screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("filter \"25%\": \(with.count) of \(m.deploy.log.count)"), screen)
+        for e in m.deploy.log where !e.text.contains("25%") && e.text.count > 12 {
+            XCTAssertFalse(screen.contains(String(e.text.prefix(40))), "\(e.text) is filtered out:\n\(screen)")
+        }
+        _ = m.update(.key(.char(":"))); type("filter", into: &m); _ = m.update(.key(.enter))
+        XCTAssertNil(m.filterTerm)
+    }
+
+    func testTheMouseFocusesAndScrollsButNeverActs() {
+        var m = model(step: 1)
+        m.width = 120; m.height = 40
+        for i in 0..<80 { _ = m.update(.engine(DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: "d", payload: .chatMessage(from: "bo", text: "line \(i)")))) }
+        let rects = Screen.paneRects(kind: .grid, width: 120, height: 40, model: m)
+        let team = rects.first { $0.0 == .team }!.1
+        XCTAssertEqual(m.update(.key(.mouse(Mouse(.press(button: 1), x: team.x + 3, y: team.y + 2)))), [])
+        XCTAssertEqual(m.focus, .team)
+        _ = m.update(.key(.mouse(Mouse(.wheelUp, x: team.x + 3, y: team.y + 2))))
+        XCTAssertEqual(m.scroll[.team], 3)
+        _ = m.update(.key(.mouse(Mouse(.wheelDown, x: team.x + 3, y: team.y + 2))))
+        XCTAssertEqual(m.scroll[.team], 0)
+        let traffic = rects.first { $0.0 == .traffic }!.1
+        _ = m.update(.key(.mouse(Mouse(.press(button: 1), x: traffic.x + 1, y: traffic.y + 1))))
+        XCTAssertEqual(m.focus, .traffic)
+        // Over a dialog a click does nothing: it never confirms.
+        _ = m.update(.key(.char("P")))
+        XCTAssertEqual(m.mode, .confirm(.promoteFull, typed: ""))
+        for y in 0..<40 { XCTAssertEqual(m.update(.key(.mouse(Mouse(.press(button: 1), x: 60, y: y)))), []) }
+        XCTAssertEqual(m.mode, .confirm(.promoteFull, typed: ""))
+    }
+
+    func testSGRMouseReportsAreReadWithTheirRange() {
+        XCTAssertEqual(Mouse.parseSGR("<0;10;5", final: "M"), Mouse(.press(button: 1), x: 9, y: 4))
+        XCTAssertEqual(Mouse.parseSGR("<64;1;1", final: "M"), Mouse(.wheelUp, x: 0, y: 0))
+        XCTAssertEqual(Mouse.parseSGR("<65;3;3", final: "M"), Mouse(.wheelDown, x: 2, y: 2))
+        XCTAssertEqual(Mouse.parseSGR("<16;3;3", final: "M"), Mouse(.press(button: 1), x: 2, y: 2), "control-click is a click")
+        XCTAssertNil(Mouse.parseSGR("<0;10;5", final: "m"), "a release")
+        XCTAssertNil(Mouse.parseSGR("<32;10;5", final: "M"), "a drag")
+        for bad in ["<0;0;5", "<0;10", "<0;10;5;1", "<a;1;1", "<0;99999999;1", "<0;-1;1", "0;1;1", "<0;;1", "<٣;1;1"] {
+            XCTAssertNil(Mouse.parseSGR(bad, final: "M"), bad)
+        }
+    }
+
+    func testTheClockAndTheTeamLogShowTheChosenZone() {
+        var m = model(step: 1)
+        m.width = 120; m.height = 40
+        let utc = Screen.render(m).lines[0]
+        XCTAssertTrue(utc.contains("\(m.now.clockText) UTC"), utc)
+        m.zone = ClockZone(name: "Asia/Kolkata") { _ in (19_800, "IST") }
+        let local = Timestamp(seconds: m.now.seconds + 19_800).clockText
+        let screen = Screen.render(m).lines
+        XCTAssertTrue(screen[0].contains("\(local) IST"), screen[0])
+        let first = Timestamp(seconds: m.deploy.log.last!.at.seconds + 19_800).clockText
+        XCTAssertTrue(screen.joined().contains(first + " "), "the team log's times are in the zone too")
+    }
+
+    func testASearchMatchFollowsItsEntryWhenTheLogDropsItsOldest() {
+        var m = model(step: 1)
+        m.width = 120; m.height = 40
+        for i in 0..<600 { _ = m.update(.engine(DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: "d", payload: .chatMessage(from: "bo", text: "old \(i)")))) }
+        _ = m.update(.engine(DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: "d", payload: .chatMessage(from: "bo", text: "needle here"))))
+        _ = m.update(.key(.char("/"))); type("needle", into: &m); _ = m.update(.key(.enter))
+        let hit = m.searchHit!
+        XCTAssertEqual(m.deploy.log[hit].text, "needle here")
+        // Enough lines that the log trims its oldest (it keeps about 1,000).
+        for i in 0..<(DeployState.logEntriesKept + 1) { _ = m.update(.engine(DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: "d", payload: .chatMessage(from: "bo", text: "hay \(i)")))) }
+        XCTAssertGreaterThan(m.deploy.logDropped ?? 0, 0, "the log trimmed")
+        XCTAssertEqual(m.searchHit.map { m.deploy.log[$0].text }, "needle here", "the match is still the same entry (it was \(hit))")
+        // More lines: the match itself leaves the kept log, and the footer says so.
+        for i in 0..<(DeployState.logEntriesKept * 2) { _ = m.update(.engine(DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: "d", payload: .chatMessage(from: "bo", text: "more \(i)")))) }
+        XCTAssertNil(m.searchHit)
+        XCTAssertEqual(m.message?.text, "the match left the kept team log: n finds the next")
+    }
 }

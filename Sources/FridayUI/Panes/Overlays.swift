@@ -4,7 +4,7 @@ import FridayCore
 public enum Overlays {
     public static func render(_ m: UIModel, into g: inout CellGrid) {
         switch m.mode {
-        case .normal, .chat, .search: return
+        case .normal, .chat, .search, .palette: return
         case .help: help(m, into: &g)
         case let .stageOutput(i, scroll): stageOutput(m, stage: i, scroll: scroll, into: &g)
         case let .confirm(action, typed):

@@ -4,7 +4,7 @@ import FridayCore
 public enum TeamPane {
     public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
         // A search shows its match as the newest line, matches highlighted.
-        let log = m.searchHit.map { hit in m.deploy.log.isEmpty ? [] : Array(m.deploy.log[...min(max(0, hit), m.deploy.log.count - 1)]) } ?? m.deploy.log
+        let log = m.shownLog
         let asked = m.searchHit != nil ? 0 : (m.scroll[.team] ?? 0)
         let inner = rect.inner
         let width = inner.width - 2, height = inner.height
@@ -13,7 +13,7 @@ public enum TeamPane {
         let need = height + asked
         if width > 0 {
             for e in log.reversed() {
-                var lines = layout(e, width: width, glyphs: m.glyphs)
+                var lines = layout(e, width: width, glyphs: m.glyphs, zone: m.zone)
                 if m.matches(e) { lines = lines.map { $0.map { ($0.0, $0.1 == .dim ? .dim : Role.selection) } } }
                 rows.insert(contentsOf: lines, at: 0)
                 if rows.count >= need { break }
@@ -27,14 +27,16 @@ public enum TeamPane {
             let at = m.searchHit.flatMap { all.firstIndex(of: $0) }.map { "\($0 + 1) of \(all.count)" } ?? "none"
             right = "/\(term) \(at) · n/N · Esc"
         }
+        if let f = m.filterTerm, right == nil { right = "filter \"\(f)\": \(m.deploy.log.filter(m.passesFilter).count) of \(m.deploy.log.count) · :filter" }
         let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .team, focused: focused, right: right)
         guard !r.isEmpty else { return }
+        if log.isEmpty, m.filterTerm != nil { g.put("no line has \"\(m.filterTerm ?? "")\": :filter shows all", x: r.x, y: r.y, role: .dim, limit: r.width); return }
         if m.deploy.log.isEmpty { g.put("nothing yet: \(Keymap.key(for: .say)) to say something", x: r.x, y: r.y, role: .dim, limit: r.width); return }
         let end = max(0, rows.count - back)
         var visible = rows[max(0, end - r.height)..<end]
         // Fewer rows than the newest entry needs: its start (time, who, what), not the tail of its wrap.
         if back == 0, let last = log.last {
-            let lastRows = layout(last, width: width, glyphs: m.glyphs)
+            let lastRows = layout(last, width: width, glyphs: m.glyphs, zone: m.zone)
             if lastRows.count > r.height { visible = lastRows.prefix(r.height) }
         }
         var y = r.y
@@ -46,8 +48,8 @@ public enum TeamPane {
     }
 
     /// One entry as screen rows: time, who, text (wrapped under the text column).
-    static func layout(_ e: LogEntry, width: Int, glyphs: Glyphs) -> [[(String, Role)]] {
-        let time = e.at.clockText + " "
+    static func layout(_ e: LogEntry, width: Int, glyphs: Glyphs, zone: ClockZone = .utc) -> [[(String, Role)]] {
+        let time = zone.clock(e.at) + " "
         let indent = CharWidth.of(time)
         var lead: [(String, Role)] = [(time, .dim)]
         let textRole: Role
