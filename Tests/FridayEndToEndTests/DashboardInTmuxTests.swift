@@ -44,12 +44,14 @@ final class DashboardInTmuxTests: XCTestCase {
         name = "ana-cfg"
         theme = "high-contrast"
         layout = "tiled"
+        time_zone = "Asia/Kolkata"
         [keys]
         promote = "w"
         """.write(toFile: home + "/friday/config.toml", atomically: true, encoding: .utf8)
         let t = try TmuxSession(width: 120, height: 40, command: "\(bin) demo --speed 20 2>\(home)/err.txt; echo \"exit=$?\"; sleep 300", env: ["XDG_CONFIG_HOME": home])
         XCTAssertTrue(t.wait(for: "ROLLING step 1/5", seconds: 30), t.text)
         XCTAssertTrue(t.text.contains("ana-cfg (you)"), t.text)
+        XCTAssertTrue(t.screen()[0].hasSuffix(" IST") || t.screen()[0].hasSuffix(" +0530"), "the clock in the config's zone: \(t.text)")
         XCTAssertTrue(t.text.contains("w promote"), "the footer is built from the keys in use: \(t.text)")
         t.press("w")
         XCTAssertTrue(t.wait(for: "step 2/5"), t.text)
