@@ -12,7 +12,7 @@ public final class CursesTerminal: Terminal {
     public let glyphs: Glyphs
     private var theme: Theme
     private var previous: CellGrid?
-    private var pairs: [Int: Int16] = [:]
+    private var pairs: [Int64: Int16] = [:]
     private var attrsByRole: [Role: (attr_t, Int16)] = [:]
     private var restored = false
     private let window: UnsafeMutablePointer<WINDOW>
@@ -98,12 +98,13 @@ public final class CursesTerminal: Terminal {
             if s.reverse { a |= shim_a_reverse() }
             var pair: Int16 = 0
             if useColor, s.fg != .terminalDefault || s.bg != .terminalDefault {
-                let d = TermColor.downsample(fg: s.fg, bg: s.bg, colors: Int(shim_colors()))
+                // The terminal's real capability: 2^24 (direct colour), 256, 16, 8.
+                let d = Theme.resolve(s, colors: Int(shim_colors()))
                 let (fg, bg) = (d.fg, d.bg)
                 if d.dim { a |= shim_a_dim() }
-                let key = Int(fg) * 1000 + Int(bg)
+                let key = Int64(fg) << 32 | Int64(UInt32(bitPattern: bg))
                 if let p = pairs[key] { pair = p } else if Int(nextPair) < Int(shim_color_pairs()) {
-                    init_pair(nextPair, fg, bg)
+                    init_extended_pair(Int32(nextPair), fg, bg)
                     pairs[key] = nextPair
                     pair = nextPair
                     nextPair += 1

@@ -1,10 +1,36 @@
 import FridayCore
 import TOMLKit
 
-/// A terminal colour: the terminal's own default, or one of the 256 indexed colours.
+/// A terminal colour: the terminal's own default, one of the 256 indexed colours, or a
+/// 24-bit colour (`#rrggbb`: drawn as it is on a direct-colour terminal, as the nearest of
+/// the 256 elsewhere).
 public enum TermColor: Sendable, Equatable, Hashable {
     case terminalDefault
     case indexed(UInt8)
+    case rgb(UInt32)
+
+    /// The colour among the xterm 256 (nil: the terminal's default).
+    public var index256: UInt8? {
+        switch self {
+        case .terminalDefault: return nil
+        case let .indexed(n): return n
+        case let .rgb(v): return TermColor.nearest(r: Int(v >> 16 & 0xFF), g: Int(v >> 8 & 0xFF), b: Int(v & 0xFF))
+        }
+    }
+
+    /// The colour number on a direct-colour terminal (`TERM=xterm-direct`, `COLORS` 2^24):
+    /// 0-7 are the terminal's own eight, any other number is 0xRRGGBB (so a 24-bit colour
+    /// below 8, a near black, is nudged to 8). -1 is the terminal's default.
+    public var direct: Int32 {
+        switch self {
+        case .terminalDefault: return -1
+        case let .indexed(n) where n < 8: return Int32(n)
+        case let .indexed(n):
+            let (r, g, b) = TermColor.rgb(n)
+            return max(8, Int32(r << 16 | g << 8 | b))
+        case let .rgb(v): return max(8, Int32(v & 0xFF_FFFF))
+        }
+    }
 
     static let names: [String: UInt8] = [
         "black": 0, "red": 1, "green": 2, "yellow": 3, "blue": 4, "magenta": 5, "cyan": 6, "white": 7,
@@ -12,14 +38,14 @@ public enum TermColor: Sendable, Equatable, Hashable {
         "bright-blue": 12, "bright-magenta": 13, "bright-cyan": 14, "bright-white": 15,
     ]
 
-    /// `default`, a name (`red`, `bright-black`), `#rrggbb` (nearest of the 256), or `0`–`255`.
+    /// `default`, a name (`red`, `bright-black`), `#rrggbb` (24-bit), or `0`–`255`.
     public init?(parsing text: String) {
         let t = text.lowercased()
         if t == "default" { self = .terminalDefault; return }
         if let n = TermColor.names[t] { self = .indexed(n); return }
         if let n = UInt8(t) { self = .indexed(n); return }
-        if t.hasPrefix("#"), t.count == 7, let v = UInt32(t.dropFirst(), radix: 16) {
-            self = .indexed(TermColor.nearest(r: Int(v >> 16 & 0xFF), g: Int(v >> 8 & 0xFF), b: Int(v & 0xFF)))
+        if t.hasPrefix("#"), t.count == 7, t.dropFirst().allSatisfy(\.isHexDigit), let v = UInt32(t.dropFirst(), radix: 16) {
+            self = .rgb(v)
             return
         }
         return nil
@@ -59,7 +85,7 @@ public enum TermColor: Sendable, Equatable, Hashable {
     /// the background, so it is never invisible. -1 is the terminal's own colour.
     public static func downsample(fg: TermColor, bg: TermColor, colors: Int) -> (fg: Int16, dim: Bool, bg: Int16) {
         func one(_ c: TermColor) -> (Int16, Bool) {
-            if case let .indexed(n) = c { let d = downsample(n, colors: colors); return (d.index, d.dim) }
+            if let n = c.index256 { let d = downsample(n, colors: colors); return (d.index, d.dim) }
             return (-1, false)
         }
         var (f, dim) = one(fg)
@@ -91,10 +117,16 @@ public enum TermColor: Sendable, Equatable, Hashable {
 
 private func sq(_ x: Int) -> Int { x * x }
 
-/// How a role looks: colours and attributes.
+/// How a role looks: colours and attributes, and the theme's own choice of colours for
+/// 16- and 8-colour terminals (`fg16`, `bg16`, `fg8`, `bg8`; where it gives none, the
+/// colour is brought down by `TermColor.downsample`).
 public struct Style: Sendable, Equatable, Hashable {
     public var fg: TermColor = .terminalDefault
     public var bg: TermColor = .terminalDefault
+    public var fg16: TermColor?
+    public var bg16: TermColor?
+    public var fg8: TermColor?
+    public var bg8: TermColor?
     public var bold = false
     public var dim = false
     public var underline = false
@@ -111,6 +143,18 @@ public struct Theme: Sendable, Equatable {
     public var styles: [Role: Style]
 
     public func style(_ r: Role) -> Style { styles[r] ?? Style() }
+
+    /// A role's colours on a terminal of `colors` colours (direct colour: 2^24): colour
+    /// numbers for the terminal (-1 its default) and whether the dim attribute keeps the meaning.
+    /// The theme's own fallbacks win on 16 and on 8 colours; on 8, a 16-colour fallback is not
+    /// used (its bright slots are the ones a palette such as Solarized redefines).
+    public static func resolve(_ s: Style, colors: Int) -> (fg: Int32, dim: Bool, bg: Int32) {
+        if colors >= 1 << 24 { return (s.fg.direct, false, s.bg.direct) }
+        var fg = s.fg, bg = s.bg
+        if colors < 16 { fg = s.fg8 ?? s.fg; bg = s.bg8 ?? s.bg } else if colors < 256 { fg = s.fg16 ?? s.fg; bg = s.bg16 ?? s.bg }
+        let d = TermColor.downsample(fg: fg, bg: bg, colors: colors)
+        return (Int32(d.fg), d.dim, Int32(d.bg))
+    }
 
     /// The same theme without colours (for `NO_COLOR`): attributes only.
     public var withoutColor: Theme {
@@ -206,56 +250,58 @@ public struct Theme: Sendable, Equatable {
     public static let solarizedDarkSource = """
     # friday solarized dark theme: Ethan Schoonover's palette on base03.
     # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    # fg16/bg16: the slots of the Solarized 16-colour palette, for terminals set up with it.
     name = "solarized-dark"
 
     [roles]
-    text = { fg = "#839496" }
-    dim = { fg = "#586e75" }
-    title = { fg = "#268bd2", bold = true }
-    border = { fg = "#586e75" }
-    focus_border = { fg = "#2aa198", bold = true }
-    header = { fg = "#93a1a1", bg = "#073642", bold = true }
-    header_accent = { fg = "#b58900", bg = "#073642", bold = true }
-    good = { fg = "#859900" }
-    warn = { fg = "#b58900", bold = true }
-    bad = { fg = "#dc322f", bold = true }
-    accent = { fg = "#2aa198" }
-    old_version = { fg = "#268bd2" }
-    new_version = { fg = "#d33682" }
-    key_hint = { fg = "#839496" }
-    key_name = { fg = "#002b36", bg = "#2aa198" }
-    dialog = { fg = "#839496" }
-    dialog_border = { fg = "#b58900", bold = true }
-    input = { fg = "#93a1a1", underline = true }
-    chat_name = { fg = "#6c71c4", bold = true }
+    text = { fg = "#839496", fg16 = "bright-blue" }
+    dim = { fg = "#586e75", fg16 = "bright-green" }
+    title = { fg = "#268bd2", bold = true, fg16 = "blue" }
+    border = { fg = "#586e75", fg16 = "bright-green" }
+    focus_border = { fg = "#2aa198", bold = true, fg16 = "cyan" }
+    header = { fg = "#93a1a1", bg = "#073642", bold = true, fg16 = "bright-cyan", bg16 = "black" }
+    header_accent = { fg = "#b58900", bg = "#073642", bold = true, fg16 = "yellow", bg16 = "black" }
+    good = { fg = "#859900", fg16 = "green" }
+    warn = { fg = "#b58900", bold = true, fg16 = "yellow" }
+    bad = { fg = "#dc322f", bold = true, fg16 = "red" }
+    accent = { fg = "#2aa198", fg16 = "cyan" }
+    old_version = { fg = "#268bd2", fg16 = "blue" }
+    new_version = { fg = "#d33682", fg16 = "magenta" }
+    key_hint = { fg = "#839496", fg16 = "bright-blue" }
+    key_name = { fg = "#002b36", bg = "#2aa198", fg16 = "bright-black", bg16 = "cyan" }
+    dialog = { fg = "#839496", fg16 = "bright-blue" }
+    dialog_border = { fg = "#b58900", bold = true, fg16 = "yellow" }
+    input = { fg = "#93a1a1", underline = true, fg16 = "bright-cyan" }
+    chat_name = { fg = "#6c71c4", bold = true, fg16 = "bright-magenta" }
     selection = { reverse = true }
     """
 
     public static let solarizedLightSource = """
     # friday solarized light theme: Ethan Schoonover's palette on base3.
     # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    # fg16/bg16: the slots of the Solarized 16-colour palette, for terminals set up with it.
     name = "solarized-light"
 
     [roles]
-    text = { fg = "#657b83" }
-    dim = { fg = "#93a1a1" }
-    title = { fg = "#268bd2", bold = true }
-    border = { fg = "#93a1a1" }
-    focus_border = { fg = "#2aa198", bold = true }
-    header = { fg = "#586e75", bg = "#eee8d5", bold = true }
-    header_accent = { fg = "#cb4b16", bg = "#eee8d5", bold = true }
-    good = { fg = "#859900" }
-    warn = { fg = "#b58900", bold = true }
-    bad = { fg = "#dc322f", bold = true }
-    accent = { fg = "#2aa198" }
-    old_version = { fg = "#268bd2" }
-    new_version = { fg = "#d33682" }
-    key_hint = { fg = "#657b83" }
-    key_name = { fg = "#fdf6e3", bg = "#268bd2" }
-    dialog = { fg = "#657b83" }
-    dialog_border = { fg = "#cb4b16", bold = true }
-    input = { fg = "#586e75", underline = true }
-    chat_name = { fg = "#6c71c4", bold = true }
+    text = { fg = "#657b83", fg16 = "bright-yellow" }
+    dim = { fg = "#93a1a1", fg16 = "bright-cyan" }
+    title = { fg = "#268bd2", bold = true, fg16 = "blue" }
+    border = { fg = "#93a1a1", fg16 = "bright-cyan" }
+    focus_border = { fg = "#2aa198", bold = true, fg16 = "cyan" }
+    header = { fg = "#586e75", bg = "#eee8d5", bold = true, fg16 = "bright-green", bg16 = "white" }
+    header_accent = { fg = "#cb4b16", bg = "#eee8d5", bold = true, fg16 = "bright-red", bg16 = "white" }
+    good = { fg = "#859900", fg16 = "green" }
+    warn = { fg = "#b58900", bold = true, fg16 = "yellow" }
+    bad = { fg = "#dc322f", bold = true, fg16 = "red" }
+    accent = { fg = "#2aa198", fg16 = "cyan" }
+    old_version = { fg = "#268bd2", fg16 = "blue" }
+    new_version = { fg = "#d33682", fg16 = "magenta" }
+    key_hint = { fg = "#657b83", fg16 = "bright-yellow" }
+    key_name = { fg = "#fdf6e3", bg = "#268bd2", fg16 = "bright-white", bg16 = "blue" }
+    dialog = { fg = "#657b83", fg16 = "bright-yellow" }
+    dialog_border = { fg = "#cb4b16", bold = true, fg16 = "bright-red" }
+    input = { fg = "#586e75", underline = true, fg16 = "bright-green" }
+    chat_name = { fg = "#6c71c4", bold = true, fg16 = "bright-magenta" }
     selection = { reverse = true }
     """
 
@@ -335,10 +381,17 @@ public struct Theme: Sendable, Equatable {
             } else if let t = roles[key]?.table {
                 for attr in t.keys {
                     switch attr {
-                    case "fg", "bg":
+                    case "fg", "bg", "fg16", "bg16", "fg8", "bg8":
                         guard let s = t[attr]?.string else { throw ThemeError(file: file, line: line, message: "\(key).\(attr) must be a string colour") }
                         guard let c = TermColor(parsing: s) else { throw ThemeError(file: file, line: line, message: "\(key).\(attr): " + badColor(s)) }
-                        if attr == "fg" { style.fg = c } else { style.bg = c }
+                        switch attr {
+                        case "fg": style.fg = c
+                        case "bg": style.bg = c
+                        case "fg16": style.fg16 = c
+                        case "bg16": style.bg16 = c
+                        case "fg8": style.fg8 = c
+                        default: style.bg8 = c
+                        }
                     case "bold", "dim", "underline", "reverse":
                         guard let b = t[attr]?.bool else { throw ThemeError(file: file, line: line, message: "\(key).\(attr) must be true or false") }
                         switch attr {
@@ -348,7 +401,7 @@ public struct Theme: Sendable, Equatable {
                         default: style.reverse = b
                         }
                     default:
-                        let hint = didYouMean(attr, among: ["fg", "bg", "bold", "dim", "underline", "reverse"]).map { " (did you mean \"\($0)\"?)" } ?? ""
+                        let hint = didYouMean(attr, among: ["fg", "bg", "fg16", "bg16", "fg8", "bg8", "bold", "dim", "underline", "reverse"]).map { " (did you mean \"\($0)\"?)" } ?? ""
                         throw ThemeError(file: file, line: line, message: "unknown attribute \"\(attr)\" in \(key)\(hint)")
                     }
                 }

@@ -13,14 +13,14 @@ struct Themes: AsyncParsableCommand {
     @Option(help: "Print a sample screen (the demo, a held step) in this theme: a name or a .toml file.")
     var preview: String?
 
-    @Option(help: "With --preview: 256, 16 or 8 colours (what the theme looks like on each terminal).")
+    @Option(help: "With --preview: 16777216 (24-bit, a direct-colour terminal), 256, 16 or 8 colours (what the theme looks like on each terminal).")
     var colors: Int = 256
 
     @Option(help: "With --preview: the screen size as COLSxROWS.")
     var size: String = "100x30"
 
     func validate() throws {
-        guard [8, 16, 256].contains(colors) else { throw ValidationError("--colors must be 256, 16 or 8, got \(colors)") }
+        guard [8, 16, 256, 16_777_216].contains(colors) else { throw ValidationError("--colors must be 16777216 (24-bit), 256, 16 or 8, got \(colors)") }
         let parts = size.lowercased().split(separator: "x")
         guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (20...400).contains(w), (5...200).contains(h) else {
             throw ValidationError("--size must look like 100x30 (20 to 400 columns, 5 to 200 rows), got '\(TerminalText.neutralise(size))'")

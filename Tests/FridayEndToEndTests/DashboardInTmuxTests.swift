@@ -61,6 +61,19 @@ final class DashboardInTmuxTests: XCTestCase {
         XCTAssertTrue(err.contains("friday: warning: \(home)/friday/config.toml:3: layout must be grid, stacked or compact"), err)
     }
 
+    func testColoursFollowTheTerminalsRealCapability() throws {
+        // The same theme on a direct-colour terminal (24-bit), on 256, and on 8 colours: the
+        // header's gold (#b58900) exact, its nearest of the 256, then yellow.
+        for (term, expected) in [("xterm-direct", "38;2;181;137;0"), ("xterm-256color", "38;5;136"), ("xterm", "33m")] {
+            let t = try TmuxSession(width: 100, height: 30, command: "TERM=\(term) \(bin) demo --theme solarized-dark; echo \"exit=$?\"; sleep 300")
+            XCTAssertTrue(t.wait(for: "Pipeline"), "\(term): \(t.text)")
+            let header = t.screen(colours: true)[0]
+            XCTAssertTrue(header.contains(expected), "\(term): \(header.debugDescription)")
+            t.press("q")
+            XCTAssertEqual(exitStatus(t), "0", t.text)
+        }
+    }
+
     func testATerminalWithoutAnAlternateScreenIsClearedOnExit() throws {
         // vt100 has no smcup: before, the last frame stayed on screen under the shell prompt.
         let t = try TmuxSession(width: 100, height: 30, command: "TERM=vt100 \(bin) demo --speed 20; echo \"exit=$?\"; sleep 300")

@@ -12,7 +12,8 @@ final class ThemeTests: XCTestCase {
         let mono = try String(contentsOf: dir.appendingPathComponent("monochrome.toml"), encoding: .utf8)
         XCTAssertEqual(try Theme.parse(def, file: "default.toml"), Theme.standard)
         XCTAssertEqual(try Theme.parse(mono, file: "monochrome.toml"), Theme.monochrome)
-        XCTAssertEqual(Theme.standard.style(.bad), Style(fg: .indexed(203), bold: true))
+        XCTAssertEqual(Theme.standard.style(.bad), Style(fg: .rgb(0xFF5F5F), bold: true))
+        XCTAssertEqual(Theme.standard.style(.bad).fg.index256, 203)
         XCTAssertEqual(Theme.standard.withoutColor.style(.bad), Style(bold: true))
         XCTAssertEqual(Theme.standard.styles.count, 20, "every role is styled")
     }
@@ -30,8 +31,10 @@ final class ThemeTests: XCTestCase {
     func testColoursParse() {
         XCTAssertEqual(TermColor(parsing: "default"), .terminalDefault)
         XCTAssertEqual(TermColor(parsing: "bright-black"), .indexed(8))
-        XCTAssertEqual(TermColor(parsing: "#ff0000"), .indexed(196))
-        XCTAssertEqual(TermColor(parsing: "#808080"), .indexed(244))
+        XCTAssertEqual(TermColor(parsing: "#ff0000"), .rgb(0xFF0000))
+        XCTAssertEqual(TermColor(parsing: "#ff0000")?.index256, 196)
+        XCTAssertEqual(TermColor(parsing: "#808080")?.index256, 244)
+        XCTAssertNil(TermColor(parsing: "#+f0000"), "UInt32(radix:) takes a sign: not a colour")
         XCTAssertEqual(TermColor(parsing: "42"), .indexed(42))
         XCTAssertNil(TermColor(parsing: "#ff00"))
     }
@@ -39,7 +42,7 @@ final class ThemeTests: XCTestCase {
     func testOnEightAndSixteenColoursEachRoleKeepsItsMeaning() {
         func on(_ role: Role, _ colors: Int) -> (fg: Int16, bg: Int16, dim: Bool) {
             let st = Theme.standard.style(role)
-            func d(_ c: TermColor) -> (Int16, Bool) { if case let .indexed(n) = c { let x = TermColor.downsample(n, colors: colors); return (x.index, x.dim) }; return (-1, false) }
+            func d(_ c: TermColor) -> (Int16, Bool) { if let n = c.index256 { let x = TermColor.downsample(n, colors: colors); return (x.index, x.dim) }; return (-1, false) }
             let f = d(st.fg), b = d(st.bg)
             return (f.0, b.0, f.1)
         }
@@ -89,7 +92,7 @@ final class ThemeTests: XCTestCase {
     func testAGreyOnALighterGreyStaysReadableOnEightColours() throws {
         // solarized-light's header: #586e75 on #eee8d5, both white on 8 colours: the text goes black.
         let header = try XCTUnwrap(Theme.named("solarized-light")).style(.header)
-        XCTAssertEqual(TermColor.downsample(header.fg == .terminalDefault ? 0 : { if case let .indexed(n) = header.fg { return n }; return 0 }(), colors: 8).index, 7)
+        XCTAssertEqual(TermColor.downsample(header.fg.index256 ?? 0, colors: 8).index, 7)
         let d = TermColor.downsample(fg: header.fg, bg: header.bg, colors: 8)
         XCTAssertEqual(d.fg, 0)
         XCTAssertEqual(d.bg, 7)
@@ -104,5 +107,43 @@ final class ThemeTests: XCTestCase {
         var g = CellGrid(width: 3, height: 1)
         g.put("ok", x: 0, y: 0, role: .good)
         XCTAssertEqual(ANSIPreview.render(g, theme: .standard, colors: 256), "\u{1b}[0;38;5;2mok\u{1b}[0m \u{1b}[0m\n")
+    }
+
+    func testTrueColourIsDrawnAsTheThemeSaysAndEachThemeGivesItsOwnFallbacks() throws {
+        // A direct-colour terminal gets the theme's #rrggbb exactly; 0-7 stay the terminal's eight.
+        let sd = try XCTUnwrap(Theme.named("solarized-dark"))
+        let text = sd.style(.text) // #839496
+        XCTAssertEqual(Theme.resolve(text, colors: 1 << 24).fg, 0x839496)
+        XCTAssertEqual(ANSIPreview.sequence(text, colors: 1 << 24), ";38;2;131;148;150")
+        XCTAssertEqual(Theme.resolve(Style(fg: .indexed(1)), colors: 1 << 24).fg, 1)
+        XCTAssertEqual(Theme.resolve(Style(fg: .indexed(203)), colors: 1 << 24).fg, 0xFF5F5F, "an indexed colour as its RGB")
+        XCTAssertEqual(Theme.resolve(Style(fg: .rgb(0x000001)), colors: 1 << 24).fg, 8, "a near black is not taken for colour 1")
+        XCTAssertEqual(Theme.resolve(text, colors: 256).fg, 246, "the nearest of the 256")
+        // 16 colours: Solarized's own slots (base0 is bright blue, base02 black), not the nearest hue.
+        XCTAssertEqual(Theme.resolve(text, colors: 16).fg, 12)
+        let header = Theme.resolve(sd.style(.header), colors: 16)
+        XCTAssertEqual(header.fg, 14); XCTAssertEqual(header.bg, 0)
+        XCTAssertEqual(ANSIPreview.sequence(sd.style(.dim), colors: 16), ";92", "base01 is Solarized's bright green slot")
+        // 8 colours: the 16-colour slots are not used (there are no bright ones to redefine).
+        XCTAssertEqual(Theme.resolve(text, colors: 8).fg, 7)
+        // A theme file's own fallbacks, and a bad one named with its line.
+        let mine = try Theme.parse("name = \"m\"\n[roles]\nbad = { fg = \"#ff8700\", fg16 = \"bright-red\", fg8 = \"red\" }\n", file: "m.toml")
+        XCTAssertEqual(Theme.resolve(mine.style(.bad), colors: 256).fg, 208)
+        XCTAssertEqual(Theme.resolve(mine.style(.bad), colors: 16).fg, 9)
+        XCTAssertEqual(Theme.resolve(mine.style(.bad), colors: 8).fg, 1, "orange would be yellow by hue: the theme says red")
+        XCTAssertThrowsError(try Theme.parse("[roles]\nbad = { fg8 = \"orange\" }\n", file: "m.toml")) { e in
+            XCTAssertEqual((e as? ThemeError)?.line, 2)
+        }
+        // Every shipped theme at every depth: text never the colour of its background.
+        for t in Theme.builtIn {
+            let theme = try XCTUnwrap(Theme.named(t.name))
+            for role in Role.allCases {
+                for colors in [8, 16, 256, 1 << 24] {
+                    let d = Theme.resolve(theme.style(role), colors: colors)
+                    if d.fg >= 0, d.bg >= 0 { XCTAssertNotEqual(d.fg, d.bg, "\(t.name).\(role) at \(colors)") }
+                    if colors < 1 << 24 { XCTAssertLessThan(d.fg, Int32(colors)); XCTAssertLessThan(d.bg, Int32(colors)) }
+                }
+            }
+        }
     }
 }
