@@ -83,10 +83,13 @@ public enum Screen {
         let traffic = max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + (s.drift != nil || s.wanted != s.observed ? 1 : 0)
         let versions = max(1, Set(s.metrics.keys).union([s.from.name, s.to.name]).count)
         let judging: Int = { if case .rolling = s.phase { return 4 }; return s.judgement != nil ? 2 : 0 }()
+        // Before any traffic the errors pane has one line to say ("no traffic measured yet").
+        let measured = !s.metrics.isEmpty
+        let stageNow = s.runningStage ?? s.failedStage
         return [
-            .pipeline: (stages + 2, pipelineNow ? min(stages, 3) + 2 : 3),
-            .traffic: (traffic + 3, max(2, s.observed.count) + 1 + 2),
-            .errors: (1 + versions + judging + 2, 1 + versions + (judging > 0 ? 1 : 0) + 2),
+            .pipeline: (stages + 2, pipelineNow ? (stageNow != nil ? 2 : 1) + 2 : 3),
+            .traffic: (traffic + 3, max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + 2),
+            .errors: measured ? (1 + versions + judging + 2, 1 + versions + (judging > 0 ? 1 : 0) + 2) : (3, 3),
             .team: (6, 3),
         ]
     }
@@ -127,9 +130,12 @@ public enum Screen {
         let order: [PaneID] = [.pipeline, .traffic, .errors, .team]
         var h: [PaneID: Int] = [:]
         for p in order { h[p] = need[p]!.want }
-        // Too many rows wanted: the team log gives first, then errors, pipeline, traffic, each down to its least.
+        // Too many rows wanted: the team log gives first, then errors, then (during the
+        // pipeline) traffic before the pipeline, (after it) the pipeline before traffic, each
+        // down to its least.
         var over = order.reduce(0) { $0 + h[$1]! } - avail
-        for p in [PaneID.team, .errors, .pipeline, .traffic] where over > 0 {
+        let pipelineNow = m.deploy.phase == .idle || m.deploy.phase == .pipeline
+        for p in pipelineNow ? [PaneID.team, .errors, .traffic, .pipeline] : [PaneID.team, .errors, .pipeline, .traffic] where over > 0 {
             let give = min(over, h[p]! - need[p]!.least)
             h[p]! -= give; over -= give
         }
@@ -170,25 +176,33 @@ enum HeaderBar {
     static func render(_ m: UIModel, into g: inout CellGrid, row: Int) {
         let s = m.deploy
         g.fill(Rect(x: 0, y: row, width: g.width, height: 1), Cell(" ", .header))
-        var x = g.put(" friday ", x: 0, y: row, role: .headerAccent)
         if s.phase == .idle {
+            let x = g.put(" friday ", x: 0, y: row, role: .headerAccent)
             g.put("waiting for a deploy…", x: x, y: row, role: .header)
             return
         }
-        x += g.put("\(s.service) \(s.from.name) \(m.glyphs.arrow) \(s.to.name)", x: x, y: row, role: .header)
-        // The commits shipped, where there is room (the team log lists them).
-        if let c = s.change, g.width >= 110 {
-            x += g.put(" (\(c.range)\(c.big ? ", \(c.total) commits: big" : ""))", x: x, y: row, role: c.big ? .headerAccent : .header)
-        }
+        // What the header must say (service, the new version, the state, the step and split,
+        // the age) comes first; on a narrow screen the " friday " label goes, then the word
+        // "step", then the old version, so the age is never cut ("2m40" for "2m40s").
         let (label, _) = Screen.stateLabel(s)
-        x += g.put("  \(label)", x: x, y: row, role: .headerAccent)
-        if case .rolling = s.phase, let i = s.stepIndex {
-            x += g.put(" step \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%", x: x, y: row, role: .header)
+        let change = s.change.flatMap { c in g.width >= 110 ? (" (\(c.range)\(c.big ? ", \(c.total) commits: big" : ""))", c.big) : nil }
+        let age = s.startedAt.map { "  " + formatDuration((s.finishedAt ?? m.now) - $0) } ?? ""
+        var step: (long: String, short: String)?
+        if case .rolling = s.phase, let i = s.stepIndex { step = (" step \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%", " \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%") }
+        func parts(brand: Bool, stepWord: Bool, from: Bool) -> [(String, Role)] {
+            var p: [(String, Role)] = [(brand ? " friday " : " ", .headerAccent)]
+            p.append((from ? "\(s.service) \(s.from.name) \(m.glyphs.arrow) \(s.to.name)" : "\(s.service) \(s.to.name)", .header))
+            if let change { p.append((change.0, change.1 ? .headerAccent : .header)) }
+            p.append(("  \(label)", .headerAccent))
+            if let step { p.append((stepWord ? step.long : step.short, .header)) }
+            p.append((age, .header))
+            return p
         }
-        if let start = s.startedAt {
-            let end = s.finishedAt ?? m.now
-            x += g.put("  \(formatDuration(end - start))", x: x, y: row, role: .header)
-        }
+        let choices = [parts(brand: true, stepWord: true, from: true), parts(brand: false, stepWord: true, from: true),
+                       parts(brand: false, stepWord: false, from: true), parts(brand: false, stepWord: false, from: false)]
+        let chosen = choices.first { $0.reduce(0) { $0 + CharWidth.of($1.0) } <= g.width } ?? choices[3]
+        var x = 0
+        for (text, role) in chosen { x += g.put(text, x: x, y: row, role: role) }
         var names = s.watchers.map(\.who).filter { $0 != m.user }
         names.append(m.user == "you" ? "you" : m.user + " (you)")
         let tmux = m.tmuxClients.isEmpty ? "" : " · tmux: " + m.tmuxClients.joined(separator: ", ")

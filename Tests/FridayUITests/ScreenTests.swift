@@ -51,12 +51,16 @@ final class ScreenTests: XCTestCase {
         let held = await demoState(.badCanary, at: 160)
         let promotedHold = await demoState(.good, at: 160)
         let reverted = await demoState(.badCanary, at: 170, judge: CanaryJudge())
+        let failed = failedPipeline()
+        let promoted = await demoState(.good, at: 320)
         let cases: [(String, DeployState, Double, [String])] = [
             ("pipeline", pipeline, 20, ["PIPELINE", "build container", "v2.3.0", "100%"]),
             ("judging", judging, 100, ["ROLLING", "v2.3.0", "v2.4.0", "0.94%", "next 25% in", "judge"]),
             ("held by a person's step", promotedHold, 160, ["ROLLING", "v2.4.0", "p for 50%", "judge"]),
             ("held by the judge", held, 160, ["HELD", "v2.4.0", "p promote", "judge"]),
             ("reverted", reverted, 170, ["REVERTED", "5%✗", "R to", "v2.4.0"]),
+            ("failed pipeline", failed.0, failed.1, ["FAILED", "✗ build container", "go.sum mismatch", "deploy again", "v2.3.0", "100%"]),
+            ("promoted", promoted, 320, ["PROMOTED", "v2.4.0 takes all traffic", "4m05s", "100%"]),
         ]
         for (w, h) in [(200, 60), (120, 40), (100, 30), (80, 24), (60, 20)] {
             for (name, state, at, musts) in cases {
@@ -66,10 +70,28 @@ final class ScreenTests: XCTestCase {
                 }
             }
         }
-        // Below 60x20 the summary keeps the state and both versions.
-        for (w, h) in [(40, 12), (20, 5)] {
-            let text = Screen.render(model(held, at: 160, w, h)).lines.joined(separator: "\n")
-            XCTAssertTrue(text.contains("HELD"), "\(w)x\(h):\n\(text)")
+        // The header's age is never cut (before, 60 columns showed "2m40" for "2m40s").
+        for (w, h) in [(200, 60), (120, 40), (100, 30), (80, 24), (60, 20)] {
+            let header = Screen.render(model(promotedHold, at: 160, w, h)).lines[0]
+            XCTAssertTrue(header.contains("2m40s"), "\(w)x\(h): \(header)")
+        }
+        // Below 60x20 the summary keeps the state, both versions, and what to do next or why.
+        let compact: [(String, DeployState, Double, [String])] = [
+            ("pipeline", pipeline, 20, ["PIPELINE", "build container", "v2.3.0 100%"]),
+            ("judging", judging, 100, ["ROLLING 2/5", "v2.4.0 5%", "next 25% in"]),
+            ("held by a person's step", promotedHold, 160, ["ROLLING 3/5", "p for 50%"]),
+            ("held by the judge", held, 160, ["HELD 2/5", "p promote", "judge:"]),
+            ("reverted", reverted, 170, ["REVERTED", "v2.4.0 0%", "R to retry"]),
+            ("failed pipeline", failed.0, failed.1, ["FAILED", "✗ build container: ERROR", "deploy again"]),
+            ("promoted", promoted, 320, ["PROMOTED", "v2.4.0 100%", "takes all traffic"]),
+        ]
+        for (name, state, at, musts) in compact {
+            // Lines wrap in the summary: read as one text.
+            let text = Screen.render(model(state, at: at, 40, 12, judge: name == "reverted" ? CanaryJudge() : CanaryJudge(onFail: .pause))).lines
+                .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            for must in musts { XCTAssertTrue(text.contains(must), "\(name) at 40x12 lost \"\(must)\":\n\(text)") }
+            let tiny = Screen.render(model(state, at: at, 20, 5)).lines.joined(separator: "\n")
+            XCTAssertTrue(tiny.contains(musts[0]), "\(name) at 20x5:\n\(tiny)")
         }
     }
 
@@ -132,9 +154,9 @@ final class ScreenTests: XCTestCase {
             "HELD 2/5",
             "v2.3.0 95% err 0.40%",
             "v2.4.0 5% err 9.1%",
+            "p promote to 25% · r revert ·…",
             "judge: v2.4.0: 21 errors in 1…",
-            "? help  q quit",
-        ])
+        ], "what to do next and why, before the reminder of the keys")
         for w in [0, 1, 2, 5, 13, 59, 60, 61, 99, 100, 101, 250] {
             for h in [0, 1, 2, 3, 7, 19, 20, 23, 24, 25, 60] {
                 var m = model(s, at: 160, w, h)
@@ -175,4 +197,40 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(g[col, row].role, .bad, "the canary's error rate over the threshold is drawn as bad")
         XCTAssertEqual(g[0, 0].role, .headerAccent)
     }
+
+    func testLatencySparklinesStayReadableWhenTheOldVersionGetsNoTraffic() {
+        // At 100% with a bake: the old version gets no requests, the new one a steady ~140 ms.
+        let f = EventFixture.rolling(step: 1)
+        var s = f.state
+        var t = f.t
+        var seq = s.lastSeq
+        func sample(_ v: String, _ n: Int, _ p99: Double) {
+            seq += 1
+            Reducer.reduce(&s, DeployEvent(seq: seq, ts: t, deploy: "d", payload: .metricsSample(MetricsSample(version: v, requests: n, errors: 0, p50: p99 / 3, p99: p99, window: 1, latencyIsMean: false))))
+        }
+        for i in 0..<120 {
+            t = t + 1
+            if i < 40 { sample("v1", 100, 140); sample("v2", 5, 140) } else { sample("v2", 100, 138 + Double(i % 5)) }
+        }
+        var m = UIModel(deploy: s, now: t, user: "you", width: 120, height: 40)
+        m.layout = .grid
+        let row = Screen.render(m).lines.first { $0.hasPrefix("│ v2 ") }!
+        let spark = row.split(separator: "│")[0].split(separator: " ").last.map(String.init) ?? ""
+        XCTAssertGreaterThan(spark.count, 6, row)
+        XCTAssertFalse(spark.allSatisfy { $0 == "█" }, "a steady latency drawn as solid blocks: \(row)")
+        XCTAssertTrue(spark.contains("▄") || spark.contains("▃") || spark.contains("▅"), "a healthy line sits mid-height: \(row)")
+    }
+
+    /// A deploy whose pipeline failed in its third stage.
+    func failedPipeline() -> (DeployState, Double) {
+        var f = EventFixture()
+        f.add(.deployStarted(service: "checkout", from: VersionRef(name: "v2.3.0", commit: "a"), to: VersionRef(name: "v2.4.0", commit: "b"),
+                             plan: .standard, stages: ["wait for build", "process build", "build container", "release container"], by: "lee"))
+        for st in ["wait for build", "process build"] { f.add(.stageStarted(stage: st)); f.add(.stageFinished(stage: st, status: .succeeded, seconds: 8)) }
+        f.add(.stageStarted(stage: "build container"))
+        f.add(.stageOutput(stage: "build container", line: "ERROR: failed to solve: go.sum mismatch"))
+        f.add(.stageFinished(stage: "build container", status: .failed, seconds: 12))
+        return (f.state, f.t.seconds - base.seconds)
+    }
+
 }

@@ -62,7 +62,12 @@ public enum ErrorsPane {
                 if twoSparks {
                     let lat = win.p99Series(buckets: sparkW, bucketSeconds: bucketSeconds, now: shownAt)
                     // A healthy line sits mid-height; a regression past the limit reaches the top.
-                    let top = max((basePoint ?? 0) * j.latencyLimit * 1.33, lat.compactMap { $0 }.max() ?? 1)
+                    // Scaled to the old version's latency, the last it had if it gets no traffic now
+                    // (after a promotion); with none at all, to twice the line's own peak. Before,
+                    // with no baseline the peak was the top and a flat line drew as solid blocks.
+                    let reference = basePoint ?? s.metrics[s.from.name]?.points.last(where: { $0.requests > 0 })?.p99
+                    let peak = lat.compactMap { $0 }.max() ?? 1
+                    let top = reference.map { max($0 * j.latencyLimit * 1.33, peak) } ?? peak * 2
                     drawSpark(lat, top: top, limit: nil, glyphs: m.glyphs, into: &g, x: x + sparkW + 3, y: y, role: isNew ? .newVersion : .oldVersion)
                 }
             }

@@ -14,8 +14,9 @@ public enum PipelinePane {
         var y = r.y
         // Short of rows: once the pipeline is over, one line says how it went; during it, the
         // running (or failed) stage comes first and the rest are counted.
-        if r.height < s.stages.count {
-            let key = s.runningStage ?? s.failedStage
+        let key = s.runningStage ?? s.failedStage
+        // Every stage and the key stage's last line, or the key stage first and the rest counted.
+        if r.height < s.stages.count + (key?.output.isEmpty == false ? 1 : 0) {
             if key == nil {
                 let secs = s.stages.compactMap(\.seconds).reduce(0, +)
                 let ok = s.stages.allSatisfy { $0.status == .succeeded }
@@ -55,8 +56,9 @@ public enum PipelinePane {
             y += 1
         }
         let shown = s.runningStage ?? s.failedStage ?? s.stages.last(where: { !$0.output.isEmpty })
-        guard let stage = shown, y + 1 < r.maxY else { return }
-        y += 1
+        guard let stage = shown, y < r.maxY else { return }
+        // A blank line before the output where there is room for it and a line of output.
+        if y + 1 < r.maxY { y += 1 }
         let room = r.maxY - y
         let back = min(m.scroll[.pipeline] ?? 0, max(0, stage.output.count - room))
         let end = stage.output.count - back

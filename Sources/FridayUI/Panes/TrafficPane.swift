@@ -70,7 +70,12 @@ public enum TrafficPane {
         switch s.phase {
         case .idle: break
         case .pipeline:
-            out.append((s.failedStage != nil ? "pipeline failed: no traffic moved" : "the canary starts when the pipeline succeeds", .dim))
+            if let st = s.failedStage {
+                out.append(("pipeline failed at \(st.name): no traffic moved", .bad))
+                out.append(("fix it and deploy again · \(Keymap.key(for: .open)): its output", .dim))
+            } else {
+                out.append(("the canary starts when the pipeline succeeds", .dim))
+            }
         case .rolling:
             guard let i = s.stepIndex, i < s.plan.steps.count else { break }
             let step = s.plan.steps[i]
@@ -94,7 +99,12 @@ public enum TrafficPane {
         case .finished(.reverted):
             out.append(("reverted: \(s.from.name) takes all traffic · \(Keymap.key(for: .retry)) to retry", .bad))
         case .finished(.failed):
-            out.append(("failed: \(s.failedStage.map { "stage \($0.name)" } ?? "rollout")", .bad))
+            if let st = s.failedStage {
+                out.append(("failed at stage \(st.name): no traffic moved", .bad))
+                out.append(("fix it and deploy again · \(Keymap.key(for: .open)): its output", .dim))
+            } else {
+                out.append(("failed: the rollout · \(Keymap.key(for: .retry)) to retry", .bad))
+            }
         }
         return out
     }
