@@ -104,6 +104,11 @@ public struct UIModel: Sendable {
     /// The themes the palette offers, and the one in use.
     public var themeNames: [String] = []
     public var themeName = "default"
+    /// A search in a stage's output (the stage-output view) rather than the team log, and
+    /// the output line shown as its match (an index into the stage's kept lines).
+    public var searchInOutput = false
+    public var outputHit: Int?
+    var outputStage = 0
     /// The palette's `filter`: only team-log lines with this text are shown.
     public var filterTerm: String?
     /// How the wall clock is shown (the config's `time_zone`; UTC by default).
@@ -242,7 +247,17 @@ public struct UIModel: Sendable {
             let lines = stage < count ? deploy.stages[stage].output.count : 0
             let page = max(1, height - 8)
             switch k {
-            case .escape, .enter, .char("q"): mode = .normal
+            case .escape where searchInOutput && searchTerm != nil:
+                searchTerm = nil; outputHit = nil; searchInOutput = false
+            case .escape, .enter, .char("q"): mode = .normal; if searchInOutput { searchTerm = nil; outputHit = nil; searchInOutput = false }
+            case .char("/"):
+                searchInOutput = true
+                outputStage = stage
+                mode = .search(searchTerm ?? "")
+                cursor = (searchTerm ?? "").count
+            case .char("n"), .char("N"):
+                guard searchInOutput, searchTerm != nil else { message = ("no search yet: / to search this output", true); break }
+                findOutputMatch(stage: stage, older: k == .char("n"))
             case .up, .char("k"): mode = .stageOutput(stage: stage, scroll: min(max(0, lines - 1), scroll + 1))
             case .down, .char("j"): mode = .stageOutput(stage: stage, scroll: max(0, scroll - 1))
             case .pageUp: mode = .stageOutput(stage: stage, scroll: min(max(0, lines - 1), scroll + page))
@@ -256,8 +271,21 @@ public struct UIModel: Sendable {
             return []
         case let .search(text):
             switch LineEdit.apply(k, to: text, cursor: &cursor, limit: 100) {
+            case .cancel where searchInOutput:
+                mode = .stageOutput(stage: outputStage, scroll: 0)
+                if searchTerm == nil { searchInOutput = false }
+                return []
             case .cancel: mode = .normal; return []
             case let .update(t): mode = .search(t); return []
+            case let .submit(t) where searchInOutput:
+                // A search in a stage's output: back to that output at its newest match.
+                let term = t.trimmingCharacters()
+                mode = .stageOutput(stage: outputStage, scroll: 0)
+                searchTerm = term.isEmpty ? nil : term
+                outputHit = nil
+                if searchTerm == nil { searchInOutput = false; return [] }
+                findOutputMatch(stage: outputStage, older: true)
+                return []
             case let .submit(t):
                 mode = .normal
                 let term = t.trimmingCharacters()
@@ -348,7 +376,15 @@ public struct UIModel: Sendable {
             case .live: scroll[focus] = 0; return []
             case .zoom: zoomed.toggle(); return []
             case .palette: mode = .palette(""); cursor = 0; paletteChoices = []; historyAt = nil; return []
-            case .search: mode = .search(searchTerm ?? ""); cursor = (searchTerm ?? "").count; return []
+            case .search:
+                // In the pipeline pane, / searches the shown stage's output (in its own view).
+                if focus == .pipeline, let i = shownStageIndex, !deploy.stages[i].output.isEmpty {
+                    searchInOutput = true; outputStage = i; searchTerm = nil; outputHit = nil
+                    mode = .search(""); cursor = 0
+                    return []
+                }
+                searchInOutput = false
+                mode = .search(searchTerm ?? ""); cursor = (searchTerm ?? "").count; return []
             case .nextMatch, .previousMatch:
                 guard searchTerm != nil else { message = ("no search yet: / to search the team log", true); return [] }
                 findMatch(older: b.action == .nextMatch)
@@ -368,11 +404,7 @@ public struct UIModel: Sendable {
                 }
                 return [.send(Command(action, by: user))]
             case .open:
-                guard focus == .pipeline, !deploy.stages.isEmpty else { return [] }
-                // The running stage, else the one that failed, else the last that ran.
-                let i = deploy.stages.firstIndex { $0.status == .running }
-                    ?? deploy.stages.firstIndex { $0.status == .failed || $0.status == .cancelled }
-                    ?? (deploy.stages.lastIndex { $0.status != .pending } ?? 0)
+                guard focus == .pipeline, let i = shownStageIndex else { return [] }
                 mode = .stageOutput(stage: i, scroll: 0)
                 return []
             case .cancelStage:
@@ -453,6 +485,41 @@ extension UIModel {
         } else {
             searchHit = all.last
         }
+    }
+
+    /// The stage the pipeline pane is about: the running one, else the one that failed, else the last that ran.
+    var shownStageIndex: Int? {
+        guard !deploy.stages.isEmpty else { return nil }
+        return deploy.stages.firstIndex { $0.status == .running }
+            ?? deploy.stages.firstIndex { $0.status == .failed || $0.status == .cancelled }
+            ?? (deploy.stages.lastIndex { $0.status != .pending } ?? 0)
+    }
+
+    /// Whether a stage-output line matches a search in the output (case-insensitive).
+    public func outputMatches(_ line: String) -> Bool {
+        guard searchInOutput, let t = searchTerm else { return false }
+        return line.lowercased().contains(t.lowercased())
+    }
+
+    /// The matching lines of a stage's kept output, oldest first.
+    public func outputMatchLines(stage i: Int) -> [Int] {
+        guard i < deploy.stages.count else { return [] }
+        let out = deploy.stages[i].output
+        return out.indices.filter { outputMatches(out[$0]) }
+    }
+
+    /// Moves the stage-output view to the next older (or newer) match: that line at the bottom.
+    mutating func findOutputMatch(stage i: Int, older: Bool) {
+        let all = outputMatchLines(stage: i)
+        guard !all.isEmpty, i < deploy.stages.count else { message = ("no \"\(searchTerm ?? "")\" in this output", true); outputHit = nil; return }
+        var hit = all.last!
+        if let at = outputHit {
+            if older, let h = all.last(where: { $0 < at }) { hit = h }
+            else if !older, let h = all.first(where: { $0 > at }) { hit = h }
+            else { message = (older ? "no older match" : "no newer match", false); hit = at }
+        }
+        outputHit = hit
+        mode = .stageOutput(stage: i, scroll: max(0, deploy.stages[i].output.count - 1 - hit))
     }
 
     /// Half the screen: what PgUp and PgDn move.

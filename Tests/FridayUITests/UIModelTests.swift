@@ -578,4 +578,45 @@ extension UIModelTests {
         XCTAssertNil(m.searchHit)
         XCTAssertEqual(m.message?.text, "the match left the kept team log: n finds the next")
     }
+
+    func testSlashInThePipelinePaneSearchesTheStagesOutput() {
+        var s = DeployState()
+        let t = Timestamp(seconds: 1000)
+        Reducer.reduce(&s, DeployEvent(seq: 0, ts: t, deploy: "d", payload: .deployStarted(service: "svc", from: VersionRef(name: "v1", commit: "a"), to: VersionRef(name: "v2", commit: "b"),
+                                                                                      plan: RolloutPlan(steps: [RolloutStep(weight: 100, pause: .seconds(0))]), stages: ["build"], by: "x")))
+        Reducer.reduce(&s, DeployEvent(seq: 1, ts: t, deploy: "d", payload: .stageStarted(stage: "build")))
+        for i in 0..<60 { Reducer.reduce(&s, DeployEvent(seq: 2 + i, ts: t, deploy: "d", payload: .stageOutput(stage: "build", line: i % 20 == 5 ? "warning: deprecated \(i)" : "step \(i)"))) }
+        var m = UIModel(deploy: s, now: t, user: "you", width: 100, height: 30)
+        XCTAssertEqual(m.focus, .pipeline)
+        _ = m.update(.key(.char("/")))
+        XCTAssertTrue(Screen.render(m).lines.joined().contains("build · running"), "the output stays in sight while the search is typed")
+        type("WARNING", into: &m)
+        _ = m.update(.key(.enter))
+        // The newest match at the bottom of the output view, every match highlighted, counted.
+        XCTAssertEqual(m.mode, .stageOutput(stage: 0, scroll: 60 - 1 - 45))
+        XCTAssertEqual(m.outputHit, 45)
+        var screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("/WARNING 3 of 3 · n/N"), screen)
+        XCTAssertTrue(screen.contains("warning: deprecated 45"), screen)
+        _ = m.update(.key(.char("n")))
+        XCTAssertEqual(m.outputHit, 25)
+        screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("/WARNING 2 of 3"), screen)
+        _ = m.update(.key(.char("N")))
+        XCTAssertEqual(m.outputHit, 45)
+        let g = Screen.render(m)
+        let row = g.lines.firstIndex { $0.contains("warning: deprecated 45") }!
+        let col = g.lines[row].range(of: "warning")!.lowerBound.utf16Offset(in: g.lines[row])
+        XCTAssertEqual(g[col, row].role, .selection, "a match is highlighted")
+        // Esc ends the search, a second Esc closes the output.
+        _ = m.update(.key(.escape))
+        XCTAssertNil(m.searchTerm)
+        XCTAssertEqual(m.mode, .stageOutput(stage: 0, scroll: 14))
+        _ = m.update(.key(.escape))
+        XCTAssertEqual(m.mode, .normal)
+        // Elsewhere / still searches the team log.
+        m.focus = .team
+        _ = m.update(.key(.char("/")))
+        XCTAssertFalse(m.searchInOutput)
+    }
 }

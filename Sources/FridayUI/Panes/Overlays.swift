@@ -4,6 +4,9 @@ import FridayCore
 public enum Overlays {
     public static func render(_ m: UIModel, into g: inout CellGrid) {
         switch m.mode {
+        case .search where m.searchInOutput:
+            // Typing a search in a stage's output: the output stays in sight behind the field.
+            stageOutput(m, stage: m.outputStage, scroll: 0, into: &g)
         case .normal, .chat, .search, .palette: return
         case .help: help(m, into: &g)
         case let .stageOutput(i, scroll): stageOutput(m, stage: i, scroll: scroll, into: &g)
@@ -51,11 +54,16 @@ public enum Overlays {
         let rows = max(1, g.height - 8)
         let end = max(0, st.output.count - scroll)
         let start = max(0, end - rows)
-        var body: [(String, Role)] = st.output[start..<end].map { ($0, .text) }
+        var body: [(String, Role)] = st.output[start..<end].map { ($0, m.outputMatches($0) ? .selection : .text) }
         if body.isEmpty { body.append(("(no output yet)", .dim)) }
         let shown = st.output.isEmpty ? "" : "lines \(start + 1)–\(end) of the last \(st.output.count)"
         body.append(("", .text))
-        body.append(("\(shown)  ↑/↓ PgUp/PgDn Home/End scroll · ←/→ stage \(i + 1)/\(m.deploy.stages.count) · Esc closes", .dim))
+        if let term = m.searchTerm, m.searchInOutput {
+            let all = m.outputMatchLines(stage: i)
+            let at = m.outputHit.flatMap { all.firstIndex(of: $0) }.map { "\($0 + 1) of \(all.count)" } ?? "none"
+            body.append(("/\(term) \(at) · n/N older/newer", .accent))
+        }
+        body.append(("\(shown)  ↑/↓ PgUp/PgDn Home/End scroll · / search · ←/→ stage \(i + 1)/\(m.deploy.stages.count) · Esc closes", .dim))
         body.append(("the whole output: the .log file named after the deploy and the stage, beside the deploy's log", .dim))
         dialog(m, into: &g, title: "\(st.name) · \(st.status.rawValue)" + (st.seconds.map { " · \(formatDuration($0))" } ?? ""), body: body, wide: true)
     }
@@ -85,6 +93,13 @@ public enum Overlays {
                 body.append((line, .text))
             }
         }
+        body.append(("", .text))
+        body.append(("Commands (\(Keymap.key(for: .palette)), Tab completes, ↑/↓ history; the same refusals and confirms as the keys):", .dim))
+        for c in Palette.commands {
+            body.append((TextLayout.left(c.name + (c.argument.map { " " + $0 } ?? ""), 18) + c.help, .text))
+        }
+        body.append(("", .text))
+        body.append(("Mouse: a click focuses a pane, the wheel scrolls it; it never acts (--no-mouse leaves it to the terminal).", .dim))
         return body
     }
 
