@@ -94,7 +94,7 @@ func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wi
     do {
         client = try await EngineClient.connect(address, hello: Wire.Hello(name: clientName(name), role: role, kind: .dashboard, token: token))
     } catch {
-        FileHandle.standardError.write(Data("friday: \(TerminalText.neutralise(error.description))\n".utf8))
+        Plain.err("friday: \(TerminalText.neutralise(error.description))")
         throw ExitCode(VerbExit.unreachable)
     }
     let w = client.welcome
@@ -103,7 +103,7 @@ func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wi
                                 mouse: mouse && (settings.mouse ?? true), zone: UserSettings.clockZone(settings)).run()
     switch outcome {
     case .quit:
-        print("friday: detached from \(w.deploy); the deploy goes on.  back: friday attach \(w.deploy)  ·  end it: friday stop \(w.deploy)")
+        Plain.out("friday: detached from \(w.deploy); the deploy goes on.  back: friday attach \(w.deploy)  ·  end it: friday stop \(w.deploy)")
     case let .signal(sig): throw ExitCode(128 + sig)
     case let .failed(message): throw ExitWith(message: message)
     }

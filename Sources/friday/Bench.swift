@@ -82,7 +82,7 @@ struct BenchReduce: AsyncParsableCommand {
             rates.append(Double(evs.count) / seconds(ContinuousClock.now - t0))
             precondition(s.lastSeq == evs.count - 1)
         }
-        print("reduce: \(evs.count) events, \(runs) runs: median \(Int(median(rates))) events/s (min \(Int(rates.min()!)), max \(Int(rates.max()!)))")
+        Plain.out("reduce: \(evs.count) events, \(runs) runs: median \(Int(median(rates))) events/s (min \(Int(rates.min()!)), max \(Int(rates.max()!)))")
     }
 }
 
@@ -117,7 +117,7 @@ struct BenchLog: AsyncParsableCommand {
         log.close()
         let secs = seconds(ContinuousClock.now - t0)
         if !ack {
-            print("log: \(events) events (\(durable) durable, each synced before acknowledged; the rest batched), \(String(format: "%.2f", secs)) s: \(Int(Double(events) / secs)) events/s")
+            Plain.out("log: \(events) events (\(durable) durable, each synced before acknowledged; the rest batched), \(String(format: "%.2f", secs)) s: \(Int(Double(events) / secs)) events/s")
         }
         if path == nil { try? FileManager.default.removeItem(atPath: file) }
     }
@@ -155,7 +155,7 @@ struct BenchColdStart: AsyncParsableCommand {
             precondition(!rb.usedSnapshot && rb.state.lastSeq == evs.count - 1)
             try FileManager.default.moveItem(atPath: snap + ".away", toPath: snap)
         }
-        print("coldstart: \(evs.count) events, \(size / 1_000_000) MB log: median \(String(format: "%.3f", median(with))) s with snapshot, \(String(format: "%.3f", median(without))) s without (3 runs each)")
+        Plain.out("coldstart: \(evs.count) events, \(size / 1_000_000) MB log: median \(String(format: "%.3f", median(with))) s with snapshot, \(String(format: "%.3f", median(without))) s without (3 runs each)")
     }
 }
 
@@ -182,7 +182,7 @@ struct BenchMemory: AsyncParsableCommand {
             }
         }
         let secs = seconds(ContinuousClock.now - t0)
-        print("memory: \(n) events folded in \(String(format: "%.1f", secs)) s; peak RSS \(String(format: "%.1f", peakRSSMegabytes())) MB (\(String(format: "%.1f", before)) MB after the first 10,000)")
+        Plain.out("memory: \(n) events folded in \(String(format: "%.1f", secs)) s; peak RSS \(String(format: "%.1f", peakRSSMegabytes())) MB (\(String(format: "%.1f", before)) MB after the first 10,000)")
     }
 }
 
@@ -204,7 +204,7 @@ struct BenchHAProxy: AsyncParsableCommand {
             guard back.hasPrefix("\(w) ") else { throw ExitWith(message: "\(socket): set \(w), read back \(back)") }
         }
         let sorted = times.sorted()
-        print("haproxy: \(runs) weight changes (set + get weight) on \(socket): median \(String(format: "%.3f", median(times))) ms, p99 \(String(format: "%.3f", sorted[Int(Double(runs) * 0.99) - 1])) ms")
+        Plain.out("haproxy: \(runs) weight changes (set + get weight) on \(socket): median \(String(format: "%.3f", median(times))) ms, p99 \(String(format: "%.3f", sorted[Int(Double(runs) * 0.99) - 1])) ms")
     }
 }
 
@@ -257,9 +257,9 @@ struct BenchCanary: AsyncParsableCommand {
             load.waitUntilExit()
             let share = Double(after.new - before.new) / Double(max(1, after.all - before.all))
             times.append(secs); shares.append(share)
-            print("run \(i): weight 0 after \(String(format: "%.2f", secs)) s; \(after.new - before.new) of \(after.all - before.all) requests (\(String(format: "%.1f", share * 100))%) reached the failing version")
+            Plain.out("run \(i): weight 0 after \(String(format: "%.2f", secs)) s; \(after.new - before.new) of \(after.all - before.all) requests (\(String(format: "%.1f", share * 100))%) reached the failing version")
         }
-        print("canary: \(runs) runs at \(rate) req/s, new version failing at \(Int(errorRate * 100))% from a 10% step: median \(String(format: "%.2f", median(times))) s to weight 0; median \(String(format: "%.1f", median(shares) * 100))% of requests reached it meanwhile")
+        Plain.out("canary: \(runs) runs at \(rate) req/s, new version failing at \(Int(errorRate * 100))% from a 10% step: median \(String(format: "%.2f", median(times))) s to weight 0; median \(String(format: "%.1f", median(shares) * 100))% of requests reached it meanwhile")
     }
 }
 
@@ -319,8 +319,8 @@ struct BenchTrust: AsyncParsableCommand {
             driver.cancel()
         }
         let target = socket.map { "HAProxy \($0)" } ?? "the simulator router"
-        print("trust (\(target), \(runs) runs): r to weight 0 with Prometheus stalled: median \(String(format: "%.1f", median(revert))) ms, max \(String(format: "%.1f", revert.max() ?? 0)) ms")
-        print("trust (\(target), \(runs) runs): hand edit to traffic.drifted: median \(String(format: "%.2f", median(drift))) s, max \(String(format: "%.2f", drift.max() ?? 0)) s (one tick is 1 s)")
+        Plain.out("trust (\(target), \(runs) runs): r to weight 0 with Prometheus stalled: median \(String(format: "%.1f", median(revert))) ms, max \(String(format: "%.1f", revert.max() ?? 0)) ms")
+        Plain.out("trust (\(target), \(runs) runs): hand edit to traffic.drifted: median \(String(format: "%.2f", median(drift))) s, max \(String(format: "%.2f", drift.max() ?? 0)) s (one tick is 1 s)")
     }
 }
 

@@ -35,7 +35,7 @@ struct BenchFanout: AsyncParsableCommand {
     @Option(help: "Seconds per client count.") var seconds = 10.0
 
     func run() async throws {
-        print("clients  events/s sent  events/s per client  delay median  delay p99  dropped")
+        Plain.out("clients  events/s sent  events/s per client  delay median  delay p99  dropped")
         for n in clients.split(separator: ",").compactMap({ Int($0) }) {
             let (engine, server, socket, dir) = try await benchServer()
             var conns: [EngineClient] = []
@@ -77,7 +77,7 @@ struct BenchFanout: AsyncParsableCommand {
             for r in readers { await r.value }
             let all = delays.withLock { $0 }
             let perClient = Double(all.count) / Double(n) / sendTook
-            print(String(format: "%7d  %13.0f  %19.0f  %9.2f ms  %6.2f ms  %7d", n, Double(total) / sendTook, perClient, median(all), percentile(all, 0.99), total * n - all.count))
+            Plain.out(String(format: "%7d  %13.0f  %19.0f  %9.2f ms  %6.2f ms  %7d", n, Double(total) / sendTook, perClient, median(all), percentile(all, 0.99), total * n - all.count))
             await server.shutdown(reason: "bench over")
             try? FileManager.default.removeItem(atPath: dir)
         }
@@ -103,7 +103,7 @@ struct BenchAttach: AsyncParsableCommand {
             _ = try? Wire.ServerMessage.decode(line)
             let t2 = ContinuousClock.now
             let enc = try JSONEncoder().encode(state.stepBlocks).count, logs = try JSONEncoder().encode(state.log).count, mets = try JSONEncoder().encode(state.metrics).count
-            print(String(format: "encode %.1f ms, decode %.1f ms; bytes: blocks %d, log %d, metrics %d (%d blocks)", seconds_(t1 - t0) * 1000, seconds_(t2 - t1) * 1000, enc, logs, mets, state.stepBlocks.count))
+            Plain.out(String(format: "encode %.1f ms, decode %.1f ms; bytes: blocks %d, log %d, metrics %d (%d blocks)", seconds_(t1 - t0) * 1000, seconds_(t2 - t1) * 1000, enc, logs, mets, state.stepBlocks.count))
         }
         var times: [Double] = [], bytes = 0
         for i in 0..<runs {
@@ -116,7 +116,7 @@ struct BenchAttach: AsyncParsableCommand {
             if i == 0 { bytes = Wire.ServerMessage.snapshot(c.snapshot).line.utf8.count; _ = grid }
             await c.close()
         }
-        print("attach to a deploy of \(events) events (snapshot \(bytes / 1024) kB): first full screen median \(String(format: "%.1f", median(times))) ms, worst \(String(format: "%.1f", times.max() ?? 0)) ms over \(runs) runs")
+        Plain.out("attach to a deploy of \(events) events (snapshot \(bytes / 1024) kB): first full screen median \(String(format: "%.1f", median(times))) ms, worst \(String(format: "%.1f", times.max() ?? 0)) ms over \(runs) runs")
         await server.shutdown(reason: "bench over")
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -142,7 +142,7 @@ struct BenchServeMemory: AsyncParsableCommand {
             let t = seconds_(ContinuousClock.now - started)
             if t >= nextSample {
                 samples.append((t, residentMegabytes()))
-                print(String(format: "%6.0f s  %7.1f MB resident  %d events", t, samples.last!.1, i))
+                Plain.out(String(format: "%6.0f s  %7.1f MB resident  %d events", t, samples.last!.1, i))
                 nextSample += every
             }
             // Chat and metrics-like events: the team log and windows stay bounded.
@@ -153,7 +153,7 @@ struct BenchServeMemory: AsyncParsableCommand {
         }
         samples.append((seconds_(ContinuousClock.now - started), residentMegabytes()))
         let first = samples.dropFirst().first?.1 ?? samples[0].1
-        print(String(format: "%d clients, %d events: resident %.1f MB after the first sample, %.1f MB at the end (max %.1f)", clients, i, first, samples.last!.1, samples.map(\.1).max() ?? 0))
+        Plain.out(String(format: "%d clients, %d events: resident %.1f MB after the first sample, %.1f MB at the end (max %.1f)", clients, i, first, samples.last!.1, samples.map(\.1).max() ?? 0))
         for c in conns { await c.close() }
         for r in readers { r.cancel() }
         await server.shutdown(reason: "bench over")

@@ -24,8 +24,8 @@ struct Bucket: ParsableCommand {
             guard let n = v["flags"]?[flag]?["percent"]?.intValue else { throw ExitWith(message: "\(file): no flag \"\(flag)\" with a whole \"percent\"") }
             p = n
         }
-        guard let p else { print("\(user) is in bucket \(b) of flag \(flag): in the canary at any percentage above \(b)"); return }
+        guard let p else { Plain.out("\(user) is in bucket \(b) of flag \(flag): in the canary at any percentage above \(b)"); return }
         guard (0...100).contains(p) else { throw ExitWith(message: "--percent must be 0-100, got \(p)") }
-        print("\(user) is in bucket \(b) of flag \(flag) at \(p)%: " + (b < p ? "new code path (canary)" : "old code path"))
+        Plain.out("\(user) is in bucket \(b) of flag \(flag) at \(p)%: " + (b < p ? "new code path (canary)" : "old code path"))
     }
 }

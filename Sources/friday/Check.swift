@@ -11,9 +11,9 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(file)
-        print("\(file): ok")
-        for line in config.planDescription { print("  " + line) }
-        print("  log: \(defaultLogPath(for: config))")
+        Plain.out("\(file): ok")
+        for line in config.planDescription { Plain.out("  " + line) }
+        Plain.out("  log: \(defaultLogPath(for: config))")
     }
 }
 

@@ -133,7 +133,7 @@ struct Demo: AsyncParsableCommand {
         var model = UIModel(deploy: await engine.state, now: base + at, user: userName, glyphs: ascii ? .ascii : .unicode,
                             judge: CanaryJudge(), width: w, height: h, sourceLabel: "demo · \(scenario)")
         model.layout = layout
-        for line in Screen.render(model).lines { print(line) }
+        for line in Screen.render(model).lines { Plain.out(line) }
     }
 }
 

@@ -15,7 +15,7 @@ struct Ingest: AsyncParsableCommand {
         let client = try await connectCLI(target)
         let refused = Locked(0), accepted = Locked(0)
         let say: @Sendable (Int, String) -> Void = { n, why in
-            FileHandle.standardError.write(Data("friday ingest: line \(n): \(TerminalText.neutralise(why))\n".utf8))
+            Plain.err("friday ingest: line \(n): \(TerminalText.neutralise(why))")
         }
         let (lines, waiting) = StdinLines.stream(limit: Wire.maxEventLineBytes)
         // Lines go in batches (up to 1,024 lines or 256 kB each, at most 768 kB with every
@@ -78,7 +78,7 @@ struct Ingest: AsyncParsableCommand {
         }
         await client.close()
         let (ok, bad) = (accepted.withLock { $0 }, refused.withLock { $0 })
-        FileHandle.standardError.write(Data("friday ingest: \(ok) line\(ok == 1 ? "" : "s") accepted, \(bad) refused\n".utf8))
+        Plain.err("friday ingest: \(ok) line\(ok == 1 ? "" : "s") accepted, \(bad) refused")
         if bad > 0 { throw ExitCode(VerbExit.refused) }
     }
 }

@@ -35,7 +35,7 @@ struct Replay: AsyncParsableCommand {
             guard !read.events.isEmpty else {
                 throw ExitWith(message: "\(TerminalText.neutralise(log)): no events: not a friday event log\(read.problem.map { " (\(TerminalText.neutralise($0.message)))" } ?? "")")
             }
-            print(PostMortem.markdown(read.events, problem: read.problem?.description), terminator: "")
+            Plain.out(PostMortem.markdown(read.events, problem: read.problem?.description), terminator: "")
             return
         }
         guard !read.events.isEmpty else { throw ExitWith(message: "\(log): no events to replay\(read.problem.map { " (\($0.message))" } ?? "")") }

@@ -72,7 +72,7 @@ struct Run: AsyncParsableCommand {
         let out = LineWriter()
         await engine.addSink { out.write($0.jsonLine) }
         let effects = await SideEffects.attach(cfg, engine: engine, logPath: logPath,
-                                               report: { FileHandle.standardError.write(Data("friday: \(TerminalText.neutralise($0))\n".utf8)) })
+                                               report: { Plain.err("friday: \(TerminalText.neutralise($0))") })
         await opened.resume()
         let fatal = opened.fatal
         if let manual = opened.manual {
@@ -133,7 +133,7 @@ struct OpenedDeploy {
             defer { eventLog.close() }
             if outcome == .reverted, cfg.git.revert, let repo = cfg.repo, recovery.state.gitRevert == nil {
                 // The engine stopped between the revert and its revert in git: git's part now.
-                print("friday: deploy \(cfg.id) was reverted but its revert in git was not made: making it now")
+                Plain.out("friday: deploy \(cfg.id) was reverted but its revert in git was not made: making it now")
                 let made = await GitRevert(repo: repo, from: cfg.from.commit, to: cfg.to.commit, deployID: cfg.id, settings: cfg.git, web: cfg.web, report: { _ in }).run()
                 var s = recovery.state
                 let now = Timestamp(seconds: Date().timeIntervalSince1970)
@@ -144,11 +144,11 @@ struct OpenedDeploy {
                     try eventLog.append(e, state: s)
                     try eventLog.flush(sync: true)
                 } catch { throw ExitWith(message: "could not record the revert in git in \(logPath): \(error.description)") }
-                for entry in s.log.dropFirst(logged) { print("  " + TerminalText.neutralise(entry.text)) }
+                for entry in s.log.dropFirst(logged) { Plain.out("  " + TerminalText.neutralise(entry.text)) }
             }
             let when = recovery.state.finishedAt.map { " at \($0.rfc3339)" } ?? ""
-            print("friday: deploy \(cfg.id) already finished\(when): \(outcome.rawValue). Nothing was sent to the router.")
-            print("  see it: friday replay \(logPath)   ·   deploy again: give the new deploy its own id (deploy.id) or --log")
+            Plain.out("friday: deploy \(cfg.id) already finished\(when): \(outcome.rawValue). Nothing was sent to the router.")
+            Plain.out("  see it: friday replay \(logPath)   ·   deploy again: give the new deploy its own id (deploy.id) or --log")
             return nil
         }
         if resumed {
@@ -176,7 +176,7 @@ struct OpenedDeploy {
         if resumed { await engine.restore(recovery.state) }
         if let broken = recovery.brokenPath, recovery.setAside > 0 {
             await engine.ingest(.logRecovered(setAside: recovery.setAside, keptIn: broken))
-            FileHandle.standardError.write(Data("friday: \(recovery.setAside) damaged line(s) at the end of \(logPath) set aside in \(broken)\n".utf8))
+            Plain.err("friday: \(recovery.setAside) damaged line(s) at the end of \(logPath) set aside in \(broken)")
         }
         return opened
     }

@@ -57,7 +57,7 @@ struct Serve: AsyncParsableCommand {
         defer { opened.eventLog.close() }
         let engine = opened.engine
         let report: @Sendable (String) -> Void = { line in
-            FileHandle.standardError.write(Data("\(Timestamp(seconds: Date().timeIntervalSince1970).rfc3339) friday serve: \(TerminalText.neutralise(line))\n".utf8))
+            Plain.err("\(Timestamp(seconds: Date().timeIntervalSince1970).rfc3339) friday serve: \(TerminalText.neutralise(line))")
         }
         var options = EngineServer.Options(
             socketPath: socketPath, socketGroup: cfg.serve.group, tcpHost: tcpHost, tcpPort: tcpPort, token: token,
@@ -174,7 +174,7 @@ func ensureServed(configPath: String, logPath: String, socket: String, speed: Do
             let said = readFrom(outPath, offset: startOffset)
             let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
             if code == 0 {
-                print(said, terminator: said.hasSuffix("\n") || said.isEmpty ? "" : "\n")
+                Plain.out(said, terminator: said.hasSuffix("\n") || said.isEmpty ? "" : "\n")
                 return false
             }
             throw ExitWith(message: said.isEmpty ? "the engine ended at once (exit \(code)); see \(outPath)" : said.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "Error: ", with: ""))

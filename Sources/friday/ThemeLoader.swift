@@ -54,10 +54,10 @@ enum UserSettings {
         let file = path()
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return UserConfig() }
         let (config, warnings) = UserConfig.parse(text, file: file)
-        for w in warnings { FileHandle.standardError.write(Data("friday: warning: \(TerminalText.neutralise(w))\n".utf8)) }
+        for w in warnings { Plain.err("friday: warning: \(TerminalText.neutralise(w))") }
         if let name = config.timeZone, zone(name) == nil {
             let at = config.timeZoneLine.map { "\(file):\($0)" } ?? file
-            FileHandle.standardError.write(Data("friday: warning: \(at): no time zone \"\(TerminalText.neutralise(name))\" (names as in /usr/share/zoneinfo, such as Europe/Berlin; or local, UTC); times stay in UTC\n".utf8))
+            Plain.err("friday: warning: \(at): no time zone \"\(TerminalText.neutralise(name))\" (names as in /usr/share/zoneinfo, such as Europe/Berlin; or local, UTC); times stay in UTC")
         }
         Keymap.install(config.keys)
         return config

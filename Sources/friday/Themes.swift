@@ -29,9 +29,9 @@ struct Themes: AsyncParsableCommand {
 
     func run() async throws {
         guard let name = preview else {
-            for t in Theme.builtIn { print(TextLayout.left(t.name, 17) + t.about) }
-            print("\nfriday demo --theme NAME, or a file: --theme my.toml (themes/*.toml are the built-in ones to copy);")
-            print("themes in $XDG_CONFIG_HOME/friday/themes/NAME.toml are found by name. Preview: friday themes --preview NAME")
+            for t in Theme.builtIn { Plain.out(TextLayout.left(t.name, 17) + t.about) }
+            Plain.out("\nfriday demo --theme NAME, or a file: --theme my.toml (themes/*.toml are the built-in ones to copy);")
+            Plain.out("themes in $XDG_CONFIG_HOME/friday/themes/NAME.toml are found by name. Preview: friday themes --preview NAME")
             return
         }
         let theme: Theme

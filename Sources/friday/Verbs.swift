@@ -15,7 +15,7 @@ func connectCLI(_ target: EngineTarget) async throws -> EngineClient {
     do {
         return try await EngineClient.connect(try target.address(), hello: Wire.Hello(name: clientName(target.name), role: .operator, kind: .cli, token: target.token))
     } catch let e as EngineClient.Failure {
-        FileHandle.standardError.write(Data("friday: \(TerminalText.neutralise(e.description))\n".utf8))
+        Plain.err("friday: \(TerminalText.neutralise(e.description))")
         throw ExitCode(VerbExit.unreachable)
     }
 }
@@ -27,12 +27,12 @@ func runVerb(_ target: EngineTarget, _ action: Action, text: String?) async thro
     await client.close()
     switch reply {
     case .accepted, .ingested:
-        print("friday: \(action.rawValue) accepted by \(client.welcome.deploy)")
+        Plain.out("friday: \(action.rawValue) accepted by \(client.welcome.deploy)")
     case let .refused(why):
-        FileHandle.standardError.write(Data("friday: \(action.rawValue) refused: \(TerminalText.neutralise(why))\n".utf8))
+        Plain.err("friday: \(action.rawValue) refused: \(TerminalText.neutralise(why))")
         throw ExitCode(VerbExit.refused)
     case let .lost(why):
-        FileHandle.standardError.write(Data("friday: \(action.rawValue) not confirmed: \(TerminalText.neutralise(why)) (friday status shows whether it was applied)\n".utf8))
+        Plain.err("friday: \(action.rawValue) not confirmed: \(TerminalText.neutralise(why)) (friday status shows whether it was applied)")
         throw ExitCode(VerbExit.unreachable)
     }
 }
@@ -99,7 +99,7 @@ struct Status: AsyncParsableCommand {
         let s = client.snapshot
         let now = client.welcome.now
         await client.close()
-        if json { print(StatusReport.json(s, now: now).serialized) } else { print(StatusReport.text(s, now: now)) }
+        if json { Plain.out(StatusReport.json(s, now: now).serialized) } else { Plain.out(StatusReport.text(s, now: now)) }
     }
 }
 
@@ -118,12 +118,12 @@ struct Stop: AsyncParsableCommand {
             guard isatty(0) == 1 else {
                 throw ValidationError("say what to do with the traffic: --traffic leave, pause or revert")
             }
-            print("Stop the engine. The traffic: [l]eave as it is, [p]ause, [r]evert, or Enter to cancel? ", terminator: "")
+            Plain.out("Stop the engine. The traffic: [l]eave as it is, [p]ause, [r]evert, or Enter to cancel? ", terminator: "")
             switch readLine()?.trimmingCharacters(in: .whitespaces).lowercased() {
             case "l", "leave": choice = .leave
             case "p", "pause": choice = .pause
             case "r", "revert": choice = .revert
-            default: print("cancelled: nothing was sent"); return
+            default: Plain.out("cancelled: nothing was sent"); return
             }
         }
         guard let choice else { return }
@@ -132,13 +132,13 @@ struct Stop: AsyncParsableCommand {
         let reply = await client.stop(traffic: choice, reason: reason)
         await client.close()
         switch reply {
-        case .accepted, .ingested: print("friday: the engine of \(client.welcome.deploy) is stopping (traffic: \(choice.rawValue))")
+        case .accepted, .ingested: Plain.out("friday: the engine of \(client.welcome.deploy) is stopping (traffic: \(choice.rawValue))")
         case let .refused(why):
-            FileHandle.standardError.write(Data("friday: stop refused: \(TerminalText.neutralise(why))\n".utf8))
+            Plain.err("friday: stop refused: \(TerminalText.neutralise(why))")
             throw ExitCode(VerbExit.refused)
         case let .lost(why):
             // Only the engine's answer says the stop (and its traffic choice) was carried out.
-            FileHandle.standardError.write(Data("friday: stop not confirmed: \(TerminalText.neutralise(why))\n".utf8))
+            Plain.err("friday: stop not confirmed: \(TerminalText.neutralise(why))")
             throw ExitCode(VerbExit.unreachable)
         }
     }
@@ -187,6 +187,8 @@ enum StatusReport {
             ("next_step_in", s.pauseRemaining(at: now).map { .number($0.rounded()) } ?? .null),
             ("verdict", s.judgement.map { .object([("step", .number(Double($0.step + 1))), ("verdict", .string($0.verdict.rawValue)), ("summary", .string($0.summary))]) } ?? .null),
             ("drift", .bool(s.drift != nil)),
+            ("router_problem", s.routerProblem.map { .string($0) } ?? .null),
+            ("metrics_problem", s.metricsProblem.map { .string($0) } ?? .null),
             ("watching", .array(s.watchers.map { .object([("who", .string($0.who)), ("role", .string($0.role))]) })),
             ("seq", .number(Double(s.lastSeq))),
         ]

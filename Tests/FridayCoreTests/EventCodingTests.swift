@@ -104,7 +104,7 @@ final class EventCodingTests: XCTestCase {
     func testOutsideTextIsNeutralisedForTheTerminal() {
         XCTAssertEqual(TerminalText.neutralise("ok \u{1b}[2J\u{1b}]0;owned\u{07}"), "ok ^[[2J^[]0;owned^G")
         XCTAssertEqual(TerminalText.neutralise("a\tb\u{7f}c\u{9b}d"), "a b^?c?d")
-        XCTAssertEqual(TerminalText.neutralise("rtl\u{202e}txt"), "rtltxt")
+        XCTAssertEqual(TerminalText.neutralise("rtl\u{202e}txt"), "rtl?txt", "a bidi override is shown, not obeyed")
         XCTAssertEqual(TerminalText.neutralise("部署 🎉 plain"), "部署 🎉 plain")
     }
 }
