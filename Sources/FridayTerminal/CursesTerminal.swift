@@ -63,6 +63,10 @@ public final class CursesTerminal: Terminal {
         // The mouse as SGR reports (1006), presses only (1000): read by `readEscape`, not by
         // ncurses, so a report can never be taken for keys.
         self.mouse = mouse
+        // ncurses would match the terminfo's kmous (xterm: ESC [ <, linux: ESC [ M) itself and
+        // hand the rest of the report over as keys (a click typed "0;5;3M"; a legacy report's
+        // button byte, a space, paused the deploy): the reports are read here, whole.
+        _ = keyok(KEY_MOUSE, false)
         if mouse { shim_write_stdout("\u{1b}[?1000h\u{1b}[?1006h") }
         self.noColor = noColor
         useColor = !noColor && has_colors()
@@ -97,9 +101,10 @@ public final class CursesTerminal: Terminal {
             if s.underline { a |= shim_a_underline() }
             if s.reverse { a |= shim_a_reverse() }
             var pair: Int16 = 0
-            if useColor, s.fg != .terminalDefault || s.bg != .terminalDefault {
-                // The terminal's real capability: 2^24 (direct colour), 256, 16, 8.
-                let d = Theme.resolve(s, colors: Int(shim_colors()))
+            // The terminal's real capability: 2^24 (direct colour), 256, 16, 8 (a theme may
+            // give a 16- or 8-colour fallback for a role whose colours are the default).
+            let d = Theme.resolve(s, colors: Int(shim_colors()))
+            if useColor, d.fg != -1 || d.bg != -1 {
                 let (fg, bg) = (d.fg, d.bg)
                 if d.dim { a |= shim_a_dim() }
                 let key = Int64(fg) << 32 | Int64(UInt32(bitPattern: bg))
@@ -164,6 +169,11 @@ public final class CursesTerminal: Terminal {
             case KEY_BACKSPACE: return .backspace
             case KEY_BTAB: return .backTab
             case KEY_ENTER: return .enter
+            case KEY_MOUSE:
+                // Should kmous still be matched: the report's rest up to its final M or m, ignored.
+                var n = 0
+                while let c = nextChar(waiting: 20), n < 32 { n += 1; if c == 0x4D || c == 0x6D { break } }
+                return .sequence
             default: return .other(Int(k))
             }
         }
@@ -206,6 +216,12 @@ public final class CursesTerminal: Terminal {
             while let c = nextChar(waiting: 20) {
                 if (0x40...0x7E).contains(c) {
                     if c == 0x7E, params == [0x32, 0x30, 0x30] { return readPaste() }
+                    // A legacy (X10) mouse report, ESC [ M and three bytes (button, column, row):
+                    // read whole and ignored, so its bytes never act as keys.
+                    if c == 0x4D, params.isEmpty {
+                        for _ in 0..<3 { _ = nextChar(waiting: 20) }
+                        return .sequence
+                    }
                     if mouse, params.first == 0x3C, let u = Unicode.Scalar(c),
                        let ev = Mouse.parseSGR(String(String.UnicodeScalarView(params.compactMap(Unicode.Scalar.init))), final: Character(u)) {
                         return .mouse(ev)

@@ -107,6 +107,8 @@ public struct UIModel: Sendable {
     /// A search in a stage's output (the stage-output view) rather than the team log, and
     /// the output line shown as its match (an index into the stage's kept lines).
     public var searchInOutput = false
+    /// The search in a stage's output (its own term, apart from the team log's).
+    public var outputTerm: String?
     public var outputHit: Int?
     var outputStage = 0
     /// The palette's `filter`: only team-log lines with this text are shown.
@@ -131,7 +133,13 @@ public struct UIModel: Sendable {
                 return [.resync]
             }
             let dropped = deploy.logDropped ?? 0
+            let outputBefore = outputHit != nil && outputStage < deploy.stages.count ? deploy.stages[outputStage].output.count : 0
             Reducer.reduce(&deploy, e)
+            // A stage keeps its newest lines: an output match moves with its line (one line per event).
+            if let hit = outputHit, case let .stageOutput(name, _) = e.payload, outputStage < deploy.stages.count, deploy.stages[outputStage].name == name {
+                let after = deploy.stages[outputStage].output.count
+                if after <= outputBefore { let at = hit - (outputBefore + 1 - after); outputHit = at >= 0 ? at : nil }
+            }
             // The log keeps its newest lines: a search's match moves with its entry.
             if let hit = searchHit, let now = deploy.logDropped, now != dropped {
                 let at = hit - (now - dropped)
@@ -247,16 +255,16 @@ public struct UIModel: Sendable {
             let lines = stage < count ? deploy.stages[stage].output.count : 0
             let page = max(1, height - 8)
             switch k {
-            case .escape where searchInOutput && searchTerm != nil:
-                searchTerm = nil; outputHit = nil; searchInOutput = false
-            case .escape, .enter, .char("q"): mode = .normal; if searchInOutput { searchTerm = nil; outputHit = nil; searchInOutput = false }
+            case .escape where outputTerm != nil:
+                outputTerm = nil; outputHit = nil
+            case .escape, .enter, .char("q"): mode = .normal; outputTerm = nil; outputHit = nil
             case .char("/"):
                 searchInOutput = true
                 outputStage = stage
-                mode = .search(searchTerm ?? "")
-                cursor = (searchTerm ?? "").count
+                mode = .search(outputTerm ?? "")
+                cursor = (outputTerm ?? "").count
             case .char("n"), .char("N"):
-                guard searchInOutput, searchTerm != nil else { message = ("no search yet: / to search this output", true); break }
+                guard outputTerm != nil else { message = ("no search yet: / to search this output", true); break }
                 findOutputMatch(stage: stage, older: k == .char("n"))
             case .up, .char("k"): mode = .stageOutput(stage: stage, scroll: min(max(0, lines - 1), scroll + 1))
             case .down, .char("j"): mode = .stageOutput(stage: stage, scroll: max(0, scroll - 1))
@@ -264,8 +272,8 @@ public struct UIModel: Sendable {
             case .pageDown: mode = .stageOutput(stage: stage, scroll: max(0, scroll - page))
             case .home: mode = .stageOutput(stage: stage, scroll: max(0, lines - 1))
             case .end: mode = .stageOutput(stage: stage, scroll: 0)
-            case .left: mode = .stageOutput(stage: max(0, stage - 1), scroll: 0)
-            case .right: mode = .stageOutput(stage: min(max(0, count - 1), stage + 1), scroll: 0)
+            case .left: mode = .stageOutput(stage: max(0, stage - 1), scroll: 0); outputHit = nil
+            case .right: mode = .stageOutput(stage: min(max(0, count - 1), stage + 1), scroll: 0); outputHit = nil
             default: break
             }
             return []
@@ -273,7 +281,7 @@ public struct UIModel: Sendable {
             switch LineEdit.apply(k, to: text, cursor: &cursor, limit: 100) {
             case .cancel where searchInOutput:
                 mode = .stageOutput(stage: outputStage, scroll: 0)
-                if searchTerm == nil { searchInOutput = false }
+                searchInOutput = false
                 return []
             case .cancel: mode = .normal; return []
             case let .update(t): mode = .search(t); return []
@@ -281,9 +289,10 @@ public struct UIModel: Sendable {
                 // A search in a stage's output: back to that output at its newest match.
                 let term = t.trimmingCharacters()
                 mode = .stageOutput(stage: outputStage, scroll: 0)
-                searchTerm = term.isEmpty ? nil : term
+                searchInOutput = false
+                outputTerm = term.isEmpty ? nil : term
                 outputHit = nil
-                if searchTerm == nil { searchInOutput = false; return [] }
+                if outputTerm == nil { return [] }
                 findOutputMatch(stage: outputStage, older: true)
                 return []
             case let .submit(t):
@@ -379,7 +388,7 @@ public struct UIModel: Sendable {
             case .search:
                 // In the pipeline pane, / searches the shown stage's output (in its own view).
                 if focus == .pipeline, let i = shownStageIndex, !deploy.stages[i].output.isEmpty {
-                    searchInOutput = true; outputStage = i; searchTerm = nil; outputHit = nil
+                    searchInOutput = true; outputStage = i; outputTerm = nil; outputHit = nil
                     mode = .search(""); cursor = 0
                     return []
                 }
@@ -470,7 +479,7 @@ extension UIModel {
 
     /// The team-log entries the pane shows: up to a search's match, through the filter.
     public var shownLog: [LogEntry] {
-        let upto = searchHit.map { hit in deploy.log.isEmpty ? [] : Array(deploy.log[...min(max(0, hit), deploy.log.count - 1)]) } ?? deploy.log
+        let upto = (searchTerm == nil ? nil : searchHit).map { hit in deploy.log.isEmpty ? [] : Array(deploy.log[...min(max(0, hit), deploy.log.count - 1)]) } ?? deploy.log
         return filterTerm == nil ? upto : upto.filter(passesFilter)
     }
 
@@ -489,15 +498,17 @@ extension UIModel {
 
     /// The stage the pipeline pane is about: the running one, else the one that failed, else the last that ran.
     var shownStageIndex: Int? {
+        // The same stage the pane shows the output of.
         guard !deploy.stages.isEmpty else { return nil }
         return deploy.stages.firstIndex { $0.status == .running }
             ?? deploy.stages.firstIndex { $0.status == .failed || $0.status == .cancelled }
+            ?? deploy.stages.lastIndex { !$0.output.isEmpty }
             ?? (deploy.stages.lastIndex { $0.status != .pending } ?? 0)
     }
 
     /// Whether a stage-output line matches a search in the output (case-insensitive).
     public func outputMatches(_ line: String) -> Bool {
-        guard searchInOutput, let t = searchTerm else { return false }
+        guard let t = outputTerm else { return false }
         return line.lowercased().contains(t.lowercased())
     }
 
@@ -511,7 +522,7 @@ extension UIModel {
     /// Moves the stage-output view to the next older (or newer) match: that line at the bottom.
     mutating func findOutputMatch(stage i: Int, older: Bool) {
         let all = outputMatchLines(stage: i)
-        guard !all.isEmpty, i < deploy.stages.count else { message = ("no \"\(searchTerm ?? "")\" in this output", true); outputHit = nil; return }
+        guard !all.isEmpty, i < deploy.stages.count else { message = ("no \"\(outputTerm ?? "")\" in this output", true); outputHit = nil; return }
         var hit = all.last!
         if let at = outputHit {
             if older, let h = all.last(where: { $0 < at }) { hit = h }

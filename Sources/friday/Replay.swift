@@ -116,7 +116,8 @@ final class ReplayPlayer: @unchecked Sendable {
             for effect in model.update(.key(k)) {
                 switch effect {
                 case .quit: return true
-                case let .theme(name): if let t = try? ThemeLoader.load(name) { term.setTheme(t) }
+                case let .theme(name):
+                    do { term.setTheme(try ThemeLoader.load(name)) } catch { _ = model.update(.notice("theme \(name): \(error)", isError: true)) }
                 case .send, .resync: break
                 }
             }

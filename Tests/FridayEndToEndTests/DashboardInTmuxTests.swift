@@ -249,6 +249,33 @@ final class DashboardInTmuxTests: XCTestCase {
         XCTAssertEqual(exitStatus(n), "0", n.text)
     }
 
+    func testAMouseReportNeverTypesKeysWhateverTheTerminal() throws {
+        // xterm's terminfo names ESC [ < as the mouse key and linux's ESC [ M: before, ncurses
+        // took that part and the rest of a click arrived as keys ("0;5;3M": m opened the chat
+        // field; a legacy report's button byte, a space, paused the deploy).
+        for term in ["xterm-256color", "xterm", "linux", "tmux-256color"] {
+            let t = try start("--speed 20", env: ["TERM": term])
+            XCTAssertTrue(t.wait(for: "ROLLING step 1/5"), "\(term): \(t.text)")
+            for (x, y) in [(100, 30), (79, 5), (80, 6), (10, 3)] {
+                t.click(x: x, y: y)
+                // A legacy X10 report too (a terminal without SGR mouse): ESC [ M, button, column, row.
+                TmuxSession.tmux(t.socket, ["send-keys", "-H", "1b", "5b", "4d", "20", String(format: "%02x", 33 + x), String(format: "%02x", 33 + y)])
+            }
+            usleep(400_000)
+            let screen = t.text
+            XCTAssertFalse(screen.contains(" say: "), "\(term): a click opened the chat field: \(screen)")
+            XCTAssertFalse(screen.contains("PAUSED"), "\(term): a click paused the deploy: \(screen)")
+            XCTAssertFalse(screen.contains("exit="), "\(term): a click quit: \(screen)")
+            // The last click was on the pipeline pane: Enter opens its stage's output.
+            t.press("Enter")
+            XCTAssertTrue(t.wait(for: "the whole output"), "\(term): \(t.text)")
+            t.press("Escape")
+            usleep(200_000)
+            t.press("q")
+            XCTAssertEqual(exitStatus(t), "0", t.text)
+        }
+    }
+
     func testSignalsLeaveTheTerminalRestored() throws {
         for (sig, name) in [(SIGTERM, "TERM"), (SIGINT, "INT"), (SIGHUP, "HUP"), (SIGQUIT, "QUIT"), (SIGUSR1, "USR1"), (SIGUSR2, "USR2"),
                             (SIGALRM, "ALRM"), (SIGPIPE, "PIPE")] {

@@ -619,4 +619,34 @@ extension UIModelTests {
         _ = m.update(.key(.char("/")))
         XCTAssertFalse(m.searchInOutput)
     }
+
+    func testAnOutputSearchNeverFreezesTheTeamLogsSearch() {
+        var m = model(step: 1)
+        m.width = 120; m.height = 40
+        for i in 0..<5 { _ = m.update(.engine(DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: "d", payload: .stageOutput(stage: "release", line: "out \(i)")))) }
+        m.focus = .team
+        _ = m.update(.key(.char("/"))); type("step", into: &m); _ = m.update(.key(.enter))
+        XCTAssertNotNil(m.searchHit)
+        // To the pipeline pane, / (an output search) and Esc: the team log's search is untouched.
+        m.focus = .pipeline
+        _ = m.update(.key(.char("/")))
+        XCTAssertTrue(m.searchInOutput)
+        _ = m.update(.key(.escape))
+        XCTAssertEqual(m.searchTerm, "step")
+        _ = m.update(.key(.escape)) // out of the output view
+        _ = m.update(.key(.escape)) // ends the team search
+        XCTAssertNil(m.searchTerm)
+        // New lines show: the log is not cut at the old match.
+        _ = m.update(.engine(DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: "d", payload: .chatMessage(from: "bo", text: "newest line here"))))
+        XCTAssertEqual(m.shownLog.last?.text, "newest line here")
+        XCTAssertTrue(Screen.render(m).lines.joined().contains("newest line here"))
+        // An output search and the team search keep their own terms.
+        m.focus = .team
+        _ = m.update(.key(.char("/"))); type("step", into: &m); _ = m.update(.key(.enter))
+        m.focus = .pipeline
+        _ = m.update(.key(.char("/"))); type("out", into: &m); _ = m.update(.key(.enter))
+        XCTAssertEqual(m.outputTerm, "out")
+        XCTAssertEqual(m.searchTerm, "step")
+        XCTAssertFalse(m.matches(LogEntry(at: m.now, kind: .chat, who: "x", text: "out")), "the team log is not highlighted by the output's term")
+    }
 }

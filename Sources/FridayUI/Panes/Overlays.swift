@@ -58,7 +58,7 @@ public enum Overlays {
         if body.isEmpty { body.append(("(no output yet)", .dim)) }
         let shown = st.output.isEmpty ? "" : "lines \(start + 1)–\(end) of the last \(st.output.count)"
         body.append(("", .text))
-        if let term = m.searchTerm, m.searchInOutput {
+        if let term = m.outputTerm {
             let all = m.outputMatchLines(stage: i)
             let at = m.outputHit.flatMap { all.firstIndex(of: $0) }.map { "\($0 + 1) of \(all.count)" } ?? "none"
             body.append(("/\(term) \(at) · n/N older/newer", .accent))
