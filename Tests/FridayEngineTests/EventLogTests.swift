@@ -203,4 +203,13 @@ final class EventLogTests: XCTestCase {
         guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else { throw TmuxError(message: "cannot start \(path)") }
         return pid
     }
+
+    /// The standard check value of CRC-32 (IEEE 802.3, reflected, as zlib and PNG use it):
+    /// a table or polynomial mistake would still round-trip within friday and never show.
+    func testCRC32MatchesTheStandardCheckValue() {
+        XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)
+        XCTAssertEqual(CRC32.hex(CRC32.checksum(Array("123456789".utf8))), "cbf43926")
+        XCTAssertEqual(CRC32.checksum([UInt8]()), 0)
+        XCTAssertEqual(CRC32.checksum(Array("The quick brown fox jumps over the lazy dog".utf8)), 0x414F_A339)
+    }
 }
