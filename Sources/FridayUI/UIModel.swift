@@ -355,20 +355,9 @@ public struct UIModel: Sendable {
 
     /// What a binding does in the normal view (a key, or the palette's command).
     mutating func perform(_ b: KeyBinding, key k: Key) -> [UIEffect] {
-            if replay, b.action.isActing || b.action == .say {
-                message = ("a replay acts on nothing: \(b.label) (\(b.short)) is a live key; ? shows the replay's keys", true)
-                return []
-            }
-            if role == .viewer, b.action.isActing {
-                message = (UIModel.viewerRefusal, true)
-                return []
-            }
             // A key that does not apply now is answered here, in this person's footer: a
             // mistaken key is not a line in everyone's team log.
-            if b.action.isActing, let why = refusal(b.action) {
-                message = ("can't \(b.short): \(why)", true)
-                return []
-            }
+            if let refused = gate(b.action) { return refused }
             switch b.action {
             case .quit: return [.quit]
             case .help: mode = .help; helpScroll = 0; return []
