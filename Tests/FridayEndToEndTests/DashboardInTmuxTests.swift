@@ -214,17 +214,23 @@ final class DashboardInTmuxTests: XCTestCase {
         t.press("Enter")
         XCTAssertTrue(t.wait(for: "theme light (this screen only"), t.text)
         XCTAssertTrue(t.wait(seconds: 5) { _ in t.screen(colours: true)[0] != before }, "the header kept its colours")
-        // / searches the team log; the pane's title counts the matches.
-        t.press("/")
-        t.type("promoted")
+        // say from the palette, then / finds that line; the pane's title counts the matches.
+        t.press(":")
+        t.type("say zebra-42 looks fine")
         t.press("Enter")
-        XCTAssertTrue(t.wait { $0.joined().contains("/promoted 1 of 1") }, t.text)
+        XCTAssertTrue(t.wait(for: "zebra-42 looks fine"), t.text)
+        // (/ in the pipeline pane, where focus starts, searches the stage's output: the
+        // palette's search is the team log's.)
+        t.press(":")
+        t.type("search zebra-42")
+        t.press("Enter")
+        XCTAssertTrue(t.wait { $0.joined().contains("/zebra-42 1 of 1") }, t.text)
         t.press("Escape")
         usleep(200_000)
         // The mouse: a click on the team pane focuses it (Enter opens nothing there), a click
         // on the pipeline pane focuses that (Enter opens the stage's output), the wheel scrolls it.
         let lines = t.screen()
-        let teamRow = lines.firstIndex { $0.contains("┌ Team") }!
+        let teamRow = try XCTUnwrap(lines.firstIndex { $0.contains("┌ Team") }, t.text)
         t.click(x: 100, y: teamRow + 2)
         usleep(200_000)
         t.press("Enter")
