@@ -246,6 +246,9 @@ public actor Engine {
         case let .accepted(intents):
             await execute(intents, at: t)
         }
+        // A command whose line could not be written or synced is not acknowledged: the log
+        // stopped under it, and an acknowledgement would promise what the disk may not hold.
+        if let fatal { return .rejected("the engine stopped: \(fatal)") }
         return decision
     }
 

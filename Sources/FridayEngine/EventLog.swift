@@ -12,7 +12,10 @@ import FridayCore
 /// Opening reads the log back: a torn or corrupt tail (bad lines with no good line after
 /// them) is cut off and kept as `NAME.broken`; a bad line followed by good ones is an error
 /// that names the line, and nothing is changed. A snapshot of the state (`NAME.snapshot`,
-/// every `snapshotEvery` events) lets a long log open without folding every line again.
+/// every `snapshotEvery` events) lets a long log open without folding every line again; it
+/// carries the CRC-32 of the log before its offset, so a stale snapshot or a line damaged
+/// before the offset is found at start (the whole log is then read and checked).
+/// Writes and syncs go through a `LogFileSystem`, so tests can count and fail them.
 public final class EventLog: @unchecked Sendable {
     public let path: String
     public let snapshotEvery: Int
@@ -23,6 +26,10 @@ public final class EventLog: @unchecked Sendable {
     private var unsynced = 0
     private var lastSync = ContinuousClock.now
     private var offset: Int
+    /// The CRC-32 of every byte written so far (the file from its start to `offset`), kept in
+    /// each snapshot so opening can tell that the log before the snapshot is what it saw.
+    private var prefixCRC: UInt32
+    private let fs: any LogFileSystem
     /// Set after a failed write or sync: the log refuses further appends.
     public private(set) var failure: LogError?
 
@@ -36,6 +43,9 @@ public final class EventLog: @unchecked Sendable {
         public var setAside: Int
         public var brokenPath: String?
         public var usedSnapshot: Bool
+        /// Why a snapshot was there but not used (stale, or the log before it changed); the
+        /// whole log was then read and checked.
+        public var snapshotProblem: String?
     }
 
     public static func snapshotPath(_ path: String) -> String { path + ".snapshot" }
@@ -55,8 +65,8 @@ public final class EventLog: @unchecked Sendable {
     }
     public static func brokenPath(_ path: String) -> String { path + ".broken" }
 
-    private init(path: String, fd: Int32, offset: Int, snapshotEvery: Int) {
-        self.path = path; self.fd = fd; self.offset = offset; self.snapshotEvery = snapshotEvery
+    private init(path: String, fd: Int32, offset: Int, prefixCRC: UInt32, snapshotEvery: Int, fs: any LogFileSystem) {
+        self.path = path; self.fd = fd; self.offset = offset; self.prefixCRC = prefixCRC; self.snapshotEvery = snapshotEvery; self.fs = fs
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
@@ -94,9 +104,12 @@ public final class EventLog: @unchecked Sendable {
     // MARK: opening
 
     /// Opens (or creates) the log at `path`, reads it back and readies it for appending.
-    public static func open(path: String, snapshotEvery: Int = 10_000) throws(LogError) -> (EventLog, Recovery) {
+    /// `fileSystem` is where its writes and syncs go (the real calls unless a test counts them).
+    public static func open(path: String, snapshotEvery: Int = 10_000,
+                            fileSystem fs: any LogFileSystem = SystemFileSystem()) throws(LogError) -> (EventLog, Recovery) {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let existed = access(path, F_OK) == 0
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LogError(path: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))") }
         // One writer per log, for the engine's whole life: the lock goes with the descriptor.
@@ -112,19 +125,45 @@ public final class EventLog: @unchecked Sendable {
             }
             throw LogError(path: path, line: nil, message: "cannot lock: \(String(cString: strerror(code)))")
         }
+        // A new file is on disk only once its directory entry is: sync the directory too.
+        if !existed, fs.fullSync(fd) != 0 || !syncDirectory(of: path, fs: fs) {
+            let why = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw LogError(path: path, line: nil, message: "cannot sync the new log to disk: \(why)")
+        }
         writeLockInfo(path)
         var state = DeployState()
         var start = 0
         var expectedSeq = 0
         var usedSnapshot = false
-        // With a snapshot whose offset ends a line, only the lines after it are read.
+        var snapshotProblem: String?
+        var crcBefore: UInt32 = 0
+        // Bytes before this offset were synced whole when the snapshot was written: a bad line
+        // there is damage, never a torn write, and is not cut off.
+        var protectedUpTo = 0
+        // With a snapshot whose offset ends a line, and the log before that offset still the
+        // bytes the snapshot saw (their CRC), only the lines after it are read.
         if let snap = Snapshot.load(path: snapshotPath(path)), snap.offset > 0 {
+            var st = stat()
+            let size = fstat(fd, &st) == 0 ? Int(st.st_size) : 0
             var byte: UInt8 = 0
-            if pread(fd, &byte, 1, off_t(snap.offset - 1)) == 1, byte == 0x0A {
-                state = snap.state
-                start = snap.offset
-                expectedSeq = snap.state.lastSeq + 1
-                usedSnapshot = true
+            if snap.offset > size {
+                snapshotProblem = "the snapshot is of a longer log (byte \(snap.offset); the log has \(size) bytes): it is stale"
+            } else if pread(fd, &byte, 1, off_t(snap.offset - 1)) != 1 || byte != 0x0A {
+                snapshotProblem = "the snapshot's offset (byte \(snap.offset)) does not end a line of this log: it is stale"
+            } else {
+                let crc: UInt32
+                do { crc = try crcOfFile(fd: fd, path: path, upTo: snap.offset) } catch { Glibc.close(fd); throw error }
+                if crc != snap.prefixCRC {
+                    snapshotProblem = "the log before the snapshot's offset (byte \(snap.offset)) is not what the snapshot saw: a line there changed, or the log was replaced"
+                    protectedUpTo = snap.offset
+                } else {
+                    state = snap.state
+                    start = snap.offset
+                    expectedSeq = snap.state.lastSeq + 1
+                    usedSnapshot = true
+                    crcBefore = crc
+                }
             }
         }
         let data: [UInt8]
@@ -191,6 +230,14 @@ public final class EventLog: @unchecked Sendable {
             }
             // A torn or corrupt tail: keep it aside, then cut it off. A writer batches at most
             // 100 events per write, so a longer bad tail is not a torn write: refuse it.
+            if fileBase + bad.offset < protectedUpTo {
+                Glibc.close(fd)
+                throw LogError(path: path, line: bad.line, message: """
+                    this line does not check (\(bad.why)) and lies before the snapshot's offset (byte \(protectedUpTo)), \
+                    which was synced whole: it was damaged after it was written, not torn. Nothing was changed. \
+                    Keep a copy of the file; if the log was replaced on purpose, remove \(snapshotPath(path)) and run again.
+                    """)
+            }
             let tail = Array(data[bad.offset...])
             setAside = tail.split(separator: 0x0A, omittingEmptySubsequences: true).count
             if setAside > 100 {
@@ -205,20 +252,49 @@ public final class EventLog: @unchecked Sendable {
             guard bfd >= 0 else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside: \(String(cString: strerror(errno)))") }
             var t = tail
             if t.last != 0x0A { t.append(0x0A) }
-            let wrote = t.withUnsafeBytes { Glibc.write(bfd, $0.baseAddress, $0.count) }
-            let synced = fsync(bfd)
+            let wrote = t.withUnsafeBytes { fs.write(bfd, $0) }
+            let synced = fs.fullSync(bfd)
             Glibc.close(bfd)
             guard wrote == t.count, synced == 0 else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside") }
-            guard ftruncate(fd, off_t(fileBase + bad.offset)) == 0, fsync(fd) == 0 else {
+            guard ftruncate(fd, off_t(fileBase + bad.offset)) == 0, fs.fullSync(fd) == 0 else {
                 Glibc.close(fd); throw LogError(path: path, line: bad.line, message: "cannot cut the broken tail: \(String(cString: strerror(errno)))")
             }
             broken = bp
         }
         let end = fileBase + (firstBad?.offset ?? data.count)
         lseek(fd, off_t(end), SEEK_SET)
-        let log = EventLog(path: path, fd: fd, offset: end, snapshotEvery: snapshotEvery)
+        let crc = data.withUnsafeBytes { CRC32.update(crcBefore, UnsafeRawBufferPointer(rebasing: $0[0..<(end - fileBase)])) }
+        let log = EventLog(path: path, fd: fd, offset: end, prefixCRC: crc, snapshotEvery: snapshotEvery, fs: fs)
         log.sinceSnapshot = read
-        return (log, Recovery(state: state, eventsRead: read, setAside: setAside, brokenPath: broken, usedSnapshot: usedSnapshot))
+        return (log, Recovery(state: state, eventsRead: read, setAside: setAside, brokenPath: broken, usedSnapshot: usedSnapshot,
+                              snapshotProblem: snapshotProblem))
+    }
+
+    /// The CRC-32 of the file's first `upTo` bytes, read a megabyte at a time.
+    static func crcOfFile(fd: Int32, path: String, upTo: Int) throws(LogError) -> UInt32 {
+        var crc: UInt32 = 0
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        var at = 0
+        while at < upTo {
+            let want = min(buf.count, upTo - at)
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(at)) }
+            if n < 0 { if errno == EINTR { continue }; throw LogError(path: path, line: nil, message: "cannot read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            crc = buf.withUnsafeBytes { CRC32.update(crc, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            at += n
+        }
+        return crc
+    }
+
+    /// Syncs the directory holding `path`, so a file created or renamed there stays.
+    static func syncDirectory(of path: String, fs: any LogFileSystem) -> Bool {
+        var dir = (path as NSString).deletingLastPathComponent
+        if dir.isEmpty { dir = "." }
+        let dfd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { return false }
+        defer { Glibc.close(dfd) }
+        // Some file systems refuse to sync a directory (EINVAL): nothing more can be done there.
+        return fs.fullSync(dfd) == 0 || errno == EINVAL
     }
 
     /// Every event of a log, checked, for replay. Stops at the first bad line and says where.
@@ -293,7 +369,7 @@ public final class EventLog: @unchecked Sendable {
         if sinceSnapshot >= snapshotEvery {
             try flush(sync: true)
             sinceSnapshot = 0
-            Snapshot(offset: offset, state: state).save(path: EventLog.snapshotPath(path))
+            Snapshot(offset: offset, prefixCRC: prefixCRC, state: state).save(path: EventLog.snapshotPath(path), fs: fs)
         }
     }
 
@@ -302,7 +378,7 @@ public final class EventLog: @unchecked Sendable {
         if let failure { throw failure }
         var written = 0
         while written < pending.count {
-            let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            let n = pending.withUnsafeBytes { fs.write(fd, UnsafeRawBufferPointer(rebasing: $0[written...])) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let err = LogError(path: path, line: nil, message: "cannot write: \(String(cString: strerror(errno))); nothing after \(offsetDescription) is recorded")
@@ -312,10 +388,11 @@ public final class EventLog: @unchecked Sendable {
             written += n
         }
         offset += pending.count
+        prefixCRC = CRC32.update(prefixCRC, pending)
         pending.removeAll(keepingCapacity: true)
         pendingCount = 0
         if sync {
-            if fdatasync(fd) != 0 {
+            if fs.dataSync(fd) != 0 {
                 let err = LogError(path: path, line: nil, message: "cannot sync to disk: \(String(cString: strerror(errno)))")
                 failure = err
                 throw err
@@ -344,27 +421,31 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// The state at a byte offset of the log, so opening need not fold every line.
 struct Snapshot: Codable {
-    /// 2: judge blocks as arrays (a version 1 snapshot is ignored and the log folded again).
-    var version = 2
+    /// 3: with the CRC of the log before `offset` (a version 1 or 2 snapshot is ignored and the
+    /// log folded again). 2: judge blocks as arrays.
+    var version = 3
     var offset: Int
+    /// The CRC-32 of the log's bytes before `offset`, as written.
+    var prefixCRC: UInt32
     var state: DeployState
 
-    init(offset: Int, state: DeployState) { self.offset = offset; self.state = state }
+    init(offset: Int, prefixCRC: UInt32, state: DeployState) { self.offset = offset; self.prefixCRC = prefixCRC; self.state = state }
 
     static func load(path: String) -> Snapshot? {
         guard let data = FileManager.default.contents(atPath: path),
-              let s = try? JSONDecoder().decode(Snapshot.self, from: data), s.version == 2 else { return nil }
+              let s = try? JSONDecoder().decode(Snapshot.self, from: data), s.version == 3 else { return nil }
         return s
     }
 
-    /// Written to a temporary file, synced, then renamed over the old one.
-    func save(path: String) {
+    /// Written to a temporary file, synced, then renamed over the old one (and the directory
+    /// synced). A snapshot is only a shortcut: if it is lost, the next start reads the whole log.
+    func save(path: String, fs: any LogFileSystem = SystemFileSystem()) {
         guard let data = try? JSONEncoder().encode(self) else { return }
         let tmp = path + ".tmp"
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
-        let ok = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == data.count && fsync(fd) == 0
+        let ok = data.withUnsafeBytes { fs.write(fd, $0) } == data.count && fs.fullSync(fd) == 0
         Glibc.close(fd)
-        if ok { rename(tmp, path) } else { unlink(tmp) }
+        if ok, rename(tmp, path) == 0 { _ = EventLog.syncDirectory(of: path, fs: fs) } else { unlink(tmp) }
     }
 }

@@ -92,8 +92,12 @@ struct BenchLog: AsyncParsableCommand {
     @Option(help: "Log path (default: a new temporary file).") var path: String?
     @Flag(help: "Print `ack SEQ` after each durable event is on disk (for crash tests).") var ack = false
     @Option(help: "Make every Nth event durable (a chat line) on top of the simulator's mix; 0 keeps the mix.") var durableEvery = 0
+    @Option(help: "Events of the simulator's stream to repeat (1,000 to 1,000,000).") var pattern = 20_000
+    func validate() throws {
+        guard (1_000...1_000_000).contains(pattern) else { throw ValidationError("--pattern must be between 1000 and 1000000") }
+    }
     func run() async throws {
-        let pattern = await benchEvents(20_000)
+        let pattern = await benchEvents(self.pattern)
         let file = path ?? NSTemporaryDirectory() + "friday-bench-\(getpid()).jsonl"
         if path == nil { try? FileManager.default.removeItem(atPath: file) }
         let (log, _) = try EventLog.open(path: file, snapshotEvery: Int.max)

@@ -178,6 +178,9 @@ struct OpenedDeploy {
             await engine.ingest(.logRecovered(setAside: recovery.setAside, keptIn: broken))
             Plain.err("friday: \(recovery.setAside) damaged line(s) at the end of \(logPath) set aside in \(broken)")
         }
+        if let problem = recovery.snapshotProblem {
+            Plain.err("friday: \(EventLog.snapshotPath(logPath)) not used: \(problem); the whole log was read and checked (\(recovery.eventsRead) events)")
+        }
         return opened
     }
 

@@ -170,7 +170,7 @@ final class EventLogTests: XCTestCase {
             let path = dir + "/k\(round).jsonl"
             let out = dir + "/k\(round).out"
             // A writer that prints `ack SEQ` once each durable line is synced.
-            let pid = try spawn(bin, ["bench", "log", "--events", "5000000", "--durable-every", "7", "--ack", "--path", path], stdout: out)
+            let pid = try spawn(bin, ["bench", "log", "--events", "5000000", "--pattern", "2000", "--durable-every", "7", "--ack", "--path", path], stdout: out)
             // Once it is writing, kill it at a random moment.
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0) == 0 { usleep(10_000) }
