@@ -10,6 +10,7 @@ let package = Package(
     name: "friday",
     products: [
         .executable(name: "friday", targets: ["friday"]),
+        .executable(name: "friday-fuzz", targets: ["friday-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,8 +39,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "FridayTesting", dependencies: ["FridayCore", "FridayUI"], swiftSettings: strict),
+        // Fuzz targets for every parser of outside input (docs/reliability.md): run in-process
+        // by `friday-fuzz` and the tests, or under libFuzzer by scripts/fuzz.
+        .target(name: "FridayFuzz", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayUI", "FridayTesting"], swiftSettings: strict),
+        .executableTarget(name: "friday-fuzz", dependencies: ["FridayFuzz"], swiftSettings: strict),
         .testTarget(name: "FridayCoreTests", dependencies: ["FridayCore", "FridayTesting"], swiftSettings: strict),
-        .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayTesting"], swiftSettings: strict),
+        .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayTesting", "FridayFuzz"], swiftSettings: strict),
         .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting", "FridayTerminal"],
                     exclude: ["__Snapshots__"], swiftSettings: strict),
         .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting", "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe"], swiftSettings: strict),

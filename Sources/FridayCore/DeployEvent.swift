@@ -233,7 +233,7 @@ extension EventPayload {
             guard let status = StageStatus(rawValue: statusText), status != .pending, status != .running else {
                 throw EventDecodingError("\(type): \"status\" is \"\(statusText)\"; expected succeeded, failed or cancelled")
             }
-            self = .stageFinished(stage: try d.string("stage"), status: status, seconds: try d.double("seconds", in: InputRange.longSeconds))
+            self = .stageFinished(stage: try d.string("stage"), status: status, seconds: round3(try d.double("seconds", in: InputRange.longSeconds)))
         case "step.started":
             self = .stepStarted(index: try d.int("index", in: 0...1000), weight: try d.percent("weight"), pause: try StepPause(json: d.value("pause"), at: "\(type) pause"))
         case "traffic.set":
@@ -245,10 +245,10 @@ extension EventPayload {
             let requests = try d.int("requests", in: InputRange.countPerWindow)
             let errors = try d.int("errors", in: InputRange.countPerWindow)
             guard errors <= requests else { throw EventDecodingError("\(type): \"errors\" (\(errors)) is more than \"requests\" (\(requests))") }
-            let window = try data["window"].map { _ throws(EventDecodingError) in try d.double("window", in: InputRange.window) } ?? 1
+            let window = try data["window"].map { _ throws(EventDecodingError) in round3(try d.double("window", in: InputRange.window)) } ?? 1
             let slow = try data["slow"].map { _ throws(EventDecodingError) in try d.int("slow", in: 0...requests) }
             self = .metricsSample(MetricsSample(version: try d.string("version"), requests: requests, errors: errors,
-                                                p50: try d.double("p50", in: InputRange.latencyMs), p99: try d.double("p99", in: InputRange.latencyMs), window: window,
+                                                p50: round3(try d.double("p50", in: InputRange.latencyMs)), p99: round3(try d.double("p99", in: InputRange.latencyMs)), window: window,
                                                 latencyIsMean: d.optionalString("latency") == "mean", slow: slow))
         case "analysis.verdict":
             let vText = try d.string("verdict")
@@ -259,7 +259,7 @@ extension EventPayload {
                       item["limit"].map({ $0.doubleValue.map { $0.isFinite && abs($0) <= 1e15 } ?? false }) ?? true else {
                     throw EventDecodingError("\(type): each figure needs \"name\" (string) and \"value\" (a number within ±1e15), and \"limit\" if present too")
                 }
-                figures.append(Figure(name: name, value: value, limit: item["limit"]?.doubleValue))
+                figures.append(Figure(name: name, value: round6(value), limit: item["limit"]?.doubleValue.map(round6)))
             }
             self = .analysisVerdict(step: try d.int("step", in: 0...1000), verdict: verdict, summary: d.optionalString("summary") ?? "", figures: figures)
         case "command.accepted":
@@ -277,11 +277,11 @@ extension EventPayload {
         case "presence.left": self = .presenceLeft(who: try d.string("who"))
         case "router.unreachable": self = .routerUnreachable(provider: try d.string("provider"), error: try d.string("error"))
         case "router.recovered": self = .routerRecovered(provider: try d.string("provider"))
-        case "engine.restarted": self = .engineRestarted(downSeconds: try d.double("down_seconds", in: InputRange.longSeconds))
+        case "engine.restarted": self = .engineRestarted(downSeconds: round3(try d.double("down_seconds", in: InputRange.longSeconds)))
         case "log.recovered": self = .logRecovered(setAside: try d.int("set_aside", in: 0...1_000_000), keptIn: try d.string("kept_in"))
         case "notify.failed": self = .notifyFailed(error: try d.string("error"))
         case "hook.finished":
-            self = .hookFinished(hook: try d.string("hook"), status: try d.string("status"), seconds: try d.double("seconds", in: InputRange.longSeconds), output: d.optionalString("output") ?? "")
+            self = .hookFinished(hook: try d.string("hook"), status: try d.string("status"), seconds: round3(try d.double("seconds", in: InputRange.longSeconds)), output: d.optionalString("output") ?? "")
         case "change.listed":
             self = .changeListed(range: try d.string("range"), total: try d.int("total", in: 0...10_000_000), commits: try ChangeCommit.list(d),
                                  big: d.data["big"]?.boolValue ?? false, error: d.optionalString("error"))
@@ -306,6 +306,8 @@ extension EventPayload {
     }
 }
 
+/// Numbers are written to a fixed precision and read back to the same one, so an event read
+/// from a line is written back as the same line.
 private func round3(_ x: Double) -> Double { SafeNumber.finite((SafeNumber.finite(x) * 1000).rounded() / 1000) }
 
 private func weightsJSON(_ w: [VersionWeight]) -> JSONValue {

@@ -119,6 +119,24 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Control characters (C0, DEL, C1), bidi controls and line separators are written as
     /// `\\u` escapes, so a consumer that prints a field never receives them raw.
+    /// JSON written by another encoder (Foundation's leaves DEL, C1 and bidi controls raw) with
+    /// those characters escaped as `\u` sequences, as friday's own writer does. Safe on any
+    /// JSON text: such characters can only stand inside strings.
+    public static func escapingControls(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && escapesAsCode($0.value) }) else { return json }
+        var out = ""
+        out.reserveCapacity(json.utf8.count + 16)
+        for scalar in json.unicodeScalars {
+            if scalar.value >= 0x7F, escapesAsCode(scalar.value) {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     @inline(__always) static func escapesAsCode(_ v: UInt32) -> Bool {
         v < 0x20 || (v >= 0x7F && v < 0xA0) || v == 0x061C || v == 0x200E || v == 0x200F
             || (v >= 0x2028 && v <= 0x202E) || (v >= 0x2066 && v <= 0x2069)
@@ -253,6 +271,8 @@ public enum JSONValue: Sendable, Equatable {
             }
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
             guard let d = Double(text) else { throw fail("bad number") }
+            // 1e309 reads as infinity: a number JSON cannot carry back, refused here.
+            guard d.isFinite else { throw fail("number out of range (beyond ±1.8e308)") }
             return d
         }
 

@@ -16,7 +16,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public var description: String { rfc3339 }
 
     public var rfc3339: String {
-        let millisTotal = Int64(SafeNumber.int(max(-62_135_596_800_000, min(253_402_300_799_000, (seconds * 1000).rounded(.down)))))
+        // To the nearest millisecond, which is what `init(rfc3339:)` keeps: a timestamp read
+        // back is written the same.
+        let millisTotal = Int64(SafeNumber.int(max(-62_135_596_800_000, min(253_402_300_799_000, (seconds * 1000).rounded()))))
         var days = millisTotal / 86_400_000
         var rem = millisTotal % 86_400_000
         if rem < 0 { rem += 86_400_000; days -= 1 }
@@ -50,11 +52,17 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
               (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
         else { return nil }
         var k = 19
-        var frac = 0.0
+        // Milliseconds, as friday writes them; further digits are read and dropped.
+        var millis: Int64 = 0
         if k < u.count, u[k] == 0x2E {
             k += 1
-            var scale = 0.1
-            while k < u.count, u[k] >= 0x30, u[k] <= 0x39 { frac += Double(u[k] - 0x30) * scale; scale /= 10; k += 1 }
+            var digits = 0
+            while k < u.count, u[k] >= 0x30, u[k] <= 0x39 {
+                if digits < 3 { millis = millis * 10 + Int64(u[k] - 0x30) }
+                digits += 1; k += 1
+            }
+            if digits == 0 { return nil }
+            for _ in digits..<max(digits, 3) { millis *= 10 }
         }
         var offset: Int64 = 0
         if k < u.count, u[k] == 0x5A { k += 1 } else if k + 6 <= u.count, u[k] == 0x2B || u[k] == 0x2D, let oh = num(k + 1, 2), let om = num(k + 4, 2) {
@@ -62,7 +70,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         } else { return nil }
         guard k == u.count else { return nil }
         let days = Timestamp.days(fromCivil: y, mo, d)
-        seconds = Double(days * 86400 + h * 3600 + mi * 60 + s - offset) + frac
+        let whole: Int64 = days * 86400 + h * 3600 + mi * 60 + s - offset
+        let total: Int64 = whole * 1000 + millis
+        seconds = Double(total) / 1000
     }
 
     // Howard Hinnant's civil calendar algorithms.

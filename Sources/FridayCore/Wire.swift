@@ -309,9 +309,11 @@ public enum Wire {
 
     static func encode<T: Encodable>(_ value: T) -> String {
         let enc = JSONEncoder()
+        // Keys in order: the same state is always the same line (tests, diffs, seeds).
+        enc.outputFormatting = [.sortedKeys]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         guard let data = try? enc.encode(value) else { return "{\"type\":\"closing\",\"reason\":\"the server could not encode its state\"}" }
-        return String(decoding: data, as: UTF8.self)
+        return JSONValue.escapingControls(String(decoding: data, as: UTF8.self))
     }
 
     /// Compares two secrets in time that depends only on their lengths.

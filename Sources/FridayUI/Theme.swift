@@ -354,6 +354,7 @@ public struct Theme: Sendable, Equatable {
     /// Reads a theme file's text. Errors carry the file and line.
     public static func parse(_ text: String, file: String) throws(ThemeError) -> Theme {
         let table: TOMLTable
+        if let p = TOMLGuard.problem(in: text) { throw ThemeError(file: file, line: p.line, message: p.message) }
         do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
             throw ThemeError(file: file, line: Int(e.source.begin.line), message: e.description)
         } catch { throw ThemeError(file: file, line: nil, message: "\(error)") }

@@ -41,6 +41,7 @@ public struct UserConfig: Sendable, Equatable {
         var warnings: [String] = []
         func line(_ key: String) -> String { Theme.lineOf(key: key, in: text).map { "\(file):\($0)" } ?? file }
         let table: TOMLTable
+        if let p = TOMLGuard.problem(in: text) { return (c, ["\(file):\(p.line): not valid TOML (\(p.message)); friday starts on its defaults"]) }
         do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
             return (c, ["\(file):\(e.source.begin.line): not valid TOML (\(TerminalText.neutralise(e.description))); friday starts on its defaults"])
         } catch { return (c, ["\(file): not valid TOML; friday starts on its defaults"]) }

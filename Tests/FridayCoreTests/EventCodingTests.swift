@@ -1,53 +1,6 @@
 import FridayCore
+import FridayTesting
 import XCTest
-
-/// One of every payload (and of each variant), for round trips and the docs check.
-let everyPayload: [EventPayload] = [
-        .deployStarted(service: "checkout", from: VersionRef(name: "v1", commit: "abc"), to: VersionRef(name: "v2", commit: "def"),
-                       plan: .standard, stages: ["build", "release"], by: "lee"),
-        .stageStarted(stage: "build"),
-        .stageOutput(stage: "build", line: "Step 1/6 : FROM \"distroless\"\t\u{1b}[31m 部署"),
-        .stageFinished(stage: "build", status: .failed, seconds: 12.5),
-        .stepStarted(index: 2, weight: 25, pause: .untilPromoted),
-        .stepStarted(index: 1, weight: 5, pause: .seconds(45)),
-        .trafficSet(weights: [VersionWeight(version: "v1", percent: 75), VersionWeight(version: "v2", percent: 25)], cause: nil),
-        .trafficSet(weights: [VersionWeight(version: "v1", percent: 95), VersionWeight(version: "v2", percent: 5)], cause: .step(index: 1)),
-        .trafficSet(weights: [VersionWeight(version: "v1", percent: 100), VersionWeight(version: "v2", percent: 0)], cause: .revert(by: "maya", reason: "5xx ↑")),
-        .trafficSet(weights: [VersionWeight(version: "v1", percent: 100), VersionWeight(version: "v2", percent: 0)], cause: .revert(by: "judge", reason: nil)),
-        .trafficSet(weights: [VersionWeight(version: "v1", percent: 90), VersionWeight(version: "v2", percent: 10)], cause: .restore),
-        .trafficDrifted(wanted: [VersionWeight(version: "v1", percent: 90), VersionWeight(version: "v2", percent: 10)],
-                        observed: [VersionWeight(version: "v1", percent: 50), VersionWeight(version: "v2", percent: 50)]),
-        .trafficConfirmed,
-        .engineRestarted(downSeconds: 12.5),
-        .metricsUnavailable(provider: "prometheus", error: "no answer within 3.0 s"),
-        .metricsRecovered(provider: "prometheus"),
-        .logRecovered(setAside: 3, keptIn: "/tmp/d.jsonl.broken"),
-        .trafficObserved(weights: [VersionWeight(version: "a", percent: 33), VersionWeight(version: "b", percent: 33), VersionWeight(version: "c", percent: 34)]),
-        .metricsSample(MetricsSample(version: "v2", requests: 1000, errors: 12, p50: 38.125, p99: 140.5, window: 1)),
-        .analysisVerdict(step: 1, verdict: .fail, summary: "too many errors", figures: [Figure(name: "canary error rate", value: 0.061, limit: 0.02), Figure(name: "x", value: 3)]),
-        .commandAccepted(action: .revert, by: "maya", reason: "5xx"),
-        .commandAccepted(action: .promote, by: "maya", reason: nil),
-        .commandRejected(action: .promoteFull, by: "lee", why: "already promoted"),
-        .deployPaused(by: "judge", reason: "error rate"),
-        .deployResumed(by: "maya"),
-        .deployFinished(outcome: .reverted, by: "maya", reason: "5xx"),
-        .deployFinished(outcome: .promoted, by: "rollout", reason: nil),
-        .chatMessage(from: "lee", text: "thanks all 🎉"),
-        .presenceJoined(who: "maya", role: "sre"),
-        .presenceLeft(who: "maya"),
-        .routerUnreachable(provider: "haproxy", error: "connection refused"),
-        .routerRecovered(provider: "haproxy"),
-        .notifyFailed(error: "webhook failed after 4 tries (HTTP 500)"),
-        .hookFinished(hook: "reverted", status: "exit status 2", seconds: 1.25, output: "paged\u{1b}[31m"),
-        .changeListed(range: "a1..b2", total: 30, commits: [ChangeCommit(hash: "b2", author: "Ana", subject: "use uuids")], big: true, error: nil),
-        .changeListed(range: "a1..zz", total: 0, commits: [], big: false, error: "bad revision 'zz'"),
-        .commandAccepted(action: .cancel, by: "alice", reason: nil),
-        .changeListed(range: "a1..b2", total: 1, commits: [ChangeCommit(hash: "b2", author: "Ana", subject: "x", url: "https://github.com/acme/checkout/commit/b2")], big: false, error: nil),
-        .ingestRefused(count: 3, examples: ["line 7: not JSON", "line 9: no stage \"deploy\""]),
-        .gitReverted(range: "a1..b2", branch: "friday/revert-checkout-v2.4.0", commits: [ChangeCommit(hash: "c3", author: "friday", subject: "Revert \"use uuids\"")],
-                     conflicts: [], pushed: "origin", error: nil),
-        .gitReverted(range: "a1..b2", branch: nil, commits: [], conflicts: ["config.txt"], pushed: nil, error: "error: could not revert b2... use uuids"),
-]
 
 final class EventCodingTests: XCTestCase {
     let allPayloads = everyPayload

@@ -139,6 +139,7 @@ public enum DeployConfigParser {
             ConfigError(file: file, line: line ?? key.flatMap { lines.line(of: $0) }, key: key, message: message)
         }
         let root: TOMLTable
+        if let p = TOMLGuard.problem(in: text) { throw ConfigError(file: file, line: p.line, key: nil, message: "not valid TOML: \(p.message)") }
         do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
             throw ConfigError(file: file, line: Int(e.source.begin.line), key: nil, message: "not valid TOML: \(e.description)")
         } catch { throw ConfigError(file: file, line: nil, key: nil, message: "not valid TOML: \(error)") }

@@ -31,7 +31,11 @@ public struct HAProxyRuntime: Sendable, Equatable {
 
     /// `show stat` as rows of named fields.
     public func stats() async throws(RouterError) -> [[String: String]] {
-        let text = try await send("show stat")
+        try HAProxyRuntime.parseStats(try await send("show stat"), address: address)
+    }
+
+    /// An answer to `show stat` (CSV with a `# ` header line) as rows of named fields.
+    public static func parseStats(_ text: String, address: String) throws(RouterError) -> [[String: String]] {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         guard let header = lines.first, header.hasPrefix("# ") else {
             throw RouterError("\(address): unexpected answer to show stat: \(text.prefix(120))")

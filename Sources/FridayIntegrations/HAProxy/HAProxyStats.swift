@@ -7,7 +7,7 @@ import FridayEngine
 /// HAProxy keeps no percentiles: `rtime` (average response time of the last 1024
 /// requests, ms) stands in for both p50 and p99, so the latency check compares averages.
 public final class HAProxyStats: MetricsSource, @unchecked Sendable {
-    let router: HAProxyRouter
+    public let router: HAProxyRouter
     private let lock = Lock()
     /// Counters last seen, per instance and version: each instance has its own baseline, so
     /// one restarted instance (counters back near 0) restarts only its own.
@@ -20,7 +20,12 @@ public final class HAProxyStats: MetricsSource, @unchecked Sendable {
     public func sample(at time: Timestamp, state: DeployState) async throws -> [MetricsSample] {
         var rowsByInstance: [(String, [[String: String]])] = []
         for inst in router.instances { rowsByInstance.append((inst.address, try await inst.stats())) }
-        return try lock.withLock { () throws(RouterError) -> [MetricsSample] in
+        return try fold(rowsByInstance)
+    }
+
+    /// Samples from one `show stat` per instance, against the counters seen last time.
+    public func fold(_ rowsByInstance: [(String, [[String: String]])]) throws -> [MetricsSample] {
+        try lock.withLock { () throws(RouterError) -> [MetricsSample] in
             var totals: [String: (requests: Int, errors: Int, rtime: Double, n: Int, counted: Bool)] = [:]
             for (address, rows) in rowsByInstance {
                 for (version, server) in router.servers.sorted(by: { $0.key < $1.key }) {

@@ -76,6 +76,11 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
         let q = template.replacingOccurrences(of: "{version}", with: version)
             .replacingOccurrences(of: "{server}", with: servers[version] ?? version)
         let body = try get("/api/v1/query?query=" + percentEncode(q), cancel: cancel)
+        return try PrometheusMetrics.value(fromAnswer: body, query: q, url: url)
+    }
+
+    /// The single finite value of an instant query's answer (`/api/v1/query`), or why not.
+    public static func value(fromAnswer body: String, query q: String, url: String) throws(RouterError) -> Double {
         let json: JSONValue
         do { json = try JSONValue.parse(body) } catch { throw RouterError("prometheus \(url): not JSON (\(error.description)) for \(q)") }
         guard json["status"]?.stringValue == "success" else {
