@@ -1,7 +1,8 @@
 /// Checks, before a TOML parser sees a file, what the parser friday uses (toml++ inside
 /// TOMLKit) does not check itself and stops the program on instead (an assertion): a table
 /// header whose name begins with a character no key can begin with, such as `[#x]` or
-/// `[[`steps]]`. Found by fuzzing the deploy-file and theme parsers.
+/// `[[`steps]]`, and a `}` closing an array (`keys = [ }`). Found by fuzzing the deploy-file
+/// and theme parsers.
 ///
 /// A small lexer: it follows strings (basic, literal, multi-line), comments and the brackets
 /// of values, so a `[` that opens an array value is never taken for a header.
@@ -9,7 +10,10 @@ public enum TOMLGuard {
     /// The line and what is wrong, or nil when the parser can be given the text.
     public static func problem(in text: String) -> (line: Int, message: String)? {
         let s = Array(text.unicodeScalars)
-        var i = 0, line = 1, depth = 0
+        var i = 0, line = 1
+        // The brackets of values still open: `[` for arrays, `{` for inline tables.
+        var open: [Unicode.Scalar] = []
+        var depth: Int { open.count }
         var lineStart = true
         func at(_ k: Int) -> Unicode.Scalar? { k < s.count ? s[k] : nil }
         func keyStart(_ c: Unicode.Scalar?) -> Bool {
@@ -72,11 +76,16 @@ public enum TOMLGuard {
                     i += 1
                 }
             case "[", "{":
-                depth += 1
+                open.append(c)
                 lineStart = false
                 i += 1
             case "]", "}":
-                depth = max(0, depth - 1)
+                if let last = open.last {
+                    if (last == "[") != (c == "]") {
+                        return (line, "'\(c)' cannot close the '\(last)' opened before it (an array closes with ']', an inline table with '}')")
+                    }
+                    open.removeLast()
+                }
                 lineStart = false
                 i += 1
             default:

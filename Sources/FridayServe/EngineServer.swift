@@ -268,7 +268,7 @@ public final class EngineServer: Sendable {
             // nothing comes before them.
             let welcome = Wire.Welcome(deploy: engine.deployID, who: c.who, role: c.role, now: engine.clock.now(),
                                        speed: options.speed, label: options.label, judge: engine.judge, bell: options.bell)
-            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.welcome(welcome).line), isEvent: false))
+            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.welcome(welcome).line), seq: nil))
             c.outbox.offer(.resync)
             s.clients[c.id] = c
             return c
@@ -276,11 +276,19 @@ public final class EngineServer: Sendable {
     }
 
     private func write(_ c: Client, to out: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        // The snapshot is taken when the writer gets to it, so it can hold events the fan-out
+        // has queued behind it: those are not sent again. A client gets each event once.
+        var sentUpTo = -1
         while let item = await c.outbox.next() {
             let buf: ByteBuffer
             switch item {
-            case let .line(b, _): buf = b
-            case .resync: buf = Self.buffer(Wire.ServerMessage.snapshot(await engine.snapshot()).line)
+            case let .line(b, seq):
+                if let seq, seq <= sentUpTo { continue }
+                buf = b
+            case .resync:
+                let snap = await engine.snapshot()
+                sentUpTo = snap.lastSeq
+                buf = Self.buffer(Wire.ServerMessage.snapshot(snap).line)
             }
             c.outbox.writing(true)
             try await out.write(buf)
@@ -380,7 +388,7 @@ public final class EngineServer: Sendable {
             let id = (try? JSONValue.parse(bytes: line.readableBytesView))?["id"]?.intValue.flatMap { $0 >= 0 ? $0 : nil } ?? 0
             reply = .refused(id: id, reason: "bad message: \(error.message)")
         }
-        c.outbox.offer(.line(Self.buffer(reply.line), isEvent: false))
+        c.outbox.offer(.line(Self.buffer(reply.line), seq: nil))
     }
 
     // MARK: fan-out, watchdog, stopping
@@ -393,7 +401,7 @@ public final class EngineServer: Sendable {
             // Encoded once for everyone, and not at all with nobody listening.
             guard !clients.isEmpty else { continue }
             let buf = Self.buffer(Wire.ServerMessage.eventLine(e))
-            for c in clients { c.outbox.offer(.line(buf, isEvent: true)) }
+            for c in clients { c.outbox.offer(.line(buf, seq: e.seq)) }
         }
     }
 
@@ -459,7 +467,7 @@ public final class EngineServer: Sendable {
         // The log says who was watching when the engine stopped, and that they are gone.
         for c in clients where c.kind == .dashboard { _ = await engine.ingest(.presenceLeft(who: c.who)) }
         for c in clients {
-            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.closing(reason: reason).line), isEvent: false))
+            c.outbox.offer(.line(Self.buffer(Wire.ServerMessage.closing(reason: reason).line), seq: nil))
             c.outbox.finish()
         }
         // Give the writers a moment to send the closing line, then close what is left.

@@ -46,7 +46,9 @@ struct LineTooLong: Error, CustomStringConvertible {
 /// and the closing line are always kept. The engine's fan-out only ever appends here, so a
 /// client that stops reading never slows the engine or the other clients.
 final class Outbox: Sendable {
-    enum Item: Sendable { case line(ByteBuffer, isEvent: Bool), resync }
+    /// A line to write (`seq` is the event's, nil for replies and notices), or a snapshot to
+    /// take when the writer gets to it.
+    enum Item: Sendable { case line(ByteBuffer, seq: Int?), resync }
 
     private struct State {
         var items = CircularBuffer<Item>(initialCapacity: 64)
@@ -69,12 +71,12 @@ final class Outbox: Sendable {
     func offer(_ item: Item) {
         let wake: (CheckedContinuation<Item?, Never>, Item)? = state.withLock { s in
             guard !s.finished else { return nil }
-            if case .line(_, true) = item {
+            if case .line(_, .some) = item {
                 if s.events >= limit {
                     // Behind by `limit` events: forget them, the client is sent the state instead.
                     s.dropped += s.events
                     s.items = CircularBuffer(s.items.filter {
-                        switch $0 { case .line(_, true), .resync: return false; default: return true }
+                        switch $0 { case .line(_, .some), .resync: return false; default: return true }
                     })
                     s.events = 0
                     s.items.append(.resync)
@@ -98,7 +100,7 @@ final class Outbox: Sendable {
 
     private func take(_ s: inout State) -> Item? {
         guard let first = s.items.popFirst() else { return nil }
-        if case .line(_, true) = first { s.events -= 1 }
+        if case .line(_, .some) = first { s.events -= 1 }
         return first
     }
 

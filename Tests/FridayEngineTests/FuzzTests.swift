@@ -51,7 +51,8 @@ final class FuzzTests: XCTestCase {
     /// toml++ (inside TOMLKit) stopped the program on an assertion for `[#x]`: `friday check`
     /// printed a crash report. Now a clear error with file:line, before the parser sees it.
     func testATableHeaderThatCannotBeANameIsAnErrorNotACrash() throws {
-        for (text, line) in [("[#x]\nname = \"a\"\n", 1), ("[deploy]\nid = \"a\"\n\n[[`ipeline.stage]]\n", 4), ("[deploy]\nid = \"a\"\n[\n", 3), ("[ [x]]\n", 1)] {
+        for (text, line) in [("[#x]\nname = \"a\"\n", 1), ("[deploy]\nid = \"a\"\n\n[[`ipeline.stage]]\n", 4), ("[deploy]\nid = \"a\"\n[\n", 3), ("[ [x]]\n", 1),
+                            ("name = \"in\"\n[keys]\nprom.ote = [ }\n", 3), ("a = [\n  1,\n  }\n", 3), ("a = { b = [1, 2} }\n", 1)] {
             XCTAssertThrowsError(try DeployConfigParser.parse(text, file: "d.toml")) { e in
                 let err = e as! ConfigError
                 XCTAssertEqual(err.line, line, "\(text): \(err)")

@@ -1,0 +1,26 @@
+import FridayTesting
+import Foundation
+import XCTest
+
+/// The soak's short version (the long one is `friday bench soak` with its defaults, in
+/// BENCHMARKS.md): an engine in its own process with a real log, clients attached over its
+/// socket, a steady load, then SIGKILL under that load and the log reopened.
+final class SoakTests: XCTestCase {
+    func testUnderLoadEveryClientGetsEverySeqAndKillNineLosesNothingAcknowledged() throws {
+        let r = try runProcess(fridayBinary(), ["bench", "soak", "--clients", "5", "--rate", "500", "--seconds", "14", "--every", "4", "--kill-after", "12"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let out = r.out
+        print(out)
+        let summary = try XCTUnwrap(out.split(separator: "\n").first { $0.contains("clients,") }.map(String.init), out)
+        XCTAssertTrue(summary.contains("gaps 0, resyncs 0"), summary)
+        // No client more than a second behind (a debug build, two cores shared with the engine).
+        let maxDelay = try XCTUnwrap(summary.split(separator: "max ").last.flatMap { Double($0.split(separator: " ").first ?? "") }, summary)
+        XCTAssertLessThan(maxDelay, 1000, summary)
+        let got = summary.split(separator: "got ").last?.split(separator: " ").first.flatMap { Int($0) } ?? 0
+        XCTAssertGreaterThan(got, 4000, "each client got the events of 12 s at 500/s: \(summary)")
+        let killed = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("killed with SIGKILL") }.map(String.init), out)
+        XCTAssertTrue(killed.hasSuffix("events lost: 0"), killed)
+        let acked = killed.split(separator: "; ").first { $0.hasSuffix("commands acknowledged") }.flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
+        XCTAssertGreaterThan(acked, 50, killed)
+    }
+}
