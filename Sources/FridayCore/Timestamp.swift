@@ -18,7 +18,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public var rfc3339: String {
         // To the nearest millisecond, which is what `init(rfc3339:)` keeps: a timestamp read
         // back is written the same.
-        let millisTotal = Int64(SafeNumber.int(max(-62_135_596_800_000, min(253_402_300_799_000, (seconds * 1000).rounded()))))
+        let first = Double(Timestamp.firstMillis), last = Double(Timestamp.lastMillis)
+        let clamped: Double = max(first, min(last, (seconds * 1000).rounded()))
+        let millisTotal = Int64(SafeNumber.int(clamped))
         var days = millisTotal / 86_400_000
         var rem = millisTotal % 86_400_000
         if rem < 0 { rem += 86_400_000; days -= 1 }
@@ -26,6 +28,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         let h = rem / 3_600_000, mi = (rem / 60_000) % 60, s = (rem / 1000) % 60, ms = rem % 1000
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(h, 2)):\(pad(mi, 2)):\(pad(s, 2)).\(pad(ms, 3))Z"
     }
+
+    /// 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, in milliseconds since 1970.
+    static let firstMillis: Int64 = -62_135_596_800_000
+    static let lastMillis: Int64 = 253_402_300_799_999
 
     /// `16:00:05` in UTC, for the team log.
     public var clockText: String {
@@ -72,6 +78,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         let days = Timestamp.days(fromCivil: y, mo, d)
         let whole: Int64 = days * 86400 + h * 3600 + mi * 60 + s - offset
         let total: Int64 = whole * 1000 + millis
+        // Years 0001 to 9999, what RFC 3339 text can say and `rfc3339` writes back.
+        guard (Timestamp.firstMillis...Timestamp.lastMillis).contains(total) else { return nil }
         seconds = Double(total) / 1000
     }
 

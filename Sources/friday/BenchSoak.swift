@@ -27,6 +27,7 @@ struct BenchSoak: AsyncParsableCommand {
     }
 
     final class Book: Sendable { let m = Mutex(ClientBooks()) }
+    final class Acks: Sendable { let m = Mutex<[String]>([]) }
 
     struct ClientBooks: Sendable {
         var received = 0, gaps = 0, resyncs = 0, lastSeq = -1, maxSeq = -1
@@ -74,12 +75,13 @@ struct BenchSoak: AsyncParsableCommand {
             }
         }
         // One client also chats, and keeps what the engine acknowledged.
-        let acked = Mutex<[String]>([])
-        let talker = Task {
+        let acked = Acks()
+        let chatty = conns[0]
+        let talker = Task { @Sendable in
             var n = 0
             while !Task.isCancelled {
                 let text = "ack-me \(n)"
-                if case .accepted = await conns[0].command(.say, text: text) { acked.withLock { $0.append(text) } }
+                if case .accepted = await chatty.command(.say, text: text) { acked.m.withLock { $0.append(text) } }
                 n += 1
                 try? await Task.sleep(for: .milliseconds(50))
             }
@@ -132,7 +134,7 @@ struct BenchSoak: AsyncParsableCommand {
             var texts = Set<String>()
             for e in events { if case let .chatMessage(_, t) = e.payload { texts.insert(t) } }
             let seen = all.map(\.maxSeq).max() ?? -1
-            let ackedTexts = acked.withLock { $0 }
+            let ackedTexts = acked.m.withLock { $0 }
             let lostAcks = ackedTexts.filter { !texts.contains($0) }.count
             let lostSeen = max(0, seen - rec.state.lastSeq)
             Plain.out("killed with SIGKILL at \(String(format: "%.0f", killAfter!)) s: the log reopened with \(rec.state.lastSeq + 1) events (\(rec.setAside) torn line(s) set aside); "

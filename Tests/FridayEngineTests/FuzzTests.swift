@@ -78,6 +78,11 @@ final class FuzzTests: XCTestCase {
         XCTAssertEqual(Timestamp(rfc3339: t.rfc3339), t)
         XCTAssertEqual(Timestamp(rfc3339: "2026-12-04T15:00:16.5Z")?.rfc3339, "2026-12-04T15:00:16.500Z")
         XCTAssertNil(Timestamp(rfc3339: "2026-12-04T15:00:16.Z"))
+        // Year 0000 was read, then written as 0001 (libFuzzer found it): years 0001 to 9999 only.
+        XCTAssertNil(Timestamp(rfc3339: "0000-12-04T15:00:05.000Z"))
+        XCTAssertNil(Timestamp(rfc3339: "0001-01-01T00:00:00+01:00"))
+        XCTAssertEqual(Timestamp(rfc3339: "9999-12-31T23:59:59.999Z")?.rfc3339, "9999-12-31T23:59:59.999Z")
+        XCTAssertEqual(Timestamp(rfc3339: "0001-01-01T00:00:00.000Z")?.rfc3339, "0001-01-01T00:00:00.000Z")
         let line = #"{"v":1,"seq":0,"ts":"2026-12-04T15:00:19.000Z","deploy":"d","type":"analysis.verdict","data":{"step":1,"verdict":"fail","summary":"s","figures":[{"name":"x","value":0.0000001,"limit":0.0200004}]}}"#
         let e = try EventLog.event(fromLine: FuzzTarget.withChecksum(Array(line.utf8)))
         XCTAssertEqual(try EventLog.event(fromLine: Array(EventLog.line(for: e).utf8)), e)
