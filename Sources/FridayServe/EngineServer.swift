@@ -279,19 +279,26 @@ public final class EngineServer: Sendable {
         // The snapshot is taken when the writer gets to it, so it can hold events the fan-out
         // has queued behind it: those are not sent again. A client gets each event once.
         var sentUpTo = -1
-        while let item = await c.outbox.next() {
-            let buf: ByteBuffer
-            switch item {
-            case let .line(b, seq):
-                if let seq, seq <= sentUpTo { continue }
-                buf = b
-            case .resync:
-                let snap = await engine.snapshot()
-                sentUpTo = snap.lastSeq
-                buf = Self.buffer(Wire.ServerMessage.snapshot(snap).line)
+        var bufs: [ByteBuffer] = []
+        while let first = await c.outbox.next() {
+            // What else is already waiting goes out with it: one write and one flush for up to
+            // 256 lines, not a system call per event (at 10,000 events/s and 50 clients, the
+            // difference between keeping up and falling behind on two cores).
+            bufs.removeAll(keepingCapacity: true)
+            for item in [first] + c.outbox.takeAvailable(max: 255) {
+                switch item {
+                case let .line(b, seq):
+                    if let seq, seq <= sentUpTo { continue }
+                    bufs.append(b)
+                case .resync:
+                    let snap = await engine.snapshot()
+                    sentUpTo = snap.lastSeq
+                    bufs.append(Self.buffer(Wire.ServerMessage.snapshot(snap).line))
+                }
             }
+            guard !bufs.isEmpty else { continue }
             c.outbox.writing(true)
-            try await out.write(buf)
+            try await out.write(contentsOf: bufs)
             c.outbox.writing(false)
         }
         out.finish()

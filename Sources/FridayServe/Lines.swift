@@ -104,6 +104,16 @@ final class Outbox: Sendable {
         return first
     }
 
+    /// Up to `max` items already waiting, without waiting for more (the writer sends them
+    /// with the one it waited for, in one write and one flush).
+    func takeAvailable(max: Int) -> [Item] {
+        state.withLock { s in
+            var out: [Item] = []
+            while out.count < max, let i = take(&s) { out.append(i) }
+            return out
+        }
+    }
+
     /// The next item, waiting for one; nil once finished and drained.
     func next() async -> Item? {
         if let now = state.withLock({ s -> Item?? in
