@@ -15,6 +15,8 @@ public enum TOMLGuard {
         var open: [Unicode.Scalar] = []
         var depth: Int { open.count }
         var lineStart = true
+        // toml++ skips a byte order mark, so a header right after one is a header.
+        if s.first == "\u{FEFF}" { i = 1 }
         func at(_ k: Int) -> Unicode.Scalar? { k < s.count ? s[k] : nil }
         func keyStart(_ c: Unicode.Scalar?) -> Bool {
             guard let c else { return true } // the end: the parser reports it
@@ -39,9 +41,18 @@ public enum TOMLGuard {
                 let multi = at(i + 1) == c && at(i + 2) == c
                 i += multi ? 3 : 1
                 while i < s.count {
-                    if c == "\"", s[i] == "\\" { i += 2; continue }
+                    if c == "\"", s[i] == "\\" {
+                        if at(i + 1) == "\n" { line += 1 }
+                        i += 2; continue
+                    }
                     if multi {
-                        if s[i] == c, at(i + 1) == c, at(i + 2) == c { i += 3; break }
+                        if s[i] == c, at(i + 1) == c, at(i + 2) == c {
+                            // Up to two more quotes belong to the string: `"""x""""` is `x"`.
+                            i += 3
+                            var extra = 0
+                            while extra < 2, at(i) == c { i += 1; extra += 1 }
+                            break
+                        }
                         if s[i] == "\n" { line += 1 }
                     } else {
                         if s[i] == c { i += 1; break }

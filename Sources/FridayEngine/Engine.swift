@@ -17,6 +17,8 @@ public actor Engine {
 
     public private(set) var state = DeployState()
     private var nextSeq = 0
+    /// The last seq published (on disk, and handed to subscribers).
+    private var publishedUpTo = -1
     private var subscribers: [Int: AsyncStream<DeployEvent>.Continuation] = [:]
     private var nextSubscriberID = 0
     private var sinks: [@Sendable (DeployEvent) -> Void] = []
@@ -158,12 +160,15 @@ public actor Engine {
     /// queue's order (so no other event comes between the check and the record), or says why
     /// not. The state is lent to `check`, not copied.
     public func ingest(checking check: @escaping @Sendable (DeployState) -> Result<EventPayload, IngestRefusal>) async -> Result<DeployEvent, IngestRefusal> {
-        await serially { e in
+        let r = await serially { e in
             switch check(e.state) {
-            case let .success(p): return .success(e.record(p, at: e.commandTime()))
+            case let .success(p): return Result<DeployEvent, IngestRefusal>.success(e.record(p, at: e.commandTime()))
             case let .failure(why): return .failure(why)
             }
         }
+        // Acknowledged only once on disk: a log that failed under it is a refusal.
+        if case let .success(ev) = r, ev.seq > publishedUpTo { return .failure(IngestRefusal("the engine stopped: \(fatal ?? "not recorded")")) }
+        return r
     }
 
     /// Records many events from outside in one queue operation (one sync of the log for
@@ -172,18 +177,23 @@ public actor Engine {
     /// saying what was refused. Returns the refusals by index.
     public func ingest(batch count: Int, checking check: @escaping @Sendable (Int, DeployState) -> Result<EventPayload, IngestRefusal>,
                        summary: @escaping @Sendable ([IndexedRefusal]) -> EventPayload?) async -> [IndexedRefusal] {
-        await serially { e in
+        let (refusals, recorded) = await serially { e in
             var refused: [IndexedRefusal] = []
+            var recorded: [(index: Int, seq: Int)] = []
             let t = e.commandTime()
             for i in 0..<count {
                 switch check(i, e.state) {
-                case let .success(p): e.record(p, at: t)
+                case let .success(p): recorded.append((i, e.record(p, at: t).seq))
                 case let .failure(why): refused.append(IndexedRefusal(index: i, refusal: why))
                 }
             }
             if let p = summary(refused) { e.record(p, at: t) }
-            return refused
+            return (refused, recorded)
         }
+        // What the log could not keep is refused, not counted as recorded.
+        guard let fatal else { return refusals }
+        let lost = recorded.filter { $0.seq > publishedUpTo }.map { IndexedRefusal(index: $0.index, refusal: IngestRefusal("the engine stopped: \(fatal)")) }
+        return (refusals + lost).sorted { $0.index < $1.index }
     }
 
     /// Moves the deploy to time `t`: sources, due transitions, metrics, the judge.
@@ -239,6 +249,7 @@ public actor Engine {
 
     private func handle(_ command: Command, at t: Timestamp) async -> CommandDecision {
         if let fatal { return .rejected("the engine stopped: \(fatal)") }
+        let first = nextSeq
         let decision = RolloutLogic.decide(command, in: state)
         switch decision {
         case let .rejected(why):
@@ -246,9 +257,10 @@ public actor Engine {
         case let .accepted(intents):
             await execute(intents, at: t)
         }
-        // A command whose line could not be written or synced is not acknowledged: the log
-        // stopped under it, and an acknowledgement would promise what the disk may not hold.
-        if let fatal { return .rejected("the engine stopped: \(fatal)") }
+        // A command whose first line (its acceptance) could not be written or synced is not
+        // acknowledged: an acknowledgement would promise what the disk may not hold. Once that
+        // line is on disk and published the command stands, even if the log fails after it.
+        if let fatal, publishedUpTo < first { return .rejected("the engine stopped before this was recorded: \(fatal)") }
         return decision
     }
 
@@ -494,7 +506,9 @@ public actor Engine {
     /// once it is on disk: durable events at once, batched ones (samples, stage output) at
     /// the end of the operation, after one sync. Nobody sees an event the log could lose.
     @discardableResult
-    private func record(_ payload: EventPayload, at t: Timestamp) -> DeployEvent {
+    private func record(_ payload: EventPayload, at time: Timestamp) -> DeployEvent {
+        // To the millisecond the log keeps, so the state in memory is the state read back.
+        let t = Timestamp(seconds: (time.seconds * 1000).rounded() / 1000)
         let event = DeployEvent(seq: nextSeq, ts: t, deploy: deployID, payload: payload)
         guard fatal == nil else { return event }
         // Folded in place (a copy would cost a copy of every buffer per event).
@@ -526,6 +540,7 @@ public actor Engine {
         }
         let events = held
         held.removeAll(keepingCapacity: true)
+        if let last = events.last { publishedUpTo = last.seq }
         for event in events {
             for sink in sinks { sink(event) }
             for c in subscribers.values {

@@ -125,8 +125,14 @@ public final class EventLog: @unchecked Sendable {
             }
             throw LogError(path: path, line: nil, message: "cannot lock: \(String(cString: strerror(code)))")
         }
-        // A new file is on disk only once its directory entry is: sync the directory too.
-        if !existed, fs.fullSync(fd) != 0 || !syncDirectory(of: path, fs: fs) {
+        var st0 = stat()
+        // An empty regular file (a device such as /dev/full in the tests is left as it is).
+        let empty = fstat(fd, &st0) == 0 && st0.st_size == 0 && (st0.st_mode & S_IFMT) == S_IFREG
+        // A new log's snapshot, if one was left behind (the log removed by hand), is not its own.
+        if !existed || empty { unlink(snapshotPath(path)) }
+        // A new file is on disk only once its directory entry is: sync the directory too (also
+        // for an empty one, which a crash may have left between its creation and that sync).
+        if empty, fs.fullSync(fd) != 0 || !syncDirectory(of: path, fs: fs) {
             let why = String(cString: strerror(errno))
             Glibc.close(fd)
             throw LogError(path: path, line: nil, message: "cannot sync the new log to disk: \(why)")
@@ -255,7 +261,8 @@ public final class EventLog: @unchecked Sendable {
             let wrote = t.withUnsafeBytes { fs.write(bfd, $0) }
             let synced = fs.fullSync(bfd)
             Glibc.close(bfd)
-            guard wrote == t.count, synced == 0 else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside") }
+            // The set-aside tail's directory entry is on disk before the log is cut.
+            guard wrote == t.count, synced == 0, syncDirectory(of: bp, fs: fs) else { Glibc.close(fd); throw LogError(path: bp, line: nil, message: "cannot keep the broken tail aside") }
             guard ftruncate(fd, off_t(fileBase + bad.offset)) == 0, fs.fullSync(fd) == 0 else {
                 Glibc.close(fd); throw LogError(path: path, line: bad.line, message: "cannot cut the broken tail: \(String(cString: strerror(errno)))")
             }
@@ -264,6 +271,9 @@ public final class EventLog: @unchecked Sendable {
         let end = fileBase + (firstBad?.offset ?? data.count)
         lseek(fd, off_t(end), SEEK_SET)
         let crc = data.withUnsafeBytes { CRC32.update(crcBefore, UnsafeRawBufferPointer(rebasing: $0[0..<(end - fileBase)])) }
+        // A snapshot that did not match is gone once the whole log has been read: the next one
+        // is written from this log (after `snapshotEvery` events).
+        if snapshotProblem != nil { unlink(snapshotPath(path)) }
         let log = EventLog(path: path, fd: fd, offset: end, prefixCRC: crc, snapshotEvery: snapshotEvery, fs: fs)
         log.sinceSnapshot = read
         return (log, Recovery(state: state, eventsRead: read, setAside: setAside, brokenPath: broken, usedSnapshot: usedSnapshot,
@@ -379,9 +389,10 @@ public final class EventLog: @unchecked Sendable {
         var written = 0
         while written < pending.count {
             let n = pending.withUnsafeBytes { fs.write(fd, UnsafeRawBufferPointer(rebasing: $0[written...])) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let err = LogError(path: path, line: nil, message: "cannot write: \(String(cString: strerror(errno))); nothing after \(offsetDescription) is recorded")
+            if n <= 0 {
+                if n < 0, errno == EINTR { continue }
+                let why = n == 0 ? "the disk took no bytes" : String(cString: strerror(errno))
+                let err = LogError(path: path, line: nil, message: "cannot write: \(why); nothing after \(offsetDescription) is recorded")
                 failure = err
                 throw err
             }

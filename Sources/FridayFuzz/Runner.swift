@@ -86,7 +86,8 @@ public struct FuzzRunner {
             if n % 256 == 0, seconds.isFinite, ContinuousClock.now - t0 > .milliseconds(Int(seconds * 1000)) { break }
         }
         CrashKeeper.release()
-        let secs = Double((ContinuousClock.now - t0).components.attoseconds) / 1e18 + Double((ContinuousClock.now - t0).components.seconds)
+        let took = (ContinuousClock.now - t0).components
+        let secs = Double(took.seconds) + Double(took.attoseconds) / 1e18
         let ms = Double(slowest.components.seconds) * 1000 + Double(slowest.components.attoseconds) / 1e15
         return Report(target: target, executions: n, seconds: secs, slowestMilliseconds: ms, slowestInput: slowestInput)
     }
@@ -97,34 +98,37 @@ public struct FuzzRunner {
 /// writes it and aborts when one input runs for more than 10 s (a hang).
 enum CrashKeeper {
     nonisolated(unsafe) static var buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1 << 20)
-    nonisolated(unsafe) static var length = 0
+    static let length = Atomic<Int>(0)
     nonisolated(unsafe) static var pathC: UnsafeMutablePointer<CChar>?
     static let executions = Atomic<Int>(0)
     static let watching = Atomic<Bool>(false)
+    static let watchdogStarted = Atomic<Bool>(false)
+    // Written by the signal handler, which must not allocate: made here, once.
+    nonisolated(unsafe) static let crashed = strdup("friday-fuzz: the target crashed; its input is kept\n")!
+    nonisolated(unsafe) static let hung = strdup("friday-fuzz: one input ran for more than 10 s (a hang); its input is kept\n")!
 
     static func install(path: String, target: String) {
         pathC = strdup(path)
         for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT] {
             signal(sig) { sig in
                 CrashKeeper.save()
-                let msg = "friday-fuzz: the target crashed (signal \(sig)); its input is kept\n"
-                _ = msg.withCString { write(2, $0, strlen($0)) }
+                _ = write(2, CrashKeeper.crashed, strlen(CrashKeeper.crashed))
                 signal(sig, SIG_DFL)
                 raise(sig)
             }
         }
-        if !watching.exchange(true, ordering: .relaxed) {
+        watching.store(true, ordering: .relaxed)
+        if !watchdogStarted.exchange(true, ordering: .relaxed) {
             let t = Thread {
                 var last = -1, still = 0
                 while true {
                     sleep(1)
                     let now = executions.load(ordering: .relaxed)
-                    if now == last, length >= 0, watching.load(ordering: .relaxed) { still += 1 } else { still = 0 }
+                    if now == last, watching.load(ordering: .relaxed) { still += 1 } else { still = 0 }
                     last = now
                     if still >= 10 {
                         save()
-                        let msg = "friday-fuzz: one input ran for more than 10 s (a hang); its input is kept\n"
-                        _ = msg.withCString { write(2, $0, strlen($0)) }
+                        _ = write(2, hung, strlen(hung))
                         abort()
                     }
                 }
@@ -135,11 +139,12 @@ enum CrashKeeper {
 
     static func hold(_ input: [UInt8]) {
         let n = min(input.count, 1 << 20)
-        input.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: n) }
-        length = n
+        input.withUnsafeBufferPointer { if let b = $0.baseAddress { buffer.update(from: b, count: n) } }
+        length.store(n, ordering: .releasing)
         executions.add(1, ordering: .relaxed)
     }
 
+    /// The runs are over: the watchdog stops counting (and the signal handlers stay, harmless).
     static func release() { watching.store(false, ordering: .relaxed) }
 
     /// Async-signal-safe: open, write, close.
@@ -147,7 +152,7 @@ enum CrashKeeper {
         guard let pathC else { return }
         let fd = open(pathC, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { return }
-        _ = write(fd, buffer, length)
+        _ = write(fd, buffer, length.load(ordering: .acquiring))
         close(fd)
     }
 }

@@ -43,7 +43,8 @@ struct BenchSoak: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let log = dir + "/soak.jsonl", socket = dir + "/soak.sock"
-        let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+        // This very binary, wherever it was started from (a relative path, or through PATH).
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let child = try spawnChild(me, ["bench", "soak-engine", "--log", log, "--socket", socket, "--rate", String(rate), "--seconds", String(seconds)])
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: socket), Date() < deadline { usleep(20_000) }
@@ -102,6 +103,8 @@ struct BenchSoak: AsyncParsableCommand {
         }
         talker.cancel()
         _ = await talker.value
+        // Sockets the engine closed before the end (a client it judged stalled, say).
+        let droppedEarly = killed ? 0 : books.filter { $0.m.withLock { $0.ended } }.count
         if !killed { memory.append((elapsed(), residentMegabytes(pid: child))); kill(child, SIGTERM) }
         var status: Int32 = 0
         waitpid(child, &status, 0)
@@ -115,9 +118,9 @@ struct BenchSoak: AsyncParsableCommand {
         let delays = all.flatMap(\.delays).sorted()
         func pct(_ p: Double) -> Double { delays.isEmpty ? .nan : delays[min(delays.count - 1, Int(Double(delays.count - 1) * p))] }
         let received = all.map(\.received)
-        Plain.out(String(format: "%d clients, %.0f s at %d events/s: each client got %d to %d events; fell behind %d times, resynced %d; delay median %.2f ms, p99 %.2f ms, max %.2f ms",
+        Plain.out(String(format: "%d clients, %.0f s at %d events/s: each client got %d to %d events; fell behind %d times, resynced %d; delay median %.2f ms, p99 %.2f ms, max %.2f ms; %d dropped by the engine",
                          clients, min(elapsed(), seconds), rate, received.min() ?? 0, received.max() ?? 0, all.map(\.gaps).reduce(0, +), all.map(\.resyncs).reduce(0, +),
-                         pct(0.5), pct(0.99), delays.last ?? .nan))
+                         pct(0.5), pct(0.99), delays.last ?? .nan, droppedEarly))
         if memory.count >= 2 {
             let after = memory.count > 2 ? memory[1].1 : memory[0].1
             Plain.out(String(format: "engine memory: %.1f MB at the start, %.1f MB after the first sample, %.1f MB at the end (max %.1f)",

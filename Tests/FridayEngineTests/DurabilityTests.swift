@@ -209,8 +209,12 @@ final class DurabilityTests: XCTestCase {
         let path = try await recorded("flipped.jsonl")
         let offset = try snapshotOffset(path)
         var bytes = try XCTUnwrap(FileManager.default.contents(atPath: path))
-        // One byte flipped in the middle of a line well before the snapshot's offset.
-        let at = offset / 2
+        // One byte flipped in a line's JSON well before the snapshot's offset: the `v` of
+        // `{"v":1,…` at the start of the line holding the middle byte (never the CRC's hex,
+        // where a changed letter case could still read as the same number).
+        let lineStart = (bytes[..<(offset / 2)].lastIndex(of: 0x0A) ?? -1) + 1
+        let at = lineStart + 2
+        XCTAssertEqual(bytes[at], UInt8(ascii: "v"))
         bytes[at] ^= 0x20
         try bytes.write(to: URL(fileURLWithPath: path))
         let lineNo = bytes.prefix(at).filter { $0 == 0x0A }.count + 1
