@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         .target(name: "FridayCore", swiftSettings: strict),
@@ -27,13 +30,21 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: strict),
+        // The shared history on PostgreSQL (PostgresNIO): the outbox, boards' rows, deploy locks.
+        .target(name: "FridayStore", dependencies: [
+            "FridayCore", "FridayEngine",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: strict),
         .target(name: "FridayUI", dependencies: ["FridayCore", "TOMLKit"], swiftSettings: strict),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(name: "FridayTerminal", dependencies: ["FridayUI", "CNcursesw"], swiftSettings: strict),
         .executableTarget(
             name: "friday",
             dependencies: [
-                "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe", "FridayUI", "FridayTerminal",
+                "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe", "FridayStore", "FridayUI", "FridayTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -47,6 +58,6 @@ let package = Package(
         .testTarget(name: "FridayEngineTests", dependencies: ["FridayCore", "FridayEngine", "FridayIntegrations", "FridayTesting", "FridayFuzz"], swiftSettings: strict),
         .testTarget(name: "FridayUITests", dependencies: ["FridayCore", "FridayUI", "FridayEngine", "FridayIntegrations", "FridayTesting", "FridayTerminal"],
                     exclude: ["__Snapshots__"], swiftSettings: strict),
-        .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting", "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe"], swiftSettings: strict),
+        .testTarget(name: "FridayEndToEndTests", dependencies: ["FridayTesting", "FridayCore", "FridayEngine", "FridayIntegrations", "FridayServe", "FridayStore"], swiftSettings: strict),
     ]
 )

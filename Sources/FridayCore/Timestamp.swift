@@ -119,3 +119,19 @@ public func formatDuration(_ seconds: Double) -> String {
     if s < 3600 { return "\(s / 60)m\(pad(Int64(s % 60), 2))s" }
     return "\(s / 3600)h\(pad(Int64((s / 60) % 60), 2))m"
 }
+
+extension Timestamp {
+    /// Whole days since 1970-01-01 (UTC), rounded down.
+    var utcDays: Int64 { Int64(SafeNumber.int((seconds / 86_400).rounded(.down))) }
+
+    /// `2026-11-27`, the UTC date.
+    public var utcDate: String {
+        let (y, m, d) = Timestamp.civil(fromDays: utcDays)
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
+    }
+
+    /// The UTC weekday, 0 for Monday to 6 for Sunday (1970-01-01 was a Thursday).
+    public var utcWeekday: Int { Int(((utcDays + 3) % 7 + 7) % 7) }
+
+    public static let weekdayNames = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+}

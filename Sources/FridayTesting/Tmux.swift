@@ -160,7 +160,9 @@ public func spawnProcess(_ argv: [String], env: [String: String] = [:], output: 
     posix_spawnattr_setsigmask(&attr, &empty)
     var defaults = sigset_t()
     sigemptyset(&defaults)
-    for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, sig) }
+    // SIGCHLD too: runuser (and anything else that waits for its children by signal) hangs
+    // when it inherits SIGCHLD ignored.
+    for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
     posix_spawnattr_setsigdefault(&attr, &defaults)
     posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0

@@ -168,8 +168,4 @@ final class RemoteLink: DashboardLink {
     }
 }
 
-func defaultLogPath(forID id: String) -> String {
-    let env = ProcessInfo.processInfo.environment
-    let state = env["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((env["HOME"] ?? ".") + "/.local/state")
-    return "\(state)/friday/deploys/\(id).jsonl"
-}
+func defaultLogPath(forID id: String) -> String { "\(defaultLogFolder())/\(id).jsonl" }

@@ -26,8 +26,4 @@ func loadConfig(_ path: String) throws -> DeployConfig {
 }
 
 /// `$XDG_STATE_HOME/friday/deploys/ID.jsonl` (XDG_STATE_HOME defaults to ~/.local/state).
-func defaultLogPath(for config: DeployConfig) -> String {
-    let env = ProcessInfo.processInfo.environment
-    let state = env["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((env["HOME"] ?? ".") + "/.local/state")
-    return "\(state)/friday/deploys/\(config.id).jsonl"
-}
+func defaultLogPath(for config: DeployConfig) -> String { defaultLogPath(forID: config.id) }

@@ -12,8 +12,11 @@ struct Replay: AsyncParsableCommand {
         discussion: "Keys: space play/pause, +/- faster/slower, ←/→ one event, [ ] one minute, g/G start/end, q quit."
     )
 
-    @Argument(help: "The event log of a deploy.", completion: .file(extensions: ["jsonl"]))
+    @Argument(help: "The event log of a deploy (with --store: the deploy's id).", completion: .file(extensions: ["jsonl"]))
     var log: String
+
+    @Option(help: "Read the deploy from a shared store (postgres://USER@HOST:PORT/DATABASE) instead of a file.")
+    var store: String?
 
     @Flag(help: "Print a post-mortem in Markdown instead of playing.")
     var summary = false
@@ -29,7 +32,12 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         let read: (events: [DeployEvent], problem: LogError?)
-        do { read = try EventLog.readEvents(path: log) } catch { throw ExitWith(message: error.description) }
+        if let store {
+            let events = try await storedEvents(of: log, store: try storeAddress(store)!)
+            read = (events, nil)
+        } else {
+            do { read = try EventLog.readEvents(path: log) } catch { throw ExitWith(message: error.description) }
+        }
         if summary {
             // A file that holds no event is not a deploy's log: say so rather than an empty post-mortem.
             guard !read.events.isEmpty else {

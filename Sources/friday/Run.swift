@@ -3,6 +3,7 @@ import Foundation
 import FridayCore
 import FridayEngine
 import FridayIntegrations
+import FridayStore
 import FridayUI
 
 /// `friday run friday.toml`: runs the deploy a file describes, with a durable event log.
@@ -97,6 +98,7 @@ struct Run: AsyncParsableCommand {
         await effects.drain(seconds: 3)
         // What the side effects recorded meanwhile (hook results, the revert in git).
         out.flush()
+        await opened.storeLink?.stop(finished: await engine.state)
         if let m = fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }
     }
 }
@@ -115,6 +117,8 @@ struct OpenedDeploy {
     let speed: Double
     let label: String
     let resumed: Bool
+    /// The shared store's lock and outbox, with `[store]`.
+    let storeLink: StoreLink?
 
     /// Opens the log (taking its lock) and builds the engine; nil (after saying so) for a finished deploy.
     static func open(_ cfgIn: DeployConfig, logPath: String, speed: Double, fast wantFast: Bool) async throws -> OpenedDeploy? {
@@ -155,6 +159,14 @@ struct OpenedDeploy {
             // After a restart the simulator draws new traffic, not the same figures again.
             cfg.simulation.seed = cfg.simulation.seed &+ UInt64(recovery.state.lastSeq + 1) &* 0x9E37_79B9_7F4A_7C15
         }
+        // With a store, the service's lock is taken before anything moves.
+        var storeLink: StoreLink?
+        if let address = cfg.store {
+            do {
+                storeLink = try await StoreLink.open(cfg, address: address, resumed: resumed, logPath: logPath,
+                                                     report: { Plain.err("friday: store: \(TerminalText.neutralise($0))") })
+            } catch { eventLog.close(); throw error }
+        }
         let wall = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
         // Simulated time can run as fast as it likes; a real router and real metrics run in real time.
         // Real stage commands run in real time, even on the simulator router.
@@ -172,7 +184,8 @@ struct OpenedDeploy {
         var label = "run · \(cfg.id)" + (realSpeed == 1 ? "" : " · \(format1(realSpeed))x")
         if !cfg.simulatedParts.isEmpty, !simulatedOnly { label += " · SIMULATED " + cfg.simulatedParts.joined(separator: ", ") }
         let opened = OpenedDeploy(config: cfg, engine: engine, eventLog: eventLog, recovery: recovery, clock: clock, manual: manual,
-                                  base: base, fatal: fatal, speed: realSpeed, label: label, resumed: resumed)
+                                  base: base, fatal: fatal, speed: realSpeed, label: label, resumed: resumed, storeLink: storeLink)
+        storeLink?.start(engine)
         if resumed { await engine.restore(recovery.state) }
         if let broken = recovery.brokenPath, recovery.setAside > 0 {
             await engine.ingest(.logRecovered(setAside: recovery.setAside, keptIn: broken))

@@ -109,6 +109,8 @@ struct Serve: AsyncParsableCommand {
         await server.shutdown(reason: reason)
         driver.cancel()
         await effects.drain(seconds: 3)
+        // The store's copy is finished (or left to catch up later) once nothing more is recorded.
+        await opened.storeLink?.stop(finished: await engine.state)
         await engine.finishSubscriptions()
         signals.cancel()
         if let m = opened.fatal.message { throw ExitWith(message: "the engine stopped: \(m)") }

@@ -199,6 +199,11 @@ final class HostileOutputTests: XCTestCase {
         let broken = dir + "/broken.jsonl"
         try Data(bytes).write(to: URL(fileURLWithPath: broken))
         try run("replay --summary: damaged line", ["replay", broken, "--summary"])
+        // Delivery figures name the (hostile) service, as text and as JSON.
+        XCTAssertEqual(try run("stats", ["stats", path]).status, 0)
+        let js = try run("stats --json", ["stats", path, "--json"])
+        XCTAssertTrue(String(decoding: js.out, as: UTF8.self).contains(#""service":""#), String(decoding: js.out.prefix(300), as: UTF8.self))
+        try run("stats: damaged line", ["stats", broken])
         // Another deploy's log given to run: its (hostile) id is in the refusal.
         let other = dir + "/other.jsonl"
         for h in HostileOutputTests.corpus.prefix(12) {

@@ -47,6 +47,8 @@ public struct DeployConfig: Sendable, Equatable {
     /// (`simulate = ["metrics", "pipeline"]`); the header then says SIMULATED.
     public var simulatedParts: [String] = []
     public var serve = ServeSettings()
+    /// A shared PostgreSQL history (`[store] url`): events copied there, deploy locks taken there.
+    public var store: StoreAddress?
     public var notify = NotifySettings()
     /// The stages' commands; empty when the pipeline is simulated.
     public var stageSpecs: [StageSpec] = []
@@ -130,6 +132,7 @@ public enum DeployConfigParser {
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
         "notify": ["webhook", "channel", "events", "bell", "timeout", "retries"],
         "serve": ["group", "tcp", "token_env"],
+        "store": ["url"],
         "hooks": ["timeout"] + HookSettings.Event.allCases.map(\.rawValue),
     ]
 
@@ -477,6 +480,17 @@ public enum DeployConfigParser {
             }
         }
 
+        // [store]
+        var store: StoreAddress?
+        if let t = root["store"]?.table {
+            collect { () throws(ConfigError) in
+                guard let text = try r.optionalString(t, "store.url") else { throw fail("store", "expected url = \"postgres://USER@HOST:PORT/DATABASE\"") }
+                do throws(StoreAddressError) { store = try StoreAddress(parsing: text, environment: ProcessInfo.processInfo.environment) } catch {
+                    throw fail("store.url", "\(error.message) (a password can come from $PGPASSWORD instead of the file)")
+                }
+            }
+        }
+
         // [notify]
         var notify = NotifySettings()
         if let t = root["notify"]?.table {
@@ -598,6 +612,7 @@ public enum DeployConfigParser {
         var config = DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
                                   judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
         config.serve = serve
+        config.store = store
         config.notify = notify
         config.stageSpecs = specs
         config.repo = repo
