@@ -16,8 +16,10 @@ public struct DeployLock: Sendable, Equatable {
 
     /// "checkout is locked by lee on build-7 since 2026-11-27 16:00:03 UTC for v2.3.0 → v2.4.0 (deploy checkout-v2.4.0)"
     public var sentence: String {
-        let what = deploy.map { "for \(versions) (deploy \($0))" } ?? "by hand\(reason.map { ": \($0)" } ?? "")"
-        return "\(service) is locked by \(holder) on \(host) since \(Self.clock(since)) \(what)"
+        // Every field came from the store (typed by someone, anywhere): one line, neutralised.
+        let n = TerminalText.neutralise
+        let what = deploy.map { "for \(n(versions)) (deploy \(n($0)))" } ?? "by hand\(reason.map { ": \(n($0))" } ?? "")"
+        return "\(n(service)) is locked by \(n(holder)) on \(n(host)) since \(Self.clock(since)) \(what)"
     }
 
     static func clock(_ t: Timestamp) -> String { "\(t.utcDate) \(t.clockText) UTC" }
@@ -70,9 +72,17 @@ extension Store {
     public func unlock(service: String, deploy: String?, who: String, host: String, reason: String) async throws(StoreError) -> DeployLock? {
         try await run("release the deploy lock of \(service)") { [client] in
             try await client.withTransaction(logger: Store.logger) { conn in
-                guard let held = try await Store.holder(of: service, on: conn) else { return nil }
-                if let deploy, held.deploy != deploy { return nil }
-                try await conn.query("DELETE FROM friday_locks WHERE service = \(service)", logger: Store.logger)
+                // One statement: a lock taken by someone else meanwhile is never the one deleted.
+                var q = PostgresQuery(unsafeSQL: """
+                    DELETE FROM friday_locks WHERE service = $1 AND ($2::text IS NULL OR deploy = $2)
+                    RETURNING service, deploy, holder, host, versions, reason,
+                              to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), to_char(heard_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                    """)
+                q.binds.append(service, context: .default)
+                q.binds.append(deploy, context: .default)
+                var released: DeployLock?
+                for try await row in try await conn.query(q, logger: Store.logger) { released = try Store.lock(from: row) }
+                guard let held = released else { return nil }
                 try await conn.query("""
                     INSERT INTO friday_lock_log (service, action, who, host, reason, held_by) VALUES (\(service), 'unlock', \(who), \(host), \(reason), \(held.deploy ?? held.holder))
                     """, logger: Store.logger)

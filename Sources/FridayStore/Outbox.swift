@@ -88,6 +88,8 @@ public final class StoreOutbox: Sendable {
                             Reducer.reduce(&state, e)
                             if e.seq > stored { queue.append((e, line)) }
                         }
+                        // Lines the store already has (after a restart, or a push): read on.
+                        if queue.isEmpty, !more.isEmpty { continue }
                     }
                     if !queue.isEmpty {
                         let batch = Array(queue.prefix(batchLimit))
@@ -153,6 +155,8 @@ struct LogTail {
                 let bytes = raw[..<nl]
                 let e: DeployEvent
                 do { e = try EventLog.event(fromLine: bytes) } catch {
+                    // What was read before the bad line is shipped first; the error comes next call.
+                    if !out.isEmpty { return out }
                     throw StoreError("\(path) line \(lineNumber + 1) cannot be read (\(error.description)): the store copy stops before it")
                 }
                 guard e.seq <= target else { return out }
@@ -161,7 +165,12 @@ struct LogTail {
                 lineNumber += 1
                 continue
             }
-            let chunk = try await Self.readChunk(path: path, at: offset)
+            let chunk: [UInt8]
+            do { chunk = try await Self.readChunk(path: path, at: offset) } catch {
+                // Lines already taken from the buffer are not dropped by a failed read.
+                if !out.isEmpty { return out }
+                throw error
+            }
             if chunk.isEmpty { return out }
             offset += Int64(chunk.count)
             raw += chunk

@@ -279,11 +279,14 @@ public final class Store: Sendable {
             let finish: @Sendable (Result<T, any Error>) -> Void = { r in if once.first() { cont.resume(returning: r) } }
             let work = Task { do { finish(.success(try await body())) } catch { finish(.failure(error)) } }
             let limit = timeout
-            Task {
+            let timer = Task {
                 try? await Task.sleep(for: limit)
+                guard !Task.isCancelled else { return }
                 finish(.failure(StoreError("no answer within \(limit.components.seconds) s")))
                 work.cancel()
             }
+            // The timer goes as soon as the work is done, not 10 s later.
+            Task { _ = await work.result; timer.cancel() }
         }
         switch result {
         case let .success(v): return v

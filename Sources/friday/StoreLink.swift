@@ -28,6 +28,12 @@ final class StoreLink: Sendable {
         let versions = "\(cfg.from.name) → \(cfg.to.name)"
         do {
             try await store.checkSchema()
+            // A new deploy whose id the store already has would write its events into that
+            // deploy's history (and re-enter its lock): refused.
+            if !resumed, try await store.storedUpTo(cfg.id) >= 0 {
+                await store.close()
+                throw ExitWith(message: "not started: the store \(address.redacted) already holds deploy \(cfg.id) (run from another log or machine): give this deploy its own id (deploy.id), or resume it from its own log")
+            }
             if let held = try await store.lock(service: cfg.service, deploy: cfg.id, holder: cfg.by ?? userName(), host: host, versions: versions, reason: nil) {
                 guard resumed else {
                     await store.close()

@@ -148,6 +148,16 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(b.err.contains("not started: checkout is locked by lee on ") && b.err.contains(" UTC for v2.3.0 → v2.4.0 (deploy checkout-a)"), b.err)
         XCTAssertTrue(b.err.contains("friday unlock checkout --reason"), b.err)
         XCTAssertFalse(b.out.contains("step.started"), "B moved no traffic")
+        // A's own file again from a fresh log (another machine, say): not a second checkout-a.
+        let twin = try friday(["run", a, "--headless", "--log", dir + "/a-twin.jsonl"])
+        XCTAssertEqual(twin.status, 1, twin.out)
+        XCTAssertTrue(twin.err.contains("already holds deploy checkout-a"), twin.err)
+        // A lock reason is one line on every output, whatever was typed.
+        XCTAssertEqual(try friday(["lock", "cart", "--reason", "a\nreleased: all clear\u{1b}[2J"]).status, 0)
+        let shown = try friday(["lock"]).out
+        XCTAssertTrue(shown.contains("by hand: a^Jreleased: all clear"), shown)
+        XCTAssertFalse(shown.contains("\u{1b}"), shown)
+        XCTAssertEqual(try friday(["unlock", "cart", "--reason", "test"]).status, 0)
         // A lock by hand (a freeze) refuses deploys with its reason; unlocking lets them go.
         XCTAssertEqual(try friday(["lock", "search", "--reason", "freeze: black friday"]).status, 0)
         let again = try friday(["lock", "search", "--reason", "twice"])

@@ -60,7 +60,7 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\nsocket = \"/s\"\nbackend = \"app\"\nservers = { v1 = \"old\" }\n"), "f.toml:24: router.servers: no server for version v2; expected \"v2\" = \"SERVER\"")
         XCTAssertEqual(error(good + "\n[metrics]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090\"\n"), "f.toml:20: metrics.queries: expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
         XCTAssertEqual(error(good + "\n[metrics]\nkind = \"haproxy-stats\"\n"), "f.toml:21: metrics.kind: \"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\", or use kind = \"prometheus\"")
-        XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, git, hooks, metrics, notify, pipeline, rollout, router, serve, simulator")
+        XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, git, hooks, metrics, notify, pipeline, rollout, router, serve, simulator, store")
         XCTAssertEqual(error(replacing("service = \"checkout\"\n", "")), "f.toml:1: deploy.service: missing (a string)")
         XCTAssertEqual(error(replacing("to = { version = \"v2\", commit = \"b2\" }", "to = { versoin = \"v2\" }")), "f.toml:4: deploy.to.versoin: unknown key (did you mean \"version\"?); expected version and commit")
         XCTAssertEqual(error(good + "\n[serve]\ntcp = \"localhost\"\n"), "f.toml:21: serve.tcp: \"localhost\" is not HOST:PORT (a port 0 to 65535), e.g. \"127.0.0.1:7070\"")

@@ -86,12 +86,15 @@ public final class GitChange: EventSource, Sendable {
                 let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
                 let errBox = Locked(Data())
-                let errReader = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errBox.withLock { $0 = d } }
+                // A semaphore, not `Thread.isExecuting`: a thread not yet started is not executing either,
+                // and git's message was lost when git failed before the reader ran (CI saw "exit status 128").
+                let errRead = DispatchSemaphore(value: 0)
+                let errReader = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errBox.withLock { $0 = d }; errRead.signal() }
                 errReader.start()
                 let data = out.fileHandleForReading.readDataToEndOfFile()
                 p.waitUntilExit()
                 killer.cancel()
-                while errReader.isExecuting { usleep(1000) }
+                errRead.wait()
                 guard p.terminationStatus == 0 else {
                     let said = String(decoding: errBox.value.prefix(2000), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "exit status \(p.terminationStatus)"
                     return .failure(GitFailure(TerminalText.neutralise(said)))
