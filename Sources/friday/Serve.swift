@@ -67,6 +67,8 @@ struct Serve: AsyncParsableCommand {
         let server = EngineServer(engine: engine, options: options)
         let addresses: [String]
         do { addresses = try await server.start() } catch {
+            // Nothing moved: the service's lock taken for this start is given back.
+            await opened.storeLink?.abandon(why: "could not listen on \(socketPath)")
             throw ExitWith(message: "could not listen on \(socketPath): \(error)")
         }
         let effects = await SideEffects.attach(cfg, engine: engine, logPath: logPath, report: report)
@@ -169,7 +171,8 @@ func ensureServed(configPath: String, logPath: String, socket: String, speed: Do
     let args = [exe, "serve", configPath, "--log", logPath, "--socket", socket, "--speed", String(speed)]
     let pid = try spawnDetached(args, output: outPath)
     let started = ContinuousClock.now
-    while ContinuousClock.now - started < .seconds(20) {
+    // 60 s: with [store], a start may wait for the store to answer (each step bounded by 10 s).
+    while ContinuousClock.now - started < .seconds(60) {
         if socketAnswers(socket) { return true }
         var status: Int32 = 0
         if waitpid(pid, &status, WNOHANG) == pid {
@@ -183,7 +186,7 @@ func ensureServed(configPath: String, logPath: String, socket: String, speed: Do
         }
         try await Task.sleep(for: .milliseconds(50))
     }
-    throw ExitWith(message: "the engine did not start listening on \(socket) within 20 s; see \(outPath)")
+    throw ExitWith(message: "the engine (pid \(pid)) did not start listening on \(socket) within 60 s; see \(outPath)")
 }
 
 private func readFrom(_ path: String, offset: Int) -> String {

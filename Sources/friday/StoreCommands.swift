@@ -96,6 +96,15 @@ struct StorePush: AsyncParsableCommand {
         do {
             try await store.checkSchema()
             for path in logs {
+                // A log an engine is writing is copied by that engine, from what it has synced;
+                // read here it could hand the store a line a crash would take back. The shared
+                // lock is held for the whole push, so no engine starts on this log meanwhile.
+                let held = open(path, O_RDONLY | O_CLOEXEC)
+                guard held >= 0 else { throw ExitWith(message: "\(TerminalText.neutralise(path)): cannot open: \(String(cString: strerror(errno)))") }
+                defer { close(held) }
+                if flock(held, LOCK_SH | LOCK_NB) != 0 {
+                    throw ExitWith(message: "\(TerminalText.neutralise(path)): an engine is running this deploy and copies its log to the store itself; push is for logs no engine is writing")
+                }
                 let events: [DeployEvent]
                 do { events = try EventLog.readEvents(path: path).events } catch { throw ExitWith(message: error.description) }
                 guard let last = events.last else { Plain.err("friday store push: \(path): no events"); continue }

@@ -12,10 +12,14 @@ final class StoreLink: Sendable {
     let outbox: StoreOutbox
     let service: String
     let deploy: String
-    private let tasks = Mutex<[Task<Void, Never>]>([])
+    let resumed: Bool
+    let report: @Sendable (String) -> Void
+    private struct Running { let engine: Engine; let follow: Task<Void, Never>; let ship: Task<Void, Never> }
+    private let running = Mutex<Running?>(nil)
 
-    private init(store: Store, outbox: StoreOutbox, service: String, deploy: String) {
+    private init(store: Store, outbox: StoreOutbox, service: String, deploy: String, resumed: Bool, report: @escaping @Sendable (String) -> Void) {
         self.store = store; self.outbox = outbox; self.service = service; self.deploy = deploy
+        self.resumed = resumed; self.report = report
     }
 
     /// Takes the lock. A new deploy does not start without it (held elsewhere, or the store
@@ -53,7 +57,7 @@ final class StoreLink: Sendable {
             // Promoted or failed: nothing left to retry, the service is free.
             _ = try? await store.unlock(service: s.service, deploy: s.deployID, who: "friday", host: host, reason: "deploy \(s.outcome?.rawValue ?? "ended")")
         })
-        return StoreLink(store: store, outbox: outbox, service: cfg.service, deploy: cfg.id)
+        return StoreLink(store: store, outbox: outbox, service: cfg.service, deploy: cfg.id, resumed: resumed, report: report)
     }
 
     /// Starts copying `engine`'s events.
@@ -61,27 +65,59 @@ final class StoreLink: Sendable {
         let outbox = self.outbox
         let follow = Task { await outbox.follow(engine) }
         let ship = Task { await outbox.run() }
-        tasks.withLock { $0 = [follow, ship] }
+        running.withLock { $0 = Running(engine: engine, follow: follow, ship: ship) }
     }
 
     /// Stops copying once what was published is stored (or after `seconds`, or at once if the
     /// store is down: the log keeps it); a finished deploy's lock is released.
     func stop(finished: DeployState?, seconds: Double = 5) async {
-        let ts = tasks.withLock { t -> [Task<Void, Never>] in defer { t = [] }; return t }
-        for t in ts { t.cancel() }
-        if let ship = ts.last {
-            let deadline = Task { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
-            await withTaskGroup(of: Void.self) { g in
-                g.addTask { await ship.value }
-                g.addTask { await deadline.value }
-                _ = await g.next()
-                g.cancelAll()
-                deadline.cancel()
+        let r = running.withLock { r -> Running? in defer { r = nil }; return r }
+        if let r {
+            // The engine's own high-water mark, not the subscription's: the last events may
+            // not have reached the follower yet, and the copy must not stop short of them.
+            let last = await r.engine.snapshot().lastSeq
+            outbox.published(upTo: last)
+            r.follow.cancel()
+            r.ship.cancel()
+            let caughtUp = await StoreLink.waitFor(r.ship, seconds: seconds)
+            if !caughtUp || (outbox.storedUpTo ?? -1) < last {
+                let behind = last - (outbox.storedUpTo ?? -1)
+                report("the store is \(behind) event(s) behind this log (\(outbox.outage ?? "not caught up within \(format1(seconds)) s")); the log keeps them, and the next start or friday store push copies them")
             }
         }
         if let s = finished, s.isFinished {
             _ = try? await store.unlock(service: service, deploy: deploy, who: "friday", host: hostName(), reason: "deploy \(s.outcome?.rawValue ?? "ended"), engine stopped")
         }
         await store.close()
+    }
+
+    /// The deploy did not start after all (its engine could not listen): the lock this start
+    /// took is given back. A resumed deploy keeps its lock, since its traffic is still split.
+    func abandon(why: String) async {
+        let r = running.withLock { r -> Running? in defer { r = nil }; return r }
+        r?.follow.cancel()
+        r?.ship.cancel()
+        if !resumed {
+            _ = try? await store.unlock(service: service, deploy: deploy, who: "friday", host: hostName(), reason: "not started: \(why)")
+        }
+        await store.close()
+    }
+
+    /// True when `task` ended within `seconds`; false when the time ran out first (the task
+    /// goes on by itself: awaiting an unstructured task's value cannot be cancelled).
+    static func waitFor(_ task: Task<Void, Never>, seconds: Double) async -> Bool {
+        final class Once: Sendable {
+            let c: Mutex<CheckedContinuation<Bool, Never>?>
+            init(_ c: CheckedContinuation<Bool, Never>) { self.c = Mutex(c) }
+            func resume(_ v: Bool) { c.withLock { c in defer { c = nil }; return c }?.resume(returning: v) }
+        }
+        var timer: Task<Void, Never>?
+        let ended = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let once = Once(c)
+            Task { await task.value; once.resume(true) }
+            timer = Task { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))); once.resume(false) }
+        }
+        timer?.cancel()
+        return ended
     }
 }

@@ -152,6 +152,18 @@ final class StoreTests: XCTestCase {
         let twin = try friday(["run", a, "--headless", "--log", dir + "/a-twin.jsonl"])
         XCTAssertEqual(twin.status, 1, twin.out)
         XCTAssertTrue(twin.err.contains("already holds deploy checkout-a"), twin.err)
+        // A's log is A's engine's to copy (from what it has synced): a push of it is refused.
+        let push = try friday(["store", "push", dir + "/a.jsonl"])
+        XCTAssertEqual(push.status, 1, push.out)
+        XCTAssertTrue(push.err.contains("an engine is running this deploy"), push.err)
+        // A start that cannot listen moved nothing: the lock it took is given back.
+        let d = try deployFile(id: "cart-d", service: "cart")
+        let deaf = try friday(["serve", d, "--log", dir + "/d.jsonl", "--socket", a + "/not-a-folder/d.sock"])
+        XCTAssertEqual(deaf.status, 1, deaf.out)
+        XCTAssertTrue(deaf.err.contains("could not listen on"), deaf.err)
+        XCTAssertEqual(try pg.psql("SELECT count(*) FROM friday_locks WHERE service = 'cart'"), "0", "the lock went back")
+        XCTAssertEqual(try pg.psql("SELECT string_agg(action || ' ' || coalesce(reason, ''), ',' ORDER BY id) FROM friday_lock_log WHERE service = 'cart'"),
+                       "lock ,unlock not started: could not listen on \(a)/not-a-folder/d.sock")
         // A lock reason is one line on every output, whatever was typed.
         XCTAssertEqual(try friday(["lock", "cart", "--reason", "a\nreleased: all clear\u{1b}[2J"]).status, 0)
         let shown = try friday(["lock"]).out
@@ -179,6 +191,9 @@ final class StoreTests: XCTestCase {
         // A stopped mid-rollout keeps its lock (its traffic is still split); breaking it is by hand.
         kill(pid, SIGTERM)
         XCTAssertEqual(waitExit(pid, seconds: 20), 0)
+        // Stopped, A's engine left the store with every event of its log, its last ones too.
+        let aLines = try String(contentsOfFile: dir + "/a.jsonl", encoding: .utf8).split(separator: "\n").joined(separator: "\n")
+        XCTAssertEqual(try pg.psql("SELECT string_agg(line, E'\\n' ORDER BY seq) FROM friday_events WHERE deploy = 'checkout-a'"), aLines)
         XCTAssertTrue(try friday(["lock"]).out.contains("checkout is locked by lee"))
         let broke = try friday(["unlock", "checkout", "--reason", "engine gone"])
         XCTAssertEqual(broke.status, 0, broke.err)
