@@ -23,6 +23,7 @@ public struct DeployState: Sendable, Equatable, Codable {
         public var reason: String
         public var at: Timestamp
         public var remaining: Double?
+        public init(by: String, reason: String, at: Timestamp, remaining: Double?) { self.by = by; self.reason = reason; self.at = at; self.remaining = remaining }
     }
 
     /// The latest judgement and the figures behind it.

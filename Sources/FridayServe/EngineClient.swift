@@ -51,6 +51,7 @@ public final class EngineClient: Sendable {
     private let outgoing: AsyncStream<String>.Continuation
     private let answers: Answers
     private let nextID = Mutex(1)
+    private let closing = Mutex(false)
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let connection: Task<Void, Never>
@@ -277,8 +278,12 @@ public final class EngineClient: Sendable {
         return id
     }
 
-    /// Closes the connection.
+    /// Closes the connection. Safe to call more than once, from more than one task: only the
+    /// first closes the channel and shuts its event loop down (a second `channel.close()` would
+    /// be scheduled on a loop already shut down, which NIO reports and will make a crash).
     public func close() async {
+        let first = closing.withLock { c in defer { c = true }; return !c }
+        guard first else { await connection.value; return }
         outgoing.finish()
         try? await channel.close()
         await connection.value

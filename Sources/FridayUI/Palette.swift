@@ -177,8 +177,9 @@ extension UIModel {
         }
     }
 
-    /// Does what the key bound to `action` does (the palette's commands).
-    mutating func act(_ action: UIAction) -> [UIEffect] {
+    /// Does what the key bound to `action` does (the palette's commands; a key pressed on
+    /// `friday board`, carried into the deploy's dashboard): the same refusals and confirms.
+    public mutating func act(_ action: UIAction) -> [UIEffect] {
         guard let b = Keymap.bindings.first(where: { $0.action == action }) else { return [] }
         return perform(b, key: b.keys.first ?? .escape)
     }

@@ -84,6 +84,8 @@ public struct UIModel: Sendable {
     public var tmuxClients: [String] = []
     /// `q` leaves the engine running (attached to a served engine) rather than ending it.
     public var detaches = false
+    /// Opened from `friday board`: Esc (with no dialog, search or zoom to close) goes back to the board.
+    public var escapeReturns = false
     /// A replay: no key acts on a deploy (the player has its own keys; help shows them).
     public var replay = false
     /// The focused pane on the whole screen.
@@ -324,6 +326,8 @@ public struct UIModel: Sendable {
             message = nil
             // Esc ends a search (the team log follows the newest lines again).
             if k == .escape, searchTerm != nil { searchTerm = nil; searchHit = nil; return [] }
+            if k == .escape, zoomed { zoomed = false; return [] }
+            if k == .escape, escapeReturns { return [.quit] }
             if case .paste = k {
                 // A paste outside a text field does nothing, and says so.
                 message = ("a paste does nothing here: press \(Keymap.key(for: .say)) to type into the team log first", true)

@@ -83,7 +83,8 @@ func clientName(_ given: String?) -> String {
 }
 
 /// Connects a dashboard to a served engine and runs it until the person detaches.
-func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wire.Role, token: String?, theme givenTheme: String?, ascii: Bool, layout givenLayout: LayoutKind?, mouse: Bool = true) async throws {
+func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wire.Role, token: String?, theme givenTheme: String?, ascii: Bool, layout givenLayout: LayoutKind?, mouse: Bool = true,
+                     fromBoard: Bool = false, action: UIAction? = nil) async throws {
     let settings = UserSettings.load()
     let name = givenName ?? settings.name
     let theme = givenTheme ?? settings.theme ?? "default"
@@ -100,8 +101,9 @@ func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wi
     let w = client.welcome
     let link = RemoteLink(client)
     let outcome = await Dashboard(link: link, theme: chosen, user: w.who, sourceLabel: w.label, ascii: ascii, layout: layout, role: w.role, bell: (w.bell ?? true) && (settings.bell ?? true),
-                                mouse: mouse && (settings.mouse ?? true), zone: UserSettings.clockZone(settings)).run()
+                                mouse: mouse && (settings.mouse ?? true), zone: UserSettings.clockZone(settings), escapeReturns: fromBoard, action: action).run()
     switch outcome {
+    case .quit where fromBoard: break
     case .quit:
         Plain.out("friday: detached from \(w.deploy); the deploy goes on.  back: friday attach \(w.deploy)  ·  end it: friday stop \(w.deploy)")
     case let .signal(sig): throw ExitCode(128 + sig)

@@ -31,6 +31,10 @@ struct Dashboard {
     var mouse: Bool = true
     /// The zone of the wall clock and the team log's times.
     var zone: ClockZone = .utc
+    /// Opened from `friday board`: Esc goes back to it, and `action` (a key pressed on the
+    /// board) is done at once, with its own confirm.
+    var escapeReturns = false
+    var action: UIAction? = nil
 
     var clock: any EngineClock { link.clock }
 
@@ -66,6 +70,10 @@ struct Dashboard {
         model.zone = zone
         model.themeNames = ThemeLoader.available()
         model.themeName = theme.name
+        model.escapeReturns = escapeReturns
+        if let action {
+            for case let .send(c) in model.act(action) { link.submit(c) }
+        }
         var lastFrame = ContinuousClock.now - .seconds(1)
         var hold = LayoutHold(pinned: layout)
         let started = ContinuousClock.now
@@ -182,6 +190,9 @@ final class Mailbox: @unchecked Sendable {
         lock.withLock { if ended == nil { ended = reason } }
         wake()
     }
+
+    /// Wakes the screen with nothing to read (something it draws from changed).
+    func poke() { wake() }
 
     private func wake() {
         var b: UInt8 = 1

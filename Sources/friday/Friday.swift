@@ -30,6 +30,6 @@ struct Friday: AsyncParsableCommand {
         commandName: "friday",
         abstract: "A terminal dashboard for live deploys: pipeline, canary traffic, errors and the team, on one screen.",
         version: "friday 0.10.0 (event log format \(DeployEvent.formatVersion), attach protocol \(Wire.version))",
-        subcommands: [Demo.self, Run.self, Attach.self, Serve.self, Status.self, Promote.self, Pause.self, Resume.self, Revert.self, Retry.self, Say.self, Stop.self, Ingest.self, Check.self, Replay.self, Stats.self, StoreCommand.self, LockCommand.self, UnlockCommand.self, Themes.self, Bucket.self, Bench.self]
+        subcommands: [Demo.self, Run.self, Attach.self, Board.self, Serve.self, Status.self, Promote.self, Pause.self, Resume.self, Revert.self, Retry.self, Say.self, Stop.self, Ingest.self, Check.self, Replay.self, Stats.self, StoreCommand.self, LockCommand.self, UnlockCommand.self, Themes.self, Bucket.self, Bench.self]
     )
 }

@@ -1,0 +1,221 @@
+import FridayCore
+
+/// One deploy on the board: its state as its engine last sent it, and where it is.
+public struct BoardEntry: Sendable, Equatable {
+    /// Where the engine answers (a socket's path): the board's key for it.
+    public var address: String
+    public var state: DeployState
+    /// The engine's clock now (simulated engines run faster than the wall).
+    public var now: Timestamp
+    /// Why the engine no longer answers, once it stopped; the row stays, dimmed, at the bottom.
+    public var gone: String?
+    public init(address: String, state: DeployState, now: Timestamp, gone: String? = nil) {
+        self.address = address; self.state = state; self.now = now; self.gone = gone
+    }
+
+    /// What a person should look at first: the board's sort order, most urgent on top.
+    public enum Need: Int, Sendable, Comparable, CaseIterable {
+        case failed, held, judging, pipeline, done, gone
+        public static func < (a: Need, b: Need) -> Bool { a.rawValue < b.rawValue }
+        public var label: String {
+            switch self {
+            case .failed: return "FAILED"
+            case .held: return "HELD"
+            case .judging: return "JUDGING"
+            case .pipeline: return "PIPELINE"
+            case .done: return "DONE"
+            case .gone: return "ENDED"
+            }
+        }
+    }
+
+    public var need: Need {
+        if gone != nil { return .gone }
+        let s = state
+        switch s.phase {
+        case let .finished(o): return o == .promoted ? .done : .failed
+        case .rolling:
+            // A router or metrics fault, or a failed verdict not yet acted on, needs a person as much as a failure.
+            if s.routerProblem != nil || s.judgement?.verdict == .fail { return .failed }
+            if s.paused != nil || s.currentStep?.pause == .untilPromoted { return .held }
+            return .judging
+        case .pipeline:
+            return s.stages.contains { $0.status == .failed } ? .failed : .pipeline
+        case .idle: return .pipeline
+        }
+    }
+}
+
+/// `friday board`: every deploy the engines on this machine serve, sorted by what needs a
+/// person first; ↑/↓ select, Enter attaches, an acting key attaches and opens that key's
+/// own confirm in the deploy's dashboard (the same dialog as there), q quits.
+public struct BoardModel: Sendable {
+    public enum Effect: Sendable, Equatable {
+        /// Attach to the deploy at `address`, then do `action` there as its key would (nil: just attach).
+        case attach(address: String, action: UIAction?)
+        case quit
+    }
+
+    public var entries: [String: BoardEntry] = [:]
+    /// The selected deploy (by address, so a re-sort keeps it selected).
+    public var selected: String?
+    public var width: Int
+    public var height: Int
+    public var glyphs: Glyphs
+    /// A line for the footer (why a key did nothing), cleared by the next key.
+    public var message: String?
+    /// Where the board looks for engines, for the empty board's hint.
+    public var folder: String
+
+    public init(width: Int, height: Int, glyphs: Glyphs, folder: String) {
+        self.width = width; self.height = height; self.glyphs = glyphs; self.folder = folder
+    }
+
+    /// The rows in board order: by need, then the newest start first, then by service.
+    public var rows: [BoardEntry] {
+        entries.values.sorted { a, b in
+            if a.need != b.need { return a.need < b.need }
+            let ta = a.state.startedAt?.seconds ?? 0, tb = b.state.startedAt?.seconds ?? 0
+            if ta != tb { return ta > tb }
+            if a.state.service != b.state.service { return a.state.service < b.state.service }
+            return a.address < b.address
+        }
+    }
+
+    public mutating func upsert(_ e: BoardEntry) {
+        entries[e.address] = e
+        if selected == nil { selected = rows.first?.address }
+    }
+
+    public mutating func remove(_ address: String) {
+        entries[address] = nil
+        if selected == address { selected = rows.first?.address }
+    }
+
+    private var selectedIndex: Int? { let r = rows; return r.firstIndex { $0.address == selected } ?? (r.isEmpty ? nil : 0) }
+
+    public mutating func key(_ k: Key) -> Effect? {
+        message = nil
+        let r = rows
+        switch k {
+        case .up, .char("k"):
+            if let i = selectedIndex, i > 0 { selected = r[i - 1].address }
+        case .down, .char("j"):
+            if let i = selectedIndex, i + 1 < r.count { selected = r[i + 1].address }
+        case .home, .char("g"): selected = r.first?.address
+        case .end, .char("G"): selected = r.last?.address
+        case .enter:
+            guard let i = selectedIndex else { message = "no deploy to attach to"; return nil }
+            if let why = r[i].gone { message = "\(r[i].state.service): \(why)"; return nil }
+            return .attach(address: r[i].address, action: nil)
+        case .mouse(let m):
+            if case .press = m.kind, m.y >= 2, m.y - 2 < r.count { selected = r[m.y - 2].address }
+        default:
+            // An acting key (as the person's keymap has it) attaches and opens that action's own
+            // dialog in the deploy's dashboard: the same confirm, the same refusals.
+            guard let b = Keymap.binding(for: k) else { break }
+            if b.action == .quit { return .quit }
+            guard b.action.isActing else { break }
+            guard let i = selectedIndex else { message = "no deploy selected"; return nil }
+            if let why = r[i].gone { message = "\(r[i].state.service): \(why)"; return nil }
+            return .attach(address: r[i].address, action: b.action)
+        }
+        return nil
+    }
+
+    // MARK: drawing
+
+    struct Column { let title: String; let width: Int }
+
+    /// The split as read back from the router; "—" before the first read-back (never the wanted weights).
+    static func split(_ s: DeployState) -> String {
+        guard !s.observed.isEmpty else { return "—" }
+        return s.observed.map { "\($0.percent)" }.joined(separator: "/")
+    }
+
+    static func step(_ s: DeployState) -> String {
+        guard let i = s.stepIndex, !s.plan.steps.isEmpty else { return s.phase == .pipeline ? "build" : "—" }
+        return "\(i + 1)/\(s.plan.steps.count)"
+    }
+
+    static func verdict(_ e: BoardEntry) -> String {
+        let s = e.state
+        if let p = s.routerProblem { return "router: " + p }
+        if let o = s.outcome { return o.rawValue + (s.judgement.map { " · " + $0.summary } ?? "") }
+        if let p = s.paused { return "paused by \(p.by)" + (p.reason.isEmpty ? "" : ": \(p.reason)") }
+        if let j = s.judgement { return j.verdict.rawValue + " · " + j.summary }
+        if let st = s.stages.first(where: { $0.status == .running }) { return st.name }
+        return s.phase == .rolling ? "judging" : ""
+    }
+
+    static func age(_ e: BoardEntry) -> String {
+        guard let start = e.state.startedAt else { return "" }
+        let end = e.state.finishedAt ?? e.now
+        let secs = SafeNumber.int(max(0, end.seconds - start.seconds))
+        if secs < 60 { return "\(secs)s" }
+        if secs < 3600 { return "\(secs / 60)m\(secs % 60 < 10 ? "0" : "")\(secs % 60)s" }
+        if secs < 86400 { return "\(secs / 3600)h\(secs % 3600 / 60 < 10 ? "0" : "")\(secs % 3600 / 60)m" }
+        return "\(secs / 86400)d"
+    }
+
+    static func role(_ n: BoardEntry.Need) -> Role {
+        switch n {
+        case .failed: return .bad
+        case .held: return .warn
+        case .judging, .pipeline: return .accent
+        case .done: return .good
+        case .gone: return .dim
+        }
+    }
+
+    public func render() -> CellGrid {
+        var g = CellGrid(width: width, height: height)
+        guard width >= 20, height >= 4 else {
+            g.put("friday board: too small", x: 0, y: 0, role: .dim)
+            return g
+        }
+        let r = rows
+        let waiting = r.filter { [.failed, .held].contains($0.need) }.count
+        g.fill(Rect(x: 0, y: 0, width: width, height: 1), Cell(" ", .header))
+        let title = " friday board · \(r.count) deploy\(r.count == 1 ? "" : "s")" + (waiting > 0 ? " · \(waiting) need\(waiting == 1 ? "s" : "") you" : "")
+        g.put(title, x: 0, y: 0, role: .header)
+        // Fixed columns, then the verdict takes what is left.
+        let cols = [Column(title: "NEED", width: 9), Column(title: "SERVICE", width: 14), Column(title: "VERSIONS", width: 20),
+                    Column(title: "STEP", width: 6), Column(title: "SPLIT", width: 8), Column(title: "WATCHING", width: 14), Column(title: "AGE", width: 7)]
+        let verdictWidth = max(8, width - cols.reduce(0) { $0 + $1.width } - 1)
+        func cells(_ values: [String], verdict: String, y: Int, role: Role, needRole: Role) {
+            var x = 1
+            for (i, c) in cols.enumerated() {
+                g.put(values[i], x: x, y: y, role: i == 0 ? needRole : role, limit: c.width - 1)
+                x += c.width
+                if i == 4 { g.put(verdict, x: x, y: y, role: role, limit: verdictWidth - 1); x += verdictWidth }
+                if x >= width { break }
+            }
+        }
+        cells(cols.map(\.title), verdict: "VERDICT", y: 1, role: .dim, needRole: .dim)
+        let listHeight = height - 3
+        let sel = selectedIndex ?? 0
+        let first = max(0, min(sel - listHeight + 1, r.count - listHeight))
+        for (n, e) in r.dropFirst(max(0, first)).prefix(listHeight).enumerated() {
+            let y = 2 + n
+            let s = e.state
+            let isSelected = e.address == selected || (selected == nil && n == 0)
+            if isSelected { g.fill(Rect(x: 0, y: y, width: width, height: 1), Cell(" ", .selection)) }
+            let versions = s.from.name.isEmpty ? s.deployID : "\(s.from.name) \(glyphs.arrow) \(s.to.name)"
+            let watching = s.watchers.map(\.who).joined(separator: ",")
+            let role: Role = isSelected ? .selection : (e.need == .gone ? .dim : .text)
+            cells([e.need.label, s.service.isEmpty ? s.deployID : s.service, versions, BoardModel.step(s), BoardModel.split(s),
+                   watching.isEmpty ? "—" : watching, BoardModel.age(e)],
+                  verdict: e.gone ?? BoardModel.verdict(e), y: y, role: role, needRole: isSelected ? .selection : BoardModel.role(e.need))
+            if isSelected { g.put(glyphs.current, x: 0, y: y, role: .selection) }
+        }
+        if r.isEmpty {
+            g.put("No deploy is being served on this machine.", x: 1, y: 3, role: .text)
+            g.put("The board looks for engines in \(folder) (friday run or friday serve start one).", x: 1, y: 4, role: .dim)
+        }
+        let footer = message ?? "↑↓ select · Enter attach (Esc back) · \(Keymap.key(for: .promote)) promote · \(Keymap.key(for: .togglePause)) pause · \(Keymap.key(for: .revert)) revert · \(Keymap.key(for: .retry)) retry · \(Keymap.key(for: .quit)) quit"
+        g.put(" " + footer, x: 0, y: height - 1, role: message == nil ? .keyHint : .bad)
+        if glyphs == .ascii { g.foldToASCII() }
+        return g
+    }
+}

@@ -1,0 +1,279 @@
+import ArgumentParser
+import Foundation
+import FridayCore
+import FridayEngine
+import FridayServe
+import FridayTerminal
+import FridayUI
+import Synchronization
+
+/// `friday board`: every deploy the engines on this machine serve, live, sorted by what
+/// needs a person first (failed, held, judging, pipeline, done). Enter attaches a dashboard
+/// (Esc comes back); an acting key attaches and opens that key's own confirm there.
+struct Board: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Every deploy served on this machine, live, most urgent first (Enter attaches, Esc comes back).")
+
+    @Option(help: "Where the engines' sockets are (default: $XDG_STATE_HOME/friday/deploys).")
+    var folder: String?
+
+    @Option(help: "Your name in a deploy's team log when you attach (default: $USER).")
+    var name: String?
+
+    @Option(help: "viewer or operator, when you attach.")
+    var role: Wire.Role = .operator
+
+    @Option(help: "Theme name or path.")
+    var theme: String?
+
+    @Flag(help: "Draw with plain ASCII.")
+    var ascii = false
+
+    @Flag(help: "Print the board once as plain text and exit (for scripts).")
+    var list = false
+
+    func run() async throws {
+        let settings = UserSettings.load()
+        let folder = self.folder ?? defaultLogFolder()
+        let hub = BoardHub(folder: folder)
+        defer { hub.stop() }
+        if list {
+            await hub.scanOnce()
+            if hub.entries().isEmpty {
+                Plain.out("no deploy is served on this machine (engines' sockets are looked for in \(TerminalText.neutralise(folder)))")
+                return
+            }
+            var model = BoardModel(width: 160, height: 3 + hub.entries().count, glyphs: ascii ? .ascii : .unicode, folder: folder)
+            for e in hub.entries() { model.upsert(e) }
+            model.selected = ""
+            for l in model.render().lines.dropFirst().dropLast() {
+                let t = l.trimmingCharacters(in: .whitespaces)
+                if !t.isEmpty { Plain.out(t) }
+            }
+            await hub.closeAll()
+            return
+        }
+        let chosen: Theme
+        do { chosen = try ThemeLoader.load(theme ?? settings.theme ?? "default") } catch { throw ExitWith(message: "\(error)") }
+        hub.start()
+        var selected: String?
+        while true {
+            let outcome = await BoardScreen(hub: hub, theme: chosen, ascii: ascii, mouse: settings.mouse ?? true, selected: selected).run()
+            switch outcome {
+            case .quit:
+                await hub.closeAll()
+                return
+            case let .signal(sig):
+                await hub.closeAll()
+                throw ExitCode(128 + sig)
+            case let .failed(message):
+                await hub.closeAll()
+                throw ExitWith(message: message)
+            case let .attach(address, action):
+                selected = address
+                do {
+                    try await attachDashboard(to: .unix(address), name: name, role: role, token: nil, theme: theme, ascii: ascii, layout: nil,
+                                              mouse: settings.mouse ?? true, fromBoard: true, action: action)
+                } catch let e as ExitCode where e.rawValue > 128 {
+                    await hub.closeAll()
+                    throw e
+                } catch {
+                    // The engine went away, or refused: back to the board, which says so.
+                    hub.note("could not attach: \(TerminalText.neutralise(String(describing: error)))")
+                }
+            }
+        }
+    }
+}
+
+/// The engines the board follows: found by their sockets in one folder (looked at each
+/// second), each followed over its own connection as a non-watching client.
+final class BoardHub: Sendable {
+    struct Followed: Sendable {
+        var entry: BoardEntry
+        var clock: ScaledClock
+        var goneAt: ContinuousClock.Instant?
+    }
+    struct State: Sendable {
+        var followed: [String: Followed] = [:]
+        /// Sockets that did not answer, and when to try them again.
+        var retryAt: [String: ContinuousClock.Instant] = [:]
+        var connecting: Set<String> = []
+        var clients: [String: EngineClient] = [:]
+        var tasks: [Task<Void, Never>] = []
+        var note: String?
+    }
+    let folder: String
+    let mailbox = Mailbox()
+    private let state = Mutex(State())
+    /// A stopped engine's row stays this long, dimmed at the bottom.
+    static let goneKept: Duration = .seconds(600)
+
+    init(folder: String) { self.folder = folder }
+
+    /// Each row as it stands now, with each engine's clock read now.
+    func entries() -> [BoardEntry] {
+        state.withLock { s in
+            let now = ContinuousClock.now
+            s.followed = s.followed.filter { $0.value.goneAt.map { now - $0 < BoardHub.goneKept } ?? true }
+            return s.followed.values.map { f in
+                var e = f.entry
+                if f.goneAt == nil { e.now = f.clock.now() }
+                return e
+            }
+        }
+    }
+
+    func note(_ m: String) { state.withLock { $0.note = m }; mailbox.poke() }
+    func takeNote() -> String? { state.withLock { s in defer { s.note = nil }; return s.note } }
+
+    func start() {
+        let t = Task { [self] in
+            while !Task.isCancelled {
+                await scanOnce()
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        state.withLock { $0.tasks.append(t) }
+    }
+
+    /// Looks at the folder once and connects to each socket not yet followed.
+    func scanOnce() async {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let sockets = names.filter { $0.hasSuffix(".sock") }.sorted().map { folder + "/" + $0 }
+        await withTaskGroup(of: Void.self) { group in
+            for path in sockets {
+                let go = state.withLock { s -> Bool in
+                    if let f = s.followed[path], f.goneAt == nil { return false }
+                    if s.connecting.contains(path) { return false }
+                    if let at = s.retryAt[path], ContinuousClock.now < at { return false }
+                    s.connecting.insert(path)
+                    return true
+                }
+                if go { group.addTask { await self.follow(path) } }
+            }
+        }
+    }
+
+    private func follow(_ path: String) async {
+        let hello = Wire.Hello(name: clientName(nil) + "-board", role: .viewer, kind: .cli, events: true)
+        let client: EngineClient
+        do { client = try await EngineClient.connect(.unix(path), hello: hello, timeout: .seconds(3)) } catch {
+            // A socket left by an engine that died, or one that is starting: look again later.
+            state.withLock { s in
+                s.connecting.remove(path)
+                s.retryAt[path] = ContinuousClock.now + .seconds(5)
+            }
+            return
+        }
+        let clock = ScaledClock(base: client.welcome.now, speed: client.welcome.speed)
+        state.withLock { s in
+            s.followed[path] = Followed(entry: BoardEntry(address: path, state: client.snapshot, now: clock.now()), clock: clock)
+            s.clients[path] = client
+            s.connecting.remove(path)
+        }
+        let reader = Task { [self] in
+            var closing: String?
+            for await m in client.messages {
+                switch m {
+                case let .event(e):
+                    state.withLock { s in if var f = s.followed[path] { Reducer.reduce(&f.entry.state, e); s.followed[path] = f } }
+                case let .snapshot(snap):
+                    state.withLock { s in s.followed[path]?.entry.state = snap }
+                case let .closing(r): closing = r
+                default: continue
+                }
+                mailbox.poke()
+            }
+            let why = "engine ended" + (closing.map { ": " + TerminalText.neutralise($0) } ?? "")
+            state.withLock { s in
+                if var f = s.followed[path] {
+                    f.entry.now = f.clock.now()
+                    f.entry.gone = why
+                    f.goneAt = ContinuousClock.now
+                    s.followed[path] = f
+                }
+                s.clients[path] = nil
+                s.retryAt[path] = ContinuousClock.now + .seconds(2)
+            }
+            mailbox.poke()
+            await client.close()
+        }
+        state.withLock { $0.tasks.append(reader) }
+        mailbox.poke()
+    }
+
+    func stop() {
+        for t in state.withLock({ $0.tasks }) { t.cancel() }
+    }
+
+    func closeAll() async {
+        stop()
+        let clients = state.withLock { s in defer { s.clients = [:] }; return Array(s.clients.values) }
+        for c in clients { await c.close() }
+    }
+}
+
+/// The board's screen on a thread of its own (as the dashboard's), until a key leaves it.
+struct BoardScreen {
+    enum Outcome: Sendable { case quit, signal(Int32), failed(String), attach(String, UIAction?) }
+    let hub: BoardHub
+    let theme: Theme
+    let ascii: Bool
+    let mouse: Bool
+    let selected: String?
+
+    func run() async -> Outcome {
+        let signals = SignalWatch(mailbox: hub.mailbox)
+        defer { signals.cancel() }
+        return await withCheckedContinuation { cont in
+            let thread = Thread { cont.resume(returning: self.loop()) }
+            thread.name = "friday-board"
+            thread.start()
+        }
+    }
+
+    private func loop() -> Outcome {
+        let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        let term: CursesTerminal
+        do { term = try CursesTerminal(theme: theme, noColor: noColor, mouse: mouse) } catch {
+            return .failed("friday board needs a terminal (\(error)); for plain text: friday board --list")
+        }
+        defer { term.restore() }
+        var model = BoardModel(width: term.size.width, height: term.size.height, glyphs: ascii ? .ascii : term.glyphs, folder: hub.folder)
+        model.selected = selected
+        var lastFrame = ContinuousClock.now - .seconds(1)
+        var dirty = true
+        while true {
+            while let k = term.pollKey() {
+                dirty = true
+                if k == .resize { let s = term.size; model.width = s.width; model.height = s.height; continue }
+                switch model.key(k) {
+                case .quit: return .quit
+                case let .attach(address, action): return .attach(address, action)
+                case nil: break
+                }
+            }
+            let (_, signal, _) = hub.mailbox.drain()
+            if let signal { return .signal(signal) }
+            if let n = hub.takeNote() { model.message = n }
+            let size = term.size
+            if size.width != model.width || size.height != model.height { model.width = size.width; model.height = size.height; dirty = true }
+            // Ages tick each second; engine news at most ten frames a second.
+            if dirty || ContinuousClock.now - lastFrame >= .seconds(1) {
+                let now = hub.entries()
+                let seen = Set(now.map(\.address))
+                for a in model.entries.keys where !seen.contains(a) { model.remove(a) }
+                for e in now { model.upsert(e) }
+                term.present(model.render())
+                lastFrame = ContinuousClock.now
+                dirty = false
+            }
+            let (_, woke) = term.wait(wakeFD: hub.mailbox.readFD, milliseconds: 1000)
+            if woke {
+                // Let a burst of events land before drawing again.
+                usleep(100_000)
+                dirty = true
+            }
+        }
+    }
+}
