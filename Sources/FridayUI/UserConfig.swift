@@ -9,12 +9,16 @@ import TOMLKit
 ///     bell = false            # no bell on a failed verdict or a hold
 ///     time_zone = "Europe/Berlin"  # the clock and the team log's times; "local"; default UTC
 ///     mouse = false           # no mouse (as --no-mouse)
+///     [store]
+///     url = "postgres://friday@db:5432/friday"   # the shared history, when a deploy file has none
 ///     [keys]
 ///     promote = "w"           # a key per action: one character, or space, enter, tab,
 ///     revert = ["x", "X"]     # up, down, left, right, pgup, pgdn, home, end
 ///
-/// Nothing here is fatal: each bad line is a warning with the file and line, and that
-/// setting (for keys: the whole [keys] table) stays at its default.
+/// Nothing here is fatal to the screen: each bad line is a warning with the file and line,
+/// and that setting (for keys: the whole [keys] table) stays at its default. A bad
+/// `[store]` is kept as `storeProblem`: a command that would use the store (a deploy's lock
+/// among them) refuses to start with it, rather than go on without the lock it was meant to take.
 public struct UserConfig: Sendable, Equatable {
     public var theme: String?
     public var name: String?
@@ -25,6 +29,10 @@ public struct UserConfig: Sendable, Equatable {
     public var timeZoneLine: Int?
     public var mouse: Bool?
     public var keys: [UIAction: [Key]] = [:]
+    /// `[store] url`, checked for its form (the password may still come from $PGPASSWORD).
+    public var store: String?
+    /// Why `[store]` could not be used (`file:line: …`), when it is there and wrong.
+    public var storeProblem: String?
     public init() {}
 
     /// The config key of each action in [keys].
@@ -45,7 +53,7 @@ public struct UserConfig: Sendable, Equatable {
         do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
             return (c, ["\(file):\(e.source.begin.line): not valid TOML (\(TerminalText.neutralise(e.description))); friday starts on its defaults"])
         } catch { return (c, ["\(file): not valid TOML; friday starts on its defaults"]) }
-        let known = ["theme", "name", "layout", "bell", "time_zone", "mouse", "keys"]
+        let known = ["theme", "name", "layout", "bell", "time_zone", "mouse", "store", "keys"]
         for key in table.keys.sorted() where !known.contains(key) {
             warnings.append("\(line(key)): unknown setting \"\(TerminalText.neutralise(key))\"\(hint(key, known)); settings are \(known.joined(separator: ", "))")
         }
@@ -72,6 +80,21 @@ public struct UserConfig: Sendable, Equatable {
         }
         if let v = table["mouse"] {
             if let b = v.bool { c.mouse = b } else { warnings.append("\(line("mouse")): mouse must be true or false") }
+        }
+        if let v = table["store"] {
+            let form = "[store] takes url = \"postgres://USER@HOST:PORT/DATABASE\""
+            var problem: String?
+            if let t = v.table, let u = t["url"]?.string, t.keys.allSatisfy({ $0 == "url" }) {
+                do throws(StoreAddressError) { _ = try StoreAddress(parsing: u); c.store = u } catch {
+                    problem = "\(line("url")): store.url: \(error.message)"
+                }
+            } else {
+                problem = "\(file): \(form)"
+            }
+            if let p = problem {
+                c.storeProblem = p
+                warnings.append(p + "; commands that use the store refuse to start until it is fixed")
+            }
         }
         if let v = table["keys"] {
             guard let keys = v.table else {

@@ -161,7 +161,11 @@ struct OpenedDeploy {
         }
         // With a store, the service's lock is taken before anything moves.
         var storeLink: StoreLink?
-        if let address = cfg.store {
+        // The deploy file's [store], else the person's own (a bad one refuses: a lock meant to
+        // be taken is never silently skipped).
+        if let address = try cfg.store ?? { () throws -> StoreAddress? in
+            do { return try UserSettings.storeAddress() } catch { eventLog.close(); throw error }
+        }() {
             do {
                 storeLink = try await StoreLink.open(cfg, address: address, resumed: resumed, logPath: logPath,
                                                      report: { Plain.err("friday: store: \(TerminalText.neutralise($0))") })

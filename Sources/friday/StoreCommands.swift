@@ -5,11 +5,13 @@ import FridayEngine
 import FridayServe
 import FridayStore
 
-/// The store's address for a command: `--store`, else `$FRIDAY_STORE`.
+/// The store's address for a command: `--store`, else `$FRIDAY_STORE`, else the user
+/// config's `[store] url`.
 func storeAddress(_ option: String?, required: Bool = true) throws -> StoreAddress? {
     let env = ProcessInfo.processInfo.environment
     guard let text = option ?? env["FRIDAY_STORE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-        if required { throw ExitWith(message: "no store given: pass --store postgres://USER@HOST:PORT/DATABASE or set FRIDAY_STORE") }
+        if let configured = try UserSettings.storeAddress() { return configured }
+        if required { throw ExitWith(message: "no store given: pass --store postgres://USER@HOST:PORT/DATABASE, set FRIDAY_STORE, or put [store] url = … in \(TerminalText.neutralise(UserSettings.path()))") }
         return nil
     }
     do { return try StoreAddress(parsing: text, environment: env) } catch {

@@ -50,6 +50,18 @@ enum UserSettings {
         return config + "/friday/config.toml"
     }
 
+    /// The config's `[store]` address (nil when it has none); a bad one is an error that
+    /// names its file and line. Read without printing the config's other warnings again.
+    static func storeAddress() throws -> StoreAddress? {
+        guard let text = try? String(contentsOfFile: path(), encoding: .utf8) else { return nil }
+        let (config, _) = UserConfig.parse(text, file: path())
+        if let p = config.storeProblem { throw ExitWith(message: TerminalText.neutralise(p)) }
+        guard let url = config.store else { return nil }
+        do { return try StoreAddress(parsing: url, environment: ProcessInfo.processInfo.environment) } catch {
+            throw ExitWith(message: "\(TerminalText.neutralise(path())): store.url: \(error.message)")
+        }
+    }
+
     static func load() -> UserConfig {
         let file = path()
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return UserConfig() }

@@ -25,13 +25,13 @@ final class StoreTests: XCTestCase {
     }
 
     /// A simulated deploy file with `[store]`: short pauses, the simulated team promotes.
-    func deployFile(id: String, service: String, store: String? = nil) throws -> String {
+    func deployFile(id: String, service: String, store: String? = nil, withStore: Bool = true) throws -> String {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/simulated/friday.toml").standardized.path
         var text = try String(contentsOfFile: example, encoding: .utf8)
         text = text.replacingOccurrences(of: "id = \"checkout-v2.4.0\"", with: "id = \"\(id)\"")
             .replacingOccurrences(of: "service = \"checkout\"", with: "service = \"\(service)\"")
             .replacingOccurrences(of: "requests_per_second = 5000", with: "requests_per_second = 500")
-            .replacingOccurrences(of: "[router]", with: "[store]\nurl = \"\(store ?? url)\"\n\n[router]")
+            .replacingOccurrences(of: "[router]", with: withStore ? "[store]\nurl = \"\(store ?? url)\"\n\n[router]" : "[router]")
         let path = "\(dir!)/\(id).toml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -132,6 +132,34 @@ final class StoreTests: XCTestCase {
         let push = try friday(["store", "push", "\(dir!)/checkout-a.jsonl"])
         XCTAssertEqual(push.status, 0, push.err)
         XCTAssertTrue(push.out.contains(": 0 event(s) copied"), push.out)
+    }
+
+    /// `[store]` in the person's own config: the commands and a deploy file without one use it;
+    /// a bad one refuses to start a deploy (its lock is never silently skipped).
+    func testTheUserConfigsStoreIsUsedAndABadOneRefusesToDeploy() throws {
+        let config = dir + "/config"
+        try FileManager.default.createDirectory(atPath: config + "/friday", withIntermediateDirectories: true)
+        try "name = \"kim\"\n[store]\nurl = \"\(url)\"\n".write(toFile: config + "/friday/config.toml", atomically: true, encoding: .utf8)
+        let env = ["XDG_STATE_HOME": dir + "/state", "XDG_CONFIG_HOME": config, "FRIDAY_NAME": "kim"]
+        XCTAssertEqual(try runProcess(bin, ["store", "migrate"], env: env).status, 0)
+        let file = try deployFile(id: "cart-u", service: "cart", withStore: false)
+        let ran = try runProcess(bin, ["run", file, "--headless", "--log", dir + "/u.jsonl"], env: env)
+        XCTAssertEqual(ran.status, 0, ran.err)
+        XCTAssertEqual(try pg.psql("SELECT string_agg(action, ',' ORDER BY id) FROM friday_lock_log WHERE service = 'cart'"), "lock,unlock", "the deploy took and gave back its lock")
+        XCTAssertEqual(try pg.psql("SELECT count(*) FROM friday_events WHERE deploy = 'cart-u'"),
+                       "\(try String(contentsOfFile: dir + "/u.jsonl", encoding: .utf8).split(separator: "\n").count)")
+        let status = try runProcess(bin, ["store", "status"], env: env)
+        XCTAssertEqual(status.status, 0, status.err)
+        XCTAssertTrue(status.out.contains("cart-u"), status.out)
+        // A store address that cannot be used: the deploy does not start, and says where.
+        try "name = \"kim\"\n\n[store]\nurl = \"postgres://u@127.0.0.1:99999/db\"\n".write(toFile: config + "/friday/config.toml", atomically: true, encoding: .utf8)
+        let refused = try runProcess(bin, ["run", try deployFile(id: "cart-v", service: "cart", withStore: false), "--headless", "--log", dir + "/v.jsonl"], env: env)
+        XCTAssertEqual(refused.status, 1, refused.out)
+        XCTAssertTrue(refused.err.contains("\(config)/friday/config.toml:4: store.url: ") && refused.err.contains("65535"), refused.err)
+        XCTAssertFalse(refused.out.contains("step.started"), "nothing moved")
+        let lock = try runProcess(bin, ["lock"], env: env)
+        XCTAssertEqual(lock.status, 1)
+        XCTAssertTrue(lock.err.contains("config.toml:4: store.url"), lock.err)
     }
 
     func testASecondDeployOfAServiceIsRefusedWithItsHolder() throws {

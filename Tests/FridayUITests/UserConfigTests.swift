@@ -29,6 +29,20 @@ final class UserConfigTests: XCTestCase {
         XCTAssertEqual(c.keys[.togglePause], [.pageDown])
     }
 
+    func testTheStoreIsCheckedAndABadOneIsKeptAsAProblem() {
+        let (good, w1) = UserConfig.parse("[store]\nurl = \"postgres://friday@db:5432/friday\"\n", file: "c.toml")
+        XCTAssertEqual(w1, [])
+        XCTAssertEqual(good.store, "postgres://friday@db:5432/friday")
+        XCTAssertNil(good.storeProblem)
+        let (bad, w2) = UserConfig.parse("theme = \"nord\"\n[store]\nurl = \"http://db\"\n", file: "c.toml")
+        XCTAssertNil(bad.store)
+        XCTAssertEqual(bad.theme, "nord", "the rest of the config stands")
+        XCTAssertTrue(bad.storeProblem?.hasPrefix("c.toml:3: store.url: expected a postgres:// address") ?? false, "\(String(describing: bad.storeProblem))")
+        XCTAssertEqual(w2.count, 1)
+        let (wrong, _) = UserConfig.parse("[store]\nurl = 5\n", file: "c.toml")
+        XCTAssertEqual(wrong.storeProblem, "c.toml: [store] takes url = \"postgres://USER@HOST:PORT/DATABASE\"")
+    }
+
     func testBadLinesAreWarningsWithFileAndLineAndTheDefaultsStay() {
         let (c, warnings) = UserConfig.parse("""
         thme = "light"
@@ -40,7 +54,7 @@ final class UserConfigTests: XCTestCase {
         XCTAssertEqual(c.layout, nil)
         XCTAssertEqual(c.name, nil)
         XCTAssertEqual(c.keys, [:], "a conflict keeps the default keys")
-        XCTAssertTrue(warnings.contains("/home/ana/.config/friday/config.toml:1: unknown setting \"thme\" (did you mean \"theme\"?); settings are theme, name, layout, bell, time_zone, mouse, keys"), "\(warnings)")
+        XCTAssertTrue(warnings.contains("/home/ana/.config/friday/config.toml:1: unknown setting \"thme\" (did you mean \"theme\"?); settings are theme, name, layout, bell, time_zone, mouse, store, keys"), "\(warnings)")
         XCTAssertTrue(warnings.contains { $0.hasPrefix("/home/ana/.config/friday/config.toml:2: layout must be grid, stacked or compact") }, "\(warnings)")
         XCTAssertTrue(warnings.contains { $0.hasPrefix("/home/ana/.config/friday/config.toml:3: name must be") }, "\(warnings)")
         XCTAssertTrue(warnings.contains { $0.contains(":5: keys.promote and keys.revert are both \"r\"") || $0.contains("keys.revert and keys.promote are both \"r\"") }, "\(warnings)")
