@@ -33,6 +33,9 @@ public struct DeployState: Sendable, Equatable, Codable {
         public var summary: String
         public var figures: [Figure]
         public var at: Timestamp
+        public init(step: Int, verdict: Verdict, summary: String, figures: [Figure], at: Timestamp) {
+            self.step = step; self.verdict = verdict; self.summary = summary; self.figures = figures; self.at = at
+        }
     }
 
     public static let outputLinesKept = 200

@@ -228,11 +228,31 @@ public final class Store: Sendable {
         }
     }
 
-    /// Every stored line of `deploy`, in seq order (empty: the store has no such deploy).
-    public func lines(of deploy: String) async throws(StoreError) -> [(seq: Int, line: String)] {
+    /// Follows the `friday_events` notifications (one per committed batch, carrying its
+    /// deploy id) on a connection of its own, until cancelled: `listening` once the LISTEN is
+    /// in place, `heard` for each. Connecting is bounded by the deadline; listening is not.
+    public func listen(listening: @escaping @Sendable () -> Void = {}, heard: @escaping @Sendable (String) -> Void) async throws(StoreError) {
+        if let tlsProblem { throw StoreError("cannot connect to \(address.redacted): \(tlsProblem)") }
+        let config = connectionConfig
+        let c = try await run("connect") { try await PostgresConnection.connect(configuration: config, id: 1, logger: Store.logger) }
+        do {
+            try await c.listen(on: "friday_events") { notes in
+                listening()
+                for try await n in notes { heard(n.payload) }
+            }
+        } catch {
+            try? await c.close()
+            if Task.isCancelled { return }
+            throw StoreError("lost the notifications of \(address.redacted): \(Store.describe(error))")
+        }
+        try? await c.close()
+    }
+
+    /// Every stored line of `deploy` after seq `after`, in seq order (empty: the store has no such deploy, or nothing newer).
+    public func lines(of deploy: String, after: Int = -1) async throws(StoreError) -> [(seq: Int, line: String)] {
         try await run("read \(deploy)") { [client] in
             var out: [(seq: Int, line: String)] = []
-            for try await (s, l) in try await client.query("SELECT seq, line FROM friday_events WHERE deploy = \(deploy) ORDER BY seq", logger: Store.logger).decode((Int, String).self) {
+            for try await (s, l) in try await client.query("SELECT seq, line FROM friday_events WHERE deploy = \(deploy) AND seq > \(after) ORDER BY seq", logger: Store.logger).decode((Int, String).self) {
                 out.append((s, l))
             }
             return out
@@ -248,15 +268,15 @@ public final class Store: Sendable {
         }
     }
 
-    /// The deploys' rows, for a board.
-    public func summaries() async throws(StoreError) -> [DeploySummary] {
+    /// The deploys' rows (or one deploy's), for a board.
+    public func summaries(deploy only: String? = nil) async throws(StoreError) -> [DeploySummary] {
         try await run("list deploys") { [client] in
             var out: [DeploySummary] = []
             let q: PostgresQuery = """
                 SELECT deploy, service, host, from_version, to_version, state, step, steps, split, verdict, watching,
                        to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                        to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), last_seq
-                FROM friday_deploys ORDER BY deploy
+                FROM friday_deploys WHERE \(only == nil) OR deploy = \(only ?? "") ORDER BY deploy
                 """
             for try await row in try await client.query(q, logger: Store.logger) {
                 let (d, s, h, f, t, st, step, steps, split, v, w, started, updated, last) =
@@ -368,5 +388,41 @@ public struct DeploySummary: Sendable, Equatable {
                   split: s.observed.map { "\($0.version) \($0.percent)" }.joined(separator: " · "),
                   verdict: s.judgement?.verdict.rawValue, watching: s.watchers.map(\.who).joined(separator: ", "),
                   startedAt: s.startedAt, updatedAt: s.lastEventAt ?? Timestamp(seconds: 0), lastSeq: s.lastSeq)
+    }
+}
+
+extension DeployState {
+    /// The state a board can draw from a deploy's row in the store (no event history: the
+    /// row holds what a board shows, kept up to date by each batch in its transaction).
+    public init(summary r: DeploySummary) {
+        self.init()
+        deployID = r.deploy
+        service = r.service
+        from = VersionRef(name: r.from, commit: "")
+        to = VersionRef(name: r.to, commit: "")
+        plan = RolloutPlan(steps: Array(repeating: RolloutStep(weight: 0, pause: .seconds(0)), count: max(0, min(r.steps, 1000))))
+        startedAt = r.startedAt
+        lastEventAt = r.updatedAt
+        lastSeq = r.lastSeq
+        switch r.state {
+        case "promoted": phase = .finished(.promoted)
+        case "reverted": phase = .finished(.reverted)
+        case "failed": phase = .finished(.failed)
+        case "pipeline": phase = .pipeline
+        case "idle": phase = .idle
+        default: phase = .rolling
+        }
+        if r.state == "paused" { paused = Pause(by: "", reason: "", at: r.updatedAt, remaining: nil) }
+        if let step = r.step, step >= 1, step <= plan.steps.count { stepIndex = step - 1 }
+        // "v2.3.0 75 · v2.4.0 25": the weights read back from the router.
+        observed = r.split.components(separatedBy: " · ").compactMap { part in
+            let bits = part.split(separator: " ")
+            guard bits.count == 2, let p = Int(bits[1]), (0...100).contains(p) else { return nil }
+            return VersionWeight(version: String(bits[0]), percent: p)
+        }
+        if let v = r.verdict.flatMap(Verdict.init(rawValue:)) {
+            judgement = Judgement(step: stepIndex ?? 0, verdict: v, summary: "", figures: [], at: r.updatedAt)
+        }
+        watchers = r.watching.components(separatedBy: ", ").filter { !$0.isEmpty }.map { Watcher(who: $0, role: "") }
     }
 }

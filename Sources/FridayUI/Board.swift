@@ -9,8 +9,11 @@ public struct BoardEntry: Sendable, Equatable {
     public var now: Timestamp
     /// Why the engine no longer answers, once it stopped; the row stays, dimmed, at the bottom.
     public var gone: String?
-    public init(address: String, state: DeployState, now: Timestamp, gone: String? = nil) {
-        self.address = address; self.state = state; self.now = now; self.gone = gone
+    /// The machine whose engine runs it, for a deploy only the shared store shows (`--store`);
+    /// nil for an engine of this machine.
+    public var remote: String?
+    public init(address: String, state: DeployState, now: Timestamp, gone: String? = nil, remote: String? = nil) {
+        self.address = address; self.state = state; self.now = now; self.gone = gone; self.remote = remote
     }
 
     /// What a person should look at first: the board's sort order, most urgent on top.
@@ -106,7 +109,7 @@ public struct BoardModel: Sendable {
         case .end, .char("G"): selected = r.last?.address
         case .enter:
             guard let i = selectedIndex else { message = "no deploy to attach to"; return nil }
-            if let why = r[i].gone { message = "\(r[i].state.service): \(why)"; return nil }
+            if let why = BoardModel.unattachable(r[i]) { message = why; return nil }
             return .attach(address: r[i].address, action: nil)
         case .mouse(let m):
             if case .press = m.kind, m.y >= 2, m.y - 2 < r.count { selected = r[m.y - 2].address }
@@ -117,8 +120,17 @@ public struct BoardModel: Sendable {
             if b.action == .quit { return .quit }
             guard b.action.isActing else { break }
             guard let i = selectedIndex else { message = "no deploy selected"; return nil }
-            if let why = r[i].gone { message = "\(r[i].state.service): \(why)"; return nil }
+            if let why = BoardModel.unattachable(r[i]) { message = why; return nil }
             return .attach(address: r[i].address, action: b.action)
+        }
+        return nil
+    }
+
+    /// Why a row cannot be attached to from here, if it cannot.
+    static func unattachable(_ e: BoardEntry) -> String? {
+        if let why = e.gone { return "\(e.state.service): \(why)" }
+        if let host = e.remote {
+            return "\(e.state.service) runs on \(host): attach there (friday attach \(e.state.deployID)), or over TCP (friday attach --tcp HOST:PORT)"
         }
         return nil
     }
@@ -140,10 +152,15 @@ public struct BoardModel: Sendable {
 
     static func verdict(_ e: BoardEntry) -> String {
         let s = e.state
+        // A row from the store whose engine has said nothing for 5 minutes may have no engine left.
+        if e.remote != nil, !s.isFinished, let last = s.lastEventAt, e.now.seconds - last.seconds > 300 {
+            return "no news for \(age(seconds: e.now.seconds - last.seconds)) (is its engine running?)"
+        }
         if let p = s.routerProblem { return "router: " + p }
-        if let o = s.outcome { return o.rawValue + (s.judgement.map { " · " + $0.summary } ?? "") }
-        if let p = s.paused { return "paused by \(p.by)" + (p.reason.isEmpty ? "" : ": \(p.reason)") }
-        if let j = s.judgement { return j.verdict.rawValue + " · " + j.summary }
+        func said(_ j: DeployState.Judgement) -> String { j.verdict.rawValue + (j.summary.isEmpty ? "" : " · " + j.summary) }
+        if let o = s.outcome { return o.rawValue + (s.judgement.map { " · " + ($0.summary.isEmpty ? $0.verdict.rawValue : $0.summary) } ?? "") }
+        if let p = s.paused { return "paused" + (p.by.isEmpty ? "" : " by \(p.by)") + (p.reason.isEmpty ? "" : ": \(p.reason)") }
+        if let j = s.judgement { return said(j) }
         if let st = s.stages.first(where: { $0.status == .running }) { return st.name }
         return s.phase == .rolling ? "judging" : ""
     }
@@ -151,7 +168,11 @@ public struct BoardModel: Sendable {
     static func age(_ e: BoardEntry) -> String {
         guard let start = e.state.startedAt else { return "" }
         let end = e.state.finishedAt ?? e.now
-        let secs = SafeNumber.int(max(0, end.seconds - start.seconds))
+        return age(seconds: end.seconds - start.seconds)
+    }
+
+    static func age(seconds: Double) -> String {
+        let secs = SafeNumber.int(max(0, seconds))
         if secs < 60 { return "\(secs)s" }
         if secs < 3600 { return "\(secs / 60)m\(secs % 60 < 10 ? "0" : "")\(secs % 60)s" }
         if secs < 86400 { return "\(secs / 3600)h\(secs % 3600 / 60 < 10 ? "0" : "")\(secs % 3600 / 60)m" }
@@ -204,7 +225,8 @@ public struct BoardModel: Sendable {
             let versions = s.from.name.isEmpty ? s.deployID : "\(s.from.name) \(glyphs.arrow) \(s.to.name)"
             let watching = s.watchers.map(\.who).joined(separator: ",")
             let role: Role = isSelected ? .selection : (e.need == .gone ? .dim : .text)
-            cells([e.need.label, s.service.isEmpty ? s.deployID : s.service, versions, BoardModel.step(s), BoardModel.split(s),
+            let service = (s.service.isEmpty ? s.deployID : s.service) + (e.remote.map { "@" + $0 } ?? "")
+            cells([e.need.label, service, versions, BoardModel.step(s), BoardModel.split(s),
                    watching.isEmpty ? "—" : watching, BoardModel.age(e)],
                   verdict: e.gone ?? BoardModel.verdict(e), y: y, role: role, needRole: isSelected ? .selection : BoardModel.role(e.need))
             if isSelected { g.put(glyphs.current, x: 0, y: y, role: .selection) }

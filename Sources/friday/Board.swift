@@ -3,6 +3,7 @@ import Foundation
 import FridayCore
 import FridayEngine
 import FridayServe
+import FridayStore
 import FridayTerminal
 import FridayUI
 import Synchronization
@@ -31,13 +32,18 @@ struct Board: AsyncParsableCommand {
     @Flag(help: "Print the board once as plain text and exit (for scripts).")
     var list = false
 
+    @Option(help: "Also every machine's deploys from the shared store, live (postgres://USER@HOST:PORT/DATABASE).")
+    var store: String?
+
     func run() async throws {
         let settings = UserSettings.load()
         let folder = self.folder ?? defaultLogFolder()
         let hub = BoardHub(folder: folder)
         defer { hub.stop() }
+        let address = try store.map { try storeAddress($0)! }
         if list {
             await hub.scanOnce()
+            if let address { try await hub.loadStore(address) }
             if hub.entries().isEmpty {
                 Plain.out("no deploy is served on this machine (engines' sockets are looked for in \(TerminalText.neutralise(folder)))")
                 return
@@ -55,6 +61,7 @@ struct Board: AsyncParsableCommand {
         let chosen: Theme
         do { chosen = try ThemeLoader.load(theme ?? settings.theme ?? "default") } catch { throw ExitWith(message: "\(error)") }
         hub.start()
+        if let address { hub.followStore(address) }
         var selected: String?
         while true {
             let outcome = await BoardScreen(hub: hub, theme: chosen, ascii: ascii, mouse: settings.mouse ?? true, selected: selected).run()
@@ -115,7 +122,9 @@ final class BoardHub: Sendable {
         state.withLock { s in
             let now = ContinuousClock.now
             s.followed = s.followed.filter { $0.value.goneAt.map { now - $0 < BoardHub.goneKept } ?? true }
-            return s.followed.values.map { f in
+            // A deploy an engine of this machine serves is shown from it (live, attachable), not from the store.
+            let local = Set(s.followed.values.filter { $0.entry.remote == nil && $0.goneAt == nil }.map(\.entry.state.deployID))
+            return s.followed.values.filter { $0.entry.remote == nil || !local.contains($0.entry.state.deployID) }.map { f in
                 var e = f.entry
                 if f.goneAt == nil { e.now = f.clock.now() }
                 return e
@@ -204,6 +213,83 @@ final class BoardHub: Sendable {
 
     func stop() {
         for t in state.withLock({ $0.tasks }) { t.cancel() }
+    }
+
+    // MARK: the shared store
+
+    /// Deploys the store shows: every unfinished one, and those finished in the last day.
+    static func wanted(_ s: DeploySummary, now: Double) -> Bool {
+        !["promoted", "reverted", "failed"].contains(s.state) || now - s.updatedAt.seconds < 86_400
+    }
+
+    /// Reads the store's deploys once (`--list`).
+    func loadStore(_ address: StoreAddress) async throws {
+        let store = Store(address)
+        do {
+            try await store.checkSchema()
+            try await refresh(store, only: nil)
+        } catch { await store.close(); throw storeFailure(error) }
+        await store.close()
+    }
+
+    enum Heard: Sendable { case deploy(String), lost(String) }
+
+    /// Follows the store: LISTEN first (so nothing committed between the first read and the
+    /// listen is missed), then every wanted deploy's row, then each notified deploy's row. A lost store is said in the footer and tried again with backoff.
+    func followStore(_ address: StoreAddress) {
+        let t = Task { [self] in
+            let store = Store(address)
+            var backoff = 1.0
+            while !Task.isCancelled {
+                let (heard, tell) = AsyncStream<Heard>.makeStream()
+                let (ready, isReady) = AsyncStream<Void>.makeStream()
+                let listener = Task {
+                    do throws(StoreError) { try await store.listen(listening: { isReady.yield() }, heard: { tell.yield(.deploy($0)) }) } catch { tell.yield(.lost(error.message)) }
+                    isReady.finish()
+                    tell.finish()
+                }
+                do throws(StoreError) {
+                    var r = ready.makeAsyncIterator()
+                    if await r.next() == nil {
+                        var it = heard.makeAsyncIterator()
+                        if case let .lost(why)? = await it.next() { throw StoreError(why) }
+                        throw StoreError("the store stopped answering")
+                    }
+                    try await store.checkSchema()
+                    try await refresh(store, only: nil)
+                    backoff = 1
+                    for await h in heard {
+                        switch h {
+                        case let .deploy(d): try await refresh(store, only: d)
+                        case let .lost(why): throw StoreError(why)
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    note("store: \(TerminalText.neutralise(error.message)); trying again in \(Int(backoff)) s")
+                }
+                listener.cancel()
+                await listener.value
+                try? await Task.sleep(for: .seconds(backoff))
+                backoff = min(30, backoff * 2)
+            }
+            await store.close()
+        }
+        state.withLock { $0.tasks.append(t) }
+    }
+
+    /// Takes the store's row of `deploy` (nil: of every deploy) onto the board. A row is one
+    /// small query whatever the deploy's length, so a board of many long deploys stays quick.
+    private func refresh(_ store: Store, only deploy: String?) async throws(StoreError) {
+        let rows = try await store.summaries(deploy: deploy)
+        let wall = Timestamp(seconds: Date().timeIntervalSince1970)
+        state.withLock { s in
+            for r in rows where BoardHub.wanted(r, now: wall.seconds) {
+                let entry = BoardEntry(address: "store:" + r.deploy, state: DeployState(summary: r), now: wall, remote: r.host)
+                s.followed[entry.address] = Followed(entry: entry, clock: ScaledClock(base: wall))
+            }
+        }
+        mailbox.poke()
     }
 
     func closeAll() async {

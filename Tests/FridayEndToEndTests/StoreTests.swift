@@ -162,6 +162,44 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(lock.err.contains("config.toml:4: store.url"), lock.err)
     }
 
+    /// `friday board --store` on a machine that runs none of the deploys: the store's rows,
+    /// live through LISTEN/NOTIFY, and Enter says where the deploy runs.
+    func testTheBoardOfAnotherMachineFollowsTheStoreLive() throws {
+        XCTAssertEqual(try friday(["store", "migrate"]).status, 0)
+        let a = try deployFile(id: "checkout-live", service: "checkout")
+        let engineEnv = ["XDG_STATE_HOME": dir + "/state-a", "USER": "lee"]
+        let pid = try XCTUnwrap(spawnProcess([bin, "serve", a, "--log", dir + "/live.jsonl", "--speed", "3", "--linger", "600"], env: engineEnv, output: dir + "/live.serve.log"))
+        defer { kill(pid, SIGKILL) }
+        try FileManager.default.createDirectory(atPath: dir + "/elsewhere", withIntermediateDirectories: true)
+        let board = try TmuxSession(width: 130, height: 16, command: "\(bin) board --store '\(url)' --folder \(dir!)/elsewhere; echo \"exit=$?\"; sleep 300",
+                                    env: ["XDG_STATE_HOME": dir + "/state-b"])
+        let row = { (lines: [String]) in lines.first { $0.contains("checkout@") } ?? "" }
+        XCTAssertTrue(board.wait(seconds: 60) { row($0).contains("JUDGING") }, board.text + "\n" + ((try? String(contentsOfFile: dir + "/live.serve.log", encoding: .utf8)) ?? ""))
+        XCTAssertTrue(row(board.screen()).contains("v2.3.0 → v2.4.0"), board.text)
+        // A pause on the engine's machine reaches this board through the store, live.
+        let paused = try runProcess(bin, ["pause", "--log", dir + "/live.jsonl", "--reason", "checking"], env: engineEnv)
+        XCTAssertEqual(paused.status, 0, paused.err)
+        let start = Date()
+        XCTAssertTrue(board.wait(seconds: 10) { row($0).contains("HELD") && row($0).contains("paused") }, board.text)
+        print("board --store: a pause was on the other machine's board \(Int(Date().timeIntervalSince(start) * 1000)) ms after the command returned")
+        // Its engine is not on this machine: Enter says where, and attaches nothing.
+        board.press("Enter")
+        XCTAssertTrue(board.wait(for: "runs on "), board.text)
+        XCTAssertTrue(board.text.contains("friday board"), "still the board: \(board.text)")
+        let listed = try runProcess(bin, ["board", "--store", url, "--folder", dir + "/elsewhere", "--list"], env: [:])
+        XCTAssertEqual(listed.status, 0, listed.err)
+        XCTAssertTrue(listed.out.contains("HELD") && listed.out.contains("checkout@"), listed.out)
+        XCTAssertEqual(listed.err, "")
+        // The store going away is said in the footer, and the board stays.
+        try pg.stop(immediate: true)
+        XCTAssertTrue(board.wait(seconds: 15) { $0.joined().contains("store: ") }, board.text)
+        try pg.start()
+        board.press("q")
+        XCTAssertTrue(board.wait(for: "exit=0"), board.text)
+        kill(pid, SIGTERM)
+        _ = waitExit(pid, seconds: 20)
+    }
+
     func testASecondDeployOfAServiceIsRefusedWithItsHolder() throws {
         XCTAssertEqual(try friday(["store", "migrate"]).status, 0)
         // A runs in real time (its third step waits for a promote): it holds checkout.
