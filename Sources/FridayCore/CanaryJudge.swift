@@ -251,8 +251,9 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
     }
 
     /// How much more traffic the step test needs to pass, at the rate seen so far.
-    func estimate(blocks: [JudgeBlock], llr: Double, passBound: Double, canaryRequests: Int) -> String {
+    public func estimate(blocks: [JudgeBlock], llr: Double, passBound: Double, canaryRequests: Int) -> String {
         var parts: [String] = []
+        var stalled: String?
         if canaryRequests < minRequests { parts.append("\((minRequests - canaryRequests).grouped) more canary requests") }
         let n = blocks.count
         if n >= 5 {
@@ -262,10 +263,17 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
                 let secs = (llr - passBound) / -perBlock
                 parts.append("about \(formatDuration(secs)) more at this traffic (~\(SafeNumber.int((secs * perSecondRequests).rounded()).grouped) canary requests)")
             } else if llr > passBound {
-                parts.append("the evidence is not moving toward a pass at this traffic")
+                stalled = "the evidence is not moving toward a pass at this traffic"
             }
         }
-        return parts.isEmpty ? "the test needs more traffic" : "needs " + parts.joined(separator: " and ")
+        // (A sentence of its own: "needs the evidence is not moving …" read as nonsense.)
+        let needs = parts.isEmpty ? nil : "needs " + parts.joined(separator: " and ")
+        switch (needs, stalled) {
+        case let (n?, s?): return n + "; " + s
+        case let (n?, nil): return n
+        case let (nil, s?): return s
+        case (nil, nil): return "the test needs more traffic"
+        }
     }
 
     /// Judges pooled counts as one block (for tests and simple comparisons).

@@ -207,7 +207,7 @@ public enum Reducer {
             log(.alert, provider, "router unreachable: \(error)")
 
         case let .engineRestarted(down):
-            var text = "friday restarted after \(formatDuration(down)) down"
+            var text = "friday restarted after " + (down < 1 ? "under a second" : formatDuration(down)) + " down"
             if let d = state.pauseDeadline {
                 state.pauseDeadline = d + down
                 text += "; the pause goes on with \(formatDuration(max(0, d - (ts + -down)))) left"

@@ -3,6 +3,29 @@ import XCTest
 
 /// Known answers worked out by hand from the formulas, and seeded runs for the error rates.
 final class CanaryJudgeTests: XCTestCase {
+    func testWhatTheTestStillNeedsReadsAsASentence() {
+        let j = CanaryJudge()
+        let block = JudgeBlock(canaryRequests: 10, canaryErrors: 0, baseRequests: 990, baseErrors: 1)
+        // Evidence going nowhere (the log-likelihood ratio not falling): its own sentence.
+        let stalled = j.estimate(blocks: Array(repeating: block, count: 6), llr: 1, passBound: -2, canaryRequests: 60)
+        XCTAssertEqual(stalled, "needs 140 more canary requests; the evidence is not moving toward a pass at this traffic")
+        XCTAssertEqual(j.estimate(blocks: Array(repeating: block, count: 6), llr: 1, passBound: -2, canaryRequests: 500), "the evidence is not moving toward a pass at this traffic")
+        XCTAssertEqual(j.estimate(blocks: [block], llr: 1, passBound: -2, canaryRequests: 60), "needs 140 more canary requests")
+        XCTAssertEqual(j.estimate(blocks: [block], llr: 1, passBound: -2, canaryRequests: 500), "the test needs more traffic")
+        XCTAssertTrue(j.estimate(blocks: Array(repeating: block, count: 6), llr: -1, passBound: -2, canaryRequests: 500).hasPrefix("needs about "))
+    }
+
+    func testARestartUnderASecondIsNotCalledZeroSecondsDown() {
+        var s = DeployState()
+        let t = Timestamp(seconds: 1000)
+        Reducer.reduce(&s, DeployEvent(seq: 0, ts: t, deploy: "d", payload: .deployStarted(service: "svc", from: VersionRef(name: "v1", commit: "a"), to: VersionRef(name: "v2", commit: "b"),
+                                                                                      plan: .standard, stages: [], by: "x")))
+        Reducer.reduce(&s, DeployEvent(seq: 1, ts: t, deploy: "d", payload: .engineRestarted(downSeconds: 0.3)))
+        XCTAssertEqual(s.log.last?.text, "friday restarted after under a second down")
+        Reducer.reduce(&s, DeployEvent(seq: 2, ts: t, deploy: "d", payload: .engineRestarted(downSeconds: 75)))
+        XCTAssertEqual(s.log.last?.text, "friday restarted after 1m15s down")
+    }
+
     let judge = CanaryJudge(alpha: 0.05, beta: 0.2, errorRatio: 2, latencyLimit: 1.5, minRequests: 200)
 
     func testBoundsAndIncrements() {
