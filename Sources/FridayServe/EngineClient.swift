@@ -157,17 +157,20 @@ public final class EngineClient: Sendable {
         let connection = Locked<Task<Void, Never>?>(nil)
         let reason = Locked("the engine closed the connection")
         let greeted = Locked(false)
+        // Gone as soon as the hello is answered or refused: left to fire later, it closed the
+        // channel on an event loop already shut down (NIO: "Cannot schedule tasks …").
+        let watchdog = Locked<Task<Void, Never>?>(nil)
         let result: Result<(Wire.Welcome, DeployState), Failure> = await withCheckedContinuation { cont in
             first.withLock { $0 = cont }
             // An engine that accepts but never answers (stopped, wedged) is given up on.
             let nioChannel = channel.channel
-            Task {
+            watchdog.withLock { $0 = Task {
                 try? await Task.sleep(for: timeout)
-                if !greeted.value {
+                if !Task.isCancelled, !greeted.value {
                     reason.withLock { $0 = "no welcome from the engine within \(timeout.components.seconds) s" }
                     nioChannel.close(promise: nil)
                 }
-            }
+            } }
             let t = Task {
                 do {
                     try await channel.executeThenClose { inbound, outbound in
@@ -224,6 +227,7 @@ public final class EngineClient: Sendable {
             }
             connection.withLock { $0 = t }
         }
+        watchdog.value?.cancel()
         switch result {
         case let .failure(f):
             try? await channel.channel.close()

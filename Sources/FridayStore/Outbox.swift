@@ -143,6 +143,10 @@ struct LogTail {
     let path: String
     private var offset: Int64 = 0
     private var raw: [UInt8] = []
+    /// Where the unread part of `raw` begins: lines are taken by moving it, and the buffer is
+    /// compacted once per read from the file (removing each line from the front moved the
+    /// whole megabyte after it: quadratic in the lines of a chunk).
+    private var start = 0
     private var lineNumber = 0
 
     init(path: String) { self.path = path }
@@ -151,8 +155,8 @@ struct LogTail {
     mutating func read(upTo target: Int, max: Int) async throws(StoreError) -> [(event: DeployEvent, line: String)] {
         var out: [(event: DeployEvent, line: String)] = []
         while out.count < max {
-            if let nl = raw.firstIndex(of: 0x0A) {
-                let bytes = raw[..<nl]
+            if let nl = raw[start...].firstIndex(of: 0x0A) {
+                let bytes = raw[start..<nl]
                 let e: DeployEvent
                 do { e = try EventLog.event(fromLine: bytes) } catch {
                     // What was read before the bad line is shipped first; the error comes next call.
@@ -161,10 +165,11 @@ struct LogTail {
                 }
                 guard e.seq <= target else { return out }
                 out.append((e, String(decoding: bytes, as: UTF8.self)))
-                raw.removeSubrange(...nl)
+                start = nl + 1
                 lineNumber += 1
                 continue
             }
+            if start > 0 { raw.removeSubrange(..<start); start = 0 }
             let chunk: [UInt8]
             do { chunk = try await Self.readChunk(path: path, at: offset) } catch {
                 // Lines already taken from the buffer are not dropped by a failed read.
@@ -186,10 +191,13 @@ struct LogTail {
                 let fd = open(path, O_RDONLY | O_CLOEXEC)
                 guard fd >= 0 else { throw StoreError("cannot open \(path) to copy it to the store: \(String(cString: strerror(errno)))") }
                 defer { close(fd) }
-                var buf = [UInt8](repeating: 0, count: 1 << 20)
-                let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-                guard n >= 0 else { throw StoreError("cannot read \(path) to copy it to the store: \(String(cString: strerror(errno)))") }
-                return Array(buf.prefix(n))
+                var failed: Int32 = 0
+                let buf = [UInt8](unsafeUninitializedCapacity: 1 << 20) { b, count in
+                    let n = pread(fd, b.baseAddress, b.count, off_t(offset))
+                    if n < 0 { failed = errno; count = 0 } else { count = n }
+                }
+                guard failed == 0 else { throw StoreError("cannot read \(path) to copy it to the store: \(String(cString: strerror(failed)))") }
+                return buf
               }
             }.value
         } catch let e as StoreError { throw e } catch { throw StoreError("cannot read \(path): \(error)") }

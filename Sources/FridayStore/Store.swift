@@ -294,20 +294,10 @@ public final class Store: Sendable {
     /// Runs a store operation; any failure becomes a `StoreError` saying what was being done,
     /// where, and PostgreSQL's own message (never the password).
     func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
-        let result: Result<T, any Error> = await withCheckedContinuation { (cont: CheckedContinuation<Result<T, any Error>, Never>) in
-            let once = Once()
-            let finish: @Sendable (Result<T, any Error>) -> Void = { r in if once.first() { cont.resume(returning: r) } }
-            let work = Task { do { finish(.success(try await body())) } catch { finish(.failure(error)) } }
-            let limit = timeout
-            let timer = Task {
-                try? await Task.sleep(for: limit)
-                guard !Task.isCancelled else { return }
-                finish(.failure(StoreError("no answer within \(limit.components.seconds) s")))
-                work.cancel()
-            }
-            // The timer goes as soon as the work is done, not 10 s later.
-            Task { _ = await work.result; timer.cancel() }
-        }
+        let limit = timeout
+        let result = await withDeadline(limit) { () async -> Result<T, any Error> in
+            do { return .success(try await body()) } catch { return .failure(error) }
+        } ?? .failure(StoreError("no answer within \(limit.components.seconds) s"))
         switch result {
         case let .success(v): return v
         case let .failure(e as StoreError) where e.message.hasPrefix("no answer within"):
@@ -332,12 +322,6 @@ public final class Store: Sendable {
         }
         return "\(error)"
     }
-}
-
-/// True once: the first of two racers resumes a continuation.
-final class Once: Sendable {
-    private let done = Mutex(false)
-    func first() -> Bool { done.withLock { d in defer { d = true }; return !d } }
 }
 
 /// What went wrong with the store, in a sentence for a person.

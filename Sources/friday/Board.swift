@@ -164,7 +164,8 @@ final class BoardHub: Sendable {
     }
 
     private func follow(_ path: String) async {
-        let hello = Wire.Hello(name: clientName(nil) + "-board", role: .viewer, kind: .cli, events: true)
+        // (Within the protocol's name limit, whatever $USER is.)
+        let hello = Wire.Hello(name: String(clientName(nil).prefix(Wire.maxNameLength - 6)) + "-board", role: .viewer, kind: .cli, events: true)
         let client: EngineClient
         do { client = try await EngineClient.connect(.unix(path), hello: hello, timeout: .seconds(3)) } catch {
             // A socket left by an engine that died, or one that is starting: look again later.
@@ -224,12 +225,10 @@ final class BoardHub: Sendable {
 
     /// Reads the store's deploys once (`--list`).
     func loadStore(_ address: StoreAddress) async throws {
-        let store = Store(address)
-        do {
+        try await withStore(address) { store in
             try await store.checkSchema()
             try await refresh(store, only: nil)
-        } catch { await store.close(); throw storeFailure(error) }
-        await store.close()
+        }
     }
 
     enum Heard: Sendable { case deploy(String), lost(String) }
@@ -241,10 +240,18 @@ final class BoardHub: Sendable {
             let store = Store(address)
             var backoff = 1.0
             while !Task.isCancelled {
-                let (heard, tell) = AsyncStream<Heard>.makeStream()
+                // Notifications come one per batch (hundreds a second from busy engines): they
+                // are gathered into a set of deploys, and each wake reads each deploy's row once.
+                let (heard, tell) = AsyncStream<Heard>.makeStream(bufferingPolicy: .bufferingNewest(1))
                 let (ready, isReady) = AsyncStream<Void>.makeStream()
+                let pending = Mutex<Set<String>>([])
                 let listener = Task {
-                    do throws(StoreError) { try await store.listen(listening: { isReady.yield() }, heard: { tell.yield(.deploy($0)) }) } catch { tell.yield(.lost(error.message)) }
+                    do throws(StoreError) {
+                        try await store.listen(listening: { isReady.yield() }, heard: { d in
+                            pending.withLock { _ = $0.insert(d) }
+                            tell.yield(.deploy(d))
+                        })
+                    } catch { tell.yield(.lost(error.message)) }
                     isReady.finish()
                     tell.finish()
                 }
@@ -260,7 +267,8 @@ final class BoardHub: Sendable {
                     backoff = 1
                     for await h in heard {
                         switch h {
-                        case let .deploy(d): try await refresh(store, only: d)
+                        case .deploy:
+                            for d in pending.withLock({ p in defer { p = [] }; return p.sorted() }) { try await refresh(store, only: d) }
                         case let .lost(why): throw StoreError(why)
                         }
                     }
@@ -329,9 +337,12 @@ struct BoardScreen {
         model.selected = selected
         var lastFrame = ContinuousClock.now - .seconds(1)
         var dirty = true
+        var news = false
         while true {
+            var keyed = false
             while let k = term.pollKey() {
                 dirty = true
+                keyed = true
                 if k == .resize { let s = term.size; model.width = s.width; model.height = s.height; continue }
                 switch model.key(k) {
                 case .quit: return .quit
@@ -344,8 +355,9 @@ struct BoardScreen {
             if let n = hub.takeNote() { model.message = n }
             let size = term.size
             if size.width != model.width || size.height != model.height { model.width = size.width; model.height = size.height; dirty = true }
-            // Ages tick each second; engine news at most ten frames a second.
-            if dirty || ContinuousClock.now - lastFrame >= .seconds(1) {
+            // A key at once; engine news at most ten frames a second; ages each second.
+            let since = ContinuousClock.now - lastFrame
+            if keyed || dirty && !news || news && since >= .milliseconds(100) || since >= .seconds(1) {
                 let now = hub.entries()
                 let seen = Set(now.map(\.address))
                 for a in model.entries.keys where !seen.contains(a) { model.remove(a) }
@@ -353,13 +365,11 @@ struct BoardScreen {
                 term.present(model.render())
                 lastFrame = ContinuousClock.now
                 dirty = false
+                news = false
             }
-            let (_, woke) = term.wait(wakeFD: hub.mailbox.readFD, milliseconds: 1000)
-            if woke {
-                // Let a burst of events land before drawing again.
-                usleep(100_000)
-                dirty = true
-            }
+            let wait = news ? max(1, 100 - Int(Double((ContinuousClock.now - lastFrame).components.attoseconds) / 1e15)) : 1000
+            let (_, woke) = term.wait(wakeFD: hub.mailbox.readFD, milliseconds: min(1000, wait))
+            if woke { news = true }
         }
     }
 }

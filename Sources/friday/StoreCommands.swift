@@ -52,8 +52,7 @@ struct StoreMigrate: AsyncParsableCommand {
     @Option(help: "postgres://USER@HOST:PORT/DATABASE (default: $FRIDAY_STORE; the password may come from $PGPASSWORD).") var store: String?
 
     func run() async throws {
-        let store = Store(try storeAddress(self.store)!)
-        do {
+        try await withStore(try storeAddress(self.store)!) { store in
             let before = try await store.version()
             let applied = try await store.migrate()
             if applied.isEmpty {
@@ -62,8 +61,7 @@ struct StoreMigrate: AsyncParsableCommand {
                 for a in applied { Plain.out("\(store.address.redacted): applied migration \(a.version) (\(a.what))") }
                 Plain.out("schema version \(before) → \(Store.schemaVersion)")
             }
-        } catch { await store.close(); throw storeFailure(error) }
-        await store.close()
+        }
     }
 }
 
@@ -72,16 +70,14 @@ struct StoreStatus: AsyncParsableCommand {
     @Option(help: "postgres://USER@HOST:PORT/DATABASE (default: $FRIDAY_STORE).") var store: String?
 
     func run() async throws {
-        let store = Store(try storeAddress(self.store)!)
-        do {
+        try await withStore(try storeAddress(self.store)!) { store in
             try await store.checkSchema()
             let rows = try await store.summaries()
             let locks = try await store.locks()
             Plain.out("\(store.address.redacted): schema version \(Store.schemaVersion), \(rows.count) deploy\(rows.count == 1 ? "" : "s"), \(locks.count) lock\(locks.count == 1 ? "" : "s") held")
             for r in rows { Plain.out("  \(r.deploy)  \(r.service) on \(r.host)  \(r.state)  seq \(r.lastSeq)") }
             for l in locks { Plain.out("  " + l.sentence) }
-        } catch { await store.close(); throw storeFailure(error) }
-        await store.close()
+        }
     }
 }
 
@@ -94,8 +90,7 @@ struct StorePush: AsyncParsableCommand {
 
     func run() async throws {
         let address = try storeAddress(self.store)!
-        let store = Store(address)
-        do {
+        try await withStore(address) { store in
             try await store.checkSchema()
             for path in logs {
                 // A log an engine is writing is copied by that engine, from what it has synced;
@@ -108,7 +103,7 @@ struct StorePush: AsyncParsableCommand {
                     throw ExitWith(message: "\(TerminalText.neutralise(path)): an engine is running this deploy and copies its log to the store itself; push is for logs no engine is writing")
                 }
                 let events: [DeployEvent]
-                do { events = try EventLog.readEvents(path: path).events } catch { throw ExitWith(message: error.description) }
+                do throws(LogError) { events = try EventLog.readEvents(path: path).events } catch { throw ExitWith(message: error.description) }
                 guard let last = events.last else { Plain.err("friday store push: \(path): no events"); continue }
                 let before = try await store.storedUpTo(last.deploy)
                 let problem = Locked<String?>(nil)
@@ -121,8 +116,7 @@ struct StorePush: AsyncParsableCommand {
                 guard outbox.storedUpTo == last.seq else { throw ExitWith(message: "\(path): \(problem.value ?? "the store did not take every event")") }
                 Plain.out("\(path): deploy \(last.deploy): \(last.seq - before) event(s) copied, \(last.seq + 1) stored")
             }
-        } catch { await store.close(); throw storeFailure(error) }
-        await store.close()
+        }
     }
 }
 
@@ -135,13 +129,11 @@ struct LockCommand: AsyncParsableCommand {
     @Option(help: "postgres://USER@HOST:PORT/DATABASE (default: $FRIDAY_STORE).") var store: String?
 
     func run() async throws {
-        let store = Store(try storeAddress(self.store)!)
-        do {
+        try await withStore(try storeAddress(self.store)!) { store in
             try await store.checkSchema()
             guard let service else {
                 let locks = try await store.locks()
                 Plain.out(locks.isEmpty ? "no deploy locks held" : locks.map(\.sentence).joined(separator: "\n"))
-                await store.close()
                 return
             }
             guard let reason, !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ExitWith(message: "say why with --reason: it is shown to whoever is refused") }
@@ -149,8 +141,7 @@ struct LockCommand: AsyncParsableCommand {
                 throw ExitWith(message: "not locked: \(held.sentence)")
             }
             Plain.out("\(service) is locked: deploys of it are refused until friday unlock \(service) --reason …")
-        } catch { await store.close(); throw storeFailure(error) }
-        await store.close()
+        }
     }
 }
 
@@ -165,44 +156,54 @@ struct UnlockCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = Store(try storeAddress(self.store)!)
-        do {
+        try await withStore(try storeAddress(self.store)!) { store in
             try await store.checkSchema()
             guard let held = try await store.unlock(service: service, deploy: nil, who: userName(), host: hostName(), reason: reason) else {
                 throw ExitWith(message: "\(service) is not locked")
             }
             Plain.out("released: \(held.sentence)")
             if held.deploy != nil { Plain.out("  if that deploy's engine still runs, it is not stopped by this: friday stop \(held.deploy!)") }
-        } catch { await store.close(); throw storeFailure(error) }
-        await store.close()
+        }
     }
+}
+
+/// Opens the store for one command: `body` runs with it, its pool is closed whatever
+/// happens, and a store error becomes the message a person sees.
+func withStore<T>(_ address: StoreAddress, _ body: (Store) async throws -> T) async throws -> T {
+    let store = Store(address)
+    let value: T
+    do { value = try await body(store) } catch {
+        await store.close()
+        throw storeFailure(error)
+    }
+    await store.close()
+    return value
 }
 
 /// A deploy's events from the store, in order; a line that does not read is an error naming it.
 func storedEvents(of deploy: String, store address: StoreAddress) async throws -> [DeployEvent] {
-    let store = Store(address)
-    do {
+    try await withStore(address) { store in
         try await store.checkSchema()
-        let lines = try await store.lines(of: deploy)
-        await store.close()
-        guard !lines.isEmpty else { throw ExitWith(message: "the store \(address.redacted) holds no deploy \(TerminalText.neutralise(deploy))") }
-        return try lines.map { l in
-            do { return try EventLog.event(fromLine: Array(l.line.utf8)) } catch {
-                throw ExitWith(message: "deploy \(TerminalText.neutralise(deploy)) seq \(l.seq) in the store cannot be read: \(error): \(TerminalText.neutralise(String(l.line.prefix(200))))")
-            }
-        }
-    } catch { await store.close(); throw storeFailure(error) }
+        return try await storedEvents(of: deploy, in: store)
+    }
 }
 
-/// Every deploy's events from the store.
+func storedEvents(of deploy: String, in store: Store) async throws -> [DeployEvent] {
+    let lines = try await store.lines(of: deploy)
+    guard !lines.isEmpty else { throw ExitWith(message: "the store \(store.address.redacted) holds no deploy \(TerminalText.neutralise(deploy))") }
+    return try lines.map { l in
+        do { return try EventLog.event(fromLine: Array(l.line.utf8)) } catch {
+            throw ExitWith(message: "deploy \(TerminalText.neutralise(deploy)) seq \(l.seq) in the store cannot be read: \(error): \(TerminalText.neutralise(String(l.line.prefix(200))))")
+        }
+    }
+}
+
+/// Every deploy's events from the store, over one pool (each read with its own deadline).
 func allStoredEvents(store address: StoreAddress) async throws -> [(deploy: String, events: [DeployEvent])] {
-    let store = Store(address)
-    do {
+    try await withStore(address) { store in
         try await store.checkSchema()
-        let ids = try await store.deployIDs()
-        await store.close()
         var out: [(deploy: String, events: [DeployEvent])] = []
-        for id in ids { out.append((id, try await storedEvents(of: id, store: address))) }
+        for id in try await store.deployIDs() { out.append((id, try await storedEvents(of: id, in: store))) }
         return out
-    } catch { await store.close(); throw storeFailure(error) }
+    }
 }

@@ -68,8 +68,9 @@ final class StoreLink: Sendable {
         running.withLock { $0 = Running(engine: engine, follow: follow, ship: ship) }
     }
 
-    /// Stops copying once what was published is stored (or after `seconds`, or at once if the
-    /// store is down: the log keeps it); a finished deploy's lock is released.
+    /// Stops copying once what was published is stored, or once the store fails (a refused
+    /// connection ends it at once; one that never answers, after `seconds`): the log keeps
+    /// what is not copied. A finished deploy's lock is released.
     func stop(finished: DeployState?, seconds: Double = 5) async {
         let r = running.withLock { r -> Running? in defer { r = nil }; return r }
         if let r {
@@ -106,18 +107,6 @@ final class StoreLink: Sendable {
     /// True when `task` ended within `seconds`; false when the time ran out first (the task
     /// goes on by itself: awaiting an unstructured task's value cannot be cancelled).
     static func waitFor(_ task: Task<Void, Never>, seconds: Double) async -> Bool {
-        final class Once: Sendable {
-            let c: Mutex<CheckedContinuation<Bool, Never>?>
-            init(_ c: CheckedContinuation<Bool, Never>) { self.c = Mutex(c) }
-            func resume(_ v: Bool) { c.withLock { c in defer { c = nil }; return c }?.resume(returning: v) }
-        }
-        var timer: Task<Void, Never>?
-        let ended = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            let once = Once(c)
-            Task { await task.value; once.resume(true) }
-            timer = Task { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))); once.resume(false) }
-        }
-        timer?.cancel()
-        return ended
+        await withDeadline(.milliseconds(Int(seconds * 1000))) { await task.value } != nil
     }
 }

@@ -209,6 +209,33 @@ final class ServeTests: XCTestCase {
         await ok.close()
     }
 
+    /// A refused hello ends the client at once, and nothing of it fires later: its welcome
+    /// watchdog used to wake after the timeout and close the channel on an event loop already
+    /// shut down (NIO printed "Cannot schedule tasks on an EventLoop that has already shut
+    /// down", which its next versions make a crash). Caught from this process's stderr.
+    func testARefusedHelloLeavesNothingToFireOnAShutDownEventLoop() async throws {
+        let (_, _, server, _) = try await serve { o in o.tcpHost = "127.0.0.1"; o.tcpPort = 0; o.token = "s3cret-token" }
+        let port = try XCTUnwrap(server.tcpPort)
+        let path = NSTemporaryDirectory() + "friday-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let saved = dup(2)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        dup2(fd, 2)
+        close(fd)
+        var outcome = "let in"
+        do {
+            let c = try await EngineClient.connect(.tcp(host: "127.0.0.1", port: port), hello: hello("mallory", token: "wrong"), timeout: .milliseconds(300))
+            await c.close()
+        } catch { outcome = error.description }
+        // Past the watchdog's time.
+        try await Task.sleep(for: .milliseconds(900))
+        dup2(saved, 2)
+        close(saved)
+        XCTAssertTrue(outcome.contains("wrong token"), outcome)
+        let said = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        XCTAssertFalse(said.contains("Cannot schedule"), said)
+    }
+
     func testRacingPromoteAndRevertFromTwoClientsGiveOneOrderForEveryone() async throws {
         let (engine, clock, _, socket) = try await serve()
         _ = await rollOut(engine, clock)
