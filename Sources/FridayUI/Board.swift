@@ -111,6 +111,9 @@ public struct BoardModel: Sendable {
             guard let i = selectedIndex else { message = "no deploy to attach to"; return nil }
             if let why = BoardModel.unattachable(r[i]) { message = why; return nil }
             return .attach(address: r[i].address, action: nil)
+        case .paste:
+            // A paste is text, never keys: nothing on the board takes text.
+            message = "a paste does nothing on the board"
         case .mouse(let m):
             if case .press = m.kind, m.y >= 2, m.y - 2 < r.count { selected = r[m.y - 2].address }
         default:

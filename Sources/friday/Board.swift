@@ -83,6 +83,9 @@ struct Board: AsyncParsableCommand {
                 } catch let e as ExitCode where e.rawValue > 128 {
                     await hub.closeAll()
                     throw e
+                } catch is ExitCode {
+                    // (attachDashboard said why on stderr, which the board's screen now covers.)
+                    hub.note("could not attach: no engine answers at \(TerminalText.neutralise(address)) (it may have just ended)")
                 } catch {
                     // The engine went away, or refused: back to the board, which says so.
                     hub.note("could not attach: \(TerminalText.neutralise(String(describing: error)))")

@@ -76,6 +76,8 @@ final class BoardTests: XCTestCase {
         XCTAssertEqual(b.key(.space), .attach(address: "/run/one.sock", action: .togglePause))
         XCTAssertEqual(b.key(.char("P")), .attach(address: "/run/one.sock", action: .promoteFull))
         XCTAssertEqual(b.key(.char("m")), nil, "chat is not an acting key: it does nothing on the board")
+        XCTAssertEqual(b.key(.paste("r p\nyes")), nil, "a paste is never keys")
+        XCTAssertEqual(b.message, "a paste does nothing on the board")
         XCTAssertEqual(b.key(.char("q")), .quit)
         // The person's own keys: promote on w, and p no longer promotes.
         Keymap.install([.promote: [.char("w")]])
