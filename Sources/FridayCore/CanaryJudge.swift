@@ -56,10 +56,12 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         self.minErrorRateIncrease = minErrorRateIncrease; self.cusumThreshold = cusumThreshold; self.maxExtension = maxExtension
     }
 
-    /// The share of the deploy's budget one step spends: `alpha` over the judged steps (0 < weight < 100).
+    /// The share of the deploy's budget one step spends: `alpha` over the judged steps (0 < weight < 100)
+    /// and, with several candidates, over the candidates.
     public func stepAlpha(_ plan: RolloutPlan) -> Double {
         let judged = plan.steps.filter { $0.weight > 0 && $0.weight < 100 }.count
-        return alpha / Double(max(1, judged))
+        // Shared among the candidates too: each candidate against the baseline is a comparison.
+        return alpha / Double(max(1, judged) * plan.comparisons)
     }
 
     /// ln((1−β)/α): the statistic at which the canary fails, for a step's α.
@@ -291,6 +293,11 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         let elapsed = max(0, t - (s.stepStartedAt ?? t))
         let c = s.stepTotals[s.to.name] ?? StepTotals()
         let b = s.stepTotals[s.from.name] ?? StepTotals()
+        if s.plan.isBenchmark {
+            // Benchmark mode measures latency instead of judging it: errors alone can fail.
+            return judge(blocks: s.stepBlocks.map(\.withoutSlow), plan: s.plan, stepWeight: s.plan.steps[i].weight, elapsed: elapsed,
+                         extendedFor: s.extendedFor(at: t), canaryName: s.to.name, baseName: s.from.name, latencyIsMean: s.latencyIsMean)
+        }
         return judge(blocks: s.stepBlocks, plan: s.plan, stepWeight: s.plan.steps[i].weight, elapsed: elapsed, extendedFor: s.extendedFor(at: t),
                      canaryName: s.to.name, baseName: s.from.name, p99: (c.meanP99, b.meanP99), latencyIsMean: s.latencyIsMean)
     }
@@ -313,6 +320,8 @@ public struct JudgeBlock: Sendable, Equatable, Codable {
         self.baseRequests = baseRequests; self.baseErrors = baseErrors; self.canarySlow = canarySlow; self.baseSlow = baseSlow
     }
     public var hasSlow: Bool { canarySlow != nil && baseSlow != nil }
+    /// The tick without its slow-request counts (latency not judged).
+    public var withoutSlow: JudgeBlock { var b = self; b.canarySlow = nil; b.baseSlow = nil; return b }
 }
 
 extension JudgeBlock {
@@ -365,3 +374,175 @@ extension Int {
 }
 
 func round6(_ x: Double) -> Double { SafeNumber.finite((SafeNumber.finite(x) * 1_000_000).rounded() / 1_000_000) }
+
+// MARK: - several candidates
+
+extension CanaryJudge {
+    /// With several candidates: each candidate still in rotation and taking traffic in this
+    /// step, judged against the baseline on its own ticks (each tick against that pair's own
+    /// split), the deploy's false-revert budget shared among the comparisons. Empty for a
+    /// two-version deploy or when no step takes traffic.
+    public func evaluateCandidates(_ s: DeployState, now: Timestamp? = nil) -> [(version: String, result: Result)] {
+        guard s.isMultiway, case .rolling = s.phase, let i = s.stepIndex, i < s.plan.steps.count else { return [] }
+        let t = now ?? s.lastEventAt ?? Timestamp(seconds: 0)
+        let elapsed = max(0, t - (s.stepStartedAt ?? t))
+        let b = s.stepTotals[s.from.name] ?? StepTotals()
+        let weights = RolloutLogic.weights(in: s, step: i)
+        var out: [(String, Result)] = []
+        for c in s.liveCandidates {
+            let w = weights.first { $0.version == c.name }?.percent ?? 0
+            guard w > 0 else { continue }
+            let ct = s.stepTotals[c.name] ?? StepTotals()
+            // Benchmark mode measures latency instead of judging it: errors alone can fail.
+            let blocks = s.plan.isBenchmark ? (s.candidateBlocks?[c.name] ?? []).map(\.withoutSlow) : s.candidateBlocks?[c.name] ?? []
+            let p99 = s.plan.isBenchmark ? (nil, nil) : (ct.meanP99, b.meanP99)
+            out.append((c.name, judge(blocks: blocks, plan: s.plan, stepWeight: w, elapsed: elapsed,
+                                      extendedFor: s.extendedFor(at: t), canaryName: c.name, baseName: s.from.name,
+                                      p99: p99, latencyIsMean: s.latencyIsMean)))
+        }
+        return out
+    }
+
+    /// Folds the candidates' verdicts into one for the step: a fail if any fails (the first),
+    /// a pass when every one passes, else the first inconclusive.
+    public static func combined(_ results: [(version: String, result: Result)]) -> (version: String, result: Result)? {
+        if let f = results.first(where: { $0.result.verdict == .fail }) { return f }
+        if let n = results.first(where: { $0.result.verdict != .pass }) { return n }
+        guard let first = results.first else { return nil }
+        var r = first.result
+        r.summary = results.map { "\($0.version): \($0.result.summary)" }.joined(separator: "; ")
+        return (first.version, r)
+    }
+}
+
+/// Benchmark mode: which version is faster at p50 and p99, from the step's per-second
+/// percentiles, with confidence intervals.
+///
+/// Each version's per-second p50 (and p99) over the step is a sample; its mean has a
+/// standard error from the sample's spread. Two versions are compared by the ratio of their
+/// means, with a normal interval on the log ratio (the delta method). The intervals are
+/// widened for the number of comparisons made (Bonferroni: every pair of versions, at p50
+/// and at p99, share one 5% error), so "faster" is said with 95% confidence overall.
+public struct Benchmark: Sendable, Equatable {
+    public struct Estimate: Sendable, Equatable {
+        public var version: String
+        public var mean: Double
+        public var low: Double
+        public var high: Double
+    }
+    public struct Ratio: Sendable, Equatable {
+        public var faster: String
+        public var slower: String
+        /// faster's mean over slower's, with its interval; `shown` when the interval is below 1.
+        public var ratio: Double
+        public var low: Double
+        public var high: Double
+        public var shown: Bool { high < 1 }
+    }
+    public var p50: [Estimate] = []
+    public var p99: [Estimate] = []
+    /// Every pair, the faster first, at p50 and p99.
+    public var p50Ratios: [Ratio] = []
+    public var p99Ratios: [Ratio] = []
+    public var z: Double = 1.96
+    public var seconds = 0
+    /// The candidate shown faster than every other candidate (and the baseline where
+    /// there is one candidate) at p50, if any.
+    public var fastestAtP50: String?
+    public var fastestAtP99: String?
+
+    /// The fewest seconds of samples per version before anything is said.
+    public static let minSeconds = 30
+    /// Overall error of the report's "faster" claims.
+    public static let alpha = 0.05
+
+    /// The report for the current step, nil when a version has too few seconds yet.
+    public static func evaluate(_ s: DeployState) -> Benchmark? {
+        guard let stats = s.latencyStats else { return nil }
+        let candidates = s.liveCandidates.map(\.name)
+        let versions = [s.from.name] + candidates
+        guard versions.allSatisfy({ (stats[$0]?.seconds ?? 0) >= minSeconds }) else { return nil }
+        var b = Benchmark()
+        b.seconds = versions.map { stats[$0]!.seconds }.min() ?? 0
+        let pairs = versions.count * (versions.count - 1) / 2
+        b.z = normalQuantile(1 - alpha / Double(2 * max(1, pairs * 2)))
+        for high in [false, true] {
+            var estimates: [Estimate] = []
+            var ms: [String: (mean: Double, se: Double)] = [:]
+            for v in versions {
+                guard let m = stats[v]!.mean(p99: high) else { return nil }
+                ms[v] = m
+                estimates.append(Estimate(version: v, mean: m.mean, low: max(0, m.mean - b.z * m.se), high: m.mean + b.z * m.se))
+            }
+            var ratios: [Ratio] = []
+            for i in versions.indices { for j in versions.indices where j > i {
+                let (x, y) = (ms[versions[i]]!, ms[versions[j]]!)
+                guard x.mean > 0, y.mean > 0 else { continue }
+                let (f, sl, fm, sm) = x.mean <= y.mean ? (versions[i], versions[j], x, y) : (versions[j], versions[i], y, x)
+                let r = fm.mean / sm.mean
+                let se = ((fm.se / fm.mean) * (fm.se / fm.mean) + (sm.se / sm.mean) * (sm.se / sm.mean)).squareRoot()
+                ratios.append(Ratio(faster: f, slower: sl, ratio: r, low: r * exp(-b.z * se), high: r * exp(b.z * se)))
+            } }
+            // The candidate faster than every other candidate (one candidate: than the baseline).
+            let rivals = candidates.count == 1 ? versions : candidates
+            let fastest = rivals.first { v in rivals.allSatisfy { o in o == v || ratios.contains { $0.faster == v && $0.slower == o && $0.shown } } }
+            let winner = fastest.flatMap { candidates.contains($0) ? $0 : nil }
+            if high { b.p99 = estimates; b.p99Ratios = ratios; b.fastestAtP99 = winner } else { b.p50 = estimates; b.p50Ratios = ratios; b.fastestAtP50 = winner }
+        }
+        return b
+    }
+
+    /// One line for the team log and the verdict pane.
+    public var summary: String {
+        func list(_ e: [Estimate]) -> String { e.map { "\($0.version) \(ms($0.mean)) [\(ms($0.low)), \(ms($0.high))]" }.joined(separator: ", ") }
+        func claim(_ name: String?, _ ratios: [Ratio], _ label: String) -> String {
+            guard let name else {
+                let closest = ratios.filter { !$0.shown }.map { "\($0.faster) vs \($0.slower) \(format2($0.ratio))× [\(format2($0.low)), \(format2($0.high))]" }
+                return "no candidate shown faster at \(label)" + (closest.isEmpty ? "" : " (\(closest.prefix(2).joined(separator: "; ")))")
+            }
+            let against = ratios.filter { $0.faster == name }.map { "\(format2($0.ratio))× \($0.slower) [\(format2($0.low)), \(format2($0.high))]" }
+            return "\(name) is faster at \(label): " + against.joined(separator: ", ")
+        }
+        return "benchmark over \(formatDuration(Double(seconds))): \(claim(fastestAtP50, p50Ratios, "p50")); \(claim(fastestAtP99, p99Ratios, "p99")). "
+            + "p50 \(list(p50)); p99 \(list(p99)) (intervals \(SafeNumber.int(((1 - Benchmark.alpha) * 100).rounded()))% overall)"
+    }
+
+    public var verdict: Verdict { fastestAtP50 != nil || fastestAtP99 != nil ? .pass : .inconclusive }
+
+    public var figures: [Figure] {
+        var out: [Figure] = [Figure(name: "seconds", value: Double(seconds)), Figure(name: "z", value: round6(z))]
+        for (label, list) in [("p50", p50), ("p99", p99)] {
+            for e in list {
+                out.append(Figure(name: "\(e.version) \(label) ms", value: round6(e.mean)))
+                out.append(Figure(name: "\(e.version) \(label) low", value: round6(e.low)))
+                out.append(Figure(name: "\(e.version) \(label) high", value: round6(e.high)))
+            }
+        }
+        for (label, list) in [("p50", p50Ratios), ("p99", p99Ratios)] {
+            for r in list { out.append(Figure(name: "\(r.faster)/\(r.slower) \(label)", value: round6(r.ratio), limit: round6(r.high))) }
+        }
+        return out
+    }
+
+    private func ms(_ x: Double) -> String { x >= 100 ? "\(SafeNumber.int(x.rounded())) ms" : "\(format1(x)) ms" }
+}
+
+/// The standard normal quantile (Acklam's approximation, relative error under 1.2e-9).
+public func normalQuantile(_ p: Double) -> Double {
+    guard p > 0, p < 1 else { return p <= 0 ? -.infinity : .infinity }
+    let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
+    let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
+    let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+    let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+    let low = 0.02425
+    if p < low {
+        let q = (-2 * log(p)).squareRoot()
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    }
+    if p > 1 - low {
+        let q = (-2 * log(1 - p)).squareRoot()
+        return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    }
+    let q = p - 0.5, r = q * q
+    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+}

@@ -34,5 +34,9 @@ public struct Command: Sendable, Equatable, Codable {
     public var by: String
     /// The reason (revert, pause) or the message (say).
     public var text: String?
-    public init(_ action: Action, by: String, text: String? = nil) { self.action = action; self.by = by; self.text = text }
+    /// With several candidates: the one a revert takes out alone (nil: the whole deploy).
+    public var candidate: String?
+    public init(_ action: Action, by: String, text: String? = nil, candidate: String? = nil) {
+        self.action = action; self.by = by; self.text = text; self.candidate = candidate
+    }
 }

@@ -14,6 +14,11 @@ public enum EventPayload: Sendable, Equatable {
     case trafficConfirmed
     case metricsSample(MetricsSample)
     case analysisVerdict(step: Int, verdict: Verdict, summary: String, figures: [Figure])
+    /// With several candidates: one candidate's verdict against the baseline (written as
+    /// `analysis.verdict` with a `candidate` field).
+    case candidateVerdict(version: String, step: Int, verdict: Verdict, summary: String, figures: [Figure])
+    /// One candidate of several is out of rotation, confirmed by the router; the others go on.
+    case candidateReverted(version: String, by: String, reason: String?)
     case commandAccepted(action: Action, by: String, reason: String?)
     case commandRejected(action: Action, by: String, why: String)
     case deployPaused(by: String, reason: String)
@@ -57,7 +62,8 @@ public enum EventPayload: Sendable, Equatable {
         case .trafficDrifted: return "traffic.drifted"
         case .trafficConfirmed: return "traffic.confirmed"
         case .metricsSample: return "metrics.sample"
-        case .analysisVerdict: return "analysis.verdict"
+        case .analysisVerdict, .candidateVerdict: return "analysis.verdict"
+        case .candidateReverted: return "candidate.reverted"
         case .commandAccepted: return "command.accepted"
         case .commandRejected: return "command.rejected"
         case .deployPaused: return "deploy.paused"
@@ -139,11 +145,14 @@ extension EventPayload {
     var data: JSONValue {
         switch self {
         case let .deployStarted(service, from, to, plan, stages, by):
-            return .object([
+            var pairs: [(String, JSONValue)] = [
                 ("service", .string(service)), ("from", from.json), ("to", to.json),
                 ("plan", .array(plan.steps.map(\.json))), ("stages", .array(stages.map(JSONValue.string))),
                 ("by", .string(by)),
-            ])
+            ]
+            if let more = plan.moreCandidates, !more.isEmpty { pairs.append(("more_candidates", .array(more.map(\.json)))) }
+            if plan.isBenchmark { pairs.append(("benchmark", .bool(true))) }
+            return .object(pairs)
         case let .stageStarted(stage): return .object([("stage", .string(stage))])
         case let .stageOutput(stage, line): return .object([("stage", .string(stage)), ("line", .string(line))])
         case let .stageFinished(stage, status, seconds):
@@ -165,12 +174,18 @@ extension EventPayload {
         case let .analysisVerdict(step, verdict, summary, figures):
             return .object([
                 ("step", .number(Double(step))), ("verdict", .string(verdict.rawValue)), ("summary", .string(summary)),
-                ("figures", .array(figures.map { f in
-                    var pairs: [(String, JSONValue)] = [("name", .string(f.name)), ("value", .number(round6(f.value)))]
-                    if let l = f.limit { pairs.append(("limit", .number(round6(l)))) }
-                    return .object(pairs)
-                })),
+                ("figures", figuresJSON(figures)),
             ])
+        case let .candidateVerdict(version, step, verdict, summary, figures):
+            return .object([
+                ("candidate", .string(version)),
+                ("step", .number(Double(step))), ("verdict", .string(verdict.rawValue)), ("summary", .string(summary)),
+                ("figures", figuresJSON(figures)),
+            ])
+        case let .candidateReverted(version, by, reason):
+            var pairs: [(String, JSONValue)] = [("candidate", .string(version)), ("by", .string(by))]
+            if let reason { pairs.append(("reason", .string(reason))) }
+            return .object(pairs)
         case let .commandAccepted(action, by, reason):
             var pairs: [(String, JSONValue)] = [("action", .string(action.rawValue)), ("by", .string(by))]
             if let reason { pairs.append(("reason", .string(reason))) }
@@ -220,8 +235,32 @@ extension EventPayload {
             let planItems = try d.array("plan")
             var steps: [RolloutStep] = []
             for (i, item) in planItems.enumerated() { steps.append(try RolloutStep(json: item, at: "\(type) plan[\(i)]")) }
-            self = .deployStarted(service: try d.string("service"), from: try VersionRef(json: d.value("from"), at: "\(type) from"),
-                                  to: try VersionRef(json: d.value("to"), at: "\(type) to"), plan: RolloutPlan(steps: steps),
+            let from = try VersionRef(json: d.value("from"), at: "\(type) from"), to = try VersionRef(json: d.value("to"), at: "\(type) to")
+            var more: [VersionRef] = []
+            if let items = data["more_candidates"] {
+                guard let list = items.arrayValue, list.count < RolloutPlan.maxCandidates else {
+                    throw EventDecodingError("\(type): \"more_candidates\" must be an array of at most \(RolloutPlan.maxCandidates - 1) versions")
+                }
+                for (i, item) in list.enumerated() { more.append(try VersionRef(json: item, at: "\(type) more_candidates[\(i)]")) }
+            }
+            let names = [from.name, to.name] + more.map(\.name)
+            if Set(names).count != names.count { throw EventDecodingError("\(type): a version is named twice among from, to and more_candidates") }
+            // Every step of a deploy with several candidates names every version, in order, summing to 100.
+            for (i, st) in steps.enumerated() {
+                if let w = st.weights {
+                    guard !more.isEmpty, w.map(\.version) == names else {
+                        throw EventDecodingError("\(type) plan[\(i)]: \"weights\" must name \(names.joined(separator: ", ")) in that order")
+                    }
+                    guard w.reduce(0, { $0 + $1.percent }) == 100, st.weight == 100 - w[0].percent else {
+                        throw EventDecodingError("\(type) plan[\(i)]: \"weights\" must sum to 100 and \"weight\" be the candidates' share")
+                    }
+                } else if !more.isEmpty {
+                    throw EventDecodingError("\(type) plan[\(i)]: a deploy with several candidates needs \"weights\" in every step")
+                }
+            }
+            let benchmark = data["benchmark"]?.boolValue ?? false
+            self = .deployStarted(service: try d.string("service"), from: from,
+                                  to: to, plan: RolloutPlan(steps: steps, moreCandidates: more.isEmpty ? nil : more, benchmark: benchmark ? true : nil),
                                   stages: try d.array("stages").map { v throws(EventDecodingError) in
                                       guard let s = v.stringValue else { throw EventDecodingError("\(type): \"stages\" must hold strings") }
                                       return s
@@ -250,6 +289,8 @@ extension EventPayload {
             self = .metricsSample(MetricsSample(version: try d.string("version"), requests: requests, errors: errors,
                                                 p50: round3(try d.double("p50", in: InputRange.latencyMs)), p99: round3(try d.double("p99", in: InputRange.latencyMs)), window: window,
                                                 latencyIsMean: d.optionalString("latency") == "mean", slow: slow))
+        case "candidate.reverted":
+            self = .candidateReverted(version: try d.string("candidate"), by: try d.string("by"), reason: d.optionalString("reason"))
         case "analysis.verdict":
             let vText = try d.string("verdict")
             guard let verdict = Verdict(rawValue: vText) else { throw EventDecodingError("\(type): \"verdict\" is \"\(vText)\"; expected pass, fail or inconclusive") }
@@ -261,7 +302,12 @@ extension EventPayload {
                 }
                 figures.append(Figure(name: name, value: round6(value), limit: item["limit"]?.doubleValue.map(round6)))
             }
-            self = .analysisVerdict(step: try d.int("step", in: 0...1000), verdict: verdict, summary: d.optionalString("summary") ?? "", figures: figures)
+            if data["candidate"] != nil {
+                self = .candidateVerdict(version: try d.string("candidate"), step: try d.int("step", in: 0...1000), verdict: verdict,
+                                         summary: d.optionalString("summary") ?? "", figures: figures)
+            } else {
+                self = .analysisVerdict(step: try d.int("step", in: 0...1000), verdict: verdict, summary: d.optionalString("summary") ?? "", figures: figures)
+            }
         case "command.accepted":
             self = .commandAccepted(action: try d.action("action"), by: try d.string("by"), reason: d.optionalString("reason"))
         case "command.rejected":
@@ -310,6 +356,14 @@ extension EventPayload {
 /// from a line is written back as the same line.
 private func round3(_ x: Double) -> Double { SafeNumber.finite((SafeNumber.finite(x) * 1000).rounded() / 1000) }
 
+private func figuresJSON(_ figures: [Figure]) -> JSONValue {
+    .array(figures.map { f in
+        var pairs: [(String, JSONValue)] = [("name", .string(f.name)), ("value", .number(round6(f.value)))]
+        if let l = f.limit { pairs.append(("limit", .number(round6(l)))) }
+        return .object(pairs)
+    })
+}
+
 private func weightsJSON(_ w: [VersionWeight]) -> JSONValue {
     .object(w.map { ($0.version, .number(Double($0.percent))) })
 }
@@ -323,6 +377,10 @@ extension TrafficCause {
             if let reason { pairs.append(("reason", .string(reason))) }
             return .object(pairs)
         case .restore: return .object([("kind", .string("restore"))])
+        case let .revertCandidate(version, by, reason):
+            var pairs: [(String, JSONValue)] = [("kind", .string("revert-candidate")), ("candidate", .string(version)), ("by", .string(by))]
+            if let reason { pairs.append(("reason", .string(reason))) }
+            return .object(pairs)
         }
     }
     init(json: JSONValue, at place: String) throws(EventDecodingError) {
@@ -334,7 +392,12 @@ extension TrafficCause {
             guard let by = json["by"]?.stringValue else { throw EventDecodingError("\(place): cause \"revert\" needs \"by\"") }
             self = .revert(by: by, reason: json["reason"]?.stringValue)
         case "restore": self = .restore
-        default: throw EventDecodingError("\(place): \"cause\" must be {\"kind\": \"step\" | \"revert\" | \"restore\"}")
+        case "revert-candidate":
+            guard let v = json["candidate"]?.stringValue, let by = json["by"]?.stringValue else {
+                throw EventDecodingError("\(place): cause \"revert-candidate\" needs \"candidate\" and \"by\"")
+            }
+            self = .revertCandidate(version: v, by: by, reason: json["reason"]?.stringValue)
+        default: throw EventDecodingError("\(place): \"cause\" must be {\"kind\": \"step\" | \"revert\" | \"revert-candidate\" | \"restore\"}")
         }
     }
 }
@@ -362,10 +425,21 @@ extension StepPause {
 }
 
 extension RolloutStep {
-    var json: JSONValue { .object([("weight", .number(Double(weight))), ("pause", pause.json)]) }
+    var json: JSONValue {
+        var pairs: [(String, JSONValue)] = [("weight", .number(Double(weight))), ("pause", pause.json)]
+        if let weights { pairs.append(("weights", weightsJSON(weights))) }
+        return .object(pairs)
+    }
     init(json: JSONValue, at place: String) throws(EventDecodingError) {
         guard let w = json["weight"]?.intValue, (0...100).contains(w) else { throw EventDecodingError("\(place): \"weight\" must be a whole number 0–100") }
-        self.init(weight: w, pause: try StepPause(json: json["pause"] ?? .number(0), at: place + " pause"))
+        var weights: [VersionWeight]?
+        if json["weights"] != nil {
+            weights = try FieldReader(type: place, data: json).weights("weights")
+            guard (2...(1 + RolloutPlan.maxCandidates)).contains(weights!.count) else {
+                throw EventDecodingError("\(place): \"weights\" must name 2 to \(1 + RolloutPlan.maxCandidates) versions")
+            }
+        }
+        self.init(weight: w, pause: try StepPause(json: json["pause"] ?? .number(0), at: place + " pause"), weights: weights)
     }
 }
 

@@ -106,6 +106,16 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var metricsProblem: String?
     public var lastSeq: Int = -1
     public var lastEventAt: Timestamp?
+    /// With several candidates: the candidates taken out of rotation alone (decided once the
+    /// `traffic.set` that does it is on disk), in order. Only a retry brings them back.
+    public var candidatesOut: [String]?
+    /// With several candidates: each candidate's latest verdict in the current step.
+    public var candidateJudgements: [String: Judgement]?
+    /// With several candidates: each candidate's metrics ticks against the baseline's.
+    public var candidateBlocks: [String: [JudgeBlock]]?
+    /// With several candidates: each version's per-second p50 and p99 over the current step
+    /// (sums, for the benchmark's means and confidence intervals).
+    public var latencyStats: [String: LatencyStats]?
 
     public init() {}
 
@@ -115,8 +125,23 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var outcome: Outcome? { if case let .finished(o) = phase { return o }; return nil }
     public var currentStep: RolloutStep? { stepIndex.flatMap { $0 < plan.steps.count ? plan.steps[$0] : nil } }
 
-    /// The new version's observed share (what the router confirmed), 0 before any step.
-    public var canaryPercent: Int { observed.first(where: { $0.version == to.name })?.percent ?? 0 }
+    /// The new version's observed share (what the router confirmed), 0 before any step;
+    /// with several candidates, their share together.
+    public var canaryPercent: Int {
+        let names = Set(candidates.map(\.name))
+        return observed.filter { names.contains($0.version) }.reduce(0) { $0 + $1.percent }
+    }
+
+    /// Every candidate: `to`, then the deploy file's others.
+    public var candidates: [VersionRef] { [to] + (plan.moreCandidates ?? []) }
+    public var isMultiway: Bool { plan.isMultiway }
+    /// Candidates still in rotation (not taken out alone).
+    public var liveCandidates: [VersionRef] {
+        let out = Set(candidatesOut ?? [])
+        return candidates.filter { !out.contains($0.name) }
+    }
+    /// Whether `version` is one of the candidates.
+    public func isCandidate(_ version: String) -> Bool { candidates.contains { $0.name == version } }
 
     /// Seconds left in the current pause at `now`, nil for "until promoted" or no pause.
     public func pauseRemaining(at now: Timestamp) -> Double? {
@@ -147,6 +172,29 @@ extension DeployState {
 
     /// Whether a revert has been decided and not yet confirmed by the router.
     public var isReverting: Bool { if case .revert = pending { return true }; return false }
+}
+
+/// Per-second latency of one version over a step, as sums: means and their standard errors.
+public struct LatencyStats: Sendable, Equatable, Codable {
+    public var seconds = 0
+    public var p50Sum = 0.0, p50Squares = 0.0
+    public var p99Sum = 0.0, p99Squares = 0.0
+    public var requests = 0
+    public init() {}
+    public mutating func add(_ s: MetricsSample) {
+        guard s.requests > 0 else { return }
+        seconds += 1; requests += s.requests
+        p50Sum += s.p50; p50Squares += s.p50 * s.p50
+        p99Sum += s.p99; p99Squares += s.p99 * s.p99
+    }
+    /// The mean of the per-second values and its standard error.
+    public func mean(p99 high: Bool) -> (mean: Double, se: Double)? {
+        guard seconds >= 2 else { return nil }
+        let n = Double(seconds), sum = high ? p99Sum : p50Sum, sq = high ? p99Squares : p50Squares
+        let m = sum / n
+        let variance = max(0, (sq - n * m * m) / (n - 1))
+        return (m, (variance / n).squareRoot())
+    }
 }
 
 /// Someone watching the deploy and their role.

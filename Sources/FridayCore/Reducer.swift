@@ -29,9 +29,10 @@ public enum Reducer {
             state.startedBy = by
             state.stages = stages.map { DeployState.Stage(name: $0) }
             state.phase = .pipeline
-            state.wanted = [VersionWeight(version: from.name, percent: 100), VersionWeight(version: to.name, percent: 0)]
+            state.wanted = [VersionWeight(version: from.name, percent: 100)] + state.candidates.map { VersionWeight(version: $0.name, percent: 0) }
             state.observed = state.wanted
-            log(.system, by, "\(by) started deploying \(service) \(from.name) → \(to.name)")
+            let names = state.candidates.map(\.name).joined(separator: ", ")
+            log(.system, by, "\(by) started \(plan.isBenchmark ? "benchmarking" : "deploying") \(service) \(from.name) → \(names)")
 
         case let .stageStarted(stage):
             let i = stageIndex(&state, stage)
@@ -65,18 +66,27 @@ public enum Reducer {
             state.judgement = nil
             state.stepTotals = [:]
             state.stepBlocks = []
+            if state.isMultiway || state.plan.isBenchmark { state.candidateBlocks = [:]; state.candidateJudgements = [:]; state.latencyStats = [:] }
             switch pause {
             case let .seconds(s): state.pauseDeadline = ts + s
             case .untilPromoted: state.pauseDeadline = nil
             }
             let total = state.plan.steps.count
-            log(.system, "rollout", "step \(index + 1)/\(total): \(state.to.name) at \(weight)%, pause \(pause.label)")
+            if state.isMultiway {
+                log(.system, "rollout", "step \(index + 1)/\(total): \(weightsText(state.wanted)), pause \(pause.label)")
+            } else {
+                log(.system, "rollout", "step \(index + 1)/\(total): \(state.to.name) at \(weight)%, pause \(pause.label)")
+            }
 
         case let .trafficSet(weights, cause):
             state.wanted = weights
             // A revert already decided is never replaced by anything but a retry's command.
             if let cause, cause != .restore, !state.isReverting { state.pending = cause }
             if case .revert = cause { state.pending = cause }
+            if case let .revertCandidate(v, by, reason)? = cause, !(state.candidatesOut ?? []).contains(v) {
+                state.candidatesOut = (state.candidatesOut ?? []) + [v]
+                log(by == "judge" ? .alert : .command, by, "\(by) is taking \(v) out of rotation" + (reason.map { ": \($0)" } ?? "") + " → \(weightsText(weights))")
+            }
 
         case let .trafficObserved(weights):
             state.observed = weights
@@ -98,6 +108,7 @@ public enum Reducer {
             state.metrics[sample.version, default: MetricWindow()].add(sample, at: ts)
             if state.stepIndex != nil {
                 state.stepTotals[sample.version, default: StepTotals()].add(sample)
+                if state.isMultiway || state.plan.isBenchmark { foldMultiway(&state, sample, at: ts) }
                 let isCanary = sample.version == state.to.name
                 guard isCanary || sample.version == state.from.name else { break }
                 if state.stepBlocks.last?.at != ts {
@@ -138,6 +149,20 @@ public enum Reducer {
             if verdict == .fail, state.paused != nil { log(.alert, "judge", "FAIL while paused: \(summary)") }
             if verdict == .pass { log(.system, "judge", "step \(step + 1) passed: \(summary)") }
 
+        case let .candidateVerdict(version, step, verdict, summary, figures):
+            let j = DeployState.Judgement(step: step, verdict: verdict, summary: summary, figures: figures, at: ts)
+            state.candidateJudgements = (state.candidateJudgements ?? [:]).merging([version: j]) { _, b in b }
+            state.judgement = j
+            if verdict == .inconclusive { log(.alert, "judge", "\(version) inconclusive: \(summary)") }
+            if verdict == .fail, state.paused != nil { log(.alert, "judge", "\(version) FAIL while paused: \(summary)") }
+            if verdict == .pass { log(.system, "judge", "\(version) passed step \(step + 1): \(summary)") }
+
+        case let .candidateReverted(version, by, _):
+            if case .revertCandidate(version, _, _)? = state.pending { state.pending = nil }
+            if !(state.candidatesOut ?? []).contains(version) { state.candidatesOut = (state.candidatesOut ?? []) + [version] }
+            let others = state.liveCandidates.map(\.name).joined(separator: ", ")
+            log(.alert, by, "\(version) is out of rotation (the router confirms)" + (others.isEmpty ? "" : "; \(others) go\(state.liveCandidates.count == 1 ? "es" : "") on"))
+
         case let .commandAccepted(action, by, reason):
             // An accepted command is a promise: the move it asks for is pending until done.
             switch action {
@@ -147,6 +172,8 @@ public enum Reducer {
                 if !state.isReverting, !state.plan.steps.isEmpty { state.pending = .step(index: state.plan.steps.count - 1) }
             case .retry:
                 if !state.plan.steps.isEmpty { state.pending = .step(index: 0) }
+                // An explicit retry is the one thing that brings reverted candidates back.
+                if state.candidatesOut != nil { state.candidatesOut = nil }
             case .revert:
                 state.pending = .revert(by: by, reason: reason)
             case .cancel:
@@ -185,7 +212,11 @@ public enum Reducer {
             state.pauseDeadline = nil
             var text = "deploy \(outcome.rawValue)"
             if outcome == .promoted { text = "\(state.to.name) is at 100%: deploy promoted" }
-            if outcome == .reverted { text = "\(state.to.name) taken out of rotation: deploy reverted by \(by)" }
+            if outcome == .reverted {
+                let names = state.isMultiway ? state.liveCandidates.map(\.name).joined(separator: ", ") : state.to.name
+                text = "\(names.isEmpty ? state.to.name : names) taken out of rotation: deploy reverted by \(by)"
+            }
+            if outcome == .promoted, state.isMultiway { text = "\(weightsText(state.wanted.filter { $0.percent > 0 })): deploy promoted" }
             if let r = reason, !r.isEmpty { text += " (\(r))" }
             log(outcome == .promoted ? .system : .alert, by, text)
 
@@ -277,11 +308,60 @@ public enum Reducer {
             if state.plan.steps[index].weight != weight { return "step.started weight \(weight)% is not step \(index + 1)'s \(state.plan.steps[index].weight)%" }
         case let .analysisVerdict(step, _, _, _):
             if step >= max(1, state.plan.steps.count) { return "analysis.verdict step \(step) is past the plan's \(state.plan.steps.count) steps" }
+        case let .candidateVerdict(version, step, _, _, _):
+            if step >= max(1, state.plan.steps.count) { return "analysis.verdict step \(step) is past the plan's \(state.plan.steps.count) steps" }
+            if !state.isCandidate(version) { return "analysis.verdict candidate \(version) is not a candidate of this deploy" }
+        case let .candidateReverted(version, _, _):
+            if !state.isCandidate(version) || version == state.to.name && !state.isMultiway { return "candidate.reverted \(version) is not one of several candidates of this deploy" }
+        case let .trafficSet(_, .revertCandidate(version, _, _)?):
+            if !state.isMultiway || !state.isCandidate(version) { return "traffic.set cause revert-candidate \(version) is not one of several candidates of this deploy" }
         case let .trafficSet(_, .step(index)):
             if index >= state.plan.steps.count { return "traffic.set cause step \(index) is past the plan's \(state.plan.steps.count) steps" }
         default: break
         }
         return nil
+    }
+
+    /// Several candidates: each one's ticks against the baseline's, and every version's latency.
+    private static func foldMultiway(_ state: inout DeployState, _ sample: MetricsSample, at ts: Timestamp) {
+        state.latencyStats = state.latencyStats ?? [:]
+        state.latencyStats![sample.version, default: LatencyStats()].add(sample)
+        let isBase = sample.version == state.from.name
+        guard state.isMultiway, isBase || state.isCandidate(sample.version) else { return }
+        var blocks = state.candidateBlocks ?? [:]
+        for c in state.candidates where isBase || c.name == sample.version {
+            var list = blocks[c.name] ?? []
+            if list.last?.at != ts {
+                list.append(JudgeBlock(at: ts))
+                // Bounded like the two-version blocks: the oldest half merged pairwise.
+                if list.count > 21_600 {
+                    let half = list.count / 2
+                    var merged: [JudgeBlock] = []
+                    var k = 0
+                    while k + 1 < half {
+                        let x = list[k], y = list[k + 1]
+                        var m = JudgeBlock(at: y.at, canaryRequests: x.canaryRequests + y.canaryRequests, canaryErrors: x.canaryErrors + y.canaryErrors,
+                                           baseRequests: x.baseRequests + y.baseRequests, baseErrors: x.baseErrors + y.baseErrors)
+                        if x.hasSlow, y.hasSlow { m.canarySlow = x.canarySlow! + y.canarySlow!; m.baseSlow = x.baseSlow! + y.baseSlow! }
+                        merged.append(m)
+                        k += 2
+                    }
+                    list = merged + list[k...]
+                }
+            }
+            let last = list.count - 1
+            if isBase {
+                list[last].baseRequests += sample.requests
+                list[last].baseErrors += sample.errors
+                list[last].baseSlow = sample.slow.map { (list[last].baseSlow ?? 0) + $0 }
+            } else {
+                list[last].canaryRequests += sample.requests
+                list[last].canaryErrors += sample.errors
+                list[last].canarySlow = sample.slow.map { (list[last].canarySlow ?? 0) + $0 }
+            }
+            blocks[c.name] = list
+        }
+        state.candidateBlocks = blocks
     }
 
     private static func stageIndex(_ state: inout DeployState, _ name: String) -> Int {

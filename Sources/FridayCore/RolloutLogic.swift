@@ -12,6 +12,9 @@ public enum RolloutIntent: Sendable, Equatable {
     case fail(reason: String)
     /// Put the weights the log holds (`state.wanted`) back on the router and confirm them.
     case restore
+    /// With several candidates: set one candidate's weight to 0 (its share to the others in
+    /// proportion), confirm, then record `candidate.reverted`.
+    case revertCandidate(version: String, by: String, reason: String?)
 }
 
 /// The decision on a command: refused with a reason, or accepted with what to do.
@@ -31,6 +34,9 @@ public enum RolloutLogic {
         if case let .revert(by, _) = s.pending, !s.isFinished, action != .say {
             return action == .revert ? "already reverting (by \(by)): it completes when the router confirms"
                 : "a revert by \(by) is under way: \(s.to.name) stays out of rotation; it ends as reverted"
+        }
+        if case let .revertCandidate(v, by, _) = s.pending, !s.isFinished, [.promote, .promoteFull, .retry].contains(action) {
+            return "\(by) is taking \(v) out of rotation: wait until the router confirms it"
         }
         switch action {
         case .say:
@@ -111,6 +117,18 @@ public enum RolloutLogic {
             if s.drift != nil || Set(s.observed) != Set(s.wanted) { out.append(.restore) }
             return .accepted(out)
         case .revert:
+            if let v = c.candidate {
+                guard s.isMultiway else { return .rejected("this deploy has one candidate (\(s.to.name)): revert without naming one") }
+                guard s.isCandidate(v) else {
+                    return .rejected("\(TerminalText.neutralise(String(v.prefix(80)))) is not a candidate of this deploy (candidates: \(s.candidates.map(\.name).joined(separator: ", ")))")
+                }
+                guard s.liveCandidates.contains(where: { $0.name == v }) else { return .rejected("\(v) is already out of rotation") }
+                // The last candidate in rotation: taking it out is reverting the deploy.
+                if s.liveCandidates.count > 1 {
+                    // The traffic.set that takes it out (who, why) is the command's acceptance.
+                    return .accepted([.revertCandidate(version: v, by: c.by, reason: reason)])
+                }
+            }
             return .accepted([.emit(.commandAccepted(action: .revert, by: c.by, reason: reason)), .revert(by: c.by, reason: reason)])
         case .retry:
             return .accepted([.emit(.commandAccepted(action: .retry, by: c.by, reason: reason)), .startStep(0)])
@@ -125,6 +143,7 @@ public enum RolloutLogic {
         // A move already committed to comes first: a revert always, a step unless a person paused.
         switch s.pending {
         case let .revert(by, reason)?: if !s.isFinished { return [.revert(by: by, reason: reason)] }
+        case let .revertCandidate(v, by, reason)?: if !s.isFinished { return [.revertCandidate(version: v, by: by, reason: reason)] }
         case let .step(i)?:
             if i < s.plan.steps.count, s.paused == nil || s.paused?.by == "engine" { return [.startStep(i)] }
         default: break
@@ -142,9 +161,48 @@ public enum RolloutLogic {
         }
     }
 
-    /// The weights for the new version at `percent`: old gets the rest.
+    /// The weights for the new version at `percent`: old gets the rest. With several
+    /// candidates only 0 is asked for (a revert): the baseline takes everything.
     public static func weights(in s: DeployState, newPercent: Int) -> [VersionWeight] {
-        [VersionWeight(version: s.from.name, percent: 100 - newPercent), VersionWeight(version: s.to.name, percent: newPercent)]
+        if s.isMultiway {
+            return [VersionWeight(version: s.from.name, percent: 100)] + s.candidates.map { VersionWeight(version: $0.name, percent: 0) }
+        }
+        return [VersionWeight(version: s.from.name, percent: 100 - newPercent), VersionWeight(version: s.to.name, percent: newPercent)]
+    }
+
+    /// The weights of step `index`: for several candidates, the step's own with every
+    /// candidate taken out at 0 and its share given to the versions still taking traffic in
+    /// proportion to their weights (the baseline alone when none is left).
+    public static func weights(in s: DeployState, step index: Int) -> [VersionWeight] {
+        guard index >= 0, index < s.plan.steps.count else { return s.wanted }
+        let step = s.plan.steps[index]
+        guard s.isMultiway, let planned = step.weights else { return weights(in: s, newPercent: step.weight) }
+        return redistribute(planned, out: Set(s.candidatesOut ?? []))
+    }
+
+    /// `planned` with the versions in `out` at 0 and their share spread over the others in
+    /// proportion (largest remainder, ties to the earlier version), summing to 100 again.
+    public static func redistribute(_ planned: [VersionWeight], out: Set<String>) -> [VersionWeight] {
+        var w = planned.map { out.contains($0.version) ? VersionWeight(version: $0.version, percent: 0) : $0 }
+        let freed = 100 - w.reduce(0) { $0 + $1.percent }
+        guard freed > 0 else { return w }
+        let takers = w.indices.filter { w[$0].percent > 0 }
+        if takers.isEmpty {
+            // Nobody left with a share: the candidates still in, equally (the plan meant the
+            // candidates to take it), else the baseline (first).
+            let live = w.indices.dropFirst().filter { !out.contains(w[$0].version) }
+            if live.isEmpty { w[0].percent += freed; return w }
+            for (k, i) in live.enumerated() { w[i].percent = freed / live.count + (k < freed % live.count ? 1 : 0) }
+            return w
+        }
+        let base = takers.reduce(0) { $0 + w[$1].percent }
+        var shares = takers.map { i in (i, freed * w[i].percent / base, (freed * w[i].percent) % base) }
+        var left = freed - shares.reduce(0) { $0 + $1.1 }
+        for k in shares.indices.sorted(by: { shares[$0].2 != shares[$1].2 ? shares[$0].2 > shares[$1].2 : $0 < $1 }) where left > 0 {
+            shares[k].1 += 1; left -= 1
+        }
+        for (i, add, _) in shares { w[i].percent += add }
+        return w
     }
 
     /// A one-line description of what a dangerous action will do, for the confirm dialog.
@@ -155,14 +213,21 @@ public enum RolloutLogic {
             let i = s.stepIndex ?? 0
             let skipped = s.plan.steps.count > i + 1 ? s.plan.steps[(i + 1)..<(s.plan.steps.count - 1)] : []
             let pauses = s.plan.steps[min(i, max(0, s.plan.steps.count - 1))..<max(0, s.plan.steps.count - 1)].filter { $0.pause != .seconds(0) }.count
-            var text = "\(s.to.name) \(now)% → 100% now"
+            var text = s.isMultiway ? "\(weightsText(s.observed)) → \(weightsText(weights(in: s, step: s.plan.steps.count - 1))) now" : "\(s.to.name) \(now)% → 100% now"
             if !skipped.isEmpty { text += ", skipping steps \(skipped.map { "\($0.weight)%" }.joined(separator: ", "))" }
             text += pauses > 0 ? ", \(pauses) pause\(pauses == 1 ? "" : "s") and the analysis" : " and the analysis"
             return text
         case .revert:
+            if s.isMultiway {
+                let names = s.liveCandidates.map(\.name).joined(separator: ", ")
+                return "\(names) \(now)% → 0% at once; \(s.from.name) takes all traffic; the deploy ends as reverted"
+            }
             return "\(s.to.name) \(now)% → 0% at once; \(s.from.name) takes all traffic; the deploy ends as reverted"
         case .promote:
-            if let i = s.stepIndex, i + 1 < s.plan.steps.count { return "\(s.to.name) \(now)% → \(s.plan.steps[i + 1].weight)%" }
+            if let i = s.stepIndex, i + 1 < s.plan.steps.count {
+                if s.isMultiway { return "\(weightsText(s.observed)) → \(weightsText(weights(in: s, step: i + 1)))" }
+                return "\(s.to.name) \(now)% → \(s.plan.steps[i + 1].weight)%"
+            }
             return "promote"
         case .cancel:
             let name = s.runningStage?.name ?? "the stage"

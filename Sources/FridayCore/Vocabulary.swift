@@ -20,16 +20,37 @@ public enum StepPause: Sendable, Hashable, Codable {
 
 /// One rollout step: the new version's share of traffic, then a pause.
 public struct RolloutStep: Sendable, Hashable, Codable {
-    /// Percent of traffic on the new version, 0...100.
+    /// Percent of traffic on the new version, 0...100; with several candidates, their
+    /// share together (100 − the baseline's).
     public var weight: Int
     public var pause: StepPause
-    public init(weight: Int, pause: StepPause) { self.weight = weight; self.pause = pause }
+    /// With several candidates: every version's weight, baseline first, then the
+    /// candidates in the deploy file's order (summing to 100). Nil for a two-version deploy.
+    public var weights: [VersionWeight]?
+    public init(weight: Int, pause: StepPause, weights: [VersionWeight]? = nil) { self.weight = weight; self.pause = pause; self.weights = weights }
 }
 
 /// The canary plan: rising weights ending at 100.
 public struct RolloutPlan: Sendable, Hashable, Codable {
     public var steps: [RolloutStep]
-    public init(steps: [RolloutStep]) { self.steps = steps }
+    /// Candidates after the first (`to`), for a deploy of up to four candidates against one
+    /// baseline. Nil (or empty) for a two-version deploy.
+    public var moreCandidates: [VersionRef]?
+    /// Benchmark mode: steps wait for a promote and the judge reports which candidate is
+    /// faster (p50, p99, with confidence intervals) instead of moving the rollout on. A
+    /// candidate whose errors fail is still reverted.
+    public var benchmark: Bool?
+    public init(steps: [RolloutStep], moreCandidates: [VersionRef]? = nil, benchmark: Bool? = nil) {
+        self.steps = steps; self.moreCandidates = moreCandidates; self.benchmark = benchmark
+    }
+    /// More than one candidate.
+    public var isMultiway: Bool { !(moreCandidates ?? []).isEmpty }
+    public var isBenchmark: Bool { benchmark ?? false }
+    /// How many candidate-against-baseline comparisons a judged step makes (the false-revert
+    /// budget is shared among them).
+    public var comparisons: Int { 1 + (moreCandidates?.count ?? 0) }
+    /// The most candidates a deploy may have.
+    public static let maxCandidates = 4
 
     /// 1% → 5% → 25% (until promoted) → 50% → 100%, the demo's plan.
     public static let standard = RolloutPlan(steps: [
@@ -99,6 +120,10 @@ public enum TrafficCause: Sendable, Hashable, Codable {
     case step(index: Int)
     /// Taking the new version out of rotation. Terminal: only an explicit retry undoes it.
     case revert(by: String, reason: String?)
+    /// Taking one candidate of several out of rotation (its traffic goes to the others in
+    /// proportion). Decided once this is on disk: no later step gives it traffic again,
+    /// short of an explicit retry.
+    case revertCandidate(version: String, by: String, reason: String?)
     /// Putting back weights the log already holds (after drift, a router fault or a restart).
     case restore
 }

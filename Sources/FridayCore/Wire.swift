@@ -48,7 +48,8 @@ public enum Wire {
     public enum ClientMessage: Sendable, Equatable {
         case hello(Hello)
         /// `id` is the client's own number for the reply (0 to 2^53).
-        case command(id: Int, action: Action, text: String?)
+        /// `candidate`: with several candidates, the one a revert takes out alone.
+        case command(id: Int, action: Action, text: String?, candidate: String? = nil)
         /// Send me the whole state again (after a gap in `seq`).
         case resync
         case stop(id: Int, traffic: StopTraffic, reason: String?)
@@ -67,9 +68,10 @@ public enum Wire {
                 if let t = h.token { pairs.append(("token", .string(t))) }
                 if h.events != (h.kind == .dashboard) { pairs.append(("events", .bool(h.events))) }
                 return JSONValue.object(pairs).serialized
-            case let .command(id, action, text):
+            case let .command(id, action, text, candidate):
                 var pairs: [(String, JSONValue)] = [("type", .string("command")), ("id", .number(Double(id))), ("action", .string(action.rawValue))]
                 if let text { pairs.append(("text", .string(text))) }
+                if let candidate { pairs.append(("candidate", .string(candidate))) }
                 return JSONValue.object(pairs).serialized
             case .resync:
                 return JSONValue.object([("type", .string("resync"))]).serialized
@@ -116,7 +118,8 @@ public enum Wire {
                 let id = try number(v, "id")
                 let a = try text(v, "action", required: true, limit: 32)!
                 guard let action = Action(rawValue: a) else { throw WireError("command: unknown \"action\" (one of \(Action.allCases.map(\.rawValue).joined(separator: ", ")))") }
-                return .command(id: id, action: action, text: try text(v, "text", required: false, limit: Wire.maxTextLength))
+                return .command(id: id, action: action, text: try text(v, "text", required: false, limit: Wire.maxTextLength),
+                                candidate: try text(v, "candidate", required: false, limit: 200))
             case "resync":
                 return .resync
             case "ingest":

@@ -24,6 +24,10 @@ public actor Engine {
     private var sinks: [@Sendable (DeployEvent) -> Void] = []
     private var lastTick: Timestamp?
     private var judged: (step: Int, verdict: Verdict)?
+    /// With several candidates: each one's last recorded verdict in the step.
+    private var candidateJudged: [String: (step: Int, verdict: Verdict)] = [:]
+    /// Benchmark mode: the step and conclusion last reported.
+    private var benchmarkSaid: (step: Int, key: String)?
     private var queueTail: Task<Void, Never>?
     /// Recorded but not yet published (waiting for the log's sync).
     private var held: [DeployEvent] = []
@@ -281,7 +285,34 @@ public actor Engine {
             }
         }
         var due = RolloutLogic.due(in: state, now: t)
-        if state.pending == nil, case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
+        if state.pending == nil, case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex, state.isMultiway {
+            // Several candidates: the step moves on when every candidate passes; a failing one is
+            // taken out alone; without a pass for all it waits for evidence, then is held.
+            let results = judge.evaluateCandidates(state, now: t)
+            if var end = CanaryJudge.combined(results) {
+                if let problem = state.metricsProblem, end.result.verdict != .fail {
+                    end.result.verdict = .inconclusive
+                    end.result.summary = "metrics unavailable at the step's end: \(problem)"
+                }
+                if end.result.verdict != .pass {
+                    due = []
+                    let extended = state.extendedFor(at: t) ?? 0
+                    if end.result.verdict == .fail {
+                        await judgedCandidate(end.version, end.result, step: step, judge: judge, at: t)
+                    } else if extended >= judge.maxExtension || state.metricsProblem != nil {
+                        await judgedCandidate(end.version, end.result, step: step, judge: judge, at: t)
+                    } else if candidateJudged[end.version]?.step != step || candidateJudged[end.version]?.verdict != .inconclusive {
+                        candidateJudged[end.version] = (step, .inconclusive)
+                        record(.candidateVerdict(version: end.version, step: step, verdict: .inconclusive, summary: end.result.summary, figures: end.result.figures), at: t)
+                    }
+                } else {
+                    for (v, r) in results where candidateJudged[v]?.step != step || candidateJudged[v]?.verdict != .pass {
+                        candidateJudged[v] = (step, .pass)
+                        record(.candidateVerdict(version: v, step: step, verdict: .pass, summary: r.summary, figures: r.figures), at: t)
+                    }
+                }
+            }
+        } else if state.pending == nil, case .rolling = state.phase, case .startStep = due.first, let judge, let step = state.stepIndex,
            var end = judge.evaluate(state, now: t) {
             // The pause ran out: the step moves on only on a pass. Without one it waits for
             // evidence (up to maxExtension), then is held for a human, saying what it needs.
@@ -398,9 +429,27 @@ public actor Engine {
     /// acts on a failure. The canary is judged whenever it takes traffic: paused, held or
     /// waiting for a human, a failing canary is reverted like any other.
     private func judgeNow(_ t: Timestamp) async {
-        guard let judge, state.phase == .rolling, state.pending == nil, let step = state.stepIndex,
-              let result = judge.evaluate(state, now: t) else { return }
+        guard let judge, state.phase == .rolling, state.pending == nil, let step = state.stepIndex else { return }
+        if state.plan.isBenchmark, let b = Benchmark.evaluate(state) {
+            // Said when the conclusion changes; the screen shows the live figures.
+            let key = "\(b.fastestAtP50 ?? "-") \(b.fastestAtP99 ?? "-")"
+            if benchmarkSaid?.step != step || benchmarkSaid?.key != key {
+                benchmarkSaid = (step, key)
+                record(.analysisVerdict(step: step, verdict: b.verdict, summary: b.summary, figures: b.figures), at: t)
+            }
+        }
+        if state.isMultiway {
+            for (v, r) in judge.evaluateCandidates(state, now: t) where r.verdict != .inconclusive {
+                if let j = candidateJudged[v], j.step == step, j.verdict == r.verdict { continue }
+                await judgedCandidate(v, r, step: step, judge: judge, at: t)
+                if state.pending != nil || state.isFinished || state.phase != .rolling { return }
+            }
+            return
+        }
+        guard let result = judge.evaluate(state, now: t) else { return }
         if result.verdict == .inconclusive { return }
+        // Benchmark mode: the report is the verdict; only a failure is news.
+        if state.plan.isBenchmark, result.verdict != .fail { return }
         if let j = judged, j.step == step, j.verdict == result.verdict { return }
         judged = (step, result.verdict)
         record(.analysisVerdict(step: step, verdict: result.verdict, summary: result.summary, figures: result.figures), at: t)
@@ -412,6 +461,24 @@ public actor Engine {
         if judged?.step != step || judged?.verdict != result.verdict {
             judged = (step, result.verdict)
             record(.analysisVerdict(step: step, verdict: result.verdict, summary: result.summary, figures: result.figures), at: t)
+        }
+        await act(on: result, judge: judge, at: t)
+    }
+
+    /// Records one candidate's verdict once and acts on it: a failing candidate is taken out
+    /// alone while another is still in rotation, else the deploy is reverted.
+    private func judgedCandidate(_ version: String, _ result: CanaryJudge.Result, step: Int, judge: CanaryJudge, at t: Timestamp) async {
+        if candidateJudged[version]?.step != step || candidateJudged[version]?.verdict != result.verdict {
+            candidateJudged[version] = (step, result.verdict)
+            record(.candidateVerdict(version: version, step: step, verdict: result.verdict, summary: result.summary, figures: result.figures), at: t)
+        }
+        if result.verdict == .fail, judge.onFail == .revert {
+            if state.liveCandidates.count > 1, state.liveCandidates.contains(where: { $0.name == version }) {
+                await execute([.revertCandidate(version: version, by: "judge", reason: result.summary)], at: t)
+            } else {
+                await execute([.revert(by: "judge", reason: result.summary)], at: t)
+            }
+            return
         }
         await act(on: result, judge: judge, at: t)
     }
@@ -443,10 +510,13 @@ public actor Engine {
                 // A revert is terminal: no step sends traffic to the new version again.
                 guard i >= 0, i < state.plan.steps.count, !state.isReverting else { continue }
                 let step = state.plan.steps[i]
-                let wanted = RolloutLogic.weights(in: state, newPercent: step.weight)
-                guard await applyWeights(wanted, cause: .step(index: i), at: t, purpose: "step \(i + 1) (\(step.weight)%)") else { return }
+                let wanted = RolloutLogic.weights(in: state, step: i)
+                let what = state.isMultiway ? weightsText(wanted) : "\(step.weight)%"
+                guard await applyWeights(wanted, cause: .step(index: i), at: t, purpose: "step \(i + 1) (\(what))") else { return }
                 guard !state.isReverting, state.pending == .step(index: i) else { return }
                 judged = nil
+                candidateJudged = [:]
+                benchmarkSaid = nil
                 record(.stepStarted(index: i, weight: step.weight, pause: step.pause), at: t)
                 if i == state.plan.steps.count - 1, step.weight == 100 {
                     record(.deployFinished(outcome: .promoted, by: "rollout", reason: nil), at: t)
@@ -456,6 +526,12 @@ public actor Engine {
                 let wanted = RolloutLogic.weights(in: state, newPercent: 0)
                 guard await applyWeights(wanted, cause: .revert(by: by, reason: reason), at: t, purpose: "the revert") else { return }
                 record(.deployFinished(outcome: .reverted, by: by, reason: reason), at: t)
+            case let .revertCandidate(v, by, reason):
+                guard !state.isFinished, state.isMultiway, state.isCandidate(v) else { continue }
+                let planned = state.stepIndex.flatMap { $0 < state.plan.steps.count ? state.plan.steps[$0].weights : nil } ?? state.wanted
+                let wanted = RolloutLogic.redistribute(planned, out: Set(state.candidatesOut ?? []).union([v]))
+                guard await applyWeights(wanted, cause: .revertCandidate(version: v, by: by, reason: reason), at: t, purpose: "taking \(v) out") else { return }
+                record(.candidateReverted(version: v, by: by, reason: reason), at: t)
             case .restore:
                 guard !state.isFinished, !state.wanted.isEmpty else { continue }
                 _ = await applyWeights(state.wanted, cause: .restore, at: t, purpose: "putting the logged weights back")
@@ -467,7 +543,12 @@ public actor Engine {
     /// The intended weights and their cause are on disk before the router is touched; a
     /// retry of the same move adds no line.
     private func applyWeights(_ wanted: [VersionWeight], cause: TrafficCause, at t: Timestamp, purpose: String) async -> Bool {
-        let revert: Bool = { if case .revert = cause { return true }; return false }()
+        let revert: Bool = {
+            switch cause {
+            case .revert, .revertCandidate: return true
+            default: return false
+            }
+        }()
         if Set(wanted) != Set(state.wanted) || (cause != .restore && state.pending != cause) {
             record(.trafficSet(weights: wanted, cause: cause), at: t)
         }

@@ -10,21 +10,36 @@ import FridayEngine
 /// Writes go to a temporary file that is synced and renamed over the old one, so a reader
 /// never sees half a file; other flags in the file are kept. The split is read back from
 /// the file before it is confirmed.
+///
+/// With several candidates the flag holds the whole split, baseline first:
+/// `{"split":[{"version":"v2.3.0","percent":34},{"version":"v2.4.0-a","percent":33},…]}`;
+/// a user whose bucket is b goes to the first version whose running total exceeds b.
 public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
     public let path: String
     public let flag: String
     public let from: String
     public let to: String
+    /// Candidates after `to`, for a deploy of several.
+    public let more: [String]
     public var name: String { "flag \(flag) in \(path)" }
+    var versions: [String] { [from, to] + more }
 
-    public init(path: String, flag: String, from: String, to: String) {
-        self.path = path; self.flag = flag; self.from = from; self.to = to
+    public init(path: String, flag: String, from: String, to: String, more: [String] = []) {
+        self.path = path; self.flag = flag; self.from = from; self.to = to; self.more = more
     }
 
     public func setWeights(_ weights: [VersionWeight]) async throws -> [VersionWeight] {
-        guard let w = weights.first(where: { $0.version == to }) else { throw RouterError("no weight for \(to)") }
         var flags = try readFlags() ?? [:]
-        flags[flag] = .object([("percent", .number(Double(w.percent))), ("version", .string(to))])
+        if more.isEmpty {
+            guard let w = weights.first(where: { $0.version == to }) else { throw RouterError("no weight for \(to)") }
+            flags[flag] = .object([("percent", .number(Double(w.percent))), ("version", .string(to))])
+        } else {
+            let split = try versions.map { v throws(RouterError) -> JSONValue in
+                guard let w = weights.first(where: { $0.version == v }) else { throw RouterError("no weight for \(v)") }
+                return .object([("version", .string(v)), ("percent", .number(Double(w.percent)))])
+            }
+            flags[flag] = .object([("split", .array(split))])
+        }
         let doc = JSONValue.object([("flags", .object(flags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))])
         let tmp = path + ".tmp-\(getpid())"
         let data = Data((doc.serialized + "\n").utf8)
@@ -38,6 +53,18 @@ public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
 
     public func currentWeights() throws -> [VersionWeight]? {
         guard let flags = try readFlags(), let f = flags[flag] else { return nil }
+        if !more.isEmpty {
+            guard let items = f["split"]?.arrayValue else { throw RouterError("\(path): flag \(flag) has no \"split\" list (a deploy of \(versions.count) versions)") }
+            var out: [VersionWeight] = []
+            for v in versions {
+                guard let item = items.first(where: { $0["version"]?.stringValue == v }) else { throw RouterError("\(path): flag \(flag) has no weight for \(v)") }
+                guard let p = item["percent"]?.intValue, (0...100).contains(p) else { throw RouterError("\(path): flag \(flag): \(v) has no whole \"percent\" 0–100") }
+                out.append(VersionWeight(version: v, percent: p))
+            }
+            let sum = out.reduce(0) { $0 + $1.percent }
+            guard sum == 100 else { throw RouterError("\(path): flag \(flag): the split adds up to \(sum), not 100") }
+            return out
+        }
         guard let p = f["percent"]?.intValue, (0...100).contains(p) else {
             throw RouterError("\(path): flag \(flag) has no whole \"percent\" 0–100")
         }

@@ -244,8 +244,8 @@ public final class EngineClient: Sendable {
     public func send(_ m: Wire.ClientMessage) { outgoing.yield(m.line) }
 
     /// Sends a command and waits for the engine's answer.
-    public func command(_ action: Action, text: String? = nil) async -> Reply {
-        await answers.wait(submit { Wire.ClientMessage.command(id: $0, action: action, text: text) })
+    public func command(_ action: Action, text: String? = nil, candidate: String? = nil) async -> Reply {
+        await answers.wait(submit { Wire.ClientMessage.command(id: $0, action: action, text: text, candidate: candidate) })
     }
 
     /// Sends one event from an outside CI at once (lines go out, and are applied, in call

@@ -334,11 +334,11 @@ public final class EngineServer: Sendable {
             case .resync:
                 c.outbox.offer(.resync)
                 return
-            case let .command(id, action, text):
+            case let .command(id, action, text, candidate):
                 if !c.role.allows(action) {
                     reply = .refused(id: id, reason: "\(c.who) is a viewer: viewers watch and chat; attach with --role operator to \(action.rawValue)")
                 } else {
-                    switch await engine.send(Command(action, by: c.who, text: text)) {
+                    switch await engine.send(Command(action, by: c.who, text: text, candidate: candidate)) {
                     case .accepted: reply = .ack(id: id)
                     case let .rejected(why): reply = .refused(id: id, reason: why)
                     }

@@ -46,5 +46,17 @@ public let everyPayload: [EventPayload] = [
         .gitReverted(range: "a1..b2", branch: "friday/revert-checkout-v2.4.0", commits: [ChangeCommit(hash: "c3", author: "friday", subject: "Revert \"use uuids\"")],
                      conflicts: [], pushed: "origin", error: nil),
         .gitReverted(range: "a1..b2", branch: nil, commits: [], conflicts: ["config.txt"], pushed: nil, error: "error: could not revert b2... use uuids"),
+        // Three versions at once: a baseline and two candidates, one taken out alone, a benchmark.
+        .deployStarted(service: "checkout", from: VersionRef(name: "v1", commit: "abc"), to: VersionRef(name: "v2-a", commit: "def"),
+                       plan: RolloutPlan(steps: [
+                           RolloutStep(weight: 66, pause: .seconds(60), weights: [VersionWeight(version: "v1", percent: 34), VersionWeight(version: "v2-a", percent: 33), VersionWeight(version: "v2-b", percent: 33)]),
+                           RolloutStep(weight: 100, pause: .untilPromoted, weights: [VersionWeight(version: "v1", percent: 0), VersionWeight(version: "v2-a", percent: 50), VersionWeight(version: "v2-b", percent: 50)]),
+                       ], moreCandidates: [VersionRef(name: "v2-b", commit: "fed")], benchmark: true),
+                       stages: ["build"], by: "lee"),
+        .trafficSet(weights: [VersionWeight(version: "v1", percent: 51), VersionWeight(version: "v2-a", percent: 49), VersionWeight(version: "v2-b", percent: 0)],
+                    cause: .revertCandidate(version: "v2-b", by: "judge", reason: "v2-b: 5xx")),
+        .candidateVerdict(version: "v2-b", step: 0, verdict: .fail, summary: "v2-b: 20% errors", figures: [Figure(name: "statistic", value: 12.5, limit: 9.2)]),
+        .candidateReverted(version: "v2-b", by: "judge", reason: "v2-b: 20% errors"),
+        .candidateReverted(version: "v2-b", by: "ana", reason: nil),
 ]
 

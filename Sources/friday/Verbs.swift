@@ -21,9 +21,9 @@ func connectCLI(_ target: EngineTarget) async throws -> EngineClient {
 }
 
 /// Sends one command and exits 0 (accepted), 1 (refused, the reason on stderr) or 3 (unreachable).
-func runVerb(_ target: EngineTarget, _ action: Action, text: String?) async throws {
+func runVerb(_ target: EngineTarget, _ action: Action, text: String?, candidate: String? = nil) async throws {
     let client = try await connectCLI(target)
-    let reply = await client.command(action, text: text)
+    let reply = await client.command(action, text: text, candidate: candidate)
     await client.close()
     switch reply {
     case .accepted, .ingested:
@@ -67,11 +67,13 @@ struct Revert: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Revert a running deploy: all traffic back to the old version (only retry undoes it).")
     @OptionGroup var target: EngineTarget
     @Option(help: "Why (required: it goes to the team log and the notifications).") var reason: String
+    @Option(help: "With several candidates: take this one out alone (its traffic goes to the others in proportion).") var candidate: String?
     func validate() throws {
         if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--reason must say why") }
         try checkText(reason, "--reason")
+        if let candidate { try checkText(candidate, "--candidate") }
     }
-    func run() async throws { try await runVerb(target, .revert, text: reason) }
+    func run() async throws { try await runVerb(target, .revert, text: reason, candidate: candidate) }
 }
 
 struct Retry: AsyncParsableCommand {

@@ -77,7 +77,7 @@ final class EventDocsTests: XCTestCase {
                    "traffic.drifted", "traffic.confirmed", "metrics.sample", "metrics.unavailable", "metrics.recovered", "analysis.verdict",
                    "command.accepted", "command.rejected", "deploy.paused", "deploy.resumed", "deploy.finished", "chat.message",
                    "presence.joined", "presence.left", "router.unreachable", "router.recovered", "engine.restarted", "log.recovered",
-                   "notify.failed", "hook.finished", "change.listed", "ingest.refused", "git.reverted"]
+                   "notify.failed", "hook.finished", "change.listed", "ingest.refused", "git.reverted", "candidate.reverted"]
         XCTAssertEqual(Set(types), Set(all))
         XCTAssertEqual(types.count, all.count)
         // Every payload the coding tests know is documented (a new type must be added to both).

@@ -50,7 +50,7 @@ final class DeployConfigTests: XCTestCase {
 
     func testEveryErrorClassNamesFileLineAndKey() throws {
         XCTAssertTrue(error(replacing("weight = 50", "weight = 50 x")).hasPrefix("f.toml:11: not valid TOML"), error(replacing("weight = 50", "weight = 50 x")))
-        XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes false_revert_rate, alpha, beta, error_ratio, latency_limit, min_requests, on_fail, min_error_rate_increase, cusum_threshold, max_extension, latency_from_mean")
+        XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes mode, false_revert_rate, alpha, beta, error_ratio, latency_limit, min_requests, on_fail, min_error_rate_increase, cusum_threshold, max_extension, latency_from_mean")
         XCTAssertEqual(error(replacing("weight = 50", "weight = \"fifty\"")), "f.toml:11: rollout.step[2].weight: expected a whole percent 0–100, got string \"fifty\"")
         XCTAssertEqual(error(replacing("1m30s", "90 seconds")), "f.toml:8: rollout.step[1].pause: \"90 seconds\" is not a duration from 0s to 30 days (720h); use 30s, 5m, 1h30m or \"until-promoted\"")
         XCTAssertEqual(error(replacing("weight = 50", "weight = 5")), "f.toml:11: rollout.step[2].weight: 5 is not above the step before (10): weights must rise")

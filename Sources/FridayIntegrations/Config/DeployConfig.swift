@@ -66,21 +66,24 @@ public struct DeployConfig: Sendable, Equatable {
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
         let steps = plan.steps.enumerated().map { i, s -> String in
-            i == plan.steps.count - 1 && s.weight == 100 ? "100%" : "\(s.weight)% \(s.pause.label)"
+            if let w = s.weights { return "\(w.map { "\($0.percent)" }.joined(separator: "/"))" + (i == plan.steps.count - 1 ? "" : " \(s.pause.label)") }
+            return i == plan.steps.count - 1 && s.weight == 100 ? "100%" : "\(s.weight)% \(s.pause.label)"
         }
+        let candidates = ([to] + (plan.moreCandidates ?? [])).map { "\($0.name) (\($0.commit))" }.joined(separator: ", ")
         let head: [String] = [
-            "deploy \(id): \(service) \(from.name) (\(from.commit)) → \(to.name) (\(to.commit))" + (by.map { ", by \($0)" } ?? ""),
+            "deploy \(id): \(service) \(from.name) (\(from.commit)) → \(candidates)" + (by.map { ", by \($0)" } ?? ""),
             "pipeline: " + (stages.isEmpty ? "none" : stages.joined(separator: " → ")) + (stages.isEmpty ? "" : externalPipeline ? " (reported by an outside CI: friday ingest)" : stageSpecs.isEmpty ? " (simulated)" : " (commands)"),
         ]
         var out = head
         if !simulatedParts.isEmpty { out.append("SIMULATED with a real router: " + simulatedParts.joined(separator: ", ")) }
-        let rest: [String] = [
-            "rollout: " + steps.joined(separator: " → "),
-            "analysis: sequential test per tick + CUSUM, false reverts ≤ \(percentText(judge.alpha)) per deploy (\(percentText(judge.stepAlpha(plan))) a step), β \(judge.beta), catches \(format1(judge.errorRatio))× errors (at least +\(percentText(judge.minErrorRateIncrease))); p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; a step waits up to \(formatDuration(judge.maxExtension)) for evidence; on fail: \(judge.onFail.rawValue)",
+        let rest: [String?] = [
+            "rollout: " + steps.joined(separator: " → ") + (plan.isMultiway ? " (\(([from.name, to.name] + (plan.moreCandidates ?? []).map(\.name)).joined(separator: "/")))" : ""),
+            plan.isBenchmark ? "mode: benchmark — every step waits for a promote; the judge reports which candidate is faster at p50 and p99 (95% intervals overall) and reverts only on errors" : nil,
+            "analysis: sequential test per tick + CUSUM, false reverts ≤ \(percentText(judge.alpha)) per deploy (\(percentText(judge.stepAlpha(plan))) a step\(plan.isMultiway ? " and candidate" : "")), β \(judge.beta), catches \(format1(judge.errorRatio))× errors (at least +\(percentText(judge.minErrorRateIncrease))); p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; a step waits up to \(formatDuration(judge.maxExtension)) for evidence; on fail: \(judge.onFail.rawValue)",
             "router: \(router.label)",
             "metrics: " + metricsLabel,
         ]
-        return out + rest
+        return out + rest.compactMap { $0 }
     }
 }
 
@@ -126,7 +129,7 @@ public enum DeployConfigParser {
         "git": ["revert", "push", "remote", "base", "timeout"],
         "pipeline": ["stage", "external"],
         "rollout": ["step"],
-        "analysis": ["false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean"],
+        "analysis": ["mode", "false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean"],
         "router": ["kind", "socket", "sockets", "backend", "servers", "path", "flag"],
         "metrics": ["kind", "url", "queries"],
         "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
@@ -173,6 +176,8 @@ public enum DeployConfigParser {
         // [deploy]
         var service = "", id = "", by: String?
         var from = VersionRef(name: "", commit: ""), to = VersionRef(name: "", commit: "")
+        /// Candidates after the first: `to = [{ … }, { … }]` names up to four.
+        var more: [VersionRef] = []
         var simulate: [String] = []
         var repo: String?
         var web: String?
@@ -180,7 +185,23 @@ public enum DeployConfigParser {
         if let deploy = root["deploy"]?.table {
             collect { () throws(ConfigError) in service = try r.name(deploy, "deploy.service") }
             collect { () throws(ConfigError) in from = try version(deploy, "deploy.from", r) }
-            collect { () throws(ConfigError) in to = try version(deploy, "deploy.to", r) }
+            collect { () throws(ConfigError) in
+                guard let list = deploy["to"]?.array else { to = try version(deploy, "deploy.to", r); return }
+                guard (1...RolloutPlan.maxCandidates).contains(list.count) else {
+                    throw fail("deploy.to", "\(list.count) candidates: a deploy has 1 to \(RolloutPlan.maxCandidates), to = [{ version = \"…\", commit = \"…\" }, …]")
+                }
+                var refs: [VersionRef] = []
+                for (i, item) in list.enumerated() {
+                    guard let vt = item.table else { throw fail("deploy.to", "candidate \(i + 1) must be a table { version = \"…\", commit = \"…\" }") }
+                    refs.append(try versionTable(vt, "deploy.to[\(i + 1)]", r))
+                }
+                to = refs[0]
+                more = Array(refs.dropFirst())
+                let names = [from.name] + refs.map(\.name)
+                if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+                    throw fail("deploy.to", "\"\(dup)\" is named twice among from and to: every version must differ")
+                }
+            }
             collect { () throws(ConfigError) in
                 guard let path = try r.optionalString(deploy, "deploy.repo") else { return }
                 guard !path.isEmpty, !path.contains("\u{0}") else { throw fail("deploy.repo", "expected the path of a git checkout") }
@@ -306,6 +327,8 @@ public enum DeployConfigParser {
 
         // [[rollout.step]]
         var steps: [RolloutStep] = []
+        let benchmark = root["analysis"]?.table?["mode"]?.string == "benchmark"
+        let versionNames = [from.name, to.name] + more.map(\.name)
         if let rollout = root["rollout"]?.table, let arr = rollout["step"] {
             if let items = arr.array, !items.isEmpty {
                 var stepsOK = true
@@ -314,12 +337,40 @@ public enum DeployConfigParser {
                         let key = "rollout.step[\(i + 1)]"
                         do throws(ConfigError) {
                             guard let t = item.table else { throw fail(key, "expected a table with weight and pause") }
-                            for k in t.keys.sorted() where !["weight", "pause"].contains(k) {
-                                throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["weight", "pause"])); a step takes weight and pause")
+                            for k in t.keys.sorted() where !["weight", "weights", "pause"].contains(k) {
+                                throw fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["weight", "weights", "pause"])); a step takes weight (or weights) and pause")
                             }
-                            let weight = try r.int(t, "\(key).weight", in: 0...100, what: "a whole percent 0–100")
-                            if let prev = steps.last, weight <= prev.weight {
-                                throw fail("\(key).weight", "\(weight) is not above the step before (\(prev.weight)): weights must rise")
+                            var weight = 0
+                            var weights: [VersionWeight]?
+                            if t["weights"] != nil || !more.isEmpty {
+                                // A weight per version: { "v2.3.0" = 34, "v2.4.0-a" = 33, "v2.4.0-b" = 33 }.
+                                if t["weight"] != nil { throw fail("\(key).weight", "give weights = { version = percent, … } for every version, not one weight, when a deploy has several candidates") }
+                                guard let wt = t["weights"]?.table else {
+                                    throw fail("\(key)", "missing weights: a deploy with several candidates gives every version its percent, e.g. weights = { \(versionNames.map { "\"\($0)\" = \(100 / versionNames.count)" }.joined(separator: ", ")) }")
+                                }
+                                var byName: [String: Int] = [:]
+                                for k in wt.keys.sorted() {
+                                    guard versionNames.contains(k) else {
+                                        throw fail("\(key).weights", "\"\(k)\" is not a version of this deploy\(didYouMeanText(k, versionNames)); versions are \(versionNames.joined(separator: ", "))")
+                                    }
+                                    guard let n = wt[k]?.int, (0...100).contains(n) else { throw fail("\(key).weights", "\"\(k)\" must be a whole percent 0–100") }
+                                    byName[k] = n
+                                }
+                                let list = versionNames.map { VersionWeight(version: $0, percent: byName[$0] ?? 0) }
+                                let sum = list.reduce(0) { $0 + $1.percent }
+                                guard sum == 100 else { throw fail("\(key).weights", "the weights add up to \(sum): they must add up to 100") }
+                                if more.isEmpty { weight = list[1].percent } else { weights = list; weight = 100 - list[0].percent }
+                                if let prev = steps.last, weight < prev.weight || (prev.weights ?? []) == list {
+                                    throw fail("\(key).weights", weight < prev.weight ? "\(from.name) goes from \(100 - prev.weight)% back up to \(100 - weight)%: the baseline's share must not rise" : "the same as the step before")
+                                }
+                                if weights == nil, let prev = steps.last, weight <= prev.weight {
+                                    throw fail("\(key).weights", "\(to.name) at \(weight)% is not above the step before (\(prev.weight)%): weights must rise")
+                                }
+                            } else {
+                                weight = try r.int(t, "\(key).weight", in: 0...100, what: "a whole percent 0–100")
+                                if let prev = steps.last, weight <= prev.weight {
+                                    throw fail("\(key).weight", "\(weight) is not above the step before (\(prev.weight)): weights must rise")
+                                }
                             }
                             var pause = StepPause.seconds(0)
                             if let pv = t["pause"] {
@@ -330,10 +381,17 @@ public enum DeployConfigParser {
                                     }
                                     pause = .seconds(secs)
                                 }
-                            } else if i < items.count - 1 {
+                            } else if i < items.count - 1, !benchmark {
                                 throw fail("\(key)", "missing pause: a duration such as \"30s\" or \"until-promoted\"")
                             }
-                            steps.append(RolloutStep(weight: weight, pause: pause))
+                            if benchmark {
+                                // A benchmark reports; a person moves it on.
+                                if t["pause"] != nil, pause != .untilPromoted {
+                                    throw fail("\(key).pause", "in benchmark mode every step waits for a promote: leave pause out or say \"until-promoted\"")
+                                }
+                                pause = .untilPromoted
+                            }
+                            steps.append(RolloutStep(weight: weight, pause: pause, weights: weights))
                         } catch {
                             stepsOK = false
                             throw error
@@ -341,7 +399,11 @@ public enum DeployConfigParser {
                     }
                 }
                 if stepsOK, steps.last?.weight != 100 {
-                    errors.append(fail("rollout.step[\(steps.count)].weight", "the last step must be 100 (the new version takes all traffic)"))
+                    if steps.last?.weights != nil {
+                        errors.append(fail("rollout.step[\(steps.count)].weights", "the last step must give \(from.name) 0 (the candidates take all traffic)"))
+                    } else {
+                        errors.append(fail("rollout.step[\(steps.count)].weight", "the last step must be 100 (the new version takes all traffic)"))
+                    }
                 }
             } else {
                 errors.append(fail("rollout.step", "expected one or more [[rollout.step]] tables"))
@@ -353,6 +415,9 @@ public enum DeployConfigParser {
         // [analysis]
         var judge = CanaryJudge()
         if let a = root["analysis"]?.table {
+            if let m = a["mode"], !["canary", "benchmark"].contains(m.string ?? "") {
+                errors.append(fail("analysis.mode", "expected \"canary\" (the default: the judge moves the rollout) or \"benchmark\" (it reports which candidate is faster; a person promotes)"))
+            }
             if a["alpha"] != nil, a["false_revert_rate"] != nil { errors.append(fail("analysis.alpha", "give the false-revert budget once: false_revert_rate (alpha is its old name)")) }
             for key in ["false_revert_rate", "alpha"] where a[key] != nil {
                 collect { () throws(ConfigError) in judge.alpha = try r.double(a, "analysis.\(key)", in: 0.0001...0.5, what: "a probability between 0.0001 and 0.5 (the chance of reverting a healthy deploy)") }
@@ -411,7 +476,7 @@ public enum DeployConfigParser {
                         }
                         servers[k] = v
                     }
-                    for v in [from.name, to.name] where !v.isEmpty && servers[v] == nil {
+                    for v in [from.name, to.name] + more.map(\.name) where !v.isEmpty && servers[v] == nil {
                         throw fail("router.servers", "no server for version \(v); expected \"\(v)\" = \"SERVER\"")
                     }
                     routerKind = .haproxy(sockets: sockets, backend: backend, servers: servers)
@@ -605,11 +670,12 @@ public enum DeployConfigParser {
         sim.service = service
         sim.from = from
         sim.to = to
-        sim.plan = RolloutPlan(steps: steps)
+        let plan = RolloutPlan(steps: steps, moreCandidates: more.isEmpty ? nil : more, benchmark: benchmark ? true : nil)
+        sim.plan = plan
         sim.stageNames = stages
         sim.startedBy = by ?? "lee"
         if realRouter { sim.simulateTeam = false }
-        var config = DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: RolloutPlan(steps: steps),
+        var config = DeployConfig(file: file, id: id, service: service, by: by, from: from, to: to, stages: stages, plan: plan,
                                   judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
         config.serve = serve
         config.store = store
@@ -630,6 +696,10 @@ public enum DeployConfigParser {
         let name = key.split(separator: ".").last.map(String.init) ?? key
         guard let v = t[name] else { throw r.fail(key, "missing: { version = \"v1.2.3\", commit = \"abc123\" }", nil) }
         guard let vt = v.table else { throw r.fail(key, "expected a table { version = \"…\", commit = \"…\" }", nil) }
+        return try versionTable(vt, key, r)
+    }
+
+    static func versionTable(_ vt: TOMLTable, _ key: String, _ r: Reader) throws(ConfigError) -> VersionRef {
         for k in vt.keys where !["version", "commit"].contains(k) {
             throw r.fail("\(key).\(k)", "unknown key\(didYouMeanText(k, ["version", "commit"])); expected version and commit", nil)
         }
@@ -815,7 +885,7 @@ extension DeployConfig {
             if case let .prometheus(url, requests, errors, latency, slow) = metrics {
                 m = PrometheusMetrics(url: url, requestRate: requests, errorRate: errors, latency: latency, servers: [:], slowRate: slow)
             }
-            return (FlagFileRouter(path: path, flag: flag, from: from.name, to: to.name), m, [SimulatedDeploy(settings: simulation)])
+            return (FlagFileRouter(path: path, flag: flag, from: from.name, to: to.name, more: (plan.moreCandidates ?? []).map(\.name)), m, [SimulatedDeploy(settings: simulation)])
         }
     }
 }

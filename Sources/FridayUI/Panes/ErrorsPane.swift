@@ -12,7 +12,7 @@ public enum ErrorsPane {
         let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .errors, focused: focused, right: limits)
         guard !r.isEmpty else { return }
         let s = m.deploy
-        let versions = [s.from.name, s.to.name].filter { !$0.isEmpty }
+        let versions = ([s.from.name] + s.candidates.map(\.name)).filter { !$0.isEmpty }
         if versions.isEmpty || s.metrics.isEmpty {
             g.put(s.phase == .idle ? "no deploy yet" : "no traffic measured yet", x: r.x, y: r.y, role: .dim, limit: r.width)
             judgeLines(m, into: &g, r: r, y: r.y + 1)
@@ -43,7 +43,7 @@ public enum ErrorsPane {
         let rateLimit = baseRate.map { max($0, 0.001) * j.errorRatio }
         for v in versions where y < r.maxY {
             let win = s.metrics[v] ?? MetricWindow()
-            let isNew = v == s.to.name
+            let isNew = s.isCandidate(v)
             let rate = win.errorRate(lastSeconds: recentSeconds, now: shownAt)
             let p99 = win.p99(lastSeconds: recentSeconds, now: shownAt)
             var x = r.x
@@ -97,6 +97,10 @@ public enum ErrorsPane {
                 y += 1
             }
         }
+        if s.isMultiway || s.plan.isBenchmark, case .rolling = s.phase {
+            candidateLines(m, into: &g, r: r, y: y)
+            return
+        }
         guard case .rolling = s.phase, let live = m.judge.evaluate(s, now: m.now) else {
             if let j = s.judgement, y < r.maxY {
                 for line in TextLayout.wrap("last verdict: \(j.verdict.rawValue) · \(j.summary)", r.width) where y < r.maxY {
@@ -149,6 +153,38 @@ public enum ErrorsPane {
         }
         if let p = s.paused, p.by == "judge", y < r.maxY {
             g.put("held for a human: \(Keymap.key(for: .promote)) promote · \(Keymap.key(for: .revert)) revert", x: r.x, y: y, role: .warn, limit: r.width)
+        }
+    }
+}
+
+extension ErrorsPane {
+    /// Several candidates (or a benchmark): a verdict line per candidate, those taken out,
+    /// and the benchmark's live report.
+    static func candidateLines(_ m: UIModel, into g: inout CellGrid, r: Rect, y startY: Int) {
+        var y = startY
+        let s = m.deploy
+        let results: [(version: String, result: CanaryJudge.Result)] = s.isMultiway
+            ? m.judge.evaluateCandidates(s, now: m.now) : m.judge.evaluate(s, now: m.now).map { [(s.to.name, $0)] } ?? []
+        let nameW = (s.candidates.map { CharWidth.of($0.name) }.max() ?? 1) + 1
+        for (v, live) in results where y < r.maxY {
+            let role: Role = live.verdict == .fail ? .bad : live.verdict == .pass ? .good : .accent
+            let label = live.verdict == .inconclusive ? (s.extendedFor(at: m.now) != nil ? "WAITING" : "SAMPLING") : live.verdict.rawValue.uppercased()
+            var x = g.put(TextLayout.left(v, nameW), x: r.x, y: y, role: .newVersion)
+            x += g.put(TextLayout.left(label, 9), x: r.x + x, y: y, role: role)
+            g.put(live.summary, x: r.x + x, y: y, role: role == .bad ? .bad : .text, limit: max(0, r.width - x))
+            y += 1
+        }
+        for v in s.candidatesOut ?? [] where y < r.maxY {
+            let x = g.put(TextLayout.left(v, nameW), x: r.x, y: y, role: .bad)
+            g.put("OUT      taken out of rotation; its share went to the others", x: r.x + x, y: y, role: .dim, limit: max(0, r.width - x))
+            y += 1
+        }
+        if s.plan.isBenchmark, y < r.maxY {
+            let text = Benchmark.evaluate(s).map(\.summary) ?? "benchmark: sampling (\(Benchmark.minSeconds) s of traffic on every version first)"
+            for line in TextLayout.wrap(text, r.width) where y < r.maxY {
+                g.put(line, x: r.x, y: y, role: .text)
+                y += 1
+            }
         }
     }
 }

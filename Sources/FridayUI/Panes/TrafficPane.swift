@@ -9,9 +9,11 @@ public enum TrafficPane {
         let s = m.deploy
         if s.phase == .idle { g.put("no traffic split yet", x: r.x, y: r.y, role: .dim, limit: r.width); return }
         var y = r.y
-        let labelW = max(CharWidth.of(s.from.name), CharWidth.of(s.to.name)) + 1
+        // One bar per version, as read back: the baseline and every candidate.
+        let labelW = (s.observed.map { CharWidth.of($0.version) } + [CharWidth.of(s.from.name), CharWidth.of(s.to.name)]).max()! + 1
+        let out = Set(s.candidatesOut ?? [])
         for w in s.observed where y < r.maxY {
-            let role: Role = w.version == s.to.name ? .newVersion : .oldVersion
+            let role: Role = out.contains(w.version) ? .bad : s.isCandidate(w.version) ? .newVersion : .oldVersion
             g.put(w.version, x: r.x, y: y, role: role, limit: labelW)
             let pct = TextLayout.right("\(w.percent)%", 5)
             let barW = max(0, r.width - labelW - 6)
@@ -21,6 +23,10 @@ public enum TrafficPane {
             g.put(bar, x: r.x + labelW, y: y, role: role)
             g.put(empty, x: r.x + labelW + filled, y: y, role: .dim)
             g.put(pct, x: r.maxX - 5, y: y, role: .text)
+            y += 1
+        }
+        if !out.isEmpty, y < r.maxY {
+            g.put("out of rotation: \((s.candidatesOut ?? []).joined(separator: ", "))\(s.liveCandidates.isEmpty ? "" : "; \(s.liveCandidates.map(\.name).joined(separator: ", ")) go\(s.liveCandidates.count == 1 ? "es" : "") on")", x: r.x, y: y, role: .bad, limit: r.width)
             y += 1
         }
         if let d = s.drift, y < r.maxY {
@@ -46,10 +52,12 @@ public enum TrafficPane {
             let current = s.stepIndex == i && !s.isFinished
             let done = (s.stepIndex.map { i < $0 } ?? false) || (s.outcome == .promoted)
             let text: String, role: Role
-            if current { text = "\(m.glyphs.current)\(step.weight)%"; role = .accent }
-            else if s.outcome == .reverted, s.stepIndex == i { text = "\(step.weight)%\(m.glyphs.failed)"; role = .bad } // where it failed
-            else if done { text = "\(step.weight)%\(m.glyphs.ok)"; role = .good }
-            else { text = "\(step.weight)%"; role = .dim }
+            // Several candidates: every version's share, baseline first (34/33/33).
+            let label = step.weights.map { $0.map { "\($0.percent)" }.joined(separator: "/") } ?? "\(step.weight)%"
+            if current { text = "\(m.glyphs.current)\(label)"; role = .accent }
+            else if s.outcome == .reverted, s.stepIndex == i { text = "\(label)\(m.glyphs.failed)"; role = .bad } // where it failed
+            else if done { text = "\(label)\(m.glyphs.ok)"; role = .good }
+            else { text = label; role = .dim }
             if x + CharWidth.of(text) + 1 > r.width { g.put(m.glyphs.ellipsis, x: r.x + x, y: y, role: .dim); break }
             x += g.put(text, x: r.x + x, y: y, role: role) + 1
             if i < s.plan.steps.count - 1, x + 2 <= r.width { x += g.put(" ", x: r.x + x, y: y, role: .dim) }
