@@ -132,6 +132,9 @@ public struct DeployState: Sendable, Equatable, Codable {
         return observed.filter { names.contains($0.version) }.reduce(0) { $0 + $1.percent }
     }
 
+    /// Whether the router holds what the log wants (the same weights, whatever their order).
+    public var trafficSettled: Bool { Set(wanted) == Set(observed) }
+
     /// Every candidate: `to`, then the deploy file's others.
     public var candidates: [VersionRef] { [to] + (plan.moreCandidates ?? []) }
     public var isMultiway: Bool { plan.isMultiway }

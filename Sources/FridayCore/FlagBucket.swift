@@ -18,4 +18,16 @@ public enum FlagBucket {
     public static func isInCanary(flag: String, user: String, percent: Int) -> Bool {
         bucket(flag: flag, user: user) < percent
     }
+
+    /// With several versions (`split` in order, summing to 100): the first version whose
+    /// running total is above the user's bucket. Nil when the split sums to less than the bucket.
+    public static func version(flag: String, user: String, split: [VersionWeight]) -> String? {
+        let b = bucket(flag: flag, user: user)
+        var total = 0
+        for w in split {
+            total += w.percent
+            if b < total { return w.version }
+        }
+        return nil
+    }
 }

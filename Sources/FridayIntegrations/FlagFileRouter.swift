@@ -11,9 +11,12 @@ import FridayEngine
 /// never sees half a file; other flags in the file are kept. The split is read back from
 /// the file before it is confirmed.
 ///
-/// With several candidates the flag holds the whole split, baseline first:
-/// `{"split":[{"version":"v2.3.0","percent":34},{"version":"v2.4.0-a","percent":33},…]}`;
-/// a user whose bucket is b goes to the first version whose running total exceeds b.
+/// With several candidates the flag holds the whole split, candidates first, baseline last:
+/// `{"split":[{"version":"v2.4.0-a","percent":33},{"version":"v2.4.0-b","percent":33},{"version":"v2.3.0","percent":34}]}`;
+/// a user whose bucket is b goes to the first version whose running total exceeds b
+/// (`FlagBucket.version`). The candidates' share never falls from step to step, so nobody
+/// in a candidate goes back to the baseline as the rollout moves on (short of a revert);
+/// a user may move from one candidate to another when the split changes.
 public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
     public let path: String
     public let flag: String
@@ -22,6 +25,9 @@ public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
     /// Candidates after `to`, for a deploy of several.
     public let more: [String]
     public var name: String { "flag \(flag) in \(path)" }
+    /// The order of the split in the file: candidates first, baseline last (see above).
+    var fileOrder: [String] { [to] + more + [from] }
+    /// The order the engine keeps weights in (baseline, `to`, the others): what is read back.
     var versions: [String] { [from, to] + more }
 
     public init(path: String, flag: String, from: String, to: String, more: [String] = []) {
@@ -34,7 +40,7 @@ public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
             guard let w = weights.first(where: { $0.version == to }) else { throw RouterError("no weight for \(to)") }
             flags[flag] = .object([("percent", .number(Double(w.percent))), ("version", .string(to))])
         } else {
-            let split = try versions.map { v throws(RouterError) -> JSONValue in
+            let split = try fileOrder.map { v throws(RouterError) -> JSONValue in
                 guard let w = weights.first(where: { $0.version == v }) else { throw RouterError("no weight for \(v)") }
                 return .object([("version", .string(v)), ("percent", .number(Double(w.percent)))])
             }

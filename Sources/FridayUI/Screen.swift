@@ -80,7 +80,7 @@ public enum Screen {
         let s = m.deploy
         let pipelineNow = s.phase == .idle || s.phase == .pipeline
         let stages = pipelineNow ? max(1, s.stages.count) + ((s.runningStage ?? s.failedStage) != nil ? 2 : 0) : 1
-        let traffic = max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + (s.drift != nil || s.wanted != s.observed ? 1 : 0)
+        let traffic = max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + (s.drift != nil || !s.trafficSettled ? 1 : 0)
         let versions = max(1, Set(s.metrics.keys).union([s.from.name, s.to.name]).count)
         let judging: Int = { if case .rolling = s.phase { return 4 }; return s.judgement != nil ? 2 : 0 }()
         // Before any traffic the errors pane has one line to say ("no traffic measured yet").

@@ -21,6 +21,21 @@ struct Bucket: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else { throw ExitWith(message: "\(file): cannot read the flag file") }
             let v: JSONValue
             do { v = try JSONValue.parse(bytes: data) } catch { throw ExitWith(message: "\(file): not JSON: \(error.description)") }
+            if let items = v["flags"]?[flag]?["split"]?.arrayValue {
+                // Several versions: the first whose running total is above the bucket.
+                var split: [VersionWeight] = []
+                for item in items {
+                    guard let name = item["version"]?.stringValue, let n = item["percent"]?.intValue, (0...100).contains(n) else {
+                        throw ExitWith(message: "\(file): flag \"\(TerminalText.neutralise(flag))\": each split entry needs \"version\" and a whole \"percent\" 0–100")
+                    }
+                    split.append(VersionWeight(version: name, percent: n))
+                }
+                let sum = split.reduce(0) { $0 + $1.percent }
+                guard sum == 100 else { throw ExitWith(message: "\(file): flag \"\(TerminalText.neutralise(flag))\": the split adds up to \(sum), not 100") }
+                let v = FlagBucket.version(flag: flag, user: user, split: split) ?? "?"
+                Plain.out("\(TerminalText.neutralise(user)) is in bucket \(b) of flag \(TerminalText.neutralise(flag)): \(TerminalText.neutralise(v)) (split \(TerminalText.neutralise(weightsText(split))))")
+                return
+            }
             guard let n = v["flags"]?[flag]?["percent"]?.intValue else { throw ExitWith(message: "\(file): no flag \"\(flag)\" with a whole \"percent\"") }
             p = n
         }

@@ -164,7 +164,7 @@ enum StatusReport {
         var lines = ["deploy \(n(s.deployID)): \(n(s.service)) \(n(s.from.name)) → \(n(s.to.name)) · \(phase(s))"]
         if let i = s.stepIndex { lines.append("step \(i + 1) of \(s.plan.steps.count)" + (s.currentStep.map { " (\($0.weight)%)" } ?? "")) }
         if !s.observed.isEmpty { lines.append("traffic (read back): \(n(weights(s.observed)))") }
-        if s.wanted != s.observed, !s.wanted.isEmpty { lines.append("traffic wanted: \(n(weights(s.wanted)))") }
+        if !s.trafficSettled, !s.wanted.isEmpty { lines.append("traffic wanted: \(n(weights(s.wanted)))") }
         if let p = s.paused { lines.append("paused by \(n(p.by)): \(n(p.reason))") }
         else if let left = s.pauseRemaining(at: now) { lines.append("next step in \(formatDuration(left))") }
         else if case .untilPromoted? = s.currentStep?.pause, s.phase == .rolling { lines.append("held until someone promotes") }

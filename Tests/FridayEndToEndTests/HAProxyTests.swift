@@ -15,14 +15,14 @@ final class HAProxyTests: XCTestCase {
 
     override func setUp() async throws {
         run = NSTemporaryDirectory() + "friday-haproxy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let base = freePorts(5)
+        let base = freePorts(7)
         ports = (base, base + 1, base + 2)
         let (status, out) = sh([stack, "start", run])
         XCTAssertEqual(status, 0, out)
         // Both servers pass their first health checks.
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if let rows = try? await runtime.stats(), rows.filter({ $0["pxname"] == "app" && ["old", "new"].contains($0["svname"] ?? "") && ($0["status"] ?? "").hasPrefix("UP") }).count == 2 { break }
+            if let rows = try? await runtime.stats(), rows.filter({ $0["pxname"] == "app" && ["old", "new", "new-b"].contains($0["svname"] ?? "") && ($0["status"] ?? "").hasPrefix("UP") }).count == 3 { break }
             usleep(100_000)
         }
     }
@@ -33,7 +33,7 @@ final class HAProxyTests: XCTestCase {
     }
 
     var env: [String: String] {
-        ["FRONT_PORT": "\(ports.front)", "OLD_PORT": "\(ports.old)", "NEW_PORT": "\(ports.new)", "EXPORTER_PORT": "\(ports.front + 3)", "API_PORT": "\(ports.front + 4)"]
+        ["FRONT_PORT": "\(ports.front)", "OLD_PORT": "\(ports.old)", "NEW_PORT": "\(ports.new)", "EXPORTER_PORT": "\(ports.front + 3)", "API_PORT": "\(ports.front + 4)", "NEWB_PORT": "\(ports.front + 5)"]
     }
 
     func sh(_ argv: [String]) -> (Int32, String) { bash(argv, env: env, scratch: run) }
@@ -87,13 +87,13 @@ final class HAProxyTests: XCTestCase {
         XCTAssertEqual(Set(back), Set(wanted))
         let answer86 = try await HAProxyRuntime(address: tcp).send("get weight app/new")
         XCTAssertTrue(answer86.hasPrefix("5 "))
-        let broken = HAProxyRouter(instances: [HAProxyRuntime(address: run + "/admin.sock"), HAProxyRuntime(address: "127.0.0.1:\(ports.front + 5)")],
+        let broken = HAProxyRouter(instances: [HAProxyRuntime(address: run + "/admin.sock"), HAProxyRuntime(address: "127.0.0.1:\(ports.front + 6)")],
                                    backend: "app", servers: ["v2.3.0": "old", "v2.4.0": "new"])
         do {
             _ = try await broken.setWeights([VersionWeight(version: "v2.3.0", percent: 90), VersionWeight(version: "v2.4.0", percent: 10)])
             XCTFail("no error")
         } catch {
-            XCTAssertEqual("\(error)", "1 of 2 instances failed: 127.0.0.1:\(ports.front + 5): cannot connect: Connection refused (nothing is listening: is HAProxy running?)")
+            XCTAssertEqual("\(error)", "1 of 2 instances failed: 127.0.0.1:\(ports.front + 6): cannot connect: Connection refused (nothing is listening: is HAProxy running?)")
         }
         let answer95 = try await runtime.send("get weight app/new")
         XCTAssertTrue(answer95.hasPrefix("10 "), "the reachable instance was set; the next attempt sets all again")
@@ -125,12 +125,12 @@ final class HAProxyTests: XCTestCase {
         }
     }
 
-    func engine(plan: RolloutPlan, clock: any EngineClock, judge: CanaryJudge? = CanaryJudge(minRequests: 50)) -> Engine {
+    func engine(plan: RolloutPlan, clock: any EngineClock, judge: CanaryJudge? = CanaryJudge(minRequests: 50), servers: [String: String]? = nil) -> Engine {
         var sim = SimulationSettings(scenario: .good, seed: 1)
         sim.plan = plan
         sim.stageNames = ["release container"]
         sim.simulateTeam = false
-        let r = router()
+        let r = servers.map { HAProxyRouter(instances: [runtime], backend: "app", servers: $0) } ?? router()
         return Engine(deployID: "hx", clock: clock, router: r, metrics: HAProxyStats(router: r), sources: [SimulatedDeploy(settings: sim)],
                       judge: judge)
     }
@@ -196,5 +196,55 @@ final class HAProxyTests: XCTestCase {
         let answer190 = try await runtime.send("get weight app/new")
         XCTAssertTrue(answer190.hasPrefix("0 "))
         print("haproxy: new version failing → weight 0 in \(String(format: "%.1f", Date().timeIntervalSince(failedAt))) s; verdict: \(s.judgement?.summary ?? "")")
+    }
+
+    /// Three versions through the example's three backends: the second candidate fails under
+    /// real load and is taken out alone; the first keeps its traffic, read back from HAProxy.
+    func testThreeVersionsOneCandidateFailsAndOnlyItIsReverted() async throws {
+        func w(_ a: Int, _ b: Int, _ c: Int) -> [VersionWeight] {
+            [VersionWeight(version: "v2.3.0", percent: a), VersionWeight(version: "v2.4.0", percent: b), VersionWeight(version: "v2.4.0-b", percent: c)]
+        }
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 40, pause: .seconds(300), weights: w(60, 20, 20)),
+                                       RolloutStep(weight: 100, pause: .seconds(0), weights: w(0, 50, 50))],
+                               moreCandidates: [VersionRef(name: "v2.4.0-b", commit: "51d7e0c")])
+        let clock = ScaledClock(base: Timestamp(seconds: Date().timeIntervalSince1970), speed: 1)
+        let e = engine(plan: plan, clock: clock, servers: ["v2.3.0": "old", "v2.4.0": "new", "v2.4.0-b": "new-b"])
+        let driver = Task { await e.run() }
+        defer { driver.cancel() }
+        let (started, pidText) = sh(["-c", "python3 \(root)/examples/haproxy/load.py --url http://127.0.0.1:\(ports.front)/ --rate 300 --seconds 60 >/dev/null 2>&1 </dev/null & echo $!"])
+        XCTAssertEqual(started, 0)
+        let loadPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        defer { if loadPID > 0 { kill(loadPID, SIGTERM) } }
+        var deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, await e.state.stepIndex != 0 { usleep(100_000) }
+        let step = await e.state.stepIndex
+        XCTAssertEqual(step, 0)
+        let early = try await runtime.send("get weight app/new-b")
+        XCTAssertTrue(early.hasPrefix("20 "), early)
+        usleep(3_000_000) // some healthy traffic on all three first
+        let (failed, _) = sh([stack, "fail", "0.2", run, "new-b"])
+        XCTAssertEqual(failed, 0)
+        let failedAt = Date()
+        deadline = Date().addingTimeInterval(40)
+        while Date() < deadline {
+            let s = await e.state
+            if s.candidatesOut == ["v2.4.0-b"], s.pending == nil { break }
+            usleep(100_000)
+        }
+        let s = await e.state
+        XCTAssertEqual(s.candidatesOut, ["v2.4.0-b"], s.log.suffix(6).map(\.text).joined(separator: "\n"))
+        XCTAssertNil(s.outcome, "the other candidate goes on")
+        XCTAssertTrue(s.log.contains { $0.text.hasPrefix("v2.4.0-b is out of rotation (the router confirms); v2.4.0 goes on") }, s.log.suffix(6).map(\.text).joined(separator: "\n"))
+        // HAProxy holds what friday says it holds: b at 0, its 20% shared 60:20 by the others.
+        let (bAfter, aAfter, oldAfter) = (try await runtime.send("get weight app/new-b"), try await runtime.send("get weight app/new"), try await runtime.send("get weight app/old"))
+        XCTAssertTrue(bAfter.hasPrefix("0 "), bAfter)
+        XCTAssertTrue(aAfter.hasPrefix("25 "), aAfter)
+        XCTAssertTrue(oldAfter.hasPrefix("75 "), oldAfter)
+        XCTAssertEqual(Set(s.observed), Set(w(75, 25, 0)))
+        let answered = try split(200)
+        XCTAssertNil(answered["v2.4.0-b"], "\(answered)")
+        XCTAssertGreaterThan(answered["v2.4.0"] ?? 0, 20, "\(answered)")
+        XCTAssertEqual(s.candidateJudgements?["v2.4.0-b"]?.verdict, .fail)
+        print("haproxy three versions: v2.4.0-b failing → out in \(String(format: "%.1f", Date().timeIntervalSince(failedAt))) s; the split through the frontend after: \(answered); verdict: \(s.candidateJudgements?["v2.4.0-b"]?.summary ?? "")")
     }
 }

@@ -14,14 +14,14 @@ final class PrometheusTests: XCTestCase {
 
     var env: [String: String] {
         ["FRONT_PORT": "\(base)", "OLD_PORT": "\(base + 1)", "NEW_PORT": "\(base + 2)", "EXPORTER_PORT": "\(base + 3)",
-         "PROMETHEUS_PORT": "\(base + 4)", "API_PORT": "\(base + 5)", "PROMETHEUS": "1"]
+         "PROMETHEUS_PORT": "\(base + 4)", "API_PORT": "\(base + 5)", "NEWB_PORT": "\(base + 6)", "PROMETHEUS": "1"]
     }
 
     func sh(_ argv: [String]) -> (Int32, String) { bash(argv, env: env, scratch: run) }
 
     override func setUpWithError() throws {
         run = NSTemporaryDirectory() + "friday-prom-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        base = freePorts(6)
+        base = freePorts(7)
         let (status, out) = sh([root + "/examples/haproxy/stack.sh", "start", run])
         XCTAssertEqual(status, 0, out)
     }

@@ -35,3 +35,32 @@ final class FlagFileRouterTests: XCTestCase {
         }
     }
 }
+
+final class FlagFileSplitTests: XCTestCase {
+    func testThreeVersionsAreWrittenAsASplitReadBackAndBucketed() async throws {
+        let path = NSTemporaryDirectory() + "flags3-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = FlagFileRouter(path: path, flag: "checkout", from: "v1", to: "v2-a", more: ["v2-b"])
+        let w = [VersionWeight(version: "v1", percent: 34), VersionWeight(version: "v2-a", percent: 33), VersionWeight(version: "v2-b", percent: 33)]
+        let back = try await r.setWeights(w)
+        // Read back in the engine's order (baseline first), whatever the file's order.
+        XCTAssertEqual(back, w)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertEqual(text, #"{"flags":{"checkout":{"split":[{"version":"v2-a","percent":33},{"version":"v2-b","percent":33},{"version":"v1","percent":34}]}}}"# + "\n")
+        // A hand edit that breaks the sum is an error, never a split.
+        try #"{"flags":{"checkout":{"split":[{"version":"v2-a","percent":90},{"version":"v2-b","percent":33},{"version":"v1","percent":34}]}}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        do { _ = try r.currentWeights(); XCTFail("no error") } catch { XCTAssertTrue("\(error)".contains("the split adds up to 157, not 100"), "\(error)") }
+        // Buckets: about a third each over 3,000 users; growing the candidates' share never
+        // sends a candidate's user back to the baseline.
+        let early = [VersionWeight(version: "v2-a", percent: 10), VersionWeight(version: "v2-b", percent: 10), VersionWeight(version: "v1", percent: 80)]
+        let later = [VersionWeight(version: "v2-a", percent: 33), VersionWeight(version: "v2-b", percent: 33), VersionWeight(version: "v1", percent: 34)]
+        var counts: [String: Int] = [:]
+        for u in 0..<3000 {
+            let before = FlagBucket.version(flag: "checkout", user: "user-\(u)", split: early)!
+            let after = FlagBucket.version(flag: "checkout", user: "user-\(u)", split: later)!
+            counts[after, default: 0] += 1
+            if before != "v1" { XCTAssertNotEqual(after, "v1", "user-\(u) went back to the baseline") }
+        }
+        for v in ["v1", "v2-a", "v2-b"] { XCTAssertEqual(Double(counts[v] ?? 0) / 3000, 0.333, accuracy: 0.04, v) }
+    }
+}

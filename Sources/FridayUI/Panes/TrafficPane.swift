@@ -38,7 +38,7 @@ public enum TrafficPane {
             g.put("read back \(formatDuration(m.now - at)) ago", x: r.x, y: y, role: .warn, limit: r.width)
             y += 1
         }
-        if s.drift == nil, s.wanted != s.observed, y < r.maxY {
+        if s.drift == nil, !s.trafficSettled, y < r.maxY {
             let want = weightsText(s.wanted)
             g.put("setting \(want): waiting for the router", x: r.x, y: y, role: .warn, limit: r.width)
             y += 1
