@@ -259,8 +259,12 @@ extension EventPayload {
                 }
             }
             let benchmark = data["benchmark"]?.boolValue ?? false
+            let plan = RolloutPlan(steps: steps, moreCandidates: more.isEmpty ? nil : more, benchmark: benchmark ? true : nil)
+            for i in steps.indices {
+                if let problem = plan.problem(step: i) { throw EventDecodingError("\(type) plan[\(i)]: \(problem)") }
+            }
             self = .deployStarted(service: try d.string("service"), from: from,
-                                  to: to, plan: RolloutPlan(steps: steps, moreCandidates: more.isEmpty ? nil : more, benchmark: benchmark ? true : nil),
+                                  to: to, plan: plan,
                                   stages: try d.array("stages").map { v throws(EventDecodingError) in
                                       guard let s = v.stringValue else { throw EventDecodingError("\(type): \"stages\" must hold strings") }
                                       return s

@@ -109,6 +109,9 @@ public struct DeployState: Sendable, Equatable, Codable {
     /// With several candidates: the candidates taken out of rotation alone (decided once the
     /// `traffic.set` that does it is on disk), in order. Only a retry brings them back.
     public var candidatesOut: [String]?
+    /// With several candidates: the step that was pending (a promote accepted, a pause run
+    /// out) when a candidate began to be taken out; pending again once it is out.
+    public var stepAfterCandidate: Int?
     /// With several candidates: each candidate's latest verdict in the current step.
     public var candidateJudgements: [String: Judgement]?
     /// With several candidates: each candidate's metrics ticks against the baseline's.
@@ -142,6 +145,13 @@ public struct DeployState: Sendable, Equatable, Codable {
     public var liveCandidates: [VersionRef] {
         let out = Set(candidatesOut ?? [])
         return candidates.filter { !out.contains($0.name) }
+    }
+    /// The new version's name; with several candidates, those still in rotation (all of
+    /// them for a retry, which brings them back), for titles and sentences.
+    public func candidateNames(all: Bool = false) -> String {
+        guard isMultiway else { return to.name }
+        let names = (all ? candidates : liveCandidates).map(\.name)
+        return names.isEmpty ? candidates.map(\.name).joined(separator: ", ") : names.joined(separator: ", ")
     }
     /// Whether `version` is one of the candidates.
     public func isCandidate(_ version: String) -> Bool { candidates.contains { $0.name == version } }
@@ -177,26 +187,90 @@ extension DeployState {
     public var isReverting: Bool { if case .revert = pending { return true }; return false }
 }
 
-/// Per-second latency of one version over a step, as sums: means and their standard errors.
+/// One version's latency over a step, for the benchmark: per-second p50 and p99 gathered
+/// into batches of `batchSeconds` seconds; the batch means are the samples.
+///
+/// Sources smooth over several seconds (HAProxy's `rtime` is a mean of the last 1,024
+/// requests, a PromQL quantile a rate window), so neighbouring seconds, and even
+/// neighbouring batches, are not independent: their plain spread would understate the error
+/// of the mean several-fold. The standard error is Newey and West's, from the batch means'
+/// autocovariances up to `maxLag` batches (Bartlett weights). Kept as running sums, so a
+/// step of any length costs the same to fold and to judge.
 public struct LatencyStats: Sendable, Equatable, Codable {
+    /// Seconds with requests, and their requests.
     public var seconds = 0
-    public var p50Sum = 0.0, p50Squares = 0.0
-    public var p99Sum = 0.0, p99Squares = 0.0
     public var requests = 0
+    /// The batch means of one figure (p50 or p99), as sums.
+    public struct Series: Sendable, Equatable, Codable {
+        public var n = 0
+        public var sum = 0.0, squares = 0.0
+        /// Σ x[i]·x[i−l] for l = 1…maxLag.
+        public var lagged: [Double] = Array(repeating: 0, count: LatencyStats.maxLag)
+        /// The first and the last `maxLag` batch means.
+        public var head: [Double] = []
+        public var tail: [Double] = []
+        public init() {}
+
+        public mutating func add(_ x: Double) {
+            for l in 1...LatencyStats.maxLag where tail.count >= l { lagged[l - 1] += x * tail[tail.count - l] }
+            n += 1; sum += x; squares += x * x
+            if head.count < LatencyStats.maxLag { head.append(x) }
+            tail.append(x)
+            if tail.count > LatencyStats.maxLag { tail.removeFirst() }
+        }
+
+        /// The mean and its Newey–West standard error with `lags` lags.
+        public func mean(lags: Int) -> (mean: Double, se: Double)? {
+            guard n >= 2 else { return nil }
+            let nd = Double(n), m = sum / nd
+            var longRun = max(0, squares - nd * m * m) / (nd - 1)
+            let lags = min(lags, LatencyStats.maxLag, n - 1)
+            if lags > 0 {
+                for l in 1...lags {
+                    // Σ_{i≥l} (x[i] − m)(x[i−l] − m), from the sums.
+                    let late = sum - head.prefix(l).reduce(0, +), early = sum - tail.suffix(l).reduce(0, +)
+                    let c = (lagged[l - 1] - m * late - m * early + Double(n - l) * m * m) / nd
+                    longRun += 2 * (1 - Double(l) / Double(lags + 1)) * c
+                }
+            }
+            return (m, (max(0, longRun) / nd).squareRoot())
+        }
+    }
+    public var p50 = Series()
+    public var p99 = Series()
+    /// The batch being filled.
+    public var openSeconds = 0
+    public var openP50 = 0.0, openP99 = 0.0
+    /// Some second's p50 differed from its p99: the source gives two figures (HAProxy's
+    /// mean, or one PromQL latency, gives the same number for both).
+    public var twoFigures = false
+    /// Seconds per batch.
+    public static let batchSeconds = 30
+    /// The most lags of batch means the standard error allows for (three minutes).
+    public static let maxLag = 6
     public init() {}
+
+    public var batches: Int { p50.n }
+
     public mutating func add(_ s: MetricsSample) {
         guard s.requests > 0 else { return }
         seconds += 1; requests += s.requests
-        p50Sum += s.p50; p50Squares += s.p50 * s.p50
-        p99Sum += s.p99; p99Squares += s.p99 * s.p99
+        if s.p50 != s.p99 { twoFigures = true }
+        openSeconds += 1; openP50 += s.p50; openP99 += s.p99
+        if openSeconds == LatencyStats.batchSeconds {
+            p50.add(openP50 / Double(openSeconds))
+            p99.add(openP99 / Double(openSeconds))
+            openSeconds = 0; openP50 = 0; openP99 = 0
+        }
     }
-    /// The mean of the per-second values and its standard error.
-    public func mean(p99 high: Bool) -> (mean: Double, se: Double)? {
-        guard seconds >= 2 else { return nil }
-        let n = Double(seconds), sum = high ? p99Sum : p50Sum, sq = high ? p99Squares : p50Squares
-        let m = sum / n
-        let variance = max(0, (sq - n * m * m) / (n - 1))
-        return (m, (variance / n).squareRoot())
+
+    /// The mean of the batch means and its standard error (at least 0.1% of the mean, so a
+    /// source that repeats one value never gives an interval of width 0), over `batches`.
+    /// Lags: a quarter of the batches, at most `maxLag`.
+    public func mean(p99 high: Bool) -> (mean: Double, se: Double, batches: Int)? {
+        let series = high ? p99 : p50
+        guard let (m, se) = series.mean(lags: series.n / 4) else { return nil }
+        return (m, max(se, abs(m) * 0.001), series.n)
     }
 }
 

@@ -159,3 +159,94 @@ public func exactBinomial(_ rng: inout SeededGenerator, _ n: Int, _ p: Double) -
         count += 1
     }
 }
+
+/// Seeded latency for benchmark mode: a baseline and candidates whose per-second p50 and
+/// p99 wander around their own means, as a source reports them: each second's own value,
+/// or smoothed over the last `smoothing` seconds (HAProxy's `rtime` is a mean of the last
+/// 1,024 requests, a PromQL quantile a rate window). One run watches the report every
+/// second, as the engine does, and notes the first "faster" claim.
+public struct BenchmarkScenario: Sendable {
+    public var name: String
+    /// Each version's true mean p50 relative to the baseline's (1 for the baseline).
+    public var speed: [Double]
+    /// Seconds a reported value averages over (1: independent seconds).
+    public var smoothing = 1
+    /// The per-second values' spread, relative to their mean (p99 twice it).
+    public var noise = 0.15
+    public var seconds = 1800
+
+    public init(name: String, speed: [Double], smoothing: Int = 1, noise: Double = 0.15, seconds: Int = 1800) {
+        self.name = name; self.speed = speed; self.smoothing = smoothing; self.noise = noise; self.seconds = seconds
+    }
+
+    /// The first claim each rule made: (second, version named faster at p50 or p99), nil if none.
+    /// `friday` is `Benchmark.evaluate`; `fixed` the rule it replaced (per-second values, a
+    /// fixed-horizon normal interval with Bonferroni's z, 30 s before anything is said).
+    public func run(seed: UInt64) -> (friday: (Int, String)?, fixed: (Int, String)?) {
+        var rng = SeededGenerator(seed: seed)
+        let names = ["base"] + (1..<speed.count).map { "cand\($0)" }
+        var s = DeployState()
+        s.from = VersionRef(name: names[0], commit: "")
+        s.to = VersionRef(name: names.count > 1 ? names[1] : "cand1", commit: "")
+        let more = names.dropFirst(2).map { VersionRef(name: $0, commit: "") }
+        s.plan = RolloutPlan(steps: [RolloutStep(weight: 50, pause: .untilPromoted)], moreCandidates: more.isEmpty ? nil : Array(more), benchmark: true)
+        s.phase = .rolling
+        s.stepIndex = 0
+        s.latencyStats = [:]
+        var history: [[(Double, Double)]] = Array(repeating: [], count: names.count)
+        var fixed = Array(repeating: (n: 0.0, s50: 0.0, q50: 0.0, s99: 0.0, q99: 0.0), count: names.count)
+        var fridayClaim: (Int, String)?, fixedClaim: (Int, String)?
+        for t in 0..<seconds where fridayClaim == nil || fixedClaim == nil {
+            for (i, v) in names.enumerated() {
+                let mu = 40 * speed[i]
+                let raw = (max(1, mu * (1 + noise * rng.normal())), max(1, 3 * mu * (1 + 2 * noise * rng.normal())))
+                history[i].append(raw)
+                if history[i].count > smoothing { history[i].removeFirst(history[i].count - smoothing) }
+                let k = Double(history[i].count)
+                let p50 = history[i].reduce(0) { $0 + $1.0 } / k, p99 = history[i].reduce(0) { $0 + $1.1 } / k
+                s.latencyStats![v, default: LatencyStats()].add(MetricsSample(version: v, requests: 100, errors: 0, p50: p50, p99: p99, window: 1))
+                fixed[i].n += 1; fixed[i].s50 += p50; fixed[i].q50 += p50 * p50; fixed[i].s99 += p99; fixed[i].q99 += p99 * p99
+            }
+            if fridayClaim == nil, let b = Benchmark.evaluate(s), let name = b.metrics.compactMap(\.fastest).first { fridayClaim = (t + 1, name) }
+            if fixedClaim == nil, t + 1 >= 30, let name = BenchmarkScenario.fixedHorizon(names, fixed) { fixedClaim = (t + 1, name) }
+        }
+        return (fridayClaim, fixedClaim)
+    }
+
+    /// The rule benchmark mode first shipped with: per-second means, their standard errors,
+    /// a normal interval on the log ratio with Bonferroni's z over every pair at p50 and p99.
+    static func fixedHorizon(_ names: [String], _ f: [(n: Double, s50: Double, q50: Double, s99: Double, q99: Double)]) -> String? {
+        let pairs = names.count * (names.count - 1) / 2
+        let z = normalQuantile(1 - 0.05 / Double(2 * max(1, pairs * 2)))
+        let candidates = Array(names.dropFirst())
+        for high in [false, true] {
+            func ms(_ i: Int) -> (Double, Double) {
+                let n = f[i].n, sum = high ? f[i].s99 : f[i].s50, sq = high ? f[i].q99 : f[i].q50
+                let m = sum / n
+                return (m, (max(0, (sq - n * m * m) / (n - 1)) / n).squareRoot())
+            }
+            func faster(_ a: Int, _ b: Int) -> Bool {
+                let (x, y) = (ms(a), ms(b))
+                guard x.0 < y.0 else { return false }
+                let se = ((x.1 / x.0) * (x.1 / x.0) + (y.1 / y.0) * (y.1 / y.0)).squareRoot()
+                return x.0 / y.0 * Foundation.exp(z * se) < 1
+            }
+            let rivals = candidates.count == 1 ? Array(names.indices) : Array(1..<names.count)
+            if let w = rivals.first(where: { v in rivals.allSatisfy { $0 == v || faster(v, $0) } }), w > 0 { return names[w] }
+        }
+        return nil
+    }
+
+    public static var table: [BenchmarkScenario] {
+        [
+            BenchmarkScenario(name: "three versions alike, independent seconds", speed: [1, 1, 1]),
+            BenchmarkScenario(name: "three versions alike, smoothed over 10 s (HAProxy rtime)", speed: [1, 1, 1], smoothing: 10),
+            BenchmarkScenario(name: "three versions alike, smoothed over 30 s (a PromQL window)", speed: [1, 1, 1], smoothing: 30),
+            BenchmarkScenario(name: "three versions alike, smoothed over 60 s (a PromQL [1m] window)", speed: [1, 1, 1], smoothing: 60),
+            BenchmarkScenario(name: "two versions alike, smoothed over 10 s", speed: [1, 1], smoothing: 10),
+            BenchmarkScenario(name: "cand2 10% faster, independent seconds", speed: [1, 1, 0.9]),
+            BenchmarkScenario(name: "cand2 10% faster, smoothed over 10 s", speed: [1, 1, 0.9], smoothing: 10),
+            BenchmarkScenario(name: "cand2 5% faster, smoothed over 10 s", speed: [1, 1, 0.95], smoothing: 10),
+        ]
+    }
+}

@@ -18,12 +18,14 @@ public enum PostMortem {
             let said = state.log.count > logged ? state.log[logged].text : state.log.last?.text ?? ""
             let when = at(e.ts)
             switch e.payload {
-            case let .deployStarted(service, from, to, _, _, by):
-                timeline.append("| \(e.ts.clockText) | \(when) | \(by) started deploying \(service) \(from.name) → \(to.name) |")
+            case let .deployStarted(service, from, _, plan, _, by):
+                let names = state.candidates.map(\.name).joined(separator: ", ")
+                timeline.append("| \(e.ts.clockText) | \(when) | \(cell(by)) started \(plan.isBenchmark ? "benchmarking" : "deploying") \(cell(service)) \(cell(from.name)) → \(cell(names)) |")
             case let .stageFinished(stage, status, seconds):
                 timeline.append("| \(e.ts.clockText) | \(when) | stage \(stage) \(status.rawValue) in \(formatDuration(seconds)) |")
             case let .stepStarted(index, weight, pause):
-                timeline.append("| \(e.ts.clockText) | \(when) | step \(index + 1): \(state.to.name) at \(weight)%, pause \(pause.label) |")
+                let split = state.isMultiway ? weightsText(state.wanted) : "\(state.to.name) at \(weight)%"
+                timeline.append("| \(e.ts.clockText) | \(when) | step \(index + 1): \(cell(split)), pause \(pause.label) |")
             case let .deployPaused(by, reason):
                 timeline.append("| \(e.ts.clockText) | \(when) | paused by \(by): \(cell(reason)) |")
             case let .deployResumed(by):
@@ -44,14 +46,20 @@ public enum PostMortem {
                 commands.append("| \(e.ts.clockText) | \(by) | \(action.rawValue) | accepted | \(cell(reason ?? "")) |")
             case let .commandRejected(action, by, why):
                 commands.append("| \(e.ts.clockText) | \(by) | \(action.rawValue) | refused | \(cell(why)) |")
+            case let .trafficSet(weights, .revertCandidate(version, by, reason)?):
+                // One candidate of several taken out: decided here (the line is the decision).
+                timeline.append("| \(e.ts.clockText) | \(when) | \(cell(by)) took \(cell(version)) out of rotation\(reason.map { ": \(cell($0))" } ?? "") → \(cell(weightsText(weights))) |")
+                if by != "judge" { commands.append("| \(e.ts.clockText) | \(cell(by)) | revert --candidate \(cell(version)) | accepted | \(cell(reason ?? "")) |") }
+            case let .candidateReverted(version, _, _):
+                timeline.append("| \(e.ts.clockText) | \(when) | \(cell(version)) out of rotation (the router confirms) |")
             case let .analysisVerdict(step, verdict, summary, figures):
-                func num(_ x: Double) -> String { x.rounded() == x && abs(x) < 1e12 ? groupedNumber(Int(x)) : format2(x) }
-                let figs = figures.map { f in "\(f.name) \(num(f.value))" + (f.limit.map { " (limit \(num($0)))" } ?? "") }
-                verdicts.append("| \(e.ts.clockText) | \(step + 1) | \(verdict.rawValue) | \(cell(summary)) | \(cell(figs.joined(separator: "; "))) |")
+                verdicts.append("| \(e.ts.clockText) | \(step + 1) | \(verdict.rawValue) | \(cell(summary)) | \(cell(figureText(figures))) |")
+            case let .candidateVerdict(version, step, verdict, summary, figures):
+                verdicts.append("| \(e.ts.clockText) | \(step + 1) | \(cell(version)): \(verdict.rawValue) | \(cell(summary)) | \(cell(figureText(figures))) |")
             default: break
             }
         }
-        var out = "# Deploy \(state.deployID.isEmpty ? "(empty log)" : state.deployID): \(state.service) \(state.from.name) → \(state.to.name)\n\n"
+        var out = "# Deploy \(state.deployID.isEmpty ? "(empty log)" : cell(state.deployID)): \(cell(state.service)) \(cell(state.from.name)) → \(cell(state.candidates.map(\.name).joined(separator: ", ")))\n\n"
         let outcome = state.outcome.map(\.rawValue) ?? (state.phase == .idle ? "not started" : "still running when the log ends")
         out += "- Outcome: **\(outcome)**\n"
         if let s = state.startedAt {
@@ -60,6 +68,7 @@ public enum PostMortem {
             out += "\n"
         }
         out += "- Events: \(events.count)\n"
+        if let out_ = state.candidatesOut, !out_.isEmpty { out += "- Taken out of rotation alone: \(cell(out_.joined(separator: ", ")))\n" }
         if let problem { out += "- The log has a problem after its last good event: \(cell(problem))\n" }
         out += "\n## Timeline\n\n| time (UTC) | since start | what happened |\n| --- | --- | --- |\n"
         out += timeline.joined(separator: "\n") + "\n"
@@ -72,6 +81,11 @@ public enum PostMortem {
             out += "\n## Team chat\n\n" + chat.map { "- \($0.at.clockText) **\(cell($0.who))**: \(cell($0.text))" }.joined(separator: "\n") + "\n"
         }
         return out
+    }
+
+    static func figureText(_ figures: [Figure]) -> String {
+        func num(_ x: Double) -> String { x.rounded() == x && abs(x) < 1e12 ? groupedNumber(Int(x)) : format2(x) }
+        return figures.map { f in "\(f.name) \(num(f.value))" + (f.limit.map { " (limit \(num($0)))" } ?? "") }.joined(separator: "; ")
     }
 
     /// Outside text made safe for a Markdown table cell.

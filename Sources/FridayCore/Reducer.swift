@@ -80,6 +80,10 @@ public enum Reducer {
 
         case let .trafficSet(weights, cause):
             state.wanted = weights
+            // A candidate taken out while a step was pending (a promote accepted, a pause run
+            // out): the step is carried out once the candidate is out, not dropped.
+            if case .revertCandidate? = cause, case let .step(i)? = state.pending { state.stepAfterCandidate = i }
+            if case .revert? = cause { state.stepAfterCandidate = nil }
             // A revert already decided is never replaced by anything but a retry's command.
             if let cause, cause != .restore, !state.isReverting { state.pending = cause }
             if case .revert = cause { state.pending = cause }
@@ -111,34 +115,7 @@ public enum Reducer {
                 if state.isMultiway || state.plan.isBenchmark { foldMultiway(&state, sample, at: ts) }
                 let isCanary = sample.version == state.to.name
                 guard isCanary || sample.version == state.from.name else { break }
-                if state.stepBlocks.last?.at != ts {
-                    state.stepBlocks.append(JudgeBlock(at: ts))
-                    if state.stepBlocks.count > 21_600 {
-                        // Keep the evidence, coarser: the oldest half merged pairwise.
-                        let half = state.stepBlocks.count / 2
-                        var merged: [JudgeBlock] = []
-                        var k = 0
-                        while k + 1 < half {
-                            let x = state.stepBlocks[k], y = state.stepBlocks[k + 1]
-                            var m = JudgeBlock(at: y.at, canaryRequests: x.canaryRequests + y.canaryRequests, canaryErrors: x.canaryErrors + y.canaryErrors,
-                                               baseRequests: x.baseRequests + y.baseRequests, baseErrors: x.baseErrors + y.baseErrors)
-                            if x.hasSlow, y.hasSlow { m.canarySlow = x.canarySlow! + y.canarySlow!; m.baseSlow = x.baseSlow! + y.baseSlow! }
-                            merged.append(m)
-                            k += 2
-                        }
-                        state.stepBlocks = merged + state.stepBlocks[k...]
-                    }
-                }
-                let last = state.stepBlocks.count - 1
-                if isCanary {
-                    state.stepBlocks[last].canaryRequests += sample.requests
-                    state.stepBlocks[last].canaryErrors += sample.errors
-                    state.stepBlocks[last].canarySlow = sample.slow.map { (state.stepBlocks[last].canarySlow ?? 0) + $0 }
-                } else {
-                    state.stepBlocks[last].baseRequests += sample.requests
-                    state.stepBlocks[last].baseErrors += sample.errors
-                    state.stepBlocks[last].baseSlow = sample.slow.map { (state.stepBlocks[last].baseSlow ?? 0) + $0 }
-                }
+                addTick(&state.stepBlocks, sample, canary: isCanary, at: ts)
             }
 
         case let .analysisVerdict(step, verdict, summary, figures):
@@ -158,10 +135,16 @@ public enum Reducer {
             if verdict == .pass { log(.system, "judge", "\(version) passed step \(step + 1): \(summary)") }
 
         case let .candidateReverted(version, by, _):
-            if case .revertCandidate(version, _, _)? = state.pending { state.pending = nil }
+            var resumed: Int?
+            if case .revertCandidate(version, _, _)? = state.pending {
+                resumed = state.stepAfterCandidate
+                state.pending = resumed.map { .step(index: $0) }
+                state.stepAfterCandidate = nil
+            }
             if !(state.candidatesOut ?? []).contains(version) { state.candidatesOut = (state.candidatesOut ?? []) + [version] }
             let others = state.liveCandidates.map(\.name).joined(separator: ", ")
-            log(.alert, by, "\(version) is out of rotation (the router confirms)" + (others.isEmpty ? "" : "; \(others) go\(state.liveCandidates.count == 1 ? "es" : "") on"))
+            log(.alert, by, "\(version) is out of rotation (the router confirms)" + (others.isEmpty ? "" : "; \(others) go\(state.liveCandidates.count == 1 ? "es" : "") on")
+                + (resumed.map { "; step \($0 + 1) follows" } ?? ""))
 
         case let .commandAccepted(action, by, reason):
             // An accepted command is a promise: the move it asks for is pending until done.
@@ -174,6 +157,7 @@ public enum Reducer {
                 if !state.plan.steps.isEmpty { state.pending = .step(index: 0) }
                 // An explicit retry is the one thing that brings reverted candidates back.
                 if state.candidatesOut != nil { state.candidatesOut = nil }
+                state.stepAfterCandidate = nil
             case .revert:
                 state.pending = .revert(by: by, reason: reason)
             case .cancel:
@@ -206,6 +190,7 @@ public enum Reducer {
             state.phase = .finished(outcome)
             state.gitRevert = nil
             state.pending = nil
+            state.stepAfterCandidate = nil
             state.drift = nil
             state.finishedAt = ts
             state.paused = nil
@@ -313,55 +298,89 @@ public enum Reducer {
             if !state.isCandidate(version) { return "analysis.verdict candidate \(version) is not a candidate of this deploy" }
         case let .candidateReverted(version, _, _):
             if !state.isCandidate(version) || version == state.to.name && !state.isMultiway { return "candidate.reverted \(version) is not one of several candidates of this deploy" }
-        case let .trafficSet(_, .revertCandidate(version, _, _)?):
-            if !state.isMultiway || !state.isCandidate(version) { return "traffic.set cause revert-candidate \(version) is not one of several candidates of this deploy" }
-        case let .trafficSet(_, .step(index)):
-            if index >= state.plan.steps.count { return "traffic.set cause step \(index) is past the plan's \(state.plan.steps.count) steps" }
+            if state.liveCandidates.count < 2, !(state.candidatesOut ?? []).contains(version) { return "candidate.reverted \(version) would leave no candidate in rotation (that is a revert of the deploy)" }
+        case let .trafficSet(weights, cause):
+            if let problem = weightsProblem(weights, state) { return "traffic.set \(problem)" }
+            switch cause {
+            case let .revertCandidate(version, _, _)?:
+                if !state.isMultiway || !state.isCandidate(version) { return "traffic.set cause revert-candidate \(version) is not one of several candidates of this deploy" }
+                if state.liveCandidates.count < 2, !(state.candidatesOut ?? []).contains(version) { return "traffic.set cause revert-candidate \(version) would leave no candidate in rotation" }
+                if let w = weights.first(where: { $0.version == version }), w.percent != 0 { return "traffic.set takes \(version) out but gives it \(w.percent)%" }
+            case let .step(index)?:
+                if index >= state.plan.steps.count { return "traffic.set cause step \(index) is past the plan's \(state.plan.steps.count) steps" }
+            default: break
+            }
+            // A candidate taken out stays at 0 until a retry (which clears the list first).
+            if let back = weights.first(where: { (state.candidatesOut ?? []).contains($0.version) && $0.percent != 0 }) {
+                return "traffic.set gives \(back.version) \(back.percent)% though it was taken out of rotation (only a retry brings it back)"
+            }
+        case let .commandAccepted(action, _, _):
+            if action == .retry, !state.isFinished { return "command.accepted retry while the deploy is still running (retry applies to a finished one)" }
         default: break
         }
         return nil
     }
 
-    /// Several candidates: each one's ticks against the baseline's, and every version's latency.
+    /// Why `weights` cannot be a split this deploy asks for: every version of the deploy
+    /// once, nothing else, summing to 100.
+    static func weightsProblem(_ weights: [VersionWeight], _ state: DeployState) -> String? {
+        guard state.phase != .idle else { return "before deploy.started" }
+        let names = [state.from.name] + state.candidates.map(\.name)
+        let given = weights.map(\.version)
+        if Set(given) != Set(names) || given.count != names.count {
+            return "weights name \(given.joined(separator: ", ")); this deploy's versions are \(names.joined(separator: ", "))"
+        }
+        let sum = weights.reduce(0) { $0 + $1.percent }
+        if sum != 100 { return "weights add up to \(sum), not 100" }
+        return nil
+    }
+
+    /// Several candidates: each one's ticks against the baseline's (a baseline sample counts
+    /// for every candidate still in rotation), and every version's latency. In place: a copy
+    /// of a candidate's blocks per sample made a long deploy's replay quadratic.
     private static func foldMultiway(_ state: inout DeployState, _ sample: MetricsSample, at ts: Timestamp) {
-        state.latencyStats = state.latencyStats ?? [:]
+        if state.latencyStats == nil { state.latencyStats = [:] }
         state.latencyStats![sample.version, default: LatencyStats()].add(sample)
         let isBase = sample.version == state.from.name
         guard state.isMultiway, isBase || state.isCandidate(sample.version) else { return }
-        var blocks = state.candidateBlocks ?? [:]
-        for c in state.candidates where isBase || c.name == sample.version {
-            var list = blocks[c.name] ?? []
-            if list.last?.at != ts {
-                list.append(JudgeBlock(at: ts))
-                // Bounded like the two-version blocks: the oldest half merged pairwise.
-                if list.count > 21_600 {
-                    let half = list.count / 2
-                    var merged: [JudgeBlock] = []
-                    var k = 0
-                    while k + 1 < half {
-                        let x = list[k], y = list[k + 1]
-                        var m = JudgeBlock(at: y.at, canaryRequests: x.canaryRequests + y.canaryRequests, canaryErrors: x.canaryErrors + y.canaryErrors,
-                                           baseRequests: x.baseRequests + y.baseRequests, baseErrors: x.baseErrors + y.baseErrors)
-                        if x.hasSlow, y.hasSlow { m.canarySlow = x.canarySlow! + y.canarySlow!; m.baseSlow = x.baseSlow! + y.baseSlow! }
-                        merged.append(m)
-                        k += 2
-                    }
-                    list = merged + list[k...]
-                }
-            }
-            let last = list.count - 1
-            if isBase {
-                list[last].baseRequests += sample.requests
-                list[last].baseErrors += sample.errors
-                list[last].baseSlow = sample.slow.map { (list[last].baseSlow ?? 0) + $0 }
-            } else {
-                list[last].canaryRequests += sample.requests
-                list[last].canaryErrors += sample.errors
-                list[last].canarySlow = sample.slow.map { (list[last].canarySlow ?? 0) + $0 }
-            }
-            blocks[c.name] = list
+        if state.candidateBlocks == nil { state.candidateBlocks = [:] }
+        let out = state.candidatesOut ?? []
+        for c in state.candidates where (isBase || c.name == sample.version) && !out.contains(c.name) {
+            addTick(&state.candidateBlocks![c.name, default: []], sample, canary: !isBase, at: ts)
         }
-        state.candidateBlocks = blocks
+    }
+
+    /// Adds a sample to the tick at `ts` (a new tick when the last is older), keeping at most
+    /// 21,600 ticks: past that the oldest half is merged pairwise (the evidence kept, coarser).
+    private static func addTick(_ blocks: inout [JudgeBlock], _ sample: MetricsSample, canary: Bool, at ts: Timestamp) {
+        if blocks.last?.at != ts {
+            blocks.append(JudgeBlock(at: ts))
+            if blocks.count > 21_600 {
+                let half = blocks.count / 2
+                var merged: [JudgeBlock] = []
+                merged.reserveCapacity(half / 2 + 1)
+                var k = 0
+                while k + 1 < half {
+                    let x = blocks[k], y = blocks[k + 1]
+                    var m = JudgeBlock(at: y.at, canaryRequests: x.canaryRequests + y.canaryRequests, canaryErrors: x.canaryErrors + y.canaryErrors,
+                                       baseRequests: x.baseRequests + y.baseRequests, baseErrors: x.baseErrors + y.baseErrors)
+                    if x.hasSlow, y.hasSlow { m.canarySlow = x.canarySlow! + y.canarySlow!; m.baseSlow = x.baseSlow! + y.baseSlow! }
+                    merged.append(m)
+                    k += 2
+                }
+                blocks = merged + blocks[k...]
+            }
+        }
+        let last = blocks.count - 1
+        if canary {
+            blocks[last].canaryRequests += sample.requests
+            blocks[last].canaryErrors += sample.errors
+            blocks[last].canarySlow = sample.slow.map { (blocks[last].canarySlow ?? 0) + $0 }
+        } else {
+            blocks[last].baseRequests += sample.requests
+            blocks[last].baseErrors += sample.errors
+            blocks[last].baseSlow = sample.slow.map { (blocks[last].baseSlow ?? 0) + $0 }
+        }
     }
 
     private static func stageIndex(_ state: inout DeployState, _ name: String) -> Int {

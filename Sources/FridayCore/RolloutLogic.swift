@@ -181,18 +181,19 @@ public enum RolloutLogic {
     }
 
     /// `planned` with the versions in `out` at 0 and their share spread over the others in
-    /// proportion (largest remainder, ties to the earlier version), summing to 100 again.
+    /// proportion (largest remainder, ties to the earlier version), summing to 100 again;
+    /// to the baseline (first) when no other has a share.
     public static func redistribute(_ planned: [VersionWeight], out: Set<String>) -> [VersionWeight] {
         var w = planned.map { out.contains($0.version) ? VersionWeight(version: $0.version, percent: 0) : $0 }
         let freed = 100 - w.reduce(0) { $0 + $1.percent }
         guard freed > 0 else { return w }
         let takers = w.indices.filter { w[$0].percent > 0 }
+        guard !w.isEmpty else { return w }
         if takers.isEmpty {
-            // Nobody left with a share: the candidates still in, equally (the plan meant the
-            // candidates to take it), else the baseline (first).
-            let live = w.indices.dropFirst().filter { !out.contains(w[$0].version) }
-            if live.isEmpty { w[0].percent += freed; return w }
-            for (k, i) in live.enumerated() { w[i].percent = freed / live.count + (k < freed % live.count ? 1 : 0) }
+            // Nobody the plan gives a share is left: the baseline (first), never a version the
+            // plan gave nothing (a valid plan gives every candidate a share in every step, so
+            // this is every candidate out: a revert).
+            w[0].percent += freed
             return w
         }
         let base = takers.reduce(0) { $0 + w[$1].percent }

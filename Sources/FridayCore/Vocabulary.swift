@@ -52,6 +52,29 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
     /// The most candidates a deploy may have.
     public static let maxCandidates = 4
 
+    /// Why step `i` of a plan cannot be carried out safely, nil when
+    /// it can. Every candidate takes traffic in every step (so each is judged against the
+    /// baseline in every step before it takes more, and a candidate taken out always leaves
+    /// one in rotation to take its share); the baseline takes traffic in every step but the
+    /// last (the judge compares with it) and none in the last. Benchmark steps wait for a
+    /// promote. The deploy file and a `deploy.started` line read back are held to the same rules.
+    public func problem(step i: Int) -> String? {
+        guard i >= 0, i < steps.count else { return nil }
+        if isBenchmark, steps[i].pause != .untilPromoted { return "in benchmark mode every step waits for a promote" }
+        guard isMultiway, let w = steps[i].weights, let baseline = w.first else { return nil }
+        if let idle = w.dropFirst().first(where: { $0.percent == 0 }) {
+            return "\(idle.version) gets 0%: every candidate takes traffic in every step, so the judge sees each one before it takes more (to end with fewer, take one out with friday revert --candidate)"
+        }
+        let last = i == steps.count - 1
+        if !last, baseline.percent == 0 {
+            return "\(baseline.version) gets 0% before the last step: the judge compares every candidate with the baseline, so it keeps a share until the last step"
+        }
+        if last, baseline.percent != 0 {
+            return "the last step must give \(baseline.version) 0 (the candidates take all traffic)"
+        }
+        return nil
+    }
+
     /// 1% → 5% → 25% (until promoted) → 50% → 100%, the demo's plan.
     public static let standard = RolloutPlan(steps: [
         RolloutStep(weight: 1, pause: .seconds(30)),

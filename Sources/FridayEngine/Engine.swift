@@ -432,7 +432,7 @@ public actor Engine {
         guard let judge, state.phase == .rolling, state.pending == nil, let step = state.stepIndex else { return }
         if state.plan.isBenchmark, let b = Benchmark.evaluate(state) {
             // Said when the conclusion changes; the screen shows the live figures.
-            let key = "\(b.fastestAtP50 ?? "-") \(b.fastestAtP99 ?? "-")"
+            let key = b.conclusion
             if benchmarkSaid?.step != step || benchmarkSaid?.key != key {
                 benchmarkSaid = (step, key)
                 record(.analysisVerdict(step: step, verdict: b.verdict, summary: b.summary, figures: b.figures), at: t)

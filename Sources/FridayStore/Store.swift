@@ -367,7 +367,8 @@ public struct DeploySummary: Sendable, Equatable {
         case .rolling: state = s.isReverting ? "reverting" : s.paused != nil ? "paused" : "rolling"
         case let .finished(o): state = o.rawValue
         }
-        self.init(deploy: s.deployID, service: s.service, host: host, from: s.from.name, to: s.to.name, state: state,
+        // Several candidates: every one in `to`, a line each (a version name holds no control character).
+        self.init(deploy: s.deployID, service: s.service, host: host, from: s.from.name, to: s.candidates.map(\.name).joined(separator: "\n"), state: state,
                   step: s.stepIndex.map { $0 + 1 }, steps: s.plan.steps.count,
                   split: s.observed.map { "\($0.version) \($0.percent)" }.joined(separator: " · "),
                   verdict: s.judgement?.verdict.rawValue, watching: s.watchers.map(\.who).joined(separator: ", "),
@@ -383,8 +384,11 @@ extension DeployState {
         deployID = r.deploy
         service = r.service
         from = VersionRef(name: r.from, commit: "")
-        to = VersionRef(name: r.to, commit: "")
-        plan = RolloutPlan(steps: Array(repeating: RolloutStep(weight: 0, pause: .seconds(0)), count: max(0, min(r.steps, 1000))))
+        let names = r.to.split(separator: "\n").map(String.init)
+        to = VersionRef(name: names.first ?? r.to, commit: "")
+        let more = names.dropFirst().prefix(RolloutPlan.maxCandidates - 1).map { VersionRef(name: $0, commit: "") }
+        plan = RolloutPlan(steps: Array(repeating: RolloutStep(weight: 0, pause: .seconds(0)), count: max(0, min(r.steps, 1000))),
+                           moreCandidates: more.isEmpty ? nil : Array(more))
         startedAt = r.startedAt
         lastEventAt = r.updatedAt
         lastSeq = r.lastSeq

@@ -49,7 +49,7 @@ public let everyPayload: [EventPayload] = [
         // Three versions at once: a baseline and two candidates, one taken out alone, a benchmark.
         .deployStarted(service: "checkout", from: VersionRef(name: "v1", commit: "abc"), to: VersionRef(name: "v2-a", commit: "def"),
                        plan: RolloutPlan(steps: [
-                           RolloutStep(weight: 66, pause: .seconds(60), weights: [VersionWeight(version: "v1", percent: 34), VersionWeight(version: "v2-a", percent: 33), VersionWeight(version: "v2-b", percent: 33)]),
+                           RolloutStep(weight: 66, pause: .untilPromoted, weights: [VersionWeight(version: "v1", percent: 34), VersionWeight(version: "v2-a", percent: 33), VersionWeight(version: "v2-b", percent: 33)]),
                            RolloutStep(weight: 100, pause: .untilPromoted, weights: [VersionWeight(version: "v1", percent: 0), VersionWeight(version: "v2-a", percent: 50), VersionWeight(version: "v2-b", percent: 50)]),
                        ], moreCandidates: [VersionRef(name: "v2-b", commit: "fed")], benchmark: true),
                        stages: ["build"], by: "lee"),

@@ -225,7 +225,7 @@ public struct BoardModel: Sendable {
             let s = e.state
             let isSelected = e.address == selected || (selected == nil && n == 0)
             if isSelected { g.fill(Rect(x: 0, y: y, width: width, height: 1), Cell(" ", .selection)) }
-            let versions = s.from.name.isEmpty ? s.deployID : "\(s.from.name) \(glyphs.arrow) \(s.to.name)"
+            let versions = s.from.name.isEmpty ? s.deployID : "\(s.from.name) \(glyphs.arrow) \(s.candidateNames(all: true))"
             let watching = s.watchers.map(\.who).joined(separator: ",")
             let role: Role = isSelected ? .selection : (e.need == .gone ? .dim : .text)
             let service = (s.service.isEmpty ? s.deployID : s.service) + (e.remote.map { "@" + $0 } ?? "")

@@ -38,3 +38,35 @@ struct BenchJudge: AsyncParsableCommand {
     }
 }
 
+
+/// `friday bench benchmark`: how often benchmark mode's report names a faster candidate
+/// that is not faster, watched every second for 30 minutes, and how soon it names one that
+/// is; friday's confidence sequence on 30-second batches beside the fixed-horizon rule it
+/// replaced, on the same seeded latency.
+struct BenchBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "benchmark", abstract: "Benchmark mode's claims: false 'faster' reports when versions are alike, time to a true one.")
+    @Option(help: "Seeded runs per row.") var seeds = 400
+    @Option(help: "Only rows whose name contains this.") var only: String?
+
+    func run() {
+        Plain.out("benchmark mode, \(seeds) seeded runs per row, 30 minutes each, the report read every second; α 5% overall")
+        Plain.out("| scenario | friday: claims | right | median s to a right claim | fixed: claims | right | median s to a right claim |")
+        Plain.out("| --- | --- | --- | --- | --- | --- | --- |")
+        for sc in BenchmarkScenario.table where only.map({ sc.name.contains($0) }) ?? true {
+            let truth: String? = sc.speed.count > 1 && Set(sc.speed).count > 1 ? "cand\(sc.speed.indices.min { sc.speed[$0] < sc.speed[$1] }!)" : nil
+            var claims = [0, 0], right = [0, 0]
+            var times: [[Double]] = [[], []]
+            for seed in 1...UInt64(seeds) {
+                let (f, x) = sc.run(seed: seed &* 104_729 &+ UInt64(sc.name.count))
+                for (k, c) in [f, x].enumerated() {
+                    guard let (t, name) = c else { continue }
+                    claims[k] += 1
+                    if name == truth { right[k] += 1; times[k].append(Double(t)) }
+                }
+            }
+            func pct(_ n: Int) -> String { String(format: "%.1f%%", 100 * Double(n) / Double(seeds)) }
+            func med(_ t: [Double]) -> String { t.isEmpty ? "–" : String(format: "%.0f", median(t)) }
+            Plain.out("| \(sc.name) | \(pct(claims[0])) | \(pct(right[0])) | \(med(times[0])) | \(pct(claims[1])) | \(pct(right[1])) | \(med(times[1])) |")
+        }
+    }
+}

@@ -174,7 +174,9 @@ final class MultiwayTests: XCTestCase {
         func w(_ p: [Int]) -> [VersionWeight] { zip(three, p).map { VersionWeight(version: $0, percent: $1) } }
         XCTAssertEqual(RolloutLogic.redistribute(w([34, 33, 33]), out: ["v2.4.0-b"]).map(\.percent), [51, 49, 0])
         XCTAssertEqual(RolloutLogic.redistribute(w([0, 50, 50]), out: ["v2.4.0-b"]).map(\.percent), [0, 100, 0])
-        XCTAssertEqual(RolloutLogic.redistribute(w([0, 100, 0]), out: ["v2.4.0-a"]).map(\.percent), [0, 0, 100])
+        // A version the plan gives nothing never gets the freed share: the baseline does.
+        XCTAssertEqual(RolloutLogic.redistribute(w([0, 100, 0]), out: ["v2.4.0-a"]).map(\.percent), [100, 0, 0])
+        XCTAssertEqual(RolloutLogic.redistribute([], out: ["v2.4.0-a"]), [])
         XCTAssertEqual(RolloutLogic.redistribute(w([0, 50, 50]), out: ["v2.4.0-a", "v2.4.0-b"]).map(\.percent), [100, 0, 0])
         for a in 0...100 { for b in 0...(100 - a) {
             let r = RolloutLogic.redistribute(w([a, b, 100 - a - b]), out: ["v2.4.0-a"])

@@ -398,7 +398,12 @@ public enum DeployConfigParser {
                         }
                     }
                 }
-                if stepsOK, steps.last?.weight != 100 {
+                if stepsOK, !more.isEmpty {
+                    let plan = RolloutPlan(steps: steps, moreCandidates: more, benchmark: benchmark ? true : nil)
+                    for i in steps.indices {
+                        if let problem = plan.problem(step: i) { errors.append(fail("rollout.step[\(i + 1)].weights", problem)) }
+                    }
+                } else if stepsOK, steps.last?.weight != 100 {
                     if steps.last?.weights != nil {
                         errors.append(fail("rollout.step[\(steps.count)].weights", "the last step must give \(from.name) 0 (the candidates take all traffic)"))
                     } else {
@@ -949,6 +954,8 @@ public struct GitSettings: Sendable, Equatable {
 public struct HookSettings: Sendable, Equatable {
     public enum Event: String, Sendable, CaseIterable, Hashable, Comparable {
         case started, step, held, promoted, reverted, failed, finished
+        /// One candidate of several taken out of rotation (the others go on).
+        case candidateReverted = "candidate_reverted"
         public static func < (a: Event, b: Event) -> Bool { a.rawValue < b.rawValue }
     }
     public var commands: [Event: [String]] = [:]

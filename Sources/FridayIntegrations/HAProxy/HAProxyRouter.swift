@@ -48,7 +48,9 @@ public final class HAProxyRouter: TrafficRouter, @unchecked Sendable {
     /// Sets, reads back and checks health on one instance.
     func apply(_ weights: [VersionWeight], on inst: HAProxyRuntime) async -> Result<[VersionWeight], RouterError> {
         do throws(RouterError) {
-            for w in weights {
+            // Servers going to 0 first: a revert takes the failing version out with its first
+            // command, never after the others have been raised around it.
+            for w in weights.filter({ $0.percent == 0 }) + weights.filter({ $0.percent != 0 }) {
                 let answer = try await inst.send("set weight \(backend)/\(try server(for: w.version)) \(w.percent)")
                 try check(answer, inst)
             }

@@ -82,6 +82,10 @@ public final class Notifier: Sendable {
         switch e.payload {
         case let .analysisVerdict(step, verdict, summary, _) where verdict == .fail && settings.events.contains(.failed):
             return "friday: \(svc) failed analysis at step \(step + 1): \(safe(summary))"
+        case let .candidateVerdict(version, step, verdict, summary, _) where verdict == .fail && settings.events.contains(.failed):
+            return "friday: \(svc): \(safe(version)) failed analysis at step \(step + 1): \(safe(summary))"
+        case let .candidateReverted(version, by, reason) where settings.events.contains(.reverted):
+            return "friday: \(svc): \(safe(version)) taken out of rotation by \(safe(by))" + (reason.map { ": \(safe($0))" } ?? "") + " (the other candidates go on)"
         case let .deployFinished(outcome, by, reason) where outcome == .reverted && settings.events.contains(.reverted):
             return "friday: \(svc) reverted by \(safe(by))" + (reason.map { ": \(safe($0))" } ?? "")
         case let .deployFinished(outcome, by, _) where outcome == .promoted && settings.events.contains(.finished):

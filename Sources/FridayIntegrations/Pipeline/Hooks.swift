@@ -55,6 +55,12 @@ public final class HookRunner: Sendable {
         case let .deployPaused(by, reason): return (.held, ["FRIDAY_EVENT": "held", "FRIDAY_BY": by, "FRIDAY_REASON": reason])
         case let .analysisVerdict(step, verdict, summary, _) where verdict == .fail:
             return (.failed, ["FRIDAY_EVENT": "failed", "FRIDAY_STEP": String(step + 1), "FRIDAY_REASON": summary])
+        case let .candidateVerdict(version, step, verdict, summary, _) where verdict == .fail:
+            return (.failed, ["FRIDAY_EVENT": "failed", "FRIDAY_STEP": String(step + 1), "FRIDAY_REASON": summary, "FRIDAY_CANDIDATE": version])
+        case let .candidateReverted(version, by, reason):
+            var v = ["FRIDAY_EVENT": "candidate_reverted", "FRIDAY_BY": by, "FRIDAY_CANDIDATE": version]
+            if let reason { v["FRIDAY_REASON"] = reason }
+            return (.candidateReverted, v)
         case let .deployFinished(outcome, by, reason):
             var v = ["FRIDAY_EVENT": outcome == .promoted ? "promoted" : outcome == .reverted ? "reverted" : "finished", "FRIDAY_BY": by, "FRIDAY_OUTCOME": outcome.rawValue]
             if let reason { v["FRIDAY_REASON"] = reason }

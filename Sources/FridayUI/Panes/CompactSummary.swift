@@ -10,16 +10,20 @@ public enum CompactSummary {
         if s.phase == .idle {
             lines.append(("friday: waiting", .dim))
         } else {
-            lines.append(("\(s.service) \(s.to.name)", .title))
+            lines.append(("\(s.service) \(s.candidateNames(all: true))", .title))
             var st = label
             if case .rolling = s.phase, let i = s.stepIndex { st += " \(i + 1)/\(s.plan.steps.count)" }
             lines.append((st, role))
             var rest: [(String, Role)] = []
+            let out = s.candidatesOut ?? []
             for w in s.observed {
                 var t = "\(w.version) \(w.percent)%"
                 if let rate = s.metrics[w.version]?.errorRate(lastSeconds: 10, now: m.now) { t += " err \(percentText(rate))" }
-                let over = w.version == s.to.name && m.judge.evaluate(s, now: m.now)?.verdict == .fail
-                lines.append((t, over ? .bad : (w.version == s.to.name ? .newVersion : .oldVersion)))
+                if out.contains(w.version) { t += " out" }
+                // Several candidates: each one's own verdict against the baseline.
+                let over = s.isMultiway ? (s.candidateJudgements?[w.version]?.verdict == .fail || out.contains(w.version))
+                    : w.version == s.to.name && m.judge.evaluate(s, now: m.now)?.verdict == .fail
+                lines.append((t, over ? .bad : (s.isCandidate(w.version) ? .newVersion : .oldVersion)))
             }
             // What the person is to do next and its key (or the countdown), then why.
             let status = TrafficPane.statusLines(m).filter { $0.0.hasPrefix("router:") == false }

@@ -129,7 +129,7 @@ public enum ErrorsPane {
                 gx += g.put(i == pos ? m.glyphs.running : m.glyphs.horizontal, x: gx, y: y, role: i == pos ? role : .dim)
             }
             // In words: how strong the evidence is, and where it would fail.
-            let watch = live.passed ? "\(format1(live.cusum)) (fails at \(format1(m.judge.cusumThreshold)))"
+            let watch = live.passed ? "\(format1(live.cusum)) (fails at \(format1(m.judge.cusumBound(s.plan))))"
                 : "\(format1(live.statistic)) (fails at \(format1(hi)))"
             g.put(" fail  \(watch)", x: gx, y: y, role: .dim, limit: r.maxX - gx)
             y += 1

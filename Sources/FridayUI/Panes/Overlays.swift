@@ -13,9 +13,9 @@ public enum Overlays {
         case let .confirm(action, typed):
             let title: String
             switch action {
-            case .promoteFull: title = "Promote \(m.deploy.to.name) to 100%?"
+            case .promoteFull: title = m.deploy.isMultiway ? "Promote \(m.deploy.candidateNames()) to the last step?" : "Promote \(m.deploy.to.name) to 100%?"
             case .promote: title = "Promote past \(m.deploy.paused?.by ?? "a person")'s hold?"
-            case .retry: title = "Retry \(m.deploy.to.name)?"
+            case .retry: title = "Retry \(m.deploy.candidateNames(all: true))?"
             case .cancel: title = "Cancel stage \(m.deploy.runningStage?.name ?? "")?"
             default: title = "\(action.rawValue)?"
             }
@@ -24,11 +24,11 @@ public enum Overlays {
             dialog(m, into: &g, title: title, body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
         case let .revertReason(text):
             let body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text), ("Reason for the team log:", .dim)]
-            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body, pinned: field(text, m, hint: "Enter next      Esc cancel"))
+            dialog(m, into: &g, title: "Revert \(m.deploy.candidateNames())?", body: body, pinned: field(text, m, hint: "Enter next      Esc cancel"))
         case let .revertConfirm(reason, typed):
             let body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user) · reason: \(reason)", .dim), ("", .text),
                                           ("Type \(m.confirmWords(.revert).joined(separator: " or ")), then Enter:", .dim)]
-            dialog(m, into: &g, title: "Revert \(m.deploy.to.name)?", body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
+            dialog(m, into: &g, title: "Revert \(m.deploy.candidateNames())?", body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
         }
     }
 

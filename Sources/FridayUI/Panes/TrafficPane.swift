@@ -87,7 +87,9 @@ public enum TrafficPane {
         case .rolling:
             guard let i = s.stepIndex, i < s.plan.steps.count else { break }
             let step = s.plan.steps[i]
-            let next = i + 1 < s.plan.steps.count ? "\(s.plan.steps[i + 1].weight)%" : "done"
+            // Several candidates: the next step's split as it would be set (taken-out candidates at 0).
+            let next = i + 1 < s.plan.steps.count
+                ? (s.isMultiway ? weightsText(RolloutLogic.weights(in: s, step: i + 1).filter { $0.percent > 0 }) : "\(s.plan.steps[i + 1].weight)%") : "done"
             if let p = s.paused {
                 out.append(("\(p.by == "judge" || p.by == "engine" ? "held" : "paused") by \(p.by): \(p.reason)", .warn))
                 if let rem = p.remaining { out.append(("\(formatDuration(rem)) left of this step's pause when resumed", .dim)) }
@@ -103,7 +105,7 @@ public enum TrafficPane {
                 out.append(("step \(i + 1)/\(s.plan.steps.count) · next \(next) in \(clock(rem))", .text))
             }
         case .finished(.promoted):
-            out.append(("promoted: \(s.to.name) takes all traffic", .good))
+            out.append((s.isMultiway ? "promoted: \(weightsText(s.wanted.filter { $0.percent > 0 }))" : "promoted: \(s.to.name) takes all traffic", .good))
         case .finished(.reverted):
             out.append(("reverted: \(s.from.name) takes all traffic · \(Keymap.key(for: .retry)) to retry", .bad))
         case .finished(.failed):
