@@ -122,6 +122,11 @@ public enum Reducer {
             state.judgement = DeployState.Judgement(step: step, verdict: verdict, summary: summary, figures: figures, at: ts)
             // A failed verdict is followed by the hold (or revert) that says the same: log that
             // one, unless the deploy is already paused (then nothing else will say it).
+            if state.plan.isBenchmark, verdict != .fail {
+                // The benchmark's report: news when its conclusion changes, not a step passing.
+                log(.system, "judge", summary)
+                break
+            }
             if verdict == .inconclusive { log(.alert, "judge", "inconclusive: \(summary)") }
             if verdict == .fail, state.paused != nil { log(.alert, "judge", "FAIL while paused: \(summary)") }
             if verdict == .pass { log(.system, "judge", "step \(step + 1) passed: \(summary)") }

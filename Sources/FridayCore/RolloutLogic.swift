@@ -206,6 +206,16 @@ public enum RolloutLogic {
         return w
     }
 
+    /// What taking `candidate` out alone will do, for its confirm dialog: the split after it
+    /// (the same weights the engine will set), or the deploy's revert when it is the last.
+    public static func takeOutConsequence(_ candidate: String, in s: DeployState) -> String {
+        guard s.liveCandidates.count > 1 else { return consequence(.revert, in: s) }
+        let now = s.observed.first { $0.version == candidate }?.percent ?? 0
+        let planned = s.stepIndex.flatMap { $0 < s.plan.steps.count ? s.plan.steps[$0].weights : nil } ?? s.wanted
+        let after = redistribute(planned, out: Set(s.candidatesOut ?? []).union([candidate]))
+        return "\(candidate) \(now)% → 0% at once; then \(weightsText(after.filter { $0.percent > 0 })); only a retry brings it back"
+    }
+
     /// A one-line description of what a dangerous action will do, for the confirm dialog.
     public static func consequence(_ action: Action, in s: DeployState) -> String {
         let now = s.canaryPercent

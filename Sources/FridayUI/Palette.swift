@@ -19,6 +19,7 @@ public enum Palette {
         Command(name: "pause", argument: nil, help: "hold the current weights; timers stop"),
         Command(name: "resume", argument: nil, help: "go on from a pause"),
         Command(name: "revert", argument: "<reason>", help: "new version to 0% at once (confirm)"),
+        Command(name: "takeout", argument: "<candidate> <reason>", help: "several candidates: take one out of rotation alone, its share to the others (confirm)"),
         Command(name: "retry", argument: nil, help: "start a reverted or failed rollout again (confirm)"),
         Command(name: "cancel", argument: nil, help: "stop the running pipeline stage (confirm)"),
         Command(name: "say", argument: "<text>", help: "a line for the team log"),
@@ -40,7 +41,7 @@ public enum Palette {
     }
 
     /// What Tab offers for `text`: full lines that could replace it.
-    public static func completions(_ text: String, themes: [String]) -> [String] {
+    public static func completions(_ text: String, themes: [String], candidates: [String] = []) -> [String] {
         let lead = text.drop(while: \.isWhitespace)
         if let space = lead.firstIndex(where: \.isWhitespace) {
             let name = lead[..<space].lowercased()
@@ -49,6 +50,7 @@ public enum Palette {
             switch name {
             case "theme": values = themes
             case "promote": values = ["full"]
+            case "takeout": values = candidates.map { $0 + " " }
             default: return []
             }
             return values.filter { $0.hasPrefix(arg) }.map { "\(name) \($0)" }
@@ -60,8 +62,8 @@ public enum Palette {
     }
 
     /// Tab: the one completion, else the longest prefix they share (the footer lists them).
-    public static func complete(_ text: String, themes: [String]) -> (text: String, choices: [String]) {
-        let all = completions(text, themes: themes)
+    public static func complete(_ text: String, themes: [String], candidates: [String] = []) -> (text: String, choices: [String]) {
+        let all = completions(text, themes: themes, candidates: candidates)
         guard let first = all.first else { return (text, []) }
         if all.count == 1 { return (first, []) }
         var common = first
@@ -76,7 +78,7 @@ extension UIModel {
     mutating func paletteKey(_ k: Key, text: String) -> [UIEffect] {
         switch k {
         case .tab:
-            let (t, choices) = Palette.complete(text, themes: themeNames)
+            let (t, choices) = Palette.complete(text, themes: themeNames, candidates: deploy.isMultiway ? deploy.liveCandidates.map(\.name) : [])
             mode = .palette(t)
             cursor = t.count
             paletteChoices = choices
@@ -134,6 +136,29 @@ extension UIModel {
             if arg.isEmpty { return act(.revert) }
             if let refused = gate(.revert) { return refused }
             mode = .revertConfirm(reason: String(arg.prefix(LineEdit.chatLimit)), typed: "")
+            cursor = 0
+            return []
+        case "takeout":
+            // Several candidates: one out alone, with its own confirm (the revert's refusals first).
+            if let refused = gate(.revert) { return refused }
+            guard deploy.isMultiway else {
+                message = ("takeout applies to a deploy of several candidates; this one has \(deploy.to.name) alone: :revert <reason>", true)
+                return []
+            }
+            // The candidate as typed (version names keep their case), then the reason.
+            let candidate = String(arg.prefix { !$0.isWhitespace })
+            let reason = String(arg.dropFirst(candidate.count)).trimmingCharacters()
+            let name = deploy.candidates.first { $0.name == candidate }?.name
+                ?? deploy.candidates.first { $0.name.lowercased() == candidate.lowercased() }?.name ?? candidate
+            if candidate.isEmpty || reason.isEmpty {
+                message = ("takeout <candidate> <reason>: candidates in rotation are \(deploy.liveCandidates.map(\.name).joined(separator: ", "))", true)
+                return []
+            }
+            if let why = RolloutLogic.decide(FridayCore.Command(.revert, by: user, text: reason, candidate: name), in: deploy).refusal {
+                message = ("can't take \(TerminalText.neutralise(String(name.prefix(80)))) out: \(why)", true)
+                return []
+            }
+            mode = .revertConfirm(reason: String(reason.prefix(LineEdit.chatLimit)), typed: "", candidate: name)
             cursor = 0
             return []
         case "retry": return none("retry") ?? act(.retry)

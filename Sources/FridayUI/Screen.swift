@@ -191,7 +191,9 @@ enum HeaderBar {
         if case .rolling = s.phase, let i = s.stepIndex { step = (" step \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%", " \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%") }
         func parts(brand: Bool, stepWord: Bool, from: Bool) -> [(String, Role)] {
             var p: [(String, Role)] = [(brand ? " friday " : " ", .headerAccent)]
-            p.append((from ? "\(s.service) \(s.from.name) \(m.glyphs.arrow) \(s.to.name)" : "\(s.service) \(s.to.name)", .header))
+            // Several candidates: every one (those taken out too: the header names the deploy).
+            let to = s.candidateNames(all: true)
+            p.append((from ? "\(s.service) \(s.from.name) \(m.glyphs.arrow) \(to)" : "\(s.service) \(to)", .header))
             if let change { p.append((change.0, change.1 ? .headerAccent : .header)) }
             p.append(("  \(label)", .headerAccent))
             if let step { p.append((stepWord ? step.long : step.short, .header)) }

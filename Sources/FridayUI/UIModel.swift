@@ -22,8 +22,9 @@ public enum UIMode: Sendable, Equatable {
     case confirm(Action, typed: String)
     /// Asking for the reason of a revert.
     case revertReason(String)
-    /// The revert's reason is given; its word (or the version) typed, then Enter.
-    case revertConfirm(reason: String, typed: String)
+    /// The revert's reason is given; its word (or the version) typed, then Enter. With a
+    /// candidate (several candidates, `:takeout`), only that one is taken out.
+    case revertConfirm(reason: String, typed: String, candidate: String? = nil)
     /// Typing a line for the team.
     case chat(String)
     /// Typing what to look for in the team log.
@@ -239,18 +240,19 @@ public struct UIModel: Sendable {
                 message = nil
                 return []
             }
-        case let .revertConfirm(reason, typed):
+        case let .revertConfirm(reason, typed, candidate):
             switch LineEdit.apply(k, to: typed, cursor: &cursor, limit: 40) {
-            case .cancel: mode = .normal; message = ("revert cancelled", false); return []
-            case let .update(t): mode = .revertConfirm(reason: reason, typed: t); message = nil; return []
+            case .cancel: mode = .normal; message = (candidate == nil ? "revert cancelled" : "take-out cancelled", false); return []
+            case let .update(t): mode = .revertConfirm(reason: reason, typed: t, candidate: candidate); message = nil; return []
             case let .submit(t):
-                guard confirms(t, .revert) else {
-                    message = ("type \(confirmWords(.revert).joined(separator: " or ")), then Enter (Esc cancels)", true)
+                let words = candidate.map { ["revert", $0] } ?? confirmWords(.revert)
+                guard words.contains(t.trimmingCharacters()) else {
+                    message = ("type \(words.joined(separator: " or ")), then Enter (Esc cancels)", true)
                     return []
                 }
                 mode = .normal
-                message = ("sent revert", false)
-                return [.send(Command(.revert, by: user, text: reason))]
+                message = (candidate.map { "sent: take \($0) out" } ?? "sent revert", false)
+                return [.send(Command(.revert, by: user, text: reason, candidate: candidate))]
             }
         case let .stageOutput(stage, scroll):
             let count = deploy.stages.count

@@ -10,14 +10,56 @@ public enum Scenario: String, Sendable, CaseIterable {
     case slowCanary = "slow-canary"
     /// A short pipeline, then one canary step held forever with metrics every second (for measuring).
     case steady
+    /// Two candidates against the baseline (5/5, 15/15, 33/33/34, then 50/50): the second's
+    /// error rate climbs from the second step; the judge takes it out alone and the first goes on.
+    case threeWay = "three-way"
+    /// Benchmark mode: two refactors against the baseline at 34/33/33; the second is faster.
+    /// The report names it; a teammate takes the slower one out and promotes.
+    case benchmark
 
     public var plan: RolloutPlan {
         switch self {
         case .steady:
             return RolloutPlan(steps: [RolloutStep(weight: 10, pause: .untilPromoted), RolloutStep(weight: 100, pause: .seconds(0))])
+        case .threeWay:
+            let steps: [Scenario.Step] = [
+                Scenario.Step(90, 5, 5, .seconds(30)), Scenario.Step(70, 15, 15, .seconds(45)),
+                Scenario.Step(34, 33, 33, .untilPromoted), Scenario.Step(0, 50, 50, .seconds(0)),
+            ]
+            return Scenario.split(steps, benchmark: false)
+        case .benchmark:
+            let steps: [Scenario.Step] = [Scenario.Step(34, 33, 33, .untilPromoted), Scenario.Step(0, 50, 50, .untilPromoted)]
+            return Scenario.split(steps, benchmark: true)
         default:
             return .standard
         }
+    }
+}
+
+extension Scenario {
+    /// The second candidate of the multi-version scenarios.
+    public static let secondCandidate = VersionRef(name: "v2.4.0-b", commit: "51d7e0c")
+
+    /// Whether the scenario deploys several candidates.
+    public var isMultiway: Bool { self == .threeWay || self == .benchmark }
+
+    /// A step of a three-version scenario: the baseline's, the first and the second candidate's percent.
+    struct Step {
+        var base: Int, first: Int, second: Int
+        var pause: StepPause
+        init(_ base: Int, _ first: Int, _ second: Int, _ pause: StepPause) {
+            self.base = base; self.first = first; self.second = second; self.pause = pause
+        }
+    }
+
+    static func split(_ steps: [Step], benchmark: Bool) -> RolloutPlan {
+        var out: [RolloutStep] = []
+        for st in steps {
+            let weights: [VersionWeight] = [VersionWeight(version: "v2.3.0", percent: st.base), VersionWeight(version: "v2.4.0", percent: st.first),
+                                            VersionWeight(version: secondCandidate.name, percent: st.second)]
+            out.append(RolloutStep(weight: 100 - st.base, pause: st.pause, weights: weights))
+        }
+        return RolloutPlan(steps: out, moreCandidates: [secondCandidate], benchmark: benchmark ? true : nil)
     }
 }
 

@@ -17,6 +17,8 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
     private var emittedStageEvents = 0
     private var schedule: [(at: Double, payload: EventPayload)] = []
     private var said: Set<String> = []
+    /// Benchmark scenario: when the report first named a faster candidate.
+    private var winnerSeenAt: Timestamp?
 
     public init(settings: SimulationSettings) {
         self.settings = settings
@@ -128,17 +130,39 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
             out.append(output)
         }
         let sinceStep = s.stepStartedAt.map { t - $0 } ?? 0
-        once("intro", elapsed >= 2, .event(.chatMessage(from: "lee", text: "shipping the checkout retry fix (#482), small diff")))
+        switch settings.scenario {
+        case .benchmark:
+            once("intro", elapsed >= 2, .event(.chatMessage(from: "lee", text: "benchmarking two rewrites of the cart query (#490 as v2.4.0, #491 as v2.4.0-b) against v2.3.0")))
+        case .threeWay:
+            once("intro", elapsed >= 2, .event(.chatMessage(from: "lee", text: "two retry strategies side by side (#482 as v2.4.0, #483 as v2.4.0-b); the judge compares each with v2.3.0")))
+        default:
+            once("intro", elapsed >= 2, .event(.chatMessage(from: "lee", text: "shipping the checkout retry fix (#482), small diff")))
+        }
+        if settings.scenario == .benchmark, case .rolling = s.phase, s.stepIndex == 0, s.paused == nil, s.pending == nil,
+           let report = Benchmark.evaluate(s), let winner = report.metrics.compactMap(\.fastest).first {
+            // Once the report names a faster candidate: the slower one out, then promote.
+            let seen = winnerSeenAt ?? t
+            winnerSeenAt = seen
+            let losers = s.liveCandidates.map(\.name).filter { $0 != winner }
+            once("verdict", true, .event(.chatMessage(from: "maya", text: "the benchmark says \(winner) is faster; taking \(losers.joined(separator: ", ")) out, then promoting")))
+            if let loser = losers.first {
+                once("takeout", t - seen >= 5, .command(Command(.revert, by: "maya", text: "benchmark: \(winner) is faster", candidate: loser)))
+            } else {
+                once("promote-winner", t - seen >= 10, .command(Command(.promote, by: "maya", text: "benchmark: \(winner) is faster")))
+            }
+        }
         if case .rolling = s.phase, let i = s.stepIndex {
-            once("watch1", i == 0 && sinceStep >= 5, .event(.chatMessage(from: "maya", text: "watching the 1%")))
+            let firstSplit = s.isMultiway ? weightsText(s.wanted.filter { s.isCandidate($0.version) }) : "the \(s.plan.steps.first?.weight ?? 1)%"
+            once("watch1", i == 0 && sinceStep >= 5, .event(.chatMessage(from: "maya", text: "watching \(firstSplit)")))
             if settings.scenario == .good || settings.scenario == .steady {
                 once("flat", i == 1 && sinceStep >= 10, .event(.chatMessage(from: "lee", text: "error rate flat on \(s.to.name) so far")))
             }
             if settings.scenario == .steady {
                 once("steady", sinceStep >= 5, .event(.chatMessage(from: "maya", text: "holding here for the load test")))
             }
-            if settings.scenario == .good, s.plan.steps[i].pause == .untilPromoted, s.paused == nil {
-                once("soon", sinceStep >= 15, .event(.chatMessage(from: "maya", text: "\(s.plan.steps[i].weight)% looks healthy; promoting in a minute unless someone objects")))
+            if settings.scenario == .good || settings.scenario == .threeWay, s.plan.steps[i].pause == .untilPromoted, s.paused == nil {
+                let here = s.isMultiway ? weightsText(s.wanted.filter { $0.percent > 0 }) : "\(s.plan.steps[i].weight)%"
+                once("soon", sinceStep >= 15, .event(.chatMessage(from: "maya", text: "\(here) looks healthy; promoting in a minute unless someone objects")))
                 once("promote\(i)", sinceStep >= 60, .command(Command(.promote, by: "maya", text: "healthy for a minute")))
             }
             if let p = s.paused, p.by == "judge", t - p.at >= 6 {
@@ -146,7 +170,7 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
             }
         }
         if case let .finished(o) = s.phase, let f = s.finishedAt, t - f >= 3 {
-            once("done", o == .promoted, .event(.chatMessage(from: "lee", text: "\(s.to.name) is out, thanks all 🎉")))
+            once("done", o == .promoted, .event(.chatMessage(from: "lee", text: "\(s.candidateNames()) is out, thanks all 🎉")))
             once("reverted", o == .reverted, .event(.chatMessage(from: "maya", text: "\(s.to.name) is out of rotation; lee, can you look before we retry?")))
             if o == .reverted, t - f >= 8 { once("ack", true, .event(.chatMessage(from: "lee", text: "ack, looking at the diff"))) }
         }

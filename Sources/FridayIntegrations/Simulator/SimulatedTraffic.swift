@@ -22,15 +22,20 @@ public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
     private func make(at time: Timestamp, state: DeployState) -> [MetricsSample] {
         var out: [MetricsSample] = []
         for w in state.observed where w.percent > 0 {
-            let isNew = w.version == state.to.name
+            // Several candidates: the scenario's story is about the second (it fails, or it is faster).
+            let isNew = settings.scenario.isMultiway ? w.version == Scenario.secondCandidate.name : w.version == state.to.name
             let mean = settings.requestsPerSecond * Double(w.percent) / 100
             let requests = max(0, Int((mean + mean.squareRoot() * rng.normal()).rounded()))
             var errorRate = settings.baseErrorRate
             var p50 = 38.0, p99 = 140.0
             var slowShare = 0.01 // above the old version's p99 (140 ms), by definition 1% of its requests
-            if isNew, let regression = regressionSeconds(state, time) {
+            if isNew, settings.scenario == .benchmark {
+                // A refactor that is faster: p50 15% lower, p99 20% lower.
+                p50 *= 0.85; p99 *= 0.8
+                slowShare = SimulatedTraffic.shareAbove(p99Factor: 0.8)
+            } else if isNew, let regression = regressionSeconds(state, time) {
                 switch settings.scenario {
-                case .badCanary: errorRate += min(0.08, 0.002 * regression)
+                case .badCanary, .threeWay: errorRate += min(0.08, 0.002 * regression)
                 case .slowCanary:
                     let f = 1 + min(1.4, 0.05 * regression)
                     p50 *= 1 + (f - 1) / 3; p99 *= f
@@ -54,7 +59,7 @@ public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
     /// The share of requests above the old p99 when the p99 grows by `f`, for lognormal
     /// latencies with σ 0.5: 1 − Φ(2.326 − ln f / 0.5).
     static func shareAbove(p99Factor f: Double) -> Double {
-        let z = 2.326 - Foundation.log(max(1, f)) / 0.5
+        let z: Double = 2.326 - Foundation.log(max(0.01, f)) / 0.5
         return 0.5 * erfc(z / 2.0.squareRoot())
     }
 

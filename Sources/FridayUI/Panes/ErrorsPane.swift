@@ -166,17 +166,19 @@ extension ErrorsPane {
         let results: [(version: String, result: CanaryJudge.Result)] = s.isMultiway
             ? m.judge.evaluateCandidates(s, now: m.now) : m.judge.evaluate(s, now: m.now).map { [(s.to.name, $0)] } ?? []
         let nameW = (s.candidates.map { CharWidth.of($0.name) }.max() ?? 1) + 1
-        for (v, live) in results where y < r.maxY {
+        // What needs a person first, where rows are few: a failing candidate, one taken out,
+        // one still sampling or waiting, then those that passed.
+        var rows: [(rank: Int, version: String, label: String, text: String, role: Role)] = []
+        for (v, live) in results {
             let role: Role = live.verdict == .fail ? .bad : live.verdict == .pass ? .good : .accent
             let label = live.verdict == .inconclusive ? (s.extendedFor(at: m.now) != nil ? "WAITING" : "SAMPLING") : live.verdict.rawValue.uppercased()
-            var x = g.put(TextLayout.left(v, nameW), x: r.x, y: y, role: .newVersion)
-            x += g.put(TextLayout.left(label, 9), x: r.x + x, y: y, role: role)
-            g.put(live.summary, x: r.x + x, y: y, role: role == .bad ? .bad : .text, limit: max(0, r.width - x))
-            y += 1
+            rows.append((live.verdict == .fail ? 0 : live.verdict == .inconclusive ? 2 : 3, v, label, live.summary, role))
         }
-        for v in s.candidatesOut ?? [] where y < r.maxY {
-            let x = g.put(TextLayout.left(v, nameW), x: r.x, y: y, role: .bad)
-            g.put("OUT      taken out of rotation; its share went to the others", x: r.x + x, y: y, role: .dim, limit: max(0, r.width - x))
+        for v in s.candidatesOut ?? [] { rows.append((1, v, "OUT", "taken out of rotation; its share went to the others", .bad)) }
+        for row in rows.enumerated().sorted(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }).map(\.element) where y < r.maxY {
+            var x = g.put(TextLayout.left(row.version, nameW), x: r.x, y: y, role: row.label == "OUT" ? .bad : .newVersion)
+            x += g.put(TextLayout.left(row.label, 9), x: r.x + x, y: y, role: row.role)
+            g.put(row.text, x: r.x + x, y: y, role: row.label == "OUT" ? .dim : row.role == .bad ? .bad : .text, limit: max(0, r.width - x))
             y += 1
         }
         if s.plan.isBenchmark, y < r.maxY {

@@ -25,7 +25,12 @@ public enum Overlays {
         case let .revertReason(text):
             let body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text), ("Reason for the team log:", .dim)]
             dialog(m, into: &g, title: "Revert \(m.deploy.candidateNames())?", body: body, pinned: field(text, m, hint: "Enter next      Esc cancel"))
-        case let .revertConfirm(reason, typed):
+        case let .revertConfirm(reason, typed, candidate?):
+            // One candidate of several: what happens to it and to the split, the same weights the engine will set.
+            let body: [(String, Role)] = [(RolloutLogic.takeOutConsequence(candidate, in: m.deploy), .text), ("opened by \(m.user) · reason: \(reason)", .dim), ("", .text),
+                                          ("Type revert or \(candidate), then Enter:", .dim)]
+            dialog(m, into: &g, title: "Take \(candidate) out of rotation?", body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
+        case let .revertConfirm(reason, typed, nil):
             let body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user) · reason: \(reason)", .dim), ("", .text),
                                           ("Type \(m.confirmWords(.revert).joined(separator: " or ")), then Enter:", .dim)]
             dialog(m, into: &g, title: "Revert \(m.deploy.candidateNames())?", body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
