@@ -161,7 +161,7 @@ enum StatusReport {
 
     static func text(_ s: DeployState, now: Timestamp) -> String {
         let n = TerminalText.neutralise
-        var lines = ["deploy \(n(s.deployID)): \(n(s.service)) \(n(s.from.name)) → \(n(s.to.name)) · \(phase(s))"]
+        var lines = ["deploy \(n(s.deployID)): \(n(s.service)) \(n(s.from.name)) → \(n(s.candidateNames(all: true))) · \(phase(s))"]
         if let i = s.stepIndex { lines.append("step \(i + 1) of \(s.plan.steps.count)" + (s.currentStep.map { " (\($0.weight)%)" } ?? "")) }
         if !s.observed.isEmpty { lines.append("traffic (read back): \(n(weights(s.observed)))") }
         if !s.trafficSettled, !s.wanted.isEmpty { lines.append("traffic wanted: \(n(weights(s.wanted)))") }
@@ -169,6 +169,11 @@ enum StatusReport {
         else if let left = s.pauseRemaining(at: now) { lines.append("next step in \(formatDuration(left))") }
         else if case .untilPromoted? = s.currentStep?.pause, s.phase == .rolling { lines.append("held until someone promotes") }
         if let j = s.judgement { lines.append("judge (step \(j.step + 1)): \(j.verdict.rawValue): \(n(j.summary))") }
+        // Several candidates: each one's own verdict, and those taken out alone.
+        for c in s.candidates where s.isMultiway {
+            if (s.candidatesOut ?? []).contains(c.name) { lines.append("\(n(c.name)): out of rotation (only a retry brings it back)") }
+            else if let j = s.candidateJudgements?[c.name] { lines.append("\(n(c.name)) (step \(j.step + 1)): \(j.verdict.rawValue): \(n(j.summary))") }
+        }
         if let d = s.drift { lines.append("DRIFT: the router has \(n(weights(d.observed))), the log \(n(weights(d.wanted)))") }
         if let r = s.routerProblem { lines.append("router: \(n(r))") }
         if let m = s.metricsProblem { lines.append("metrics: \(n(m))") }
@@ -195,6 +200,15 @@ enum StatusReport {
             ("seq", .number(Double(s.lastSeq))),
         ]
         if let o = s.outcome { pairs.append(("outcome", .string(o.rawValue))) }
+        if s.isMultiway {
+            pairs.append(("candidates", .array(s.candidates.map { c in
+                var item: [(String, JSONValue)] = [("version", .string(c.name)), ("out", .bool((s.candidatesOut ?? []).contains(c.name)))]
+                if let j = s.candidateJudgements?[c.name] {
+                    item.append(("verdict", .object([("step", .number(Double(j.step + 1))), ("verdict", .string(j.verdict.rawValue)), ("summary", .string(j.summary))])))
+                }
+                return .object(item)
+            })))
+        }
         if let n = s.ingestRefused { pairs.append(("ci_lines_refused", .number(Double(n)))) }
         if let g = s.gitRevert {
             pairs.append(("git_revert", .object([("branch", g.branch.map { .string($0) } ?? .null), ("commits", .number(Double(g.commits))), ("ok", .bool(g.ok))])))

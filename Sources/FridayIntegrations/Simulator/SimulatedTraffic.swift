@@ -22,8 +22,8 @@ public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
     private func make(at time: Timestamp, state: DeployState) -> [MetricsSample] {
         var out: [MetricsSample] = []
         for w in state.observed where w.percent > 0 {
-            // Several candidates: the scenario's story is about the second (it fails, or it is faster).
-            let isNew = settings.scenario.isMultiway ? w.version == Scenario.secondCandidate.name : w.version == state.to.name
+            // Several candidates: the scenario's story is about the last (it fails, or it is faster).
+            let isNew = w.version == (settings.scenario.isMultiway ? state.candidates.last?.name ?? state.to.name : state.to.name)
             let mean = settings.requestsPerSecond * Double(w.percent) / 100
             let requests = max(0, Int((mean + mean.squareRoot() * rng.normal()).rounded()))
             var errorRate = settings.baseErrorRate
