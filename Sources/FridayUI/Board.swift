@@ -148,12 +148,22 @@ public struct BoardModel: Sendable {
         return s.observed.map { "\($0.percent)" }.joined(separator: "/")
     }
 
+    static func versions(_ s: DeployState, glyphs: Glyphs) -> String {
+        s.from.name.isEmpty ? s.deployID : "\(s.from.name) \(glyphs.arrow) \(s.candidateNames(all: true))"
+    }
+
     static func step(_ s: DeployState) -> String {
         guard let i = s.stepIndex, !s.plan.steps.isEmpty else { return s.phase == .pipeline ? "build" : "—" }
         return "\(i + 1)/\(s.plan.steps.count)"
     }
 
     static func verdict(_ e: BoardEntry) -> String {
+        // Several candidates: one taken out alone is news on every row of its deploy.
+        let out = e.state.candidatesOut ?? []
+        return (out.isEmpty ? "" : "\(out.joined(separator: ", ")) out · ") + verdictText(e)
+    }
+
+    static func verdictText(_ e: BoardEntry) -> String {
         let s = e.state
         // A row from the store whose engine has said nothing for 5 minutes may have no engine left.
         if e.remote != nil, !s.isFinished, let last = s.lastEventAt, e.now.seconds - last.seconds > 300 {
@@ -203,9 +213,12 @@ public struct BoardModel: Sendable {
         g.fill(Rect(x: 0, y: 0, width: width, height: 1), Cell(" ", .header))
         let title = " friday board · \(r.count) deploy\(r.count == 1 ? "" : "s")" + (waiting > 0 ? " · \(waiting) need\(waiting == 1 ? "s" : "") you" : "")
         g.put(title, x: 0, y: 0, role: .header)
-        // Fixed columns, then the verdict takes what is left.
-        let cols = [Column(title: "NEED", width: 9), Column(title: "SERVICE", width: 14), Column(title: "VERSIONS", width: 20),
-                    Column(title: "STEP", width: 6), Column(title: "SPLIT", width: 8), Column(title: "WATCHING", width: 14), Column(title: "AGE", width: 7)]
+        // Fixed columns, then the verdict takes what is left. Versions and split grow for a
+        // deploy of several candidates (v2.3.0 → v2.4.0-a, v2.4.0-b; 34/33/33), within limits.
+        let versionsWidth = min(44, max(20, r.map { CharWidth.of(BoardModel.versions($0.state, glyphs: glyphs)) + 1 }.max() ?? 0))
+        let splitWidth = min(16, max(8, r.map { CharWidth.of(BoardModel.split($0.state)) + 1 }.max() ?? 0))
+        let cols = [Column(title: "NEED", width: 9), Column(title: "SERVICE", width: 14), Column(title: "VERSIONS", width: versionsWidth),
+                    Column(title: "STEP", width: 6), Column(title: "SPLIT", width: splitWidth), Column(title: "WATCHING", width: 14), Column(title: "AGE", width: 7)]
         let verdictWidth = max(8, width - cols.reduce(0) { $0 + $1.width } - 1)
         func cells(_ values: [String], verdict: String, y: Int, role: Role, needRole: Role) {
             var x = 1
@@ -225,7 +238,7 @@ public struct BoardModel: Sendable {
             let s = e.state
             let isSelected = e.address == selected || (selected == nil && n == 0)
             if isSelected { g.fill(Rect(x: 0, y: y, width: width, height: 1), Cell(" ", .selection)) }
-            let versions = s.from.name.isEmpty ? s.deployID : "\(s.from.name) \(glyphs.arrow) \(s.candidateNames(all: true))"
+            let versions = BoardModel.versions(s, glyphs: glyphs)
             let watching = s.watchers.map(\.who).joined(separator: ",")
             let role: Role = isSelected ? .selection : (e.need == .gone ? .dim : .text)
             let service = (s.service.isEmpty ? s.deployID : s.service) + (e.remote.map { "@" + $0 } ?? "")

@@ -55,6 +55,22 @@ final class BoardTests: XCTestCase {
         XCTAssertEqual(b.key(.enter), nil, "the last row's engine ended")
     }
 
+    func testAThreeVersionRowNamesEveryCandidateItsSplitAndTheOneTakenOut() {
+        let three = row("cart") { s in
+            s.to = VersionRef(name: "v2.4.0-a", commit: "a")
+            s.plan = RolloutPlan(steps: [RolloutStep(weight: 20, pause: .seconds(60), weights: [VersionWeight(version: "v1", percent: 80), VersionWeight(version: "v2.4.0-a", percent: 10), VersionWeight(version: "v2.4.0-b", percent: 10)]),
+                                         RolloutStep(weight: 100, pause: .seconds(0), weights: [VersionWeight(version: "v1", percent: 0), VersionWeight(version: "v2.4.0-a", percent: 50), VersionWeight(version: "v2.4.0-b", percent: 50)])],
+                                 moreCandidates: [VersionRef(name: "v2.4.0-b", commit: "b")])
+            s.stepIndex = 0
+            s.candidatesOut = ["v2.4.0-b"]
+            s.observed = [VersionWeight(version: "v1", percent: 89), VersionWeight(version: "v2.4.0-a", percent: 11), VersionWeight(version: "v2.4.0-b", percent: 0)]
+        }
+        XCTAssertEqual(BoardModel.split(three.state), "89/11/0")
+        XCTAssertTrue(BoardModel.verdict(three).hasPrefix("v2.4.0-b out · "), BoardModel.verdict(three))
+        let text = board([three]).render().lines.joined(separator: "\n")
+        XCTAssertTrue(text.contains("v1 → v2.4.0-a, v2.4.0-b"), text)
+    }
+
     func testTheSplitIsOnlyWhatTheRouterReadBack() {
         let wantedOnly = row("a") { s in
             s.wanted = [VersionWeight(version: "v1", percent: 90), VersionWeight(version: "v2", percent: 10)]
