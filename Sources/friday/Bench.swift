@@ -68,12 +68,47 @@ func median(_ xs: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
+/// A deploy of a baseline and `candidates` candidates held at one step, with a metrics
+/// sample per version per second: the fold's worst case for several candidates.
+func multiwayBenchEvents(_ count: Int, candidates: Int) -> [DeployEvent] {
+    let names = ["v2.3.0"] + (1...candidates).map { "v2.4.0-\($0)" }
+    let share = 100 / names.count
+    let split = names.enumerated().map { VersionWeight(version: $1, percent: $0 == 0 ? 100 - share * candidates : share) }
+    let last = names.enumerated().map { VersionWeight(version: $1, percent: $0 == 0 ? 0 : 100 / candidates + ($0 <= 100 % candidates ? 1 : 0)) }
+    let plan = RolloutPlan(steps: [RolloutStep(weight: 100 - split[0].percent, pause: .untilPromoted, weights: split), RolloutStep(weight: 100, pause: .seconds(0), weights: last)],
+                           moreCandidates: names.dropFirst(2).map { VersionRef(name: $0, commit: "c") })
+    let base = SimulationSettings.fridayAfternoon
+    var out: [DeployEvent] = []
+    func add(_ p: EventPayload, _ t: Double) { out.append(DeployEvent(seq: out.count, ts: base + t, deploy: "bench", payload: p)) }
+    add(.deployStarted(service: "checkout", from: VersionRef(name: names[0], commit: "o"), to: VersionRef(name: names[1], commit: "a"), plan: plan, stages: ["build"], by: "bench"), 0)
+    add(.stageStarted(stage: "build"), 0)
+    add(.stageFinished(stage: "build", status: .succeeded, seconds: 1), 1)
+    add(.trafficSet(weights: split, cause: .step(index: 0)), 1)
+    add(.trafficObserved(weights: split), 1)
+    add(.stepStarted(index: 0, weight: plan.steps[0].weight, pause: .untilPromoted), 1)
+    var rng = SeededGenerator(seed: 1)
+    var t = 2.0
+    while out.count < count {
+        for w in split where out.count < count {
+            let n = 50 * w.percent
+            add(.metricsSample(MetricsSample(version: w.version, requests: n, errors: rng.binomial(n, 0.004), p50: 38 + Double(rng.binomial(20, 0.5)),
+                                             p99: 140 + Double(rng.binomial(40, 0.5)), window: 1, slow: rng.binomial(n, 0.01))), t)
+        }
+        t += 1
+    }
+    return out
+}
+
 struct BenchReduce: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "reduce", abstract: "Events folded into the state per second.")
     @Option var events = 1_000_000
     @Option var runs = 5
+    @Option(help: "Candidates (1: the steady demo's two-version stream; 2 to 4: a held step of several candidates, a sample per version per second).") var candidates = 1
+    func validate() throws {
+        guard (1...RolloutPlan.maxCandidates).contains(candidates) else { throw ValidationError("--candidates must be 1 to \(RolloutPlan.maxCandidates)") }
+    }
     func run() async {
-        let evs = await benchEvents(events)
+        let evs = candidates == 1 ? await benchEvents(events) : multiwayBenchEvents(events, candidates: candidates)
         var rates: [Double] = []
         for _ in 0..<runs {
             var s = DeployState()
@@ -82,7 +117,7 @@ struct BenchReduce: AsyncParsableCommand {
             rates.append(Double(evs.count) / seconds(ContinuousClock.now - t0))
             precondition(s.lastSeq == evs.count - 1)
         }
-        Plain.out("reduce: \(evs.count) events, \(runs) runs: median \(Int(median(rates))) events/s (min \(Int(rates.min()!)), max \(Int(rates.max()!)))")
+        Plain.out("reduce: \(evs.count) events\(candidates > 1 ? " (\(candidates) candidates)" : ""), \(runs) runs: median \(Int(median(rates))) events/s (min \(Int(rates.min()!)), max \(Int(rates.max()!)))")
     }
 }
 
