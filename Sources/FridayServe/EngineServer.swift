@@ -327,6 +327,7 @@ public final class EngineServer: Sendable {
 
     private func handle(_ line: ByteBuffer, from c: Client) async {
         let reply: Wire.ServerMessage
+        var stopAfterReply: StopRequest?
         do {
             switch try Wire.ClientMessage.decode(line.readableBytesView) {
             case .hello:
@@ -401,7 +402,9 @@ public final class EngineServer: Sendable {
                     reply = .refused(id: id, reason: "not stopped: the \(traffic.rawValue) was refused: \(refusal)")
                 } else {
                     reply = .ack(id: id)
-                    requestStop(.byClient(who: c.who, reason: "\(why) (traffic: \(traffic.rawValue))"))
+                    // Asked only once the ack is in the client's outbox: a stop that began first
+                    // finished the outbox, and the client heard "closing" instead of its answer.
+                    stopAfterReply = .byClient(who: c.who, reason: "\(why) (traffic: \(traffic.rawValue))")
                 }
             }
         } catch {
@@ -410,6 +413,7 @@ public final class EngineServer: Sendable {
             reply = .refused(id: id, reason: "bad message: \(error.message)")
         }
         c.outbox.offer(.line(Self.buffer(reply.line), seq: nil))
+        if let stopAfterReply { requestStop(stopAfterReply) }
     }
 
     // MARK: fan-out, watchdog, stopping

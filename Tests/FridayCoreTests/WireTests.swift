@@ -18,6 +18,25 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(back, s)
     }
 
+    func testASnapshotOfSeveralCandidatesRoundTripsExactlyWithTheirBlocksAndLatency() throws {
+        var s = DeployState()
+        s.deployID = "three"; s.phase = .rolling; s.stepIndex = 0
+        s.to = VersionRef(name: "v2-a", commit: "a")
+        s.plan = RolloutPlan(steps: [RolloutStep(weight: 66, pause: .untilPromoted, weights: [VersionWeight(version: "v1", percent: 34), VersionWeight(version: "v2-a", percent: 33), VersionWeight(version: "v2-\"b\u{202e}", percent: 33)]),
+                                     RolloutStep(weight: 100, pause: .seconds(0), weights: [VersionWeight(version: "v1", percent: 0), VersionWeight(version: "v2-a", percent: 50), VersionWeight(version: "v2-\"b\u{202e}", percent: 50)])],
+                             moreCandidates: [VersionRef(name: "v2-\"b\u{202e}", commit: "b")])
+        s.candidatesOut = ["v2-\"b\u{202e}"]
+        s.candidateBlocks = ["v2-a": (0..<300).map { JudgeBlock(at: Timestamp(seconds: 1_800_000_000 + Double($0)), canaryRequests: $0, canaryErrors: $0 % 5, baseRequests: 3 * $0, baseErrors: $0 % 7, canarySlow: $0, baseSlow: 2 * $0) },
+                             "v2-\"b\u{202e}": [JudgeBlock(at: nil, canaryRequests: 1, canaryErrors: 0, baseRequests: 2, baseErrors: 0)]]
+        var stats = LatencyStats()
+        for i in 0..<95 { stats.add(MetricsSample(version: "v1", requests: 10, errors: 0, p50: 40 + Double(i % 7), p99: 120 + Double(i % 5), window: 1)) }
+        s.latencyStats = ["v1": stats]
+        let line = Wire.ServerMessage.snapshot(s).line
+        XCTAssertFalse(line.unicodeScalars.contains { $0.value == 0x202e }, "bidi controls are escaped")
+        guard case let .snapshot(back) = try Wire.ServerMessage.decode(line) else { return XCTFail("not a snapshot") }
+        XCTAssertEqual(back, s)
+    }
+
     func testServerMessagesRoundTrip() throws {
         let w = Wire.Welcome(deploy: "d", who: "alice@10.0.0.1", role: .viewer, now: Timestamp(seconds: 7), speed: 2, label: "run", judge: CanaryJudge(), bell: false)
         let e = DeployEvent(seq: 3, ts: Timestamp(seconds: 9), deploy: "d", payload: .chatMessage(from: "b", text: "hi\u{85}\u{202e}"))

@@ -68,6 +68,20 @@ final class CommandLineTests: XCTestCase {
         let d = try runProcess(bin, ["bucket", "nope", "user-42", "--file", file])
         XCTAssertEqual(d.status, 1)
         XCTAssertTrue(d.err.contains("no flag \"nope\" with a whole \"percent\""), d.err)
+        // A split of three versions, candidates first: bucket 78 is past 10 + 10, so the baseline;
+        // at 40/40/20 it is in the second candidate.
+        try #"{"flags":{"checkout-v2":{"split":[{"version":"v2-a","percent":10},{"version":"v2-b","percent":10},{"version":"v1","percent":80}]}}}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let e = try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--file", file])
+        XCTAssertEqual(e.out, "user-42 is in bucket 78 of flag checkout-v2: v1 (split v2-a 10%, v2-b 10%, v1 80%)\n", e.err)
+        try #"{"flags":{"checkout-v2":{"split":[{"version":"v2-a","percent":40},{"version":"v2-b","percent":40},{"version":"v1","percent":20}]}}}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--file", file]).out,
+                       "user-42 is in bucket 78 of flag checkout-v2: v2-b (split v2-a 40%, v2-b 40%, v1 20%)\n")
+        try #"{"flags":{"checkout-v2":{"split":[{"version":"v2-a","percent":40},{"version":"v1","percent":20}]}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let f = try runProcess(bin, ["bucket", "checkout-v2", "user-42", "--file", file])
+        XCTAssertEqual(f.status, 1)
+        XCTAssertTrue(f.err.contains("the split adds up to 60, not 100"), f.err)
     }
 
     func testDumpPrintsTheScreenAtAMoment() throws {

@@ -92,7 +92,8 @@ final class MultiwayCommandLineTests: XCTestCase {
         // Step 2's 70/15/15 without b: 82/18.
         XCTAssertEqual(s["observed"]?.arrayValue?.first { $0["version"]?.stringValue == "v2.4.0" }?["percent"]?.intValue, 18, s.serialized)
 
-        XCTAssertEqual(try cli("stop", "checkout-three", "--traffic", "leave", "--reason", "end of test").status, 0)
+        let stopped = try cli("stop", "checkout-three", "--traffic", "leave", "--reason", "end of test")
+        XCTAssertEqual(stopped.status, 0, stopped.err)
         let summary = try cli("replay", "\(state!)/friday/deploys/checkout-three.jsonl", "--summary")
         XCTAssertEqual(summary.status, 0, summary.err)
         XCTAssertTrue(summary.out.contains("tester (cli) took v2.4.0-b out of rotation: p99 doubled on eu-west → v2.3.0 95%, v2.4.0 5%, v2.4.0-b 0%"), summary.out)

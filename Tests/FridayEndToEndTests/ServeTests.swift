@@ -42,6 +42,24 @@ final class ServeTests: XCTestCase {
         return (engine, clock, server, socket)
     }
 
+    /// A stop's ack reaches the client that asked, however fast the engine's own loop shuts the
+    /// server down: the stop used to be requested before the ack was queued, and a shutdown
+    /// that won the race finished the client's outbox first (the CLI said "stop not confirmed"
+    /// and exited 3 for a stop that happened, about one run in five).
+    func testAStopIsAcknowledgedBeforeTheServerGoesDown() async throws {
+        for round in 0..<20 {
+            let socket = dir + "/s\(round).sock"
+            let (_, _, server, _) = try await serve { $0.socketPath = socket }
+            // The engine's own loop: shut down the moment a stop is asked for, as `friday serve` does.
+            let loop = Task { if let r = await server.waitForStop() { await server.shutdown(reason: "stopped by \(r)") } }
+            let c = try await EngineClient.connect(.unix(socket), hello: hello("ana", kind: .cli))
+            let reply = await c.stop(traffic: .leave, reason: "round \(round)")
+            await c.close()
+            _ = await loop.value
+            XCTAssertEqual(reply, .accepted, "round \(round)")
+        }
+    }
+
     /// Advances the simulated deploy until it is rolling (the pipeline done, step 1 on).
     func rollOut(_ engine: Engine, _ clock: ManualClock, from: Double = 0) async -> Double {
         var t = from
