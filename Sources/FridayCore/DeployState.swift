@@ -250,6 +250,24 @@ public struct LatencyStats: Sendable, Equatable, Codable {
     public static let maxLag = 6
     public init() {}
 
+    enum CodingKeys: String, CodingKey { case seconds, requests, p50, p99, openSeconds, openP50, openP99, twoFigures }
+
+    /// Tolerant of a snapshot from another version of friday (a client attached to an engine
+    /// of another build, say): what it cannot read starts empty rather than failing the whole
+    /// snapshot; the figures fill again as samples come.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let p50 = try? c.decode(Series.self, forKey: .p50), let p99 = try? c.decode(Series.self, forKey: .p99),
+              p50.lagged.count == LatencyStats.maxLag, p99.lagged.count == LatencyStats.maxLag else { return }
+        self.p50 = p50; self.p99 = p99
+        seconds = (try? c.decode(Int.self, forKey: .seconds)) ?? 0
+        requests = (try? c.decode(Int.self, forKey: .requests)) ?? 0
+        openSeconds = (try? c.decode(Int.self, forKey: .openSeconds)) ?? 0
+        openP50 = (try? c.decode(Double.self, forKey: .openP50)) ?? 0
+        openP99 = (try? c.decode(Double.self, forKey: .openP99)) ?? 0
+        twoFigures = (try? c.decode(Bool.self, forKey: .twoFigures)) ?? false
+    }
+
     public var batches: Int { p50.n }
 
     public mutating func add(_ s: MetricsSample) {

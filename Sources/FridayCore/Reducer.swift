@@ -149,7 +149,7 @@ public enum Reducer {
             if !(state.candidatesOut ?? []).contains(version) { state.candidatesOut = (state.candidatesOut ?? []) + [version] }
             let others = state.liveCandidates.map(\.name).joined(separator: ", ")
             log(.alert, by, "\(version) is out of rotation (the router confirms)" + (others.isEmpty ? "" : "; \(others) go\(state.liveCandidates.count == 1 ? "es" : "") on")
-                + (resumed.map { "; step \($0 + 1) follows" } ?? ""))
+                + (resumed.map { state.paused == nil || state.paused?.by == "engine" ? "; step \($0 + 1) follows" : "; step \($0 + 1) follows when resumed" } ?? ""))
 
         case let .commandAccepted(action, by, reason):
             // An accepted command is a promise: the move it asks for is pending until done.

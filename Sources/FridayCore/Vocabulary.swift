@@ -57,7 +57,9 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
     /// baseline in every step before it takes more, and a candidate taken out always leaves
     /// one in rotation to take its share); the baseline takes traffic in every step but the
     /// last (the judge compares with it) and none in the last. Benchmark steps wait for a
-    /// promote. The deploy file and a `deploy.started` line read back are held to the same rules.
+    /// promote. Deploy files are held to these rules; a `deploy.started` line read back is not
+    /// (a log written before them must still open), and its plan is carried out safely anyway:
+    /// a freed share never goes to a version the step gives nothing.
     public func problem(step i: Int) -> String? {
         guard i >= 0, i < steps.count else { return nil }
         if isBenchmark, steps[i].pause != .untilPromoted { return "in benchmark mode every step waits for a promote" }

@@ -367,8 +367,10 @@ public struct DeploySummary: Sendable, Equatable {
         case .rolling: state = s.isReverting ? "reverting" : s.paused != nil ? "paused" : "rolling"
         case let .finished(o): state = o.rawValue
         }
-        // Several candidates: every one in `to`, a line each (a version name holds no control character).
-        self.init(deploy: s.deployID, service: s.service, host: host, from: s.from.name, to: s.candidates.map(\.name).joined(separator: "\n"), state: state,
+        // Several candidates: every one in `to`, a line each (each name neutralised first, so a
+        // name read from a hostile log line cannot hold the separator).
+        self.init(deploy: s.deployID, service: s.service, host: host, from: s.from.name,
+                  to: s.isMultiway ? s.candidates.map { TerminalText.neutralise($0.name) }.joined(separator: "\n") : s.to.name, state: state,
                   step: s.stepIndex.map { $0 + 1 }, steps: s.plan.steps.count,
                   split: s.observed.map { "\($0.version) \($0.percent)" }.joined(separator: " · "),
                   verdict: s.judgement?.verdict.rawValue, watching: s.watchers.map(\.who).joined(separator: ", "),

@@ -246,8 +246,16 @@ public struct UIModel: Sendable {
             case let .update(t): mode = .revertConfirm(reason: reason, typed: t, candidate: candidate); message = nil; return []
             case let .submit(t):
                 let words = candidate.map { ["revert", $0] } ?? confirmWords(.revert)
-                guard words.contains(t.trimmingCharacters()) else {
+                let typed = t.trimmingCharacters()
+                guard candidate == nil ? confirms(t, .revert) : words.contains(where: { $0 == typed || $0.lowercased() == typed.lowercased() }) else {
                     message = ("type \(words.joined(separator: " or ")), then Enter (Esc cancels)", true)
+                    return []
+                }
+                // The others went out while the dialog was open: taking this one out now would
+                // revert the deploy, which is not what was confirmed.
+                if let candidate, deploy.liveCandidates.count < 2 {
+                    mode = .normal
+                    message = ("not sent: \(candidate) is the last candidate in rotation now; taking it out reverts the deploy: :revert <reason>", true)
                     return []
                 }
                 mode = .normal

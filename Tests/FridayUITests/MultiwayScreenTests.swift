@@ -73,6 +73,17 @@ final class MultiwayScreenTests: XCTestCase {
         for _ in 0..<6 { _ = m.update(.key(.backspace)) }
         type("v2.4.0-b", into: &m)
         XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.revert, by: "ana", text: "p99 doubled", candidate: "v2.4.0-b"))])
+        // The other candidate goes out while the dialog is open: confirming would now revert the
+        // whole deploy, which is not what the dialog said; it is not sent. (Caps lock is fine.)
+        _ = m.update(.key(.char(":")))
+        type("takeout v2.4.0-b slow", into: &m)
+        _ = m.update(.key(.enter))
+        m.deploy.candidatesOut = ["v2.4.0"]
+        type("REVERT", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertEqual(m.message?.text, "not sent: v2.4.0-b is the last candidate in rotation now; taking it out reverts the deploy: :revert <reason>")
+        XCTAssertEqual(m.mode, .normal)
+        m.deploy.candidatesOut = nil
         // Refusals: no reason, a name that is not a candidate, the baseline.
         for (line, why) in [("takeout v2.4.0-b", "takeout <candidate> <reason>: candidates in rotation are v2.4.0, v2.4.0-b"),
                             ("takeout v9\u{1b}[2J slow", "can't take v9^[[2J out: v9^[[2J is not a candidate of this deploy (candidates: v2.4.0, v2.4.0-b)"),

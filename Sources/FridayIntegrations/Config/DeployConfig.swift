@@ -78,7 +78,7 @@ public struct DeployConfig: Sendable, Equatable {
         if !simulatedParts.isEmpty { out.append("SIMULATED with a real router: " + simulatedParts.joined(separator: ", ")) }
         let rest: [String?] = [
             "rollout: " + steps.joined(separator: " → ") + (plan.isMultiway ? " (\(([from.name, to.name] + (plan.moreCandidates ?? []).map(\.name)).joined(separator: "/")))" : ""),
-            plan.isBenchmark ? "mode: benchmark — every step waits for a promote; the judge reports which candidate is faster at p50 and p99 (95% intervals overall) and reverts only on errors" : nil,
+            plan.isBenchmark ? "mode: benchmark — every step waits for a promote; the judge reports which candidate is faster at p50 and p99, or at the one latency the metrics give (intervals 95% overall, valid however long it is watched) and takes a candidate out only on errors" : nil,
             "analysis: sequential test per tick + CUSUM, false reverts ≤ \(percentText(judge.alpha)) per deploy (\(percentText(judge.stepAlpha(plan))) a step\(plan.isMultiway ? " and candidate" : "")), β \(judge.beta), catches \(format1(judge.errorRatio))× errors (at least +\(percentText(judge.minErrorRateIncrease))); p99 ≤ \(format1(judge.latencyLimit))×; min \(judge.minRequests) canary requests; a step waits up to \(formatDuration(judge.maxExtension)) for evidence; on fail: \(judge.onFail.rawValue)",
             "router: \(router.label)",
             "metrics: " + metricsLabel,
