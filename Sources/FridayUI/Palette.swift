@@ -158,6 +158,10 @@ extension UIModel {
                 message = ("can't take \(TerminalText.neutralise(String(name.prefix(80)))) out: \(why)", true)
                 return []
             }
+            if deploy.liveCandidates.count < 2 {
+                message = ("\(name) is the last candidate in rotation: taking it out reverts the deploy: :revert <reason>", true)
+                return []
+            }
             mode = .revertConfirm(reason: String(reason.prefix(LineEdit.chatLimit)), typed: "", candidate: name)
             cursor = 0
             return []

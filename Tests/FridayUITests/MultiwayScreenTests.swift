@@ -83,6 +83,12 @@ final class MultiwayScreenTests: XCTestCase {
         XCTAssertEqual(m.update(.key(.enter)), [])
         XCTAssertEqual(m.message?.text, "not sent: v2.4.0-b is the last candidate in rotation now; taking it out reverts the deploy: :revert <reason>")
         XCTAssertEqual(m.mode, .normal)
+        // And with one candidate left, takeout does not open: that is :revert.
+        _ = m.update(.key(.char(":")))
+        type("takeout v2.4.0-b slow", into: &m)
+        XCTAssertEqual(m.update(.key(.enter)), [])
+        XCTAssertEqual(m.message?.text, "v2.4.0-b is the last candidate in rotation: taking it out reverts the deploy: :revert <reason>")
+        XCTAssertEqual(m.mode, .normal)
         m.deploy.candidatesOut = nil
         // Refusals: no reason, a name that is not a candidate, the baseline.
         for (line, why) in [("takeout v2.4.0-b", "takeout <candidate> <reason>: candidates in rotation are v2.4.0, v2.4.0-b"),
