@@ -171,7 +171,12 @@ public enum Reducer {
             }
             var text = "\(by) \(action.pastTense)"
             if action == .promote, let i = state.stepIndex, i + 1 < state.plan.steps.count {
-                text += " (\(state.plan.steps[i].weight)% → \(state.plan.steps[i + 1].weight)%)"
+                if state.isMultiway {
+                    // Several candidates: the split read back now, and the next step's as it will be set.
+                    text += " (\(weightsText(state.observed.filter { $0.percent > 0 })) → \(weightsText(RolloutLogic.weights(in: state, step: i + 1).filter { $0.percent > 0 })))"
+                } else {
+                    text += " (\(state.plan.steps[i].weight)% → \(state.plan.steps[i + 1].weight)%)"
+                }
             }
             if let r = reason, !r.isEmpty { text += ": \(r)" }
             log(.command, by, text)
