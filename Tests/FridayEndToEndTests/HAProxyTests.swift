@@ -172,24 +172,33 @@ final class HAProxyTests: XCTestCase {
         XCTAssertTrue(s.log.contains { $0.text.contains("is back") })
     }
 
+    /// The load generator in the background (300 req/s, bounded to 60 s); kill it at the end.
+    func startLoad() -> pid_t {
+        let (started, pidText) = sh(["-c", "python3 \(root)/examples/haproxy/load.py --url http://127.0.0.1:\(ports.front)/ --rate 300 --seconds 60 >/dev/null 2>&1 </dev/null & echo $!"])
+        XCTAssertEqual(started, 0)
+        return pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// Waits (at most 30 s) for the engine's first step and returns the step it is at.
+    func firstStep(_ e: Engine) async -> Int? {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, await e.state.stepIndex != 0 { usleep(100_000) }
+        return await e.state.stepIndex
+    }
+
     func testABadVersionIsRevertedByTheJudgeUnderRealLoad() async throws {
         let clock = ScaledClock(base: Timestamp(seconds: Date().timeIntervalSince1970), speed: 1)
         let e = engine(plan: RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(120)), RolloutStep(weight: 100, pause: .seconds(0))]), clock: clock)
         let driver = Task { await e.run() }
         defer { driver.cancel() }
-        // The load generator runs in the background, bounded to 60 s, killed at the end.
-        let (started, pidText) = sh(["-c", "python3 \(root)/examples/haproxy/load.py --url http://127.0.0.1:\(ports.front)/ --rate 300 --seconds 60 >/dev/null 2>&1 </dev/null & echo $!"])
-        XCTAssertEqual(started, 0)
-        let loadPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let loadPID = startLoad()
         defer { if loadPID > 0 { kill(loadPID, SIGTERM) } }
-        var deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, await e.state.stepIndex != 0 { usleep(100_000) }
-        let step = await e.state.stepIndex
+        let step = await firstStep(e)
         XCTAssertEqual(step, 0)
         usleep(3_000_000) // some healthy traffic first
         _ = sh([stack, "fail", "0.2", run])
         let failedAt = Date()
-        deadline = Date().addingTimeInterval(40)
+        let deadline = Date().addingTimeInterval(40)
         while Date() < deadline, await e.state.outcome != .reverted { usleep(100_000) }
         let s = await e.state
         XCTAssertEqual(s.outcome, .reverted, s.log.suffix(5).map(\.text).joined(separator: "\n"))
@@ -211,13 +220,9 @@ final class HAProxyTests: XCTestCase {
         let e = engine(plan: plan, clock: clock, servers: ["v2.3.0": "old", "v2.4.0": "new", "v2.4.0-b": "new-b"])
         let driver = Task { await e.run() }
         defer { driver.cancel() }
-        let (started, pidText) = sh(["-c", "python3 \(root)/examples/haproxy/load.py --url http://127.0.0.1:\(ports.front)/ --rate 300 --seconds 60 >/dev/null 2>&1 </dev/null & echo $!"])
-        XCTAssertEqual(started, 0)
-        let loadPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let loadPID = startLoad()
         defer { if loadPID > 0 { kill(loadPID, SIGTERM) } }
-        var deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, await e.state.stepIndex != 0 { usleep(100_000) }
-        let step = await e.state.stepIndex
+        let step = await firstStep(e)
         XCTAssertEqual(step, 0)
         let early = try await runtime.send("get weight app/new-b")
         XCTAssertTrue(early.hasPrefix("20 "), early)
@@ -225,7 +230,7 @@ final class HAProxyTests: XCTestCase {
         let (failed, _) = sh([stack, "fail", "0.2", run, "new-b"])
         XCTAssertEqual(failed, 0)
         let failedAt = Date()
-        deadline = Date().addingTimeInterval(40)
+        let deadline = Date().addingTimeInterval(40)
         while Date() < deadline {
             let s = await e.state
             if s.candidatesOut == ["v2.4.0-b"], s.pending == nil { break }
