@@ -165,7 +165,8 @@ public struct DeployState: Sendable, Equatable, Codable {
 
     public var failedStage: Stage? { stages.first(where: { $0.status == .failed || $0.status == .cancelled }) }
     public var runningStage: Stage? { stages.first(where: { $0.status == .running }) }
-    public var pipelineSucceeded: Bool { !stages.isEmpty && stages.allSatisfy { $0.status == .succeeded } }
+    /// Every stage succeeded; a deploy with no stages (`pipeline: none`) has nothing to wait for.
+    public var pipelineSucceeded: Bool { stages.allSatisfy { $0.status == .succeeded } }
 }
 
 extension DeployState {

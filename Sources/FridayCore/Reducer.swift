@@ -190,10 +190,12 @@ public enum Reducer {
             state.pauseDeadline = nil
             if by == "judge" || by == "engine" { log(.alert, by, "rollout held by the \(by): \(reason)") }
 
-        case .deployResumed:
+        case let .deployResumed(by):
             if let p = state.paused {
                 state.pauseDeadline = p.remaining.map { ts + $0 }
                 state.paused = nil
+                // A person's resume is in the log as their command; the engine's says why here.
+                if by == "engine", p.by == "engine" { log(.system, "engine", "the router confirmed the move it was holding for: the hold ends") }
             }
 
         case let .deployFinished(outcome, by, reason):

@@ -206,13 +206,20 @@ public enum RolloutLogic {
         return w
     }
 
+    /// The split once `candidate` is taken out alone: the current step's weights with it and
+    /// those already out at 0, their share to the others in proportion. What the engine sets,
+    /// and what the take-out's confirm shows.
+    public static func weights(in s: DeployState, without candidate: String) -> [VersionWeight] {
+        let planned = s.stepIndex.flatMap { $0 < s.plan.steps.count ? s.plan.steps[$0].weights : nil } ?? s.wanted
+        return redistribute(planned, out: Set(s.candidatesOut ?? []).union([candidate]))
+    }
+
     /// What taking `candidate` out alone will do, for its confirm dialog: the split after it
     /// (the same weights the engine will set), or the deploy's revert when it is the last.
     public static func takeOutConsequence(_ candidate: String, in s: DeployState) -> String {
         guard s.liveCandidates.count > 1 else { return consequence(.revert, in: s) }
         let now = s.observed.first { $0.version == candidate }?.percent ?? 0
-        let planned = s.stepIndex.flatMap { $0 < s.plan.steps.count ? s.plan.steps[$0].weights : nil } ?? s.wanted
-        let after = redistribute(planned, out: Set(s.candidatesOut ?? []).union([candidate]))
+        let after = weights(in: s, without: candidate)
         return "\(candidate) \(now)% → 0% at once; then \(weightsText(after.filter { $0.percent > 0 })); only a retry brings it back"
     }
 

@@ -528,10 +528,12 @@ public actor Engine {
                 record(.deployFinished(outcome: .reverted, by: by, reason: reason), at: t)
             case let .revertCandidate(v, by, reason):
                 guard !state.isFinished, state.isMultiway, state.isCandidate(v) else { continue }
-                let planned = state.stepIndex.flatMap { $0 < state.plan.steps.count ? state.plan.steps[$0].weights : nil } ?? state.wanted
-                let wanted = RolloutLogic.redistribute(planned, out: Set(state.candidatesOut ?? []).union([v]))
+                let wanted = RolloutLogic.weights(in: state, without: v)
                 guard await applyWeights(wanted, cause: .revertCandidate(version: v, by: by, reason: reason), at: t, purpose: "taking \(v) out") else { return }
                 record(.candidateReverted(version: v, by: by, reason: reason), at: t)
+                // Held only because the router had not confirmed this move (not drift, not a
+                // person): the move is done, so the hold ends with it, as a step's start ends it.
+                if let p = state.paused, p.by == "engine", state.drift == nil { record(.deployResumed(by: "engine"), at: t) }
             case .restore:
                 guard !state.isFinished, !state.wanted.isEmpty else { continue }
                 _ = await applyWeights(state.wanted, cause: .restore, at: t, purpose: "putting the logged weights back")

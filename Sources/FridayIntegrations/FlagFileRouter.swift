@@ -11,12 +11,13 @@ import FridayEngine
 /// never sees half a file; other flags in the file are kept. The split is read back from
 /// the file before it is confirmed.
 ///
-/// With several candidates the flag holds the whole split, candidates first, baseline last:
-/// `{"split":[{"version":"v2.4.0-a","percent":33},{"version":"v2.4.0-b","percent":33},{"version":"v2.3.0","percent":34}]}`;
-/// a user whose bucket is b goes to the first version whose running total exceeds b
-/// (`FlagBucket.version`). The candidates' share never falls from step to step, so nobody
-/// in a candidate goes back to the baseline as the rollout moves on (short of a revert);
-/// a user may move from one candidate to another when the split changes.
+/// With several candidates the flag holds the whole split as segments of the 100 buckets in
+/// order, a version possibly in more than one (`FlagBucket.layout`: each candidate a lane of
+/// its own): `{"split":[{"version":"v2.4.0-a","percent":33},{"version":"v2.3.0","percent":17},
+/// {"version":"v2.4.0-b","percent":33},{"version":"v2.3.0","percent":17}]}`; a user whose
+/// bucket is b goes to the segment whose running total first exceeds b (`FlagBucket.version`).
+/// A user stays with a candidate whose share does not fall, through steps and through
+/// another candidate's take-out. The split is read back summed per version.
 public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
     public let path: String
     public let flag: String
@@ -25,8 +26,6 @@ public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
     /// Candidates after `to`, for a deploy of several.
     public let more: [String]
     public var name: String { "flag \(flag) in \(path)" }
-    /// The order of the split in the file: candidates first, baseline last (see above).
-    var fileOrder: [String] { [to] + more + [from] }
     /// The order the engine keeps weights in (baseline, `to`, the others): what is read back.
     var versions: [String] { [from, to] + more }
 
@@ -40,11 +39,9 @@ public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
             guard let w = weights.first(where: { $0.version == to }) else { throw RouterError("no weight for \(to)") }
             flags[flag] = .object([("percent", .number(Double(w.percent))), ("version", .string(to))])
         } else {
-            let split = try fileOrder.map { v throws(RouterError) -> JSONValue in
-                guard let w = weights.first(where: { $0.version == v }) else { throw RouterError("no weight for \(v)") }
-                return .object([("version", .string(v)), ("percent", .number(Double(w.percent)))])
-            }
-            flags[flag] = .object([("split", .array(split))])
+            for v in versions where !weights.contains(where: { $0.version == v }) { throw RouterError("no weight for \(v)") }
+            let segments = FlagBucket.layout(weights, candidates: [to] + more, baseline: from)
+            flags[flag] = .object([("split", .array(segments.map { .object([("version", .string($0.version)), ("percent", .number(Double($0.percent)))]) }))])
         }
         let doc = JSONValue.object([("flags", .object(flags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))])
         let tmp = path + ".tmp-\(getpid())"
@@ -61,12 +58,17 @@ public final class FlagFileRouter: TrafficRouter, @unchecked Sendable {
         guard let flags = try readFlags(), let f = flags[flag] else { return nil }
         if !more.isEmpty {
             guard let items = f["split"]?.arrayValue else { throw RouterError("\(path): flag \(flag) has no \"split\" list (a deploy of \(versions.count) versions)") }
-            var out: [VersionWeight] = []
-            for v in versions {
-                guard let item = items.first(where: { $0["version"]?.stringValue == v }) else { throw RouterError("\(path): flag \(flag) has no weight for \(v)") }
+            // Segments in bucket order, summed per version; a version of no deploy is an error.
+            var byVersion: [String: Int] = [:]
+            for item in items {
+                guard let v = item["version"]?.stringValue, versions.contains(v) else {
+                    throw RouterError("\(path): flag \(flag): \"\(TerminalText.neutralise(String((item["version"]?.stringValue ?? "?").prefix(80))))\" is not a version of this deploy (\(versions.joined(separator: ", ")))")
+                }
                 guard let p = item["percent"]?.intValue, (0...100).contains(p) else { throw RouterError("\(path): flag \(flag): \(v) has no whole \"percent\" 0–100") }
-                out.append(VersionWeight(version: v, percent: p))
+                byVersion[v, default: 0] += p
             }
+            for v in versions where byVersion[v] == nil { throw RouterError("\(path): flag \(flag) has no weight for \(v)") }
+            let out = versions.map { VersionWeight(version: $0, percent: byVersion[$0] ?? 0) }
             let sum = out.reduce(0) { $0 + $1.percent }
             guard sum == 100 else { throw RouterError("\(path): flag \(flag): the split adds up to \(sum), not 100") }
             return out

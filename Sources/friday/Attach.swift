@@ -147,7 +147,8 @@ final class RemoteLink: DashboardLink {
             // One command at a time, in key order; the engine's refusal goes to the footer.
             Task {
                 for await c in stream {
-                    switch await client.command(c.action, text: c.text) {
+                    // The whole command: a take-out names its candidate (dropped, it was a revert of the deploy).
+                    switch await client.command(c.action, text: c.text, candidate: c.candidate) {
                     case .accepted, .ingested: break
                     case let .refused(why): mailbox.post(.notice("can't \(c.action.rawValue): \(why)", isError: true))
                     case let .lost(why): mailbox.post(.notice("not sent: \(why)", isError: true))

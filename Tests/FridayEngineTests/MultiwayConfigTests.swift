@@ -31,6 +31,35 @@ final class MultiwayConfigTests: XCTestCase {
     weights = { "v2-a" = 50, "v2-b" = 50 }
     """
 
+    func testAPlanWhereTheJudgeCannotSeeACandidateIsRefused() {
+        // The baseline at 0 before the last step: no errors to compare a candidate with.
+        XCTAssertEqual(error(file(steps: """
+        [[rollout.step]]
+        weights = { "v1" = 80, "v2-a" = 10, "v2-b" = 10 }
+        pause = "1m"
+
+        [[rollout.step]]
+        weights = { "v2-a" = 40, "v2-b" = 60 }
+        pause = "5m"
+
+        [[rollout.step]]
+        weights = { "v2-a" = 50, "v2-b" = 50 }
+        """)), "f.toml:11: rollout.step[2].weights: v1 gets 0% before the last step: the judge compares every candidate with the baseline, so it keeps a share until the last step")
+        // A candidate at 0 in a step: never judged there, and it would take a share it was never judged at.
+        XCTAssertEqual(error(file(steps: """
+        [[rollout.step]]
+        weights = { "v1" = 90, "v2-a" = 10 }
+        pause = "1m"
+
+        [[rollout.step]]
+        weights = { "v1" = 50, "v2-a" = 25, "v2-b" = 25 }
+        pause = "5m"
+
+        [[rollout.step]]
+        weights = { "v2-a" = 100 }
+        """)), "f.toml:7: rollout.step[1].weights: v2-b gets 0%: every candidate takes traffic in every step, so the judge sees each one before it takes more (to end with fewer, take one out with friday revert --candidate)")
+    }
+
     func testThreeVersionsParseIntoOnePlan() throws {
         let c = try DeployConfigParser.parse(file(steps: twoSteps), file: "f.toml")
         XCTAssertEqual(c.to.name, "v2-a")
