@@ -98,47 +98,146 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         return Double(canaryErrors) * Foundation.log(q1 / q0) + Double(baseErrors) * Foundation.log((1 - q1) / (1 - q0))
     }
 
-    /// One count test (errors, or slow requests): the step's SPRT and Page's CUSUM, and the counts.
+    /// One count test (errors, or slow requests): the step's SPRT and Page's CUSUM, the bound
+    /// test on the canary's own count, and the counts.
     public struct CountTest: Sendable, Equatable {
+        /// How a count test passed.
+        public enum PassRoute: String, Sendable, Equatable {
+            /// The ratio test: the counts split between the versions as a healthy canary's would.
+            case ratio
+            /// The bound test: the canary's own rate shown below the regression to catch.
+            case bound
+        }
         public var llr = 0.0
         public var cusum = 0.0
         public var passed = false
+        public var passedBy: PassRoute?
+        /// The bound test's log e-value (see `CanaryJudge.boundHypotheses`), and the rate it
+        /// showed the canary below when it passed.
+        public var logE = 0.0
+        public var shownBelow: Double?
         public var canary = (n: 0, k: 0)
         public var base = (n: 0, k: 0)
-        /// Counts since the CUSUM last stood at 0: the stretch its alarm is about.
+        /// Counts since the CUSUM last stood at 0: the stretch its alarm is about, its blocks
+        /// and the time of its first block.
         public var runCanary = (n: 0, k: 0)
         public var runBase = (n: 0, k: 0)
+        public var runBlocks = 0
+        public var runStart: Timestamp?
+        /// The old version's lower bound, kept while its errors stay `k` and its requests
+        /// at most `upTo` (computed at `upTo`: for a fixed count the bound only falls as
+        /// requests grow, so it stays a bound; recomputed each 1% of requests).
+        var lowerBound: (k: Int, upTo: Int, low: Double)?
         public init() {}
         public static func == (a: CountTest, b: CountTest) -> Bool {
             a.llr == b.llr && a.cusum == b.cusum && a.passed == b.passed && a.canary == b.canary && a.base == b.base
-                && a.runCanary == b.runCanary && a.runBase == b.runBase
+                && a.runCanary == b.runCanary && a.runBase == b.runBase && a.passedBy == b.passedBy && a.logE == b.logE
+                && a.shownBelow == b.shownBelow && a.runBlocks == b.runBlocks && a.runStart == b.runStart
         }
 
-        public mutating func add(canary cn: Int, _ ck: Int, base bn: Int, _ bk: Int, judge: CanaryJudge, passBound: Double, minRequests: Int) {
+        public mutating func add(canary cn: Int, _ ck: Int, base bn: Int, _ bk: Int, judge: CanaryJudge, passBound: Double, minRequests: Int,
+                                 at: Timestamp? = nil) {
             let total = cn + bn
             let d = total > 0 ? judge.statistic(canaryErrors: ck, baseErrors: bk, share: Double(cn) / Double(total)) : 0
             canary.n += cn; canary.k += ck; base.n += bn; base.k += bk
             cusum = max(0, cusum + d)
-            if cusum == 0 { runCanary = (0, 0); runBase = (0, 0) } else {
-                runCanary.n += cn; runCanary.k += ck; runBase.n += bn; runBase.k += bk
+            if cusum == 0 {
+                runCanary = (0, 0); runBase = (0, 0); runBlocks = 0; runStart = nil
+            } else {
+                if runBlocks == 0 { runStart = at }
+                runCanary.n += cn; runCanary.k += ck; runBase.n += bn; runBase.k += bk; runBlocks += 1
             }
             if !passed {
                 llr += d
-                if llr <= passBound, canary.n >= minRequests { passed = true }
+                // The bound test: this block's canary requests against hypotheses set from the
+                // old version's counts alone (independent of the canary's), so the product of
+                // the blocks' likelihood ratios is a test supermartingale under "the canary is a
+                // regression" and may be watched every second (Ville's inequality).
+                if cn > 0, judge.minErrorRateIncrease > 0 {
+                    if lowerBound == nil || lowerBound!.k != base.k || base.n > lowerBound!.upTo {
+                        let upTo = base.n + base.n / 100 + 1
+                        lowerBound = (base.k, upTo, CanaryJudge.anytimeLowerBound(errors: base.k, requests: upTo, level: 0.2 * judge.beta))
+                    }
+                    let h = judge.boundHypotheses(low: lowerBound!.low, baseErrors: base.k, baseRequests: base.n)
+                    logE += Double(ck) * Foundation.log(h.healthy / h.regressed)
+                        + Double(cn - ck) * (Foundation.log1p(-h.healthy) - Foundation.log1p(-h.regressed))
+                    if logE >= judge.boundPassLevel, canary.n >= minRequests { passed = true; passedBy = .bound; shownBelow = h.regressed }
+                }
+                if !passed, llr <= passBound, canary.n >= minRequests { passed = true; passedBy = .ratio }
             }
         }
 
         public var canaryRate: Double { canary.n > 0 ? Double(canary.k) / Double(canary.n) : 0 }
         public var baseRate: Double { base.n > 0 ? Double(base.k) / Double(base.n) : 0 }
+        static func rate(_ x: (n: Int, k: Int)) -> Double { x.n > 0 ? Double(x.k) / Double(x.n) : 0 }
 
         /// Either test crossed, and the canary's rate is up by at least the minimum: over the
         /// step for the step test, over the CUSUM's current stretch for the CUSUM (a late
         /// regression is not diluted by the healthy minutes before it).
         public func fails(_ judge: CanaryJudge, failBound: Double, cusumBound: Double? = nil) -> Bool {
-            func rate(_ x: (n: Int, k: Int)) -> Double { x.n > 0 ? Double(x.k) / Double(x.n) : 0 }
-            if !passed, llr >= failBound, canaryRate - baseRate >= judge.minErrorRateIncrease { return true }
-            return cusum >= (cusumBound ?? judge.cusumThreshold) && rate(runCanary) - rate(runBase) >= judge.minErrorRateIncrease
+            failedBy(judge, failBound: failBound, cusumBound: cusumBound) != nil
         }
+
+        /// Which test raised the alarm: the CUSUM (its stretch) before the step test (the step).
+        public func failedBy(_ judge: CanaryJudge, failBound: Double, cusumBound: Double? = nil) -> FailRoute? {
+            if cusum >= (cusumBound ?? judge.cusumThreshold), Self.rate(runCanary) - Self.rate(runBase) >= judge.minErrorRateIncrease { return .cusum }
+            if !passed, llr >= failBound, canaryRate - baseRate >= judge.minErrorRateIncrease { return .step }
+            return nil
+        }
+
+        /// The counts an alarm is about: the CUSUM's stretch, or the step.
+        public func counts(_ route: FailRoute) -> (canary: (n: Int, k: Int), base: (n: Int, k: Int)) {
+            route == .cusum ? (runCanary, runBase) : (canary, base)
+        }
+    }
+
+    /// Which test failed a count.
+    public enum FailRoute: Sendable, Equatable { case step, cusum }
+
+    /// The bound test's level: it passes when its e-value reaches 1/(0.8β) (the other 0.2β is
+    /// the old version's lower bound's), so a canary that is a regression passes it with
+    /// probability at most β however long it is watched.
+    public var boundPassLevel: Double { Foundation.log(1 / (0.8 * beta)) }
+
+    /// The bound test's two hypotheses for the canary's rate, from the old version's counts:
+    /// `regressed` is the least rate the judge is set to revert for, `L + max((k−1)·L, δ)`
+    /// with L a lower bound on the old version's rate valid at every moment at once (level
+    /// 0.2β) and k `errorRatio` (a rate within it is one the judge never fails: a fail needs
+    /// both k× and +δ); `healthy` is the old version's own rate (at least δ/10, so one stray
+    /// error costs ln 10 at most, and at most halfway to `regressed`). Nil when δ is 0.
+    public func boundHypotheses(baseErrors k: Int, baseRequests n: Int) -> (healthy: Double, regressed: Double)? {
+        guard minErrorRateIncrease > 0 else { return nil }
+        return boundHypotheses(low: CanaryJudge.anytimeLowerBound(errors: k, requests: n, level: 0.2 * beta), baseErrors: k, baseRequests: n)
+    }
+
+    /// The same from a lower bound already computed.
+    func boundHypotheses(low: Double, baseErrors k: Int, baseRequests n: Int) -> (healthy: Double, regressed: Double) {
+        let delta = minErrorRateIncrease
+        let regressed = min(0.999_999, low + max((errorRatio - 1) * low, delta))
+        let seen = n > 0 ? Double(k) / Double(n) : 0
+        let healthy = min(max(seen, delta / 10), low + (regressed - low) / 2)
+        return (healthy, regressed)
+    }
+
+    /// A lower bound for a binomial rate from `errors` in `requests` that holds at every n at
+    /// once with probability 1 − `level`: Robbins' beta-binomial mixture with a uniform prior,
+    /// the smallest p with k·ln p + (n−k)·ln(1−p) ≥ ln B(k+1, n−k+1) + ln(level). Solved by
+    /// Newton's method from below in ln p (the function is concave there, so every iterate
+    /// stays below the root: a bound cut short is still a bound).
+    public static func anytimeLowerBound(errors k: Int, requests n: Int, level: Double) -> Double {
+        guard k > 0, n > 0, k <= n, level > 0, level < 1 else { return 0 }
+        let kd = Double(k), rest = Double(n - k)
+        let target = lgamma(kd + 1) + lgamma(rest + 1) - lgamma(Double(n) + 2) + Foundation.log(level)
+        var u = target / kd - 1
+        for _ in 0..<40 {
+            let p = Foundation.exp(u)
+            let g = kd * u + rest * Foundation.log1p(-p) - target
+            if g > -1e-9 { break }
+            let slope = kd - rest * p / (1 - p)
+            guard slope > 0 else { break }
+            u -= g / slope
+        }
+        return max(0, min(Double(k) / Double(n), Foundation.exp(u)))
     }
 
     /// The step's tests and totals, folded block by block. The engine, the screen and
@@ -163,9 +262,11 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             canary.requests += blk.canaryRequests; canary.errors += blk.canaryErrors
             base.requests += blk.baseRequests; base.errors += blk.baseErrors
             blocks += 1
-            errors.add(canary: blk.canaryRequests, blk.canaryErrors, base: blk.baseRequests, blk.baseErrors, judge: judge, passBound: passBound, minRequests: judge.minRequests)
+            errors.add(canary: blk.canaryRequests, blk.canaryErrors, base: blk.baseRequests, blk.baseErrors, judge: judge, passBound: passBound,
+                       minRequests: judge.minRequests, at: blk.at)
             if hasSlow, let cs = blk.canarySlow, let bs = blk.baseSlow {
-                slow.add(canary: blk.canaryRequests, cs, base: blk.baseRequests, bs, judge: judge, passBound: passBound, minRequests: judge.minRequests)
+                slow.add(canary: blk.canaryRequests, cs, base: blk.baseRequests, bs, judge: judge, passBound: passBound, minRequests: judge.minRequests,
+                         at: blk.at)
             }
         }
 
@@ -201,10 +302,7 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         let cusumB = cusumBound(plan)
         var acc = Accumulator(hasSlow: hasSlow)
         for blk in blocks { acc.add(blk, judge: self, passBound: passB) }
-        let (llr, cusum, passed, c, b) = (acc.llr, acc.cusum, acc.passed, acc.canary, acc.base)
-        _ = passed
-        let cr = c.requests > 0 ? Double(c.errors) / Double(c.requests) : 0
-        let br = b.requests > 0 ? Double(b.errors) / Double(b.requests) : 0
+        let (llr, cusum, c, b) = (acc.llr, acc.cusum, acc.canary, acc.base)
         let share = c.requests + b.requests > 0 ? Double(c.requests) / Double(c.requests + b.requests) : 0
         var figures = [
             Figure(name: "statistic", value: llr, limit: failB),
@@ -216,12 +314,14 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             Figure(name: "old requests", value: Double(b.requests)),
             Figure(name: "old errors", value: Double(b.errors)),
             Figure(name: "seconds", value: elapsed),
+            Figure(name: "bound e-value", value: acc.errors.logE, limit: boundPassLevel),
         ]
         if hasSlow {
             figures.append(Figure(name: "slow statistic", value: acc.slow.llr, limit: failB))
             figures.append(Figure(name: "slow cusum", value: acc.slow.cusum, limit: cusumB))
             figures.append(Figure(name: "canary slow", value: Double(acc.slow.canary.k)))
             figures.append(Figure(name: "old slow", value: Double(acc.slow.base.k)))
+            figures.append(Figure(name: "slow bound e-value", value: acc.slow.logE, limit: boundPassLevel))
         }
         var ratio: Double?
         if let cp = p99.canary, let bp = p99.base, bp > 0 {
@@ -235,60 +335,118 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             r.cusum = cusum; r.failBound = failB; r.passBound = passB; r.passed = acc.passed
             return r
         }
-        let evidence = "\(canaryName): \(c.errors.grouped) errors in \(c.requests.grouped) requests (\(percentText(cr))); "
-            + "\(baseName): \(b.errors.grouped) in \(b.requests.grouped) (\(percentText(br)))"
-        let times = br > 0 ? "\(format1(cr / br))×" : (cr > 0 ? "errors where \(baseName) has none" : "no errors")
+        let now = blocks.last?.at
         let when = "after \(formatDuration(elapsed)) at \(stepWeight)%"
-        if acc.failsOnErrors(self, failBound: failB, cusumBound: cusumB) {
-            return result(.fail, "\(evidence); \(times) — \(onFail == .revert ? "reverted" : "held") \(when)")
+        let action = onFail == .revert ? "reverted" : "held"
+        /// "canary 20 in 1,000 requests (2.0%), old 90 in 9,000 (1.0%)"
+        func counts(_ cn: (n: Int, k: Int), _ bn: (n: Int, k: Int)) -> String {
+            "\(canaryName) \(cn.k.grouped) in \(cn.n.grouped) requests (\(percentText(CountTest.rate(cn)))), "
+                + "\(baseName) \(bn.k.grouped) in \(bn.n.grouped) (\(percentText(CountTest.rate(bn))))"
         }
-        if acc.failsOnLatency(self, failBound: failB, cusumBound: cusumB) {
-            let sl = acc.slow
-            let slowTimes = sl.baseRate > 0 ? "\(format1(sl.canaryRate / sl.baseRate))×" : "slow requests where \(baseName) has none"
-            return result(.fail, "\(canaryName): \(sl.canary.k.grouped) slow requests in \(sl.canary.n.grouped) (\(percentText(sl.canaryRate))); "
-                          + "\(baseName): \(sl.base.k.grouped) in \(sl.base.n.grouped) (\(percentText(sl.baseRate))); \(slowTimes) — \(onFail == .revert ? "reverted" : "held") \(when)")
+        /// A failed count test, in words: the counts of the stretch that raised the alarm,
+        /// how many times the old rate, and how long after the rise it was caught.
+        func failed(_ label: String, _ t: CountTest, _ route: FailRoute) -> String {
+            let (cn, bn) = t.counts(route)
+            let cr = CountTest.rate(cn), br = CountTest.rate(bn)
+            let times = br > 0 ? "\(format1(cr / br))×" : "\(label) where \(baseName) has none"
+            if route == .cusum {
+                let rise = t.runStart.flatMap { start in now.map { max(1, $0 - start + 1) } } ?? Double(max(1, t.runBlocks))
+                return "\(label): \(counts(cn, bn)) over the \(formatDuration(rise)) since they began to rise: \(times) — "
+                    + "\(action) \(formatDuration(rise)) after the rise began (\(formatDuration(elapsed)) into the \(stepWeight)% step)"
+            }
+            return "\(label): \(counts(cn, bn)) over the step: \(times) — \(action) \(when)"
+        }
+        if let route = acc.errors.failedBy(self, failBound: failB, cusumBound: cusumB) {
+            return result(.fail, failed("errors", acc.errors, route))
+        }
+        if acc.hasSlow, let route = acc.slow.failedBy(self, failBound: failB, cusumBound: cusumB) {
+            return result(.fail, failed("slow requests", acc.slow, route))
         }
         if !hasSlow, let ratio, c.requests >= minRequests, ratio > latencyLimit, !latencyIsMean || judgeMeanLatency {
             let ms = p99.canary.map { "\(SafeNumber.int($0.rounded())) ms" } ?? "?"
             let bms = p99.base.map { "\(SafeNumber.int($0.rounded())) ms" } ?? "?"
-            return result(.fail, "\(canaryName) p99 \(ms) vs \(baseName) \(bms): \(format2(ratio))×, over the \(format1(latencyLimit))× limit — \(onFail == .revert ? "reverted" : "held") \(when)")
+            return result(.fail, "latency: \(canaryName) p99 \(ms) vs \(baseName) \(bms): \(format2(ratio))×, over the \(format1(latencyLimit))× limit — \(action) \(when)")
         }
-        if passed {
-            return result(.pass, "no \(format1(errorRatio))× error regression: \(evidence) (passed \(when); still watching)")
+        /// What a passed count test rested on.
+        func passedText(_ label: String, _ t: CountTest) -> String {
+            if t.passedBy == .bound, let below = t.shownBelow {
+                return "\(label): \(canaryName) \(t.canary.k.grouped) in \(t.canary.n.grouped) requests, below \(percentText(below)) "
+                    + "(\(baseName) \(percentText(t.baseRate)); a regression is \(format1(errorRatio))× and +\(percentText(minErrorRateIncrease)))"
+            }
+            return "\(label): \(canaryName) \(percentText(t.canaryRate)), \(baseName) \(percentText(t.baseRate)) "
+                + "(\(t.canary.k.grouped) in \(t.canary.n.grouped) requests), no \(format1(errorRatio))× regression"
         }
-        let need = estimate(blocks: blocks, llr: llr, passBound: passB, canaryRequests: c.requests)
+        let p99Text = hasSlow ? "" : ratio.map { "; p99 \(format2($0))× \(baseName)'s (limit \(format1(latencyLimit))×)" } ?? ""
+        if acc.passed {
+            let parts = [passedText("errors", acc.errors)] + (hasSlow ? [passedText("slow requests", acc.slow)] : [])
+            return result(.pass, "passed \(when) on errors\(hasSlow ? " and latency" : ""): \(parts.joined(separator: "; ")), "
+                          + "with \(percentText(1 - beta)) confidence\(p99Text) (still watching)")
+        }
+        // Still waiting: name the tests that wait, with what each has so far, and those passed.
+        /// "v2.4.0 7 in 1,453 requests, 0.48%; v2.3.0 564 in 148,521, 0.38%"
+        func sofar(_ t: CountTest) -> String {
+            "\(canaryName) \(t.canary.k.grouped) in \(t.canary.n.grouped) requests, \(percentText(t.canaryRate)); "
+                + "\(baseName) \(t.base.k.grouped) in \(t.base.n.grouped), \(percentText(t.baseRate))"
+        }
+        var waiting: [String] = [], passedNames: [String] = []
+        if acc.errors.passed { passedNames.append("errors") } else { waiting.append("errors (\(sofar(acc.errors)))") }
+        if hasSlow {
+            if acc.slow.passed { passedNames.append("latency") } else { waiting.append("latency (slow requests: \(sofar(acc.slow)))") }
+        }
+        let need = needs(acc, blocks: blocks.count, passBound: passB)
+        let body = "waiting on " + waiting.joined(separator: " and ") + (passedNames.isEmpty ? "" : "; \(passedNames.joined(separator: " and ")) passed")
+            + "; \(need)"
         if let extendedFor {
             let left = max(0, maxExtension - extendedFor)
-            let text = "no verdict yet \(when): \(evidence); \(need)"
+            let text = "no verdict yet \(when), \(body)"
             return result(.inconclusive, left > 0 ? "\(text) (the step waits up to \(formatDuration(left)) more)" : text)
         }
-        return result(.inconclusive, "sampling: \(evidence); \(need)")
+        return result(.inconclusive, "sampling, \(body)")
     }
 
-    /// How much more traffic the step test needs to pass, at the rate seen so far.
-    public func estimate(blocks: [JudgeBlock], llr: Double, passBound: Double, canaryRequests: Int) -> String {
-        var parts: [String] = []
-        var stalled: String?
-        if canaryRequests < minRequests { parts.append("\((minRequests - canaryRequests).grouped) more canary requests") }
-        let n = blocks.count
-        if n >= 5 {
-            let perBlock = llr / Double(n)
-            let perSecondRequests = Double(blocks.reduce(0) { $0 + $1.canaryRequests }) / Double(n)
-            if perBlock < 0, llr > passBound {
-                let secs = (llr - passBound) / -perBlock
-                parts.append("about \(formatDuration(secs)) more at this traffic (~\(SafeNumber.int((secs * perSecondRequests).rounded()).grouped) canary requests)")
-            } else if llr > passBound {
-                stalled = "the evidence is not moving toward a pass at this traffic"
+    /// Seconds until a count test that has not passed is expected to, at the traffic and
+    /// rates seen so far: the sooner of its two routes (the ratio test's drift per block, the
+    /// bound test's expected gain per canary request at the canary's own rate); nil when
+    /// neither is moving toward a pass.
+    public func secondsToPass(_ t: CountTest, blocks n: Int, passBound: Double) -> Double? {
+        guard n >= 5, !t.passed else { return nil }
+        var best: Double?
+        let perBlock = t.llr / Double(n)
+        if perBlock < 0, t.llr > passBound { best = (t.llr - passBound) / -perBlock }
+        let perSecond = Double(t.canary.n) / Double(n)
+        if perSecond > 0, let h = boundHypotheses(baseErrors: t.base.k, baseRequests: t.base.n) {
+            let p = t.canaryRate
+            let gain = p * Foundation.log(h.healthy / h.regressed) + (1 - p) * (Foundation.log1p(-h.healthy) - Foundation.log1p(-h.regressed))
+            if gain > 0 {
+                let secs = max(0, boundPassLevel - t.logE) / gain / perSecond
+                best = min(best ?? secs, secs)
             }
         }
-        // (A sentence of its own: "needs the evidence is not moving …" read as nonsense.)
-        let needs = parts.isEmpty ? nil : "needs " + parts.joined(separator: " and ")
-        switch (needs, stalled) {
-        case let (n?, s?): return n + "; " + s
-        case let (n?, nil): return n
-        case let (nil, s?): return s
-        case (nil, nil): return "the test needs more traffic"
+        // A pass also needs the minimum canary requests.
+        if perSecond > 0, t.canary.n < minRequests, let b = best { best = max(b, Double(minRequests - t.canary.n) / perSecond) }
+        return best
+    }
+
+    /// What the step still needs, in words, naming the tests that wait.
+    func needs(_ acc: Accumulator, blocks n: Int, passBound: Double) -> String {
+        var tests: [(String, CountTest)] = []
+        if !acc.errors.passed { tests.append(("errors", acc.errors)) }
+        if acc.hasSlow, !acc.slow.passed { tests.append(("latency", acc.slow)) }
+        var parts: [String] = []
+        if acc.canary.requests < minRequests { parts.append("needs \((minRequests - acc.canary.requests).grouped) more canary requests") }
+        guard n >= 5 else { return parts.isEmpty ? "the test needs more traffic" : parts.joined(separator: "; ") }
+        let perSecond = Double(acc.canary.requests) / Double(n)
+        var stalled: [String] = []
+        var longest: Double?
+        for (name, t) in tests {
+            if let secs = secondsToPass(t, blocks: n, passBound: passBound) { longest = max(longest ?? 0, secs) } else { stalled.append(name) }
         }
+        if let longest, stalled.isEmpty {
+            parts.append("a pass is about \(formatDuration(longest)) away at this traffic (~\(SafeNumber.int((longest * perSecond).rounded()).grouped) more canary requests)")
+        } else if !stalled.isEmpty {
+            parts.append("the \(stalled.joined(separator: " and ")) test\(stalled.count == 1 ? " is" : "s are") not moving toward a pass at this traffic")
+        }
+        return parts.isEmpty ? "the test needs more traffic" : parts.joined(separator: "; ")
     }
 
     /// Judges pooled counts as one block (for tests and simple comparisons).
@@ -375,7 +533,7 @@ public struct StepTotals: Sendable, Equatable, Codable {
 
 extension Int {
     /// `47,003`
-    var grouped: String {
+    public var grouped: String {
         let digits = String(Swift.abs(self))
         var out = ""
         for (i, ch) in digits.enumerated() {
@@ -434,8 +592,9 @@ extension CanaryJudge {
 ///
 /// Each version's latency is averaged over batches of 30 seconds, with a standard error that
 /// allows for sources that smooth over time (`LatencyStats`); two versions are compared by
-/// the ratio of their means, with the delta method's standard error on the log ratio. The report is read every second for as long as the step runs,
-/// so a fixed-horizon interval (mean ± z·se) would be wrong far more often than it says:
+/// the ratio of their means, with the delta method's standard error on the log ratio. The
+/// report is read every second for as long as the step runs, so a fixed-horizon interval
+/// (mean ± z·se) would be wrong far more often than it says:
 /// the intervals are a normal-mixture confidence sequence instead (Robbins; Howard et al.
 /// 2021), |estimate − truth| < se·√((n+ρ)/n · ln((n+ρ)/(ρα²))) at every n batches at once
 /// with probability 1 − α. α is 5% shared by every claim the report can make (each pair of

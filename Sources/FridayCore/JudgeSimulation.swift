@@ -2,9 +2,11 @@ import Foundation
 
 /// Counts of outcomes over many seeded deploys.
 public struct JudgeTally: Sendable {
-    public var reverted = 0, held = 0, silentPasses = 0, early = 0
+    public var reverted = 0, held = 0, silentPasses = 0, early = 0, promoted = 0
     public var onset = 0
     public var times: [Double] = []
+    /// Seconds from the deploy's start to its promotion, for those promoted.
+    public var promotedTimes: [Double] = []
     public init() {}
     public mutating func add(_ o: JudgeOutcome) {
         switch o {
@@ -13,14 +15,17 @@ public struct JudgeTally: Sendable {
             // A revert before a late regression began is a false one.
             if t < 0 { early += 1 } else { times.append(t) }
         case .held: held += 1
-        case let .promoted(silent): if silent { silentPasses += 1 }
+        case let .promoted(silent, at):
+            promoted += 1
+            promotedTimes.append(at)
+            if silent { silentPasses += 1 }
         }
     }
 }
 
 /// How one seeded deploy ended.
-public enum JudgeOutcome: Sendable { case reverted(Double), held, promoted(silentlyBad: Bool)
-    public static func promoted(_ silent: Bool) -> JudgeOutcome { .promoted(silentlyBad: silent) }
+public enum JudgeOutcome: Sendable { case reverted(Double), held, promoted(silentlyBad: Bool, at: Double)
+    public static func promoted(_ silent: Bool, _ at: Int) -> JudgeOutcome { .promoted(silentlyBad: silent, at: Double(at)) }
 }
 
 /// A seeded traffic model and a plan. `ratio(t)` is the canary's error multiple at second t
@@ -40,6 +45,9 @@ public struct JudgeScenario: Sendable {
     public var canarySlow: @Sendable (Int) -> Double = { _ in 0.01 }
     /// Times to revert are counted from this second (a regression that starts late).
     public var onset = 0
+    /// The canary's error rate at second t, where it is not `ratio` × `base` (a regression
+    /// of rare errors: the old rate plus a fixed amount).
+    public var canaryRate: (@Sendable (Int) -> Double)?
 
     public static let standard: [(weight: Int, seconds: Int, untilPromoted: Bool)] = [(1, 60, false), (5, 60, false), (25, 120, true), (50, 60, false)]
     public static let tenPercent: [(weight: Int, seconds: Int, untilPromoted: Bool)] = [(10, 600, false)]
@@ -64,6 +72,19 @@ public struct JudgeScenario: Sendable {
             JudgeScenario(name: "p99 2x at 1% share, 1000 req/s", steps: [(1, 600, false)], canarySlow: { _ in 0.17 }),
             JudgeScenario(name: "healthy, errors only (no latency distribution), standard plan", steps: standard, slowBase: nil),
         ]
+        // Rare and no errors, and little traffic (issue 23): healthy through the standard plan, and
+        // the regression the judge is set to catch (2×, and at least +0.2 percentage points).
+        for base in [0.0, 0.0002, 0.004] {
+            for rps in [20.0, 200, 1000, 5000] {
+                let label = base == 0 ? "0 errors" : "\(percentText(base)) errors"
+                rows.append(JudgeScenario(name: "healthy, \(label), \(Int(rps)) req/s, standard plan", steps: standard, rps: rps, base: { _ in base }))
+                let bad = max(2 * base, base + 0.002)
+                rows.append(JudgeScenario(name: "regressed to \(percentText(bad)), \(label), \(Int(rps)) req/s, standard plan", steps: standard, rps: rps,
+                                          base: { _ in base }, canaryRate: { _ in bad }))
+            }
+        }
+        rows.append(JudgeScenario(name: "0.02% base errors, canary 1%, standard plan, 1000 req/s", steps: standard, base: { _ in 0.0002 }, canaryRate: { _ in 0.01 }))
+        rows.append(JudgeScenario(name: "0 base errors, canary 1%, standard plan, 1000 req/s", steps: standard, base: { _ in 0 }, canaryRate: { _ in 0.01 }))
         for rps in [1.0, 10, 100] {
             for w in [1, 10] {
                 rows.append(JudgeScenario(name: "healthy, \(Int(rps)) req/s at \(w)%", steps: [(w, 600, false)], rps: rps))
@@ -73,11 +94,31 @@ public struct JudgeScenario: Sendable {
         return rows
     }
 
+    /// The plan as the engine runs it.
+    public var plan: RolloutPlan {
+        RolloutPlan(steps: steps.map { RolloutStep(weight: $0.weight, pause: $0.untilPromoted ? .untilPromoted : .seconds(Double($0.seconds))) }
+                    + [RolloutStep(weight: 100, pause: .seconds(0))])
+    }
+
+    /// What `friday check` forecasts for a healthy deploy through this plan at this traffic and
+    /// base error rate: each step takes its pause or the expected time to a pass, whichever is
+    /// longer (a person promotes a held step at its `seconds`); nil if a step is expected to be
+    /// held (past its pause plus `maxExtension`).
+    public func forecastSeconds(judge: CanaryJudge) -> Double? {
+        let f = JudgeForecast.make(judge: judge, plan: plan, requestsPerSecond: rps, errorRate: base(0))
+        var total = 0.0
+        for (st, s) in zip(f.steps, steps) {
+            if s.untilPromoted { total += Double(s.seconds); continue }
+            if st.tooSlow { return nil }
+            total += max(Double(s.seconds), st.pass ?? .infinity)
+        }
+        return total
+    }
+
     /// One seeded deploy judged both ways on the same traffic.
     public func run(seed: UInt64, judge: CanaryJudge) -> (friday: JudgeOutcome, fixed: JudgeOutcome) {
         var rng = SeededGenerator(seed: seed)
-        let plan = RolloutPlan(steps: steps.map { RolloutStep(weight: $0.weight, pause: $0.untilPromoted ? .untilPromoted : .seconds(Double($0.seconds))) }
-                               + [RolloutStep(weight: 100, pause: .seconds(0))])
+        let plan = self.plan
         let hasSlow = slowBase != nil
         let (failB, passB) = judge.bounds(plan, hasSlow: hasSlow)
         var fridayOutcome: JudgeOutcome?, fixedOutcome: JudgeOutcome?
@@ -93,8 +134,8 @@ public struct JudgeScenario: Sendable {
             let wF = fridayOutcome == nil && fridayStep < steps.count ? Double(steps[fridayStep].weight) / 100 : 0
             let wX = fixedOutcome == nil && fixedStep < steps.count ? Double(steps[fixedStep].weight) / 100 : 0
             let b = base(t), k = ratio(t)
-            let cRate = k.isInfinite ? 0.01 : min(1, b * k)
-            if k > 1 { everBad = true }
+            let cRate = canaryRate.map { min(1, $0(t)) } ?? (k.isInfinite ? 0.01 : min(1, b * k))
+            if k > 1 || cRate > b * 1.2 + 1e-12 { everBad = true }
             let slowC = canarySlow(t)
             if let sb = slowBase, slowC > sb * 1.2 { everBad = true }
             let lost = missing > 0 && rng.unit() < missing
@@ -113,7 +154,7 @@ public struct JudgeScenario: Sendable {
                         // The pause ran out (or a person promoted the held step): move on a pass, a human promote, or hold after the extension.
                         if acc.passed || st.untilPromoted {
                             fridayStep += 1; fridayStepAt = t + 1; acc = CanaryJudge.Accumulator(hasSlow: hasSlow)
-                            if fridayStep == steps.count { fridayOutcome = .promoted(everBad) }
+                            if fridayStep == steps.count { fridayOutcome = .promoted(everBad, t + 1) }
                         } else if Double(age - st.seconds) >= judge.maxExtension {
                             fridayOutcome = .held
                         }
@@ -126,7 +167,7 @@ public struct JudgeScenario: Sendable {
                     }
                     if t - fixedStepAt + 1 >= steps[fixedStep].seconds {
                         fixedStep += 1; fixedStepAt = t + 1
-                        if fixedStep == steps.count { fixedOutcome = .promoted(everBad) }
+                        if fixedStep == steps.count { fixedOutcome = .promoted(everBad, t + 1) }
                     }
                 }
             }

@@ -20,8 +20,8 @@ struct BenchJudge: AsyncParsableCommand {
         if let cusum { judge.cusumThreshold = cusum }
         if let beta { judge.beta = beta }
         Plain.out("judge scenarios, \(seeds) seeded deploys per row; friday: α \(percentText(judge.alpha)) per deploy, β \(judge.beta), \(format1(judge.errorRatio))×, CUSUM h \(format1(judge.cusumThreshold)), min +\(percentText(judge.minErrorRateIncrease)); fixed: success rate per minute ≥ 1 − 1.5 × base")
-        Plain.out("| scenario | friday: reverted | median s to revert | silent passes | held | fixed: reverted | median s to revert | silent passes |")
-        Plain.out("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        Plain.out("| scenario | friday: reverted | median s to revert | silent passes | held | promoted | median s to promote | check's forecast s | fixed: reverted | median s to revert | silent passes |")
+        Plain.out("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         // For a late regression, "reverted" counts only reverts after it began; earlier ones are false (shown in brackets).
         for sc in JudgeScenario.table where only.map({ sc.name.contains($0) }) ?? true {
             var f = JudgeTally(), x = JudgeTally()
@@ -33,7 +33,9 @@ struct BenchJudge: AsyncParsableCommand {
             func pct(_ n: Int) -> String { String(format: "%.2f%%", 100 * Double(n) / Double(seeds)) }
             func med(_ t: [Double]) -> String { t.isEmpty ? "–" : String(format: "%.0f", median(t)) }
             func rev(_ t: JudgeTally) -> String { pct(t.reverted - t.early) + (t.early > 0 ? " (\(pct(t.early)) before onset)" : "") }
-            Plain.out("| \(sc.name) | \(rev(f)) | \(med(f.times)) | \(pct(f.silentPasses)) | \(pct(f.held)) | \(rev(x)) | \(med(x.times)) | \(pct(x.silentPasses)) |")
+            let forecast = sc.forecastSeconds(judge: judge).map { String(format: "%.0f", $0) } ?? "held"
+            Plain.out("| \(sc.name) | \(rev(f)) | \(med(f.times)) | \(pct(f.silentPasses)) | \(pct(f.held)) | \(pct(f.promoted)) | \(med(f.promotedTimes)) | \(forecast) | "
+                      + "\(rev(x)) | \(med(x.times)) | \(pct(x.silentPasses)) |")
         }
     }
 }

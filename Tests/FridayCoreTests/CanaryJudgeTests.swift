@@ -3,16 +3,130 @@ import XCTest
 
 /// Known answers worked out by hand from the formulas, and seeded runs for the error rates.
 final class CanaryJudgeTests: XCTestCase {
-    func testWhatTheTestStillNeedsReadsAsASentence() {
+    func testWhatTheStepStillNeedsReadsAsASentenceNamingTheTestThatWaits() {
         let j = CanaryJudge()
-        let block = JudgeBlock(canaryRequests: 10, canaryErrors: 0, baseRequests: 990, baseErrors: 1)
-        // Evidence going nowhere (the log-likelihood ratio not falling): its own sentence.
-        let stalled = j.estimate(blocks: Array(repeating: block, count: 6), llr: 1, passBound: -2, canaryRequests: 60)
-        XCTAssertEqual(stalled, "needs 140 more canary requests; the evidence is not moving toward a pass at this traffic")
-        XCTAssertEqual(j.estimate(blocks: Array(repeating: block, count: 6), llr: 1, passBound: -2, canaryRequests: 500), "the evidence is not moving toward a pass at this traffic")
-        XCTAssertEqual(j.estimate(blocks: [block], llr: 1, passBound: -2, canaryRequests: 60), "needs 140 more canary requests")
-        XCTAssertEqual(j.estimate(blocks: [block], llr: 1, passBound: -2, canaryRequests: 500), "the test needs more traffic")
-        XCTAssertTrue(j.estimate(blocks: Array(repeating: block, count: 6), llr: -1, passBound: -2, canaryRequests: 500).hasPrefix("needs about "))
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 1, pause: .seconds(60)), RolloutStep(weight: 100, pause: .seconds(0))])
+        // 0.4% errors on both at 1%, 10 canary requests a second: both routes move, slowly.
+        let block = JudgeBlock(canaryRequests: 10, canaryErrors: 0, baseRequests: 990, baseErrors: 4)
+        let early = j.judge(blocks: Array(repeating: block, count: 3), plan: plan, stepWeight: 1, elapsed: 3)
+        XCTAssertEqual(early.verdict, .inconclusive)
+        XCTAssertEqual(early.summary, "sampling, waiting on errors (canary 0 in 30 requests, 0.00%; old 12 in 2,970, 0.40%); needs 170 more canary requests")
+        let later = j.judge(blocks: Array(repeating: block, count: 30), plan: plan, stepWeight: 1, elapsed: 30)
+        XCTAssertTrue(later.summary.contains("a pass is about "), later.summary)
+        XCTAssertTrue(later.summary.contains(" away at this traffic (~"), later.summary)
+        // A canary whose errors run at twice the old rate is moving toward no pass.
+        let worse = JudgeBlock(canaryRequests: 10, canaryErrors: 1, baseRequests: 990, baseErrors: 4)
+        let stalled = j.judge(blocks: Array(repeating: worse, count: 6), plan: plan, stepWeight: 1, elapsed: 6, extendedFor: 0)
+        XCTAssertTrue(stalled.summary.contains("; the errors test is not moving toward a pass at this traffic"), stalled.summary)
+        XCTAssertTrue(stalled.summary.hasPrefix("no verdict yet after 6s at 1%, waiting on errors (canary 6 in 60 requests, 10%; "), stalled.summary)
+        // With slow-request counts, the test still waiting is named.
+        var slowBlock = block
+        slowBlock.canarySlow = 0; slowBlock.baseSlow = 10
+        var slowBlocks = Array(repeating: slowBlock, count: 400)
+        for i in slowBlocks.indices where i % 20 < 3 { slowBlocks[i].canarySlow = 1 }
+        let latency = j.judge(blocks: slowBlocks, plan: plan, stepWeight: 1, elapsed: 400)
+        XCTAssertEqual(latency.verdict, .inconclusive, latency.summary)
+        XCTAssertTrue(latency.summary.hasPrefix("sampling, waiting on latency (slow requests: canary 60 in 4,000 requests, 1.5%; old 4,000 in 396,000, 1.0%); errors passed; "), latency.summary)
+    }
+
+    /// Robbins' beta-binomial confidence sequence: known answers, and never above the
+    /// fixed-horizon (Clopper–Pearson-like) bound at the same level.
+    func testTheAnytimeLowerBound() {
+        XCTAssertEqual(CanaryJudge.anytimeLowerBound(errors: 0, requests: 10_000, level: 0.01), 0)
+        // 40 in 10,000 (0.4%) at level 0.01: the root of 40 ln p + 9960 ln(1−p) = ln B(41, 9961) + ln 0.01.
+        let low = CanaryJudge.anytimeLowerBound(errors: 40, requests: 10_000, level: 0.01)
+        let target = lgamma(41.0) + lgamma(9961.0) - lgamma(10_002.0) + log(0.01)
+        XCTAssertEqual(40 * log(low) + 9960 * log(1 - low), target, accuracy: 1e-6, "it is the root")
+        XCTAssertLessThan(low, 0.004)
+        XCTAssertGreaterThan(low, 0.0016, "not uselessly loose (the fixed-horizon 99% bound is 0.0026; valid at every n, this one is wider)")
+        // More data, the same rate: tighter.
+        XCTAssertGreaterThan(CanaryJudge.anytimeLowerBound(errors: 400, requests: 100_000, level: 0.01), low)
+    }
+
+    /// The bound test passes a canary with no errors on its own count: 0 in n requests says
+    /// its rate is below δ once (1 − δ/10)^n / (1 − δ)^n reaches 1/(0.8β).
+    func testZeroErrorsOnBothVersionsPassOnTheCanarysOwnCount() {
+        let j = CanaryJudge()
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 1, pause: .seconds(60)), RolloutStep(weight: 100, pause: .seconds(0))])
+        var blocks: [JudgeBlock] = []
+        var passedAt: Int?
+        for t in 1...1000 {
+            blocks.append(JudgeBlock(canaryRequests: 10, canaryErrors: 0, baseRequests: 990, baseErrors: 0))
+            let r = j.judge(blocks: blocks, plan: plan, stepWeight: 1, elapsed: Double(t))
+            XCTAssertNotEqual(r.verdict, .fail)
+            if r.verdict == .pass {
+                passedAt = t
+                XCTAssertEqual(r.summary, "passed after \(formatDuration(Double(t))) at 1% on errors: errors: canary 0 in \((t * 10).grouped) requests, "
+                               + "below 0.10% (old 0.00%; a regression is 2.0× and +0.10%), with 95% confidence (still watching)")
+                break
+            }
+        }
+        // ln(25) / (ln(1 − 0.0001) − ln(1 − 0.001)) = 3,574.6 requests: the 358th second.
+        XCTAssertEqual(passedAt, 358)
+    }
+
+    /// A canary at 1% errors against an old version with none, or with 0.02%, is failed.
+    func testACanaryWithErrorsAgainstARareErrorOldVersionIsFailed() {
+        let j = CanaryJudge()
+        let plan = RolloutPlan.standard
+        for base in [0.0, 0.0002] {
+            var rng = SeededGenerator(seed: 7)
+            var blocks: [JudgeBlock] = []
+            var verdict = Verdict.inconclusive
+            for t in 1...600 where verdict == .inconclusive {
+                blocks.append(JudgeBlock(at: Timestamp(seconds: Double(t)), canaryRequests: 50, canaryErrors: rng.binomial(50, 0.01),
+                                         baseRequests: 4950, baseErrors: rng.binomial(4950, base)))
+                let r = j.judge(blocks: blocks, plan: plan, stepWeight: 1, elapsed: Double(t))
+                verdict = r.verdict
+                if r.verdict == .fail { XCTAssertTrue(r.summary.hasPrefix("errors: canary "), r.summary) }
+            }
+            XCTAssertEqual(verdict, .fail, "base \(base)")
+        }
+    }
+
+    /// The bound test is anytime-valid: a canary exactly at the regression it must not pass
+    /// (the old rate + δ), watched every second for two hours, passes it at most 0.8β = 4% of
+    /// the time (Ville's inequality; at this edge the bound is nearly reached: 4.0% in 20,000
+    /// seeds measured once, so 2,000 seeds are held to 5%, 2.3 standard errors above).
+    func testTheBoundTestRarelyPassesARegressionHoweverLongItIsWatched() {
+        let j = CanaryJudge()
+        var passes = 0
+        let seeds = 2000
+        for seed in 1...UInt64(seeds) {
+            var rng = SeededGenerator(seed: seed &* 7919 &+ 11)
+            var t = CanaryJudge.CountTest()
+            for _ in 0..<7200 {
+                t.add(canary: 10, rng.binomial(10, 0.001), base: 990, rng.binomial(990, 0.0), judge: j, passBound: -.infinity, minRequests: 200)
+                if t.passed { break }
+            }
+            if t.passed { XCTAssertEqual(t.passedBy, .bound); passes += 1 }
+        }
+        XCTAssertLessThanOrEqual(passes, seeds / 20, "\(passes) of \(seeds) regressions passed")
+        XCTAssertGreaterThan(passes, 0, "measured, not zero by construction")
+    }
+
+    /// A regression that starts late is reported with the figures of the stretch that raised
+    /// the alarm and the time since it began, not the whole step's.
+    func testALateRegressionIsToldWithTheStretchThatRaisedTheAlarm() {
+        let j = CanaryJudge()
+        let plan = RolloutPlan(steps: [RolloutStep(weight: 10, pause: .seconds(900)), RolloutStep(weight: 100, pause: .seconds(0))])
+        var blocks: [JudgeBlock] = []
+        for t in 0..<300 { blocks.append(JudgeBlock(at: Timestamp(seconds: Double(t)), canaryRequests: 100, canaryErrors: t % 10 == 0 ? 1 : 0, baseRequests: 900, baseErrors: 1)) }
+        var result: CanaryJudge.Result?
+        for t in 300..<420 {
+            blocks.append(JudgeBlock(at: Timestamp(seconds: Double(t)), canaryRequests: 100, canaryErrors: 5, baseRequests: 900, baseErrors: 1))
+            let r = j.judge(blocks: blocks, plan: plan, stepWeight: 10, elapsed: Double(t + 1))
+            if r.verdict == .fail { result = r; break }
+        }
+        let r = try! XCTUnwrap(result)
+        // Caught within seconds; the sentence quotes those seconds (5%), not the step's 1.3%.
+        XCTAssertTrue(r.summary.contains("since they began to rise"), r.summary)
+        XCTAssertTrue(r.summary.contains("(5.0%)"), r.summary)
+        XCTAssertFalse(r.summary.contains("over the step"), r.summary)
+        XCTAssertTrue(r.summary.contains("reverted ") && r.summary.contains(" after the rise began ("), r.summary)
+        let caught = blocks.count - 300
+        XCTAssertLessThanOrEqual(caught, 10)
+        XCTAssertTrue(r.summary.contains("reverted \(formatDuration(Double(caught))) after the rise began"), r.summary)
     }
 
     func testARestartUnderASecondIsNotCalledZeroSecondsDown() {
@@ -44,7 +158,7 @@ final class CanaryJudgeTests: XCTestCase {
         let r = judge.judge(canary: StepTotals(requests: 1000, errors: 20), base: StepTotals(requests: 9000, errors: 90))
         XCTAssertEqual(r.verdict, .fail)
         XCTAssertEqual(r.statistic, 3.3788, accuracy: 1e-3)
-        XCTAssertEqual(r.summary, "canary: 20 errors in 1,000 requests (2.0%); old: 90 in 9,000 (1.0%); 2.0× — reverted after 0s at 10%")
+        XCTAssertEqual(r.summary, "errors: canary 20 in 1,000 requests (2.0%), old 90 in 9,000 (1.0%) over the step: 2.0× — reverted after 0s at 10%")
     }
 
     func testAnEqualErrorRateIsPassed() {
@@ -60,7 +174,7 @@ final class CanaryJudgeTests: XCTestCase {
         XCTAssertEqual(r.statistic, -0.0953, accuracy: 1e-3)
         let end = judge.judge(canary: StepTotals(requests: 10, errors: 0), base: StepTotals(requests: 90, errors: 1), stepEnded: true)
         XCTAssertEqual(end.verdict, .inconclusive)
-        XCTAssertTrue(end.summary.hasPrefix("no verdict yet after 0s at 10%: canary: 0 errors in 10 requests (0.00%); old: 1 in 90 (1.1%); needs 190 more canary requests"), end.summary)
+        XCTAssertTrue(end.summary.hasPrefix("no verdict yet after 0s at 10%, waiting on errors (canary 0 in 10 requests, 0.00%; old 1 in 90, 1.1%); needs 190 more canary requests"), end.summary)
         // Enough requests but no bound crossed by the step's end: no evidence, so no pass.
         let quiet = judge.judge(canary: StepTotals(requests: 300, errors: 1), base: StepTotals(requests: 2700, errors: 10), stepEnded: true)
         XCTAssertEqual(quiet.verdict, .inconclusive)
@@ -73,7 +187,7 @@ final class CanaryJudgeTests: XCTestCase {
         let more = StepTotals(requests: 250, errors: 0, p99Weighted: 250 * 300)
         let r = judge.judge(canary: more, base: base)
         XCTAssertEqual(r.verdict, .fail)
-        XCTAssertEqual(r.summary, "canary p99 300 ms vs old 140 ms: 2.14×, over the 1.5× limit — reverted after 0s at 10%")
+        XCTAssertEqual(r.summary, "latency: canary p99 300 ms vs old 140 ms: 2.14×, over the 1.5× limit — reverted after 0s at 10%")
     }
 
     /// Seeded deploys at 10% canary, 1000 req/s, 1% base error rate, judged every second

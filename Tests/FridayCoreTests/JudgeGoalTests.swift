@@ -56,6 +56,38 @@ final class JudgeGoalTests: XCTestCase {
         XCTAssertLessThanOrEqual(median(t.times), 15)
     }
 
+    /// Issue 23: a healthy service with no errors is promoted through the standard plan (it
+    /// was held at the 1% step on every seed), in about the plan's own pauses at 5,000 req/s
+    /// and in the time `friday check` forecasts at 1,000 req/s.
+    func testAHealthyZeroErrorServiceIsPromotedInTheTimeForecast() throws {
+        let fast = tally("healthy, 0 errors, 5000 req/s, standard plan", seeds: 400)
+        XCTAssertGreaterThanOrEqual(fast.promoted, 396, "\(fast.promoted) of 400 promoted")
+        XCTAssertLessThanOrEqual(median(fast.promotedTimes), 1.3 * 300, "the plan's pauses: 300 s")
+        let name = "healthy, 0 errors, 1000 req/s, standard plan"
+        let slow = tally(name, seeds: 400)
+        XCTAssertGreaterThanOrEqual(slow.promoted, 396, "\(slow.promoted) of 400 promoted")
+        let sc = try XCTUnwrap(JudgeScenario.table.first { $0.name == name })
+        let forecast = try XCTUnwrap(sc.forecastSeconds(judge: judge), "check forecasts no hold")
+        XCTAssertEqual(median(slow.promotedTimes), forecast, accuracy: 0.2 * forecast)
+    }
+
+    /// Rare and no errors, little traffic: the regression the judge is set to catch is never
+    /// passed silently (it is reverted, or held for a person at low traffic), and healthy
+    /// deploys are not reverted more than the budget.
+    func testRareErrorsAndLittleTrafficNeverPassARegressionSilently() {
+        var healthyReverted = 0, healthyRuns = 0
+        for sc in JudgeScenario.table where sc.name.hasSuffix("standard plan") && (sc.name.contains("0 errors") || sc.name.contains("0.02% errors")) {
+            let t = tally(sc.name, seeds: 150)
+            if sc.name.hasPrefix("healthy") {
+                healthyReverted += t.reverted; healthyRuns += 150
+            } else {
+                XCTAssertLessThanOrEqual(t.silentPasses, 7, "\(sc.name): \(t.silentPasses) of 150 passed silently")
+            }
+        }
+        XCTAssertGreaterThan(healthyRuns, 0)
+        XCTAssertLessThanOrEqual(Double(healthyReverted) / Double(healthyRuns), 0.01, "\(healthyReverted) of \(healthyRuns) healthy deploys reverted")
+    }
+
     func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()
         return s.isEmpty ? .infinity : s[s.count / 2]

@@ -16,7 +16,7 @@ final class CommandLineTests: XCTestCase {
         let b = try runProcess(bin, ["demo", "--headless", "--scenario", "steady", "--duration", "300"])
         XCTAssertEqual(a.out, b.out, "same seed, same bytes")
         let bad = try runProcess(bin, ["demo", "--headless", "--scenario", "bad-canary"])
-        XCTAssertTrue(bad.out.contains(#""type":"deploy.finished","data":{"outcome":"reverted","by":"judge","reason":"v2.4.0: "#), bad.out.suffix(600).description)
+        XCTAssertTrue(bad.out.contains(#""type":"deploy.finished","data":{"outcome":"reverted","by":"judge","reason":"errors: v2.4.0 "#), bad.out.suffix(600).description)
         let good = try runProcess(bin, ["demo", "--headless"])
         let goodLines = good.out.split(separator: "\n")
         let finished = try XCTUnwrap(goodLines.first { $0.contains(#""type":"deploy.finished","data":{"outcome":"promoted""#) })

@@ -122,6 +122,22 @@ final class RunAndReplayTests: XCTestCase {
         XCTAssertEqual(git("branch", "--list", "friday/*").split(separator: "\n").count, 1)
     }
 
+    /// A deploy file without a pipeline stage has nothing to wait for: its rollout starts
+    /// (before, it never did and `run` exited 0 having done nothing).
+    func testADeployWithNoPipelineStageRollsOut() throws {
+        var text = try String(contentsOfFile: example, encoding: .utf8)
+        while let r = text.range(of: #"\[\[pipeline\.stage\]\]\nname = "[^"]*"\n\n"#, options: .regularExpression) { text.removeSubrange(r) }
+        XCTAssertFalse(text.contains("pipeline"))
+        let file = dir + "/nostage.toml"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let check = try runProcess(bin, ["check", file])
+        XCTAssertTrue(check.out.contains("pipeline: none"), check.out)
+        let run = try runProcess(bin, ["run", file, "--headless", "--log", dir + "/nostage.jsonl"])
+        XCTAssertEqual(run.status, 0, run.err)
+        XCTAssertTrue(run.out.contains("\"type\":\"step.started\""), "the rollout started")
+        XCTAssertTrue(run.out.contains("\"type\":\"deploy.finished\",\"data\":{\"outcome\":\"promoted\""), String(run.out.suffix(400)))
+    }
+
     func readEvents(_ path: String) throws -> (count: Int, problem: String?) {
         let r = try runProcess(bin, ["replay", path, "--summary"])
         return (r.out.count, r.status == 0 ? nil : r.err)

@@ -50,7 +50,7 @@ final class DeployConfigTests: XCTestCase {
 
     func testEveryErrorClassNamesFileLineAndKey() throws {
         XCTAssertTrue(error(replacing("weight = 50", "weight = 50 x")).hasPrefix("f.toml:11: not valid TOML"), error(replacing("weight = 50", "weight = 50 x")))
-        XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes mode, false_revert_rate, alpha, beta, error_ratio, latency_limit, min_requests, on_fail, min_error_rate_increase, cusum_threshold, max_extension, latency_from_mean")
+        XCTAssertEqual(error(replacing("min_requests", "min_request")), "f.toml:19: analysis.min_request: unknown key (did you mean \"min_requests\"?); [analysis] takes mode, false_revert_rate, alpha, beta, error_ratio, latency_limit, min_requests, on_fail, min_error_rate_increase, cusum_threshold, max_extension, latency_from_mean, expected_requests_per_second, expected_error_rate")
         XCTAssertEqual(error(replacing("weight = 50", "weight = \"fifty\"")), "f.toml:11: rollout.step[2].weight: expected a whole percent 0–100, got string \"fifty\"")
         XCTAssertEqual(error(replacing("1m30s", "90 seconds")), "f.toml:8: rollout.step[1].pause: \"90 seconds\" is not a duration from 0s to 30 days (720h); use 30s, 5m, 1h30m or \"until-promoted\"")
         XCTAssertEqual(error(replacing("weight = 50", "weight = 5")), "f.toml:11: rollout.step[2].weight: 5 is not above the step before (10): weights must rise")
@@ -58,6 +58,9 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(error(replacing("on_fail = \"pause\"", "on_fail = \"panic\"")), "f.toml:18: analysis.on_fail: \"panic\": expected \"revert\" or \"pause\"")
         XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\n"), "f.toml:20: router: haproxy needs socket = \"/run/haproxy/admin.sock\" (or sockets = [...] for a fleet)")
         XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\nsocket = \"/s\"\nbackend = \"app\"\nservers = { v1 = \"old\" }\n"), "f.toml:24: router.servers: no server for version v2; expected \"v2\" = \"SERVER\"")
+        // Two versions on one server would be set, read back and judged as one.
+        XCTAssertEqual(error(good + "\n[router]\nkind = \"haproxy\"\nsocket = \"/s\"\nbackend = \"app\"\nservers = { v1 = \"web\", v2 = \"web\" }\n"),
+                       "f.toml:24: router.servers: v1 and v2 share the server \"web\": each version needs a server of its own")
         XCTAssertEqual(error(good + "\n[metrics]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090\"\n"), "f.toml:20: metrics.queries: expected queries = { requests = \"PromQL\", errors = \"PromQL\", latency = \"PromQL\" } with {version} or {server}")
         XCTAssertEqual(error(good + "\n[metrics]\nkind = \"haproxy-stats\"\n"), "f.toml:21: metrics.kind: \"haproxy-stats\" reads the router's HAProxy: set [router] kind = \"haproxy\", or use kind = \"prometheus\"")
         XCTAssertEqual(error(good + "\n[rollouts]\n"), "f.toml:20: rollouts: unknown section (did you mean \"rollout\"?); sections are analysis, deploy, git, hooks, metrics, notify, pipeline, rollout, router, serve, simulator, store")

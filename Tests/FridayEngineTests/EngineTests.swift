@@ -99,7 +99,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(s.judgement?.verdict, .fail)
         // The verdict in words, with the evidence.
         let summary = s.judgement?.summary ?? ""
-        XCTAssertTrue(summary.hasPrefix("v2.4.0: ") && summary.contains(" errors in ") && summary.contains("; v2.3.0: ") && summary.contains("× — reverted after ")
+        XCTAssertTrue(summary.hasPrefix("errors: v2.4.0 ") && summary.contains(" requests (") && summary.contains("), v2.3.0 ") && summary.contains("× — reverted after ")
                       && summary.hasSuffix(" at 5%"), summary)
         XCTAssertTrue(s.log.contains { $0.text.contains("deploy reverted by judge") })
     }
@@ -120,7 +120,7 @@ final class EngineTests: XCTestCase {
         let s = await engine.state
         XCTAssertEqual(s.outcome, .reverted)
         // Judged on counts of slow requests (above the old version's p99), like errors.
-        XCTAssertTrue(s.judgement?.summary.contains(" slow requests in ") ?? false, s.judgement?.summary ?? "")
+        XCTAssertTrue(s.judgement?.summary.hasPrefix("slow requests: v2.4.0 ") ?? false, s.judgement?.summary ?? "")
     }
 
     func testAStepWithTooLittleDataWaitsForEvidenceThenIsHeldWithAnEstimate() async {
@@ -288,6 +288,6 @@ final class JudgeInEngineTests: XCTestCase {
         let s = await finish(.badCanary, seed: 3, judge: CanaryJudge(onFail: .pause), pauseAt: 1, until: 400)
         XCTAssertNil(s.outcome)
         XCTAssertEqual(s.judgement?.verdict, .fail)
-        XCTAssertTrue(s.log.contains { $0.kind == .alert && $0.text.hasPrefix("FAIL while paused: v2.4.0: ") }, s.log.suffix(6).map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(s.log.contains { $0.kind == .alert && $0.text.hasPrefix("FAIL while paused: errors: v2.4.0 ") }, s.log.suffix(6).map(\.text).joined(separator: "\n"))
     }
 }

@@ -55,12 +55,12 @@ final class ScreenTests: XCTestCase {
         let promoted = await demoState(.good, at: 320)
         let cases: [(String, DeployState, Double, [String])] = [
             ("pipeline", pipeline, 20, ["PIPELINE", "build container", "v2.3.0", "100%"]),
-            ("judging", judging, 100, ["ROLLING", "v2.3.0", "v2.4.0", "0.94%", "next 25% in", "judge"]),
+            ("judging", judging, 100, ["ROLLING", "v2.3.0", "v2.4.0", "0.95%", "next 25% in", "judge"]),
             ("held by a person's step", promotedHold, 160, ["ROLLING", "v2.4.0", "p for 50%", "judge"]),
             ("held by the judge", held, 160, ["HELD", "v2.4.0", "p promote", "judge"]),
             ("reverted", reverted, 170, ["REVERTED", "5%✗", "R to", "v2.4.0"]),
             ("failed pipeline", failed.0, failed.1, ["FAILED", "✗ build container", "go.sum mismatch", "deploy again", "v2.3.0", "100%"]),
-            ("promoted", promoted, 320, ["PROMOTED", "v2.4.0 takes all traffic", "4m05s", "100%"]),
+            ("promoted", promoted, 320, ["PROMOTED", "v2.4.0 takes all traffic", "4m01s", "100%"]),
         ]
         for (w, h) in [(200, 60), (120, 40), (100, 30), (80, 24), (60, 20)] {
             for (name, state, at, musts) in cases {
@@ -127,9 +127,9 @@ final class ScreenTests: XCTestCase {
             "│ v2.4.0 ██░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░    5% │",
             "│                                                          │",
             "│ steps 1%✓  ▶5%  25%  50%  100%                           │",
-            "│ held by judge: v2.4.0: 21 errors in 1,726 requests       │",
-            "│ (1.2%); v2.3.0: 133 in 33,385 (0.40%); 3.1× — held after │",
-            "│ 6s at 5%                                                 │",
+            "│ held by judge: errors: v2.4.0 28 in 2,755 requests       │",
+            "│ (1.0%), v2.3.0 225 in 52,261 (0.43%) over the step: 2.4× │",
+            "│ — held after 10s at 5%                                   │",
             "└──────────────────────────────────────────────────────────┘",
         ])
         var p = CellGrid(width: 44, height: 8)
@@ -152,10 +152,10 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(g.lines, [
             "checkout v2.4.0",
             "HELD 2/5",
-            "v2.3.0 95% err 0.40%",
-            "v2.4.0 5% err 9.1%",
+            "v2.3.0 95% err 0.41%",
+            "v2.4.0 5% err 8.3%",
             "p promote to 25% · r revert ·…",
-            "judge: v2.4.0: 21 errors in 1…",
+            "judge: errors: v2.4.0 28 in 2…",
         ], "what to do next and why, before the reminder of the keys")
         for w in [0, 1, 2, 5, 13, 59, 60, 61, 99, 100, 101, 250] {
             for h in [0, 1, 2, 3, 7, 19, 20, 23, 24, 25, 60] {

@@ -62,6 +62,13 @@ public struct DeployConfig: Sendable, Equatable {
     /// The repository's web page (`deploy.web`): commit links in the team log and events.
     public var web: String?
     public var git = GitSettings()
+    /// The service's traffic and error rate as the file expects them (`[analysis]
+    /// expected_requests_per_second`, `expected_error_rate`): `friday check` forecasts each
+    /// step's verdict from them.
+    public var expectedRequestsPerSecond: Double?
+    public var expectedErrorRate: Double?
+    /// Each rollout step's line in the file (its pause, else its table), for warnings.
+    public var stepLines: [Int?] = []
 
     /// One line per part of the plan, for `friday check`.
     public var planDescription: [String] {
@@ -129,10 +136,11 @@ public enum DeployConfigParser {
         "git": ["revert", "push", "remote", "base", "timeout"],
         "pipeline": ["stage", "external"],
         "rollout": ["step"],
-        "analysis": ["mode", "false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean"],
+        "analysis": ["mode", "false_revert_rate", "alpha", "beta", "error_ratio", "latency_limit", "min_requests", "on_fail", "min_error_rate_increase", "cusum_threshold", "max_extension", "latency_from_mean",
+                     "expected_requests_per_second", "expected_error_rate"],
         "router": ["kind", "socket", "sockets", "backend", "servers", "path", "flag"],
         "metrics": ["kind", "url", "queries"],
-        "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate"],
+        "simulator": ["scenario", "seed", "requests_per_second", "base_error_rate", "canary_error_rate", "canary_errors_from_step", "canary_errors_after"],
         "notify": ["webhook", "channel", "events", "bell", "timeout", "retries"],
         "serve": ["group", "tcp", "token_env"],
         "store": ["url"],
@@ -419,7 +427,18 @@ public enum DeployConfigParser {
 
         // [analysis]
         var judge = CanaryJudge()
+        var expectedTraffic: Double?, expectedErrors: Double?
         if let a = root["analysis"]?.table {
+            if a["expected_requests_per_second"] != nil {
+                collect { () throws(ConfigError) in
+                    expectedTraffic = try r.double(a, "analysis.expected_requests_per_second", in: 0.001...10_000_000, what: "the service's requests per second in all, from 0.001 to 10,000,000")
+                }
+            }
+            if a["expected_error_rate"] != nil {
+                collect { () throws(ConfigError) in
+                    expectedErrors = try r.double(a, "analysis.expected_error_rate", in: 0...0.5, what: "a fraction between 0 and 0.5 (0.004 is 0.4% of requests failing)")
+                }
+            }
             if let m = a["mode"], !["canary", "benchmark"].contains(m.string ?? "") {
                 errors.append(fail("analysis.mode", "expected \"canary\" (the default: the judge moves the rollout) or \"benchmark\" (it reports which candidate is faster; a person promotes)"))
             }
@@ -481,8 +500,19 @@ public enum DeployConfigParser {
                         }
                         servers[k] = v
                     }
-                    for v in [from.name, to.name] + more.map(\.name) where !v.isEmpty && servers[v] == nil {
+                    let deployed = [from.name, to.name] + more.map(\.name)
+                    for v in deployed where !v.isEmpty && servers[v] == nil {
                         throw fail("router.servers", "no server for version \(v); expected \"\(v)\" = \"SERVER\"")
+                    }
+                    // One server per version: two versions on one server would be set, read back
+                    // and judged as one (a take-out of one could not take it out).
+                    var owner: [String: String] = [:]
+                    for v in deployed where !v.isEmpty {
+                        guard let server = servers[v] else { continue }
+                        if let other = owner[server] {
+                            throw fail("router.servers", "\(other) and \(v) share the server \"\(server)\": each version needs a server of its own")
+                        }
+                        owner[server] = v
                     }
                     routerKind = .haproxy(sockets: sockets, backend: backend, servers: servers)
                 case "flag-file":
@@ -665,6 +695,17 @@ public enum DeployConfigParser {
             if t["seed"] != nil { collect { () throws(ConfigError) in sim.seed = UInt64(try r.int(t, "simulator.seed", in: 0...Int.max, what: "a whole number ≥ 0")) } }
             if t["requests_per_second"] != nil { collect { () throws(ConfigError) in sim.requestsPerSecond = try r.double(t, "simulator.requests_per_second", in: 1...1_000_000, what: "a number of requests per second, 1 or more") } }
             if t["base_error_rate"] != nil { collect { () throws(ConfigError) in sim.baseErrorRate = try r.double(t, "simulator.base_error_rate", in: 0...0.5, what: "a fraction between 0 and 0.5") } }
+            if t["canary_error_rate"] != nil { collect { () throws(ConfigError) in sim.canaryErrorRate = try r.double(t, "simulator.canary_error_rate", in: 0...1, what: "a fraction between 0 and 1") } }
+            if t["canary_errors_from_step"] != nil {
+                collect { () throws(ConfigError) in sim.canaryErrorsFromStep = try r.int(t, "simulator.canary_errors_from_step", in: 1...100, what: "a rollout step's number, from 1") - 1 }
+            }
+            if t["canary_errors_after"] != nil {
+                collect { () throws(ConfigError) in
+                    let text = try r.string(t, "simulator.canary_errors_after")
+                    guard let secs = parseDuration(text) else { throw fail("simulator.canary_errors_after", "\"\(text)\" is not a duration from 0s to 30 days; use 30s, 5m or 1h") }
+                    sim.canaryErrorsAfter = secs
+                }
+            }
         }
 
         if var first = errors.min(by: ConfigError.fileOrder) {
@@ -684,6 +725,9 @@ public enum DeployConfigParser {
                                   judge: judge, router: routerKind, metrics: metricsKind, simulation: sim)
         config.serve = serve
         config.store = store
+        config.expectedRequestsPerSecond = expectedTraffic
+        config.expectedErrorRate = expectedErrors
+        config.stepLines = plan.steps.indices.map { lines.line(of: "rollout.step[\($0 + 1)].pause") ?? lines.line(of: "rollout.step[\($0 + 1)]") }
         config.notify = notify
         config.stageSpecs = specs
         config.repo = repo

@@ -74,6 +74,11 @@ public struct SimulationSettings: Sendable, Equatable {
     public var requestsPerSecond = 5000.0
     /// Everyone's error rate when nothing is wrong.
     public var baseErrorRate = 0.004
+    /// The new version's own error rate, when the file sets one (`canary_error_rate`): from
+    /// `canaryErrorsAfter` seconds into rollout step `canaryErrorsFromStep` (0-based) on.
+    public var canaryErrorRate: Double?
+    public var canaryErrorsFromStep = 0
+    public var canaryErrorsAfter = 0.0
     /// The rollout plan; nil for the scenario's own.
     public var plan: RolloutPlan?
     /// Pipeline stage names; nil for the demo's four.

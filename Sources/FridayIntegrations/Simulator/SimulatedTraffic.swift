@@ -25,7 +25,8 @@ public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
             // Several candidates: the scenario's story is about the last (it fails, or it is faster).
             let isNew = w.version == (settings.scenario.isMultiway ? state.candidates.last?.name ?? state.to.name : state.to.name)
             let mean = settings.requestsPerSecond * Double(w.percent) / 100
-            let requests = max(0, Int((mean + mean.squareRoot() * rng.normal()).rounded()))
+            // Poisson, drawn exactly for small means (a rounded normal overstated them).
+            let requests = poisson(&rng, mean)
             var errorRate = settings.baseErrorRate
             var p50 = 38.0, p99 = 140.0
             var slowShare = 0.01 // above the old version's p99 (140 ms), by definition 1% of its requests
@@ -42,6 +43,10 @@ public final class SimulatedTraffic: MetricsSource, @unchecked Sendable {
                     slowShare = SimulatedTraffic.shareAbove(p99Factor: f)
                 default: break
                 }
+            }
+            if isNew, let rate = settings.canaryErrorRate, let i = state.stepIndex, i >= settings.canaryErrorsFromStep,
+               i > settings.canaryErrorsFromStep || time - (state.stepStartedAt ?? time) >= settings.canaryErrorsAfter {
+                errorRate = rate
             }
             let errors = rng.binomial(requests, errorRate)
             let slow = rng.binomial(requests, slowShare)
