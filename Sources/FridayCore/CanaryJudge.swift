@@ -66,7 +66,10 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
 
     /// ln((1−β)/α): the statistic at which the canary fails, for a step's α.
     public func failBound(stepAlpha a: Double) -> Double { Foundation.log((1 - beta) / a) }
-    /// ln(β/(1−α)): the statistic at which the canary passes.
+    /// ln(β/(1−α)): the statistic at which the canary passes the ratio test. (A step's errors
+    /// also pass by the bound test, which has β/2 of its own: a regression passes either with
+    /// chance at most 1.5β. Halving the ratio test's β too made its steps last longer and the
+    /// CUSUM's false alarms over them rose: 1.4% of healthy deploys through a shared incident.)
     public func passBound(stepAlpha a: Double) -> Double { Foundation.log(beta / (1 - a)) }
     /// The bounds with the whole budget on one step (for a single comparison).
     public var failBound: Double { failBound(stepAlpha: alpha) }
@@ -128,17 +131,23 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         /// at most `upTo` (computed at `upTo`: for a fixed count the bound only falls as
         /// requests grow, so it stays a bound; recomputed each 1% of requests).
         var lowerBound: (k: Int, upTo: Int, low: Double)?
+        /// The highest `regressed` rate the bound test has tested the canary against this step.
+        public var regressedMax: Double?
         public init() {}
         public static func == (a: CountTest, b: CountTest) -> Bool {
             a.llr == b.llr && a.cusum == b.cusum && a.passed == b.passed && a.canary == b.canary && a.base == b.base
                 && a.runCanary == b.runCanary && a.runBase == b.runBase && a.passedBy == b.passedBy && a.logE == b.logE
-                && a.shownBelow == b.shownBelow && a.runBlocks == b.runBlocks && a.runStart == b.runStart
+                && a.shownBelow == b.shownBelow && a.runBlocks == b.runBlocks && a.runStart == b.runStart && a.regressedMax == b.regressedMax
         }
 
         public mutating func add(canary cn: Int, _ ck: Int, base bn: Int, _ bk: Int, judge: CanaryJudge, passBound: Double, minRequests: Int,
                                  at: Timestamp? = nil) {
             let total = cn + bn
             let d = total > 0 ? judge.statistic(canaryErrors: ck, baseErrors: bk, share: Double(cn) / Double(total)) : 0
+            // The bound test's hypotheses, from the old version's counts before this block
+            // (so they are fixed before any of the block's requests, whatever links the two
+            // versions within a block).
+            let h = !passed && cn > 0 ? boundHypotheses(judge) : nil
             canary.n += cn; canary.k += ck; base.n += bn; base.k += bk
             cusum = max(0, cusum + d)
             if cusum == 0 {
@@ -149,22 +158,32 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             }
             if !passed {
                 llr += d
-                // The bound test: this block's canary requests against hypotheses set from the
-                // old version's counts alone (independent of the canary's), so the product of
-                // the blocks' likelihood ratios is a test supermartingale under "the canary is a
-                // regression" and may be watched every second (Ville's inequality).
-                if cn > 0, judge.minErrorRateIncrease > 0 {
-                    if lowerBound == nil || lowerBound!.k != base.k || base.n > lowerBound!.upTo {
-                        let upTo = base.n + base.n / 100 + 1
-                        lowerBound = (base.k, upTo, CanaryJudge.anytimeLowerBound(errors: base.k, requests: upTo, level: 0.2 * judge.beta))
-                    }
-                    let h = judge.boundHypotheses(low: lowerBound!.low, baseErrors: base.k, baseRequests: base.n)
+                // The bound test: this block's canary requests against the two hypotheses, so
+                // the product of the blocks' likelihood ratios is a test supermartingale under
+                // "the canary is a regression" and may be watched every second (Ville's inequality).
+                if let h {
                     logE += Double(ck) * Foundation.log(h.healthy / h.regressed)
                         + Double(cn - ck) * (Foundation.log1p(-h.healthy) - Foundation.log1p(-h.regressed))
-                    if logE >= judge.boundPassLevel, canary.n >= minRequests { passed = true; passedBy = .bound; shownBelow = h.regressed }
+                    // What a pass shows: the canary below the highest threshold it was tested against.
+                    regressedMax = max(regressedMax ?? 0, h.regressed)
+                    if logE >= judge.boundPassLevel, canary.n >= minRequests { passed = true; passedBy = .bound; shownBelow = regressedMax }
                 }
                 if !passed, llr <= passBound, canary.n >= minRequests { passed = true; passedBy = .ratio }
             }
+        }
+
+        /// The bound test's hypotheses from the old version's counts so far. Its lower bound is
+        /// kept while the old version's requests stay within `upTo` and its errors have not
+        /// grown by more than 1%: the bound falls as requests grow at a fixed count (so it is
+        /// computed at `upTo`) and rises with the count (so an older, smaller count still gives
+        /// a bound).
+        mutating func boundHypotheses(_ judge: CanaryJudge) -> (healthy: Double, regressed: Double)? {
+            guard judge.minErrorRateIncrease >= 1e-9 else { return nil }
+            if let c = lowerBound, base.k >= c.k, base.k <= c.k + c.k / 100, base.n <= c.upTo {} else {
+                let upTo = base.n + base.n / 100 + 1
+                lowerBound = (base.k, upTo, CanaryJudge.anytimeLowerBound(errors: base.k, requests: upTo, level: judge.boundLowerLevel))
+            }
+            return judge.boundHypotheses(low: lowerBound?.low ?? 0, baseErrors: base.k, baseRequests: base.n)
         }
 
         public var canaryRate: Double { canary.n > 0 ? Double(canary.k) / Double(canary.n) : 0 }
@@ -194,28 +213,33 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
     /// Which test failed a count.
     public enum FailRoute: Sendable, Equatable { case step, cusum }
 
-    /// The bound test's level: it passes when its e-value reaches 1/(0.8β) (the other 0.2β is
-    /// the old version's lower bound's), so a canary that is a regression passes it with
-    /// probability at most β however long it is watched.
-    public var boundPassLevel: Double { Foundation.log(1 / (0.8 * beta)) }
+    /// The bound test's level: it passes when its e-value reaches 1/(0.4β) (β/2 in all, of
+    /// which 0.1β goes to the old version's lower bound), so a canary that is a regression
+    /// passes it with probability at most β/2 however long it is watched.
+    public var boundPassLevel: Double { Foundation.log(1 / (0.4 * beta)) }
+    /// The level of the old version's lower bound in the bound test.
+    var boundLowerLevel: Double { 0.1 * beta }
 
     /// The bound test's two hypotheses for the canary's rate, from the old version's counts:
     /// `regressed` is the least rate the judge is set to revert for, `L + max((k−1)·L, δ)`
     /// with L a lower bound on the old version's rate valid at every moment at once (level
-    /// 0.2β) and k `errorRatio` (a rate within it is one the judge never fails: a fail needs
+    /// 0.1β) and k `errorRatio` (a rate within it is one the judge never fails: a fail needs
     /// both k× and +δ); `healthy` is the old version's own rate (at least δ/10, so one stray
     /// error costs ln 10 at most, and at most halfway to `regressed`). Nil when δ is 0.
     public func boundHypotheses(baseErrors k: Int, baseRequests n: Int) -> (healthy: Double, regressed: Double)? {
-        guard minErrorRateIncrease > 0 else { return nil }
-        return boundHypotheses(low: CanaryJudge.anytimeLowerBound(errors: k, requests: n, level: 0.2 * beta), baseErrors: k, baseRequests: n)
+        boundHypotheses(low: CanaryJudge.anytimeLowerBound(errors: k, requests: n, level: boundLowerLevel), baseErrors: k, baseRequests: n)
     }
 
-    /// The same from a lower bound already computed.
-    func boundHypotheses(low: Double, baseErrors k: Int, baseRequests n: Int) -> (healthy: Double, regressed: Double) {
+    /// The same from a lower bound already computed; nil where the test cannot be made: δ
+    /// (practically) 0, or an old version failing so often that no rate is left above it.
+    func boundHypotheses(low: Double, baseErrors k: Int, baseRequests n: Int) -> (healthy: Double, regressed: Double)? {
         let delta = minErrorRateIncrease
+        guard delta >= 1e-9, low.isFinite, low >= 0 else { return nil }
         let regressed = min(0.999_999, low + max((errorRatio - 1) * low, delta))
+        guard regressed > low else { return nil }
         let seen = n > 0 ? Double(k) / Double(n) : 0
         let healthy = min(max(seen, delta / 10), low + (regressed - low) / 2)
+        guard healthy > 0, healthy < regressed else { return nil }
         return (healthy, regressed)
     }
 
@@ -232,7 +256,7 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         for _ in 0..<40 {
             let p = Foundation.exp(u)
             let g = kd * u + rest * Foundation.log1p(-p) - target
-            if g > -1e-9 { break }
+            if g > -1e-9 * max(1, Swift.abs(target)) { break }
             let slope = kd - rest * p / (1 - p)
             guard slope > 0 else { break }
             u -= g / slope
@@ -350,9 +374,16 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             let cr = CountTest.rate(cn), br = CountTest.rate(bn)
             let times = br > 0 ? "\(format1(cr / br))×" : "\(label) where \(baseName) has none"
             if route == .cusum {
-                let rise = t.runStart.flatMap { start in now.map { max(1, $0 - start + 1) } } ?? Double(max(1, t.runBlocks))
-                return "\(label): \(counts(cn, bn)) over the \(formatDuration(rise)) since they began to rise: \(times) — "
-                    + "\(action) \(formatDuration(rise)) after the rise began (\(formatDuration(elapsed)) into the \(stepWeight)% step)"
+                // The stretch since Page's CUSUM last stood at 0: where the rise is taken to begin.
+                // Its blocks' span, one tick counted for the first (ticks taken from the stretch itself).
+                let rise: Double
+                if let start = t.runStart, let now, t.runBlocks > 1, now > start {
+                    rise = (now - start) * Double(t.runBlocks) / Double(t.runBlocks - 1)
+                } else {
+                    rise = Double(max(1, t.runBlocks))
+                }
+                return "\(label): \(counts(cn, bn)) over the last \(formatDuration(rise)), the stretch that raised the alarm: \(times) — "
+                    + "\(action) \(formatDuration(rise)) after it began (\(formatDuration(elapsed)) into the \(stepWeight)% step)"
             }
             return "\(label): \(counts(cn, bn)) over the step: \(times) — \(action) \(when)"
         }
@@ -367,20 +398,25 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             let bms = p99.base.map { "\(SafeNumber.int($0.rounded())) ms" } ?? "?"
             return result(.fail, "latency: \(canaryName) p99 \(ms) vs \(baseName) \(bms): \(format2(ratio))×, over the \(format1(latencyLimit))× limit — \(action) \(when)")
         }
-        /// What a passed count test rested on.
+        /// "95%", "97.5%"
+        func confidence(_ x: Double) -> String {
+            let p = (x * 1000).rounded() / 10
+            return p == p.rounded() ? "\(SafeNumber.int(p))%" : "\(format1(p))%"
+        }
+        /// What a passed count test rested on, with that test's own confidence.
         func passedText(_ label: String, _ t: CountTest) -> String {
             if t.passedBy == .bound, let below = t.shownBelow {
-                return "\(label): \(canaryName) \(t.canary.k.grouped) in \(t.canary.n.grouped) requests, below \(percentText(below)) "
-                    + "(\(baseName) \(percentText(t.baseRate)); a regression is \(format1(errorRatio))× and +\(percentText(minErrorRateIncrease)))"
+                return "\(label): \(canaryName) \(t.canary.k.grouped) in \(t.canary.n.grouped) requests, below \(percentText(below)) with "
+                    + "\(confidence(1 - beta / 2)) confidence (\(baseName) \(percentText(t.baseRate)); a regression is \(format1(errorRatio))× "
+                    + "and +\(percentText(minErrorRateIncrease)))"
             }
             return "\(label): \(canaryName) \(percentText(t.canaryRate)), \(baseName) \(percentText(t.baseRate)) "
-                + "(\(t.canary.k.grouped) in \(t.canary.n.grouped) requests), no \(format1(errorRatio))× regression"
+                + "(\(t.canary.k.grouped) in \(t.canary.n.grouped) requests), no \(format1(errorRatio))× regression with \(confidence(1 - beta)) confidence"
         }
         let p99Text = hasSlow ? "" : ratio.map { "; p99 \(format2($0))× \(baseName)'s (limit \(format1(latencyLimit))×)" } ?? ""
         if acc.passed {
             let parts = [passedText("errors", acc.errors)] + (hasSlow ? [passedText("slow requests", acc.slow)] : [])
-            return result(.pass, "passed \(when) on errors\(hasSlow ? " and latency" : ""): \(parts.joined(separator: "; ")), "
-                          + "with \(percentText(1 - beta)) confidence\(p99Text) (still watching)")
+            return result(.pass, "passed \(when) on errors\(hasSlow ? " and latency" : ""): \(parts.joined(separator: "; "))\(p99Text) (still watching)")
         }
         // Still waiting: name the tests that wait, with what each has so far, and those passed.
         /// "v2.4.0 7 in 1,453 requests, 0.48%; v2.3.0 564 in 148,521, 0.38%"

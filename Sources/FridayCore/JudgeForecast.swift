@@ -39,10 +39,7 @@ public struct JudgeForecast: Sendable, Equatable {
         let p = errorRate ?? slowestErrorRate(judge: judge, plan: plan, requestsPerSecond: r)
         var steps: [Step] = []
         for (i, st) in plan.steps.enumerated() where st.weight > 0 && st.weight < 100 {
-            // Several candidates: each is judged against the baseline at its own share.
-            let share = st.weights.map { ws in
-                Double(ws.dropFirst().map(\.percent).filter { $0 > 0 }.min() ?? st.weight) / 100
-            } ?? Double(st.weight) / 100
+            let share = candidateShare(st)
             let pass = judge.expectedSecondsToPass(share: share, baseShare: baseShare(st), requestsPerSecond: r, errorRate: p, plan: plan)
             let fail = judge.expectedSecondsToFail(share: share, baseShare: baseShare(st), requestsPerSecond: r, errorRate: p, plan: plan)
             let pause: Double? = { if case let .seconds(s) = st.pause { return s }; return nil }()
@@ -50,6 +47,12 @@ public struct JudgeForecast: Sendable, Equatable {
             steps.append(Step(index: i, weight: st.weight, pause: pause, pass: pass, fail: fail, heldChance: held, tooSlow: (held ?? 0) > JudgeForecast.heldLimit))
         }
         return JudgeForecast(requestsPerSecond: r, errorRate: p, errorRateAssumed: errorRate == nil, steps: steps, maxExtension: judge.maxExtension)
+    }
+
+    /// The share of the candidate judged on the least traffic in a step (with several, each
+    /// is judged against the baseline at its own share).
+    static func candidateShare(_ st: RolloutStep) -> Double {
+        st.weights.map { ws in Double(ws.dropFirst().map(\.percent).filter { $0 > 0 }.min() ?? st.weight) / 100 } ?? Double(st.weight) / 100
     }
 
     static func baseShare(_ st: RolloutStep) -> Double {
@@ -82,6 +85,24 @@ public struct JudgeForecast: Sendable, Equatable {
 }
 
 extension CanaryJudge {
+    /// The bound test's expected gain per canary request for a canary as healthy as the old
+    /// version (rate `p`), with the old version's lower bound after `baseRequests` of its
+    /// requests (nil: known exactly); nil where the test cannot be made.
+    func boundGain(errorRate p: Double, baseRequests nb: Double?) -> Double? {
+        let low: Double
+        if let nb {
+            let n = SafeNumber.int(min(nb, 1e15).rounded(.down))
+            low = n > 0 ? CanaryJudge.anytimeLowerBound(errors: SafeNumber.int((p * Double(n)).rounded()), requests: n, level: boundLowerLevel) : 0
+        } else {
+            low = p
+        }
+        guard let h = boundHypotheses(low: low, baseErrors: 0, baseRequests: 0) else { return nil }
+        // `boundHypotheses` floors "healthy" at the old version's seen rate: here that is p.
+        let healthy = min(max(p, minErrorRateIncrease / 10), low + (h.regressed - low) / 2)
+        guard healthy > 0, healthy < h.regressed else { return nil }
+        return p * Foundation.log(healthy / h.regressed) + (1 - p) * (Foundation.log1p(-healthy) - Foundation.log1p(-h.regressed))
+    }
+
     /// Expected seconds for a canary as healthy as the old version (error rate `p`) to pass a
     /// step at `share` of `requestsPerSecond` (the old version at `baseShare`): the sooner of
     /// the ratio test and the bound test, and not before `minRequests`; nil if neither moves.
@@ -98,16 +119,16 @@ extension CanaryJudge {
             let errorsPerSecond = r * (w + baseShare) * p
             if perError < 0 { best = -pass / (-perError * errorsPerSecond) }
         }
-        // The bound test, with the old version's rate known (its traffic is the larger).
-        let low = p
-        let regressed = min(0.999_999, low + max((errorRatio - 1) * low, minErrorRateIncrease))
-        if minErrorRateIncrease > 0 {
-            let healthy = min(max(p, minErrorRateIncrease / 10), low + (regressed - low) / 2)
-            let gain = p * Foundation.log(healthy / regressed) + (1 - p) * (Foundation.log1p(-healthy) - Foundation.log1p(-regressed))
-            if gain > 0 {
-                let secs = boundPassLevel / gain / (r * w)
-                best = min(best ?? secs, secs)
+        // The bound test. Its "regressed" rate rests on a lower bound of the old version's rate,
+        // looser while the old version has few requests: taken at half the time to the pass
+        // (a few rounds, each time from the last estimate).
+        if let gain0 = boundGain(errorRate: p, baseRequests: nil), gain0 > 0 {
+            var secs = boundPassLevel / gain0 / (r * w)
+            for _ in 0..<4 {
+                guard let g = boundGain(errorRate: p, baseRequests: r * baseShare * secs / 2), g > 0 else { secs = .infinity; break }
+                secs = boundPassLevel / g / (r * w)
             }
+            if secs.isFinite { best = min(best ?? secs, secs) }
         }
         return best.map { max($0, Double(minRequests) / (r * w)) }
     }
@@ -176,9 +197,10 @@ extension JudgeForecast {
                 let steps = ([w] + rest).map { "\($0)%" }.joined(separator: " → ")
                 advice.append("start at \(w)% (\(steps)), the smallest step decided within this pause at this traffic")
             }
-            let share = Double(st.weight) / 100
+            let step = plan.steps[st.index]
+            let share = JudgeForecast.candidateShare(step), rest = JudgeForecast.baseShare(step)
             if let minutes = (1...24 * 60).first(where: { m in
-                judge.chanceUndecided(after: Double(m) * 60 + maxExtension, share: share, baseShare: 1 - share, requestsPerSecond: requestsPerSecond,
+                judge.chanceUndecided(after: Double(m) * 60 + maxExtension, share: share, baseShare: rest, requestsPerSecond: requestsPerSecond,
                                       errorRate: errorRate, plan: plan) <= JudgeForecast.heldLimit
             }) {
                 advice.append("give this step a pause of at least \(formatDuration(Double(minutes) * 60))")
@@ -222,15 +244,19 @@ extension CanaryJudge {
             ratio = sd > 0 ? 0.5 * erfc((pass - mean) / sd / 2.0.squareRoot()) : (mean <= pass ? 0 : 1)
         }
         var bound = 1.0
-        if minErrorRateIncrease > 0 {
-            let regressed = min(0.999_999, p + max((errorRatio - 1) * p, minErrorRateIncrease))
-            let healthy = min(max(p, minErrorRateIncrease / 10), p + (regressed - p) / 2)
-            let perRequest = Foundation.log1p(-healthy) - Foundation.log1p(-regressed)
-            let perError = perRequest - Foundation.log(healthy / regressed)
-            let room = canaryRequests * perRequest - boundPassLevel
-            if room >= 0 {
-                // More than `room / perError` errors in `canaryRequests`: Poisson(n·p) above k.
-                bound = poissonTail(above: Int((room / perError).rounded(.down)), mean: canaryRequests * p)
+        // The old version's lower bound at half the time (its requests by then).
+        let nb = min(1e15, r * baseShare * seconds / 2)
+        let low = CanaryJudge.anytimeLowerBound(errors: SafeNumber.int((p * nb).rounded()), requests: SafeNumber.int(nb.rounded()), level: boundLowerLevel)
+        if let h = boundHypotheses(low: low, baseErrors: 0, baseRequests: 0) {
+            let healthy = min(max(p, minErrorRateIncrease / 10), low + (h.regressed - low) / 2)
+            if healthy > 0, healthy < h.regressed {
+                let perRequest = Foundation.log1p(-healthy) - Foundation.log1p(-h.regressed)
+                let perError = perRequest - Foundation.log(healthy / h.regressed)
+                let room = canaryRequests * perRequest - boundPassLevel
+                if room >= 0 {
+                    // More than `room / perError` errors in `canaryRequests`: Poisson(n·p) above k.
+                    bound = poissonTail(above: SafeNumber.int(min(1e15, room / perError).rounded(.down)), mean: canaryRequests * p)
+                }
             }
         }
         return min(ratio, bound)
@@ -242,6 +268,8 @@ public func poissonTail(above k: Int, mean m: Double) -> Double {
     guard k >= 0 else { return 1 }
     if m <= 0 { return 0 }
     if m > 500 { return 0.5 * erfc((Double(k) + 0.5 - m) / m.squareRoot() / 2.0.squareRoot()) }
+    // Far above the mean the tail is below any double's resolution.
+    if Double(k) > m + 40 * m.squareRoot() + 50 { return 0 }
     var term = Foundation.exp(-m), cdf = term
     if k > 0 { for i in 1...k { term *= m / Double(i); cdf += term; if cdf >= 1 { break } } }
     return max(0, 1 - cdf)

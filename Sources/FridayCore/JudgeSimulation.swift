@@ -191,11 +191,15 @@ public func exactBinomial(_ rng: inout SeededGenerator, _ n: Int, _ p: Double) -
     if n <= 0 || p <= 0 { return 0 }
     if p >= 1 { return n }
     if p > 0.5 { return n - exactBinomial(&rng, n, 1 - p) }
-    let lq = Foundation.log(1 - p)
+    // log1p: for p below 1e-16, log(1 − p) is 0 and the gap would be infinite.
+    let lq = Foundation.log1p(-p)
     var count = 0, pos = 0
     while true {
         let u = max(rng.unit(), 1e-300)
-        pos += Int(Foundation.log(u) / lq) + 1
+        // The gap compared as a double first: a huge one is past n, never an Int conversion trap.
+        let gap = Foundation.log(u) / lq
+        if !(gap < Double(n - pos)) { return count }
+        pos += Int(gap) + 1
         if pos > n { return count }
         count += 1
     }

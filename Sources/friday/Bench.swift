@@ -9,7 +9,7 @@ import FridayIntegrations
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine: reduce, log, cold start, memory, judge.",
-        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self, BenchBenchmark.self, BenchHAProxy.self, BenchCanary.self, BenchTrust.self, BenchFanout.self, BenchAttach.self, BenchServeMemory.self, BenchSoak.self, BenchSoakEngine.self, BenchStore.self]
+        subcommands: [BenchReduce.self, BenchLog.self, BenchColdStart.self, BenchMemory.self, BenchJudge.self, BenchFold.self, BenchBenchmark.self, BenchHAProxy.self, BenchCanary.self, BenchTrust.self, BenchFanout.self, BenchAttach.self, BenchServeMemory.self, BenchSoak.self, BenchSoakEngine.self, BenchStore.self]
     )
 }
 

@@ -72,3 +72,47 @@ struct BenchBenchmark: AsyncParsableCommand {
         }
     }
 }
+
+/// `friday bench fold`: what one judge evaluation of the current step costs (the engine
+/// evaluates every tick, the errors pane every frame): the whole step's blocks folded through
+/// `CanaryJudge.judge`, 0.4% errors and 1% slow requests on both versions at 5% of 5,000
+/// req/s, with the bound test on (the default) and off (`min_error_rate_increase = 0`, which
+/// also turns off the minimum-increase guard) alternately in one run.
+struct BenchFold: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "fold", abstract: "The cost of one judge evaluation over a long step, with and without the bound test.")
+    @Option(help: "Blocks (seconds of one step) per evaluation, comma-separated.") var blocks = "600,3600,36000"
+    @Option(help: "Timed evaluations per setting and size.") var runs = 21
+
+    func run() {
+        let sizes = blocks.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 && $0 <= 1_000_000 }
+        Plain.out("one judge evaluation of a step, median of \(runs) runs each, the two settings alternating")
+        Plain.out("| blocks in the step | with the bound test (ms) | without (ms) | ratio |")
+        Plain.out("| --- | --- | --- | --- |")
+        let plan = RolloutPlan.standard
+        let on = CanaryJudge()
+        var off = CanaryJudge()
+        off.minErrorRateIncrease = 0
+        for n in sizes {
+            var rng = SeededGenerator(seed: 9)
+            var step: [JudgeBlock] = []
+            step.reserveCapacity(n)
+            for t in 0..<n {
+                let cn = poisson(&rng, 250), bn = poisson(&rng, 4750)
+                step.append(JudgeBlock(at: Timestamp(seconds: Double(t)), canaryRequests: cn, canaryErrors: rng.binomial(cn, 0.004), baseRequests: bn,
+                                       baseErrors: rng.binomial(bn, 0.004), canarySlow: rng.binomial(cn, 0.01), baseSlow: rng.binomial(bn, 0.01)))
+            }
+            var times: [[Double]] = [[], []]
+            var sink = 0.0
+            for _ in 0..<runs {
+                for (i, judge) in [on, off].enumerated() {
+                    let start = ContinuousClock.now
+                    let r = judge.judge(blocks: step, plan: plan, stepWeight: 5, elapsed: Double(n))
+                    times[i].append(seconds(ContinuousClock.now - start) * 1000)
+                    sink += r.statistic
+                }
+            }
+            let a = median(times[0]), b = median(times[1])
+            Plain.out("| \(n.grouped) | \(String(format: "%.2f", a)) | \(String(format: "%.2f", b)) | \(String(format: "%.2f", a / max(b, 1e-9)))× |" + (sink.isNaN ? " " : ""))
+        }
+    }
+}

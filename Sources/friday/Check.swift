@@ -23,6 +23,9 @@ struct Check: ParsableCommand {
     @Option(name: .customLong("error-rate"), help: ArgumentHelp("The service's error rate: 0.4% or 0.004 (default: the slowest for the judge).", valueName: "rate"))
     var errorRate: String?
 
+    @Flag(help: "Ask no metrics source (Prometheus) for the last hour's traffic.")
+    var offline = false
+
     func run() throws {
         let config = try loadConfig(file)
         var requests: Double?, source = ""
@@ -37,19 +40,36 @@ struct Check: ParsableCommand {
             requests = config.simulation.requestsPerSecond; source = "the simulator's requests_per_second"
         }
         var errors: Double?
+        var asked: String?
+        if requests == nil, !offline, case let .prometheus(url, requestQuery, errorQuery, _, _) = config.metrics {
+            // Where the metrics source can say: the old version's last hour (it takes all the traffic before a deploy).
+            let servers: [String: String] = { if case let .haproxy(_, _, servers) = config.router { return servers }; return [:] }()
+            let p = PrometheusMetrics(url: url, requestRate: requestQuery, errorRate: errorQuery, latency: nil, servers: servers)
+            do {
+                let (r, e) = try p.lastHour(version: config.from.name)
+                if r > 0 {
+                    requests = r; source = "Prometheus: \(config.from.name)'s average over the last hour"
+                    errors = e // unless --error-rate or expected_error_rate says otherwise (below)
+                } else {
+                    asked = "Prometheus says \(config.from.name) had no traffic in the last hour"
+                }
+            } catch {
+                asked = "could not ask Prometheus for the last hour's traffic: \(error)"
+            }
+        }
         if let errorRate {
             guard let e = JudgeForecast.parseRate(errorRate) else { throw ExitWith(message: "--error-rate \(errorRate): expected a rate from 0 to 50%, as 0.4% or 0.004") }
             errors = e
         } else if let e = config.expectedErrorRate {
             errors = e
-        } else if case .simulator = config.metrics {
+        } else if errors == nil, case .simulator = config.metrics {
             errors = config.simulation.baseErrorRate
         }
         Plain.out("\(file): ok")
         for line in config.planDescription { Plain.out("  " + line) }
         Plain.out("  log: \(defaultLogPath(for: config))")
         guard let requests else {
-            Plain.out("  judge: give the service's traffic (--traffic 200/s, or expected_requests_per_second in [analysis]) to see what each step can decide")
+            Plain.out("  judge: " + (asked.map { "\($0); " } ?? "") + "give the service's traffic (--traffic 200/s, or expected_requests_per_second in [analysis]) to see what each step can decide")
             return
         }
         let forecast = JudgeForecast.make(judge: config.judge, plan: config.plan, requestsPerSecond: requests, errorRate: errors)

@@ -57,12 +57,12 @@ final class CanaryJudgeTests: XCTestCase {
             if r.verdict == .pass {
                 passedAt = t
                 XCTAssertEqual(r.summary, "passed after \(formatDuration(Double(t))) at 1% on errors: errors: canary 0 in \((t * 10).grouped) requests, "
-                               + "below 0.10% (old 0.00%; a regression is 2.0× and +0.10%), with 95% confidence (still watching)")
+                               + "below 0.10% with 97.5% confidence (old 0.00%; a regression is 2.0× and +0.10%) (still watching)")
                 break
             }
         }
-        // ln(25) / (ln(1 − 0.0001) − ln(1 − 0.001)) = 3,574.6 requests: the 358th second.
-        XCTAssertEqual(passedAt, 358)
+        // ln(50) / (ln(1 − 0.0001) − ln(1 − 0.001)) = 4,344.4 requests: the 435th second.
+        XCTAssertEqual(passedAt, 435)
     }
 
     /// A canary at 1% errors against an old version with none, or with 0.02%, is failed.
@@ -85,9 +85,9 @@ final class CanaryJudgeTests: XCTestCase {
     }
 
     /// The bound test is anytime-valid: a canary exactly at the regression it must not pass
-    /// (the old rate + δ), watched every second for two hours, passes it at most 0.8β = 4% of
-    /// the time (Ville's inequality; at this edge the bound is nearly reached: 4.0% in 20,000
-    /// seeds measured once, so 2,000 seeds are held to 5%, 2.3 standard errors above).
+    /// (the old rate + δ), watched every second for two hours, passes it at most 0.4β = 2% of
+    /// the time (Ville's inequality, nearly reached at this edge), so 2,000 seeds are held to
+    /// 2.7%, 2.3 standard errors above.
     func testTheBoundTestRarelyPassesARegressionHoweverLongItIsWatched() {
         let j = CanaryJudge()
         var passes = 0
@@ -101,7 +101,7 @@ final class CanaryJudgeTests: XCTestCase {
             }
             if t.passed { XCTAssertEqual(t.passedBy, .bound); passes += 1 }
         }
-        XCTAssertLessThanOrEqual(passes, seeds / 20, "\(passes) of \(seeds) regressions passed")
+        XCTAssertLessThanOrEqual(passes, 54, "\(passes) of \(seeds) regressions passed")
         XCTAssertGreaterThan(passes, 0, "measured, not zero by construction")
     }
 
@@ -120,13 +120,13 @@ final class CanaryJudgeTests: XCTestCase {
         }
         let r = try! XCTUnwrap(result)
         // Caught within seconds; the sentence quotes those seconds (5%), not the step's 1.3%.
-        XCTAssertTrue(r.summary.contains("since they began to rise"), r.summary)
+        XCTAssertTrue(r.summary.contains(", the stretch that raised the alarm: "), r.summary)
         XCTAssertTrue(r.summary.contains("(5.0%)"), r.summary)
         XCTAssertFalse(r.summary.contains("over the step"), r.summary)
-        XCTAssertTrue(r.summary.contains("reverted ") && r.summary.contains(" after the rise began ("), r.summary)
+        XCTAssertTrue(r.summary.contains("reverted ") && r.summary.contains(" after it began (") && r.summary.hasSuffix(" into the 10% step)"), r.summary)
         let caught = blocks.count - 300
         XCTAssertLessThanOrEqual(caught, 10)
-        XCTAssertTrue(r.summary.contains("reverted \(formatDuration(Double(caught))) after the rise began"), r.summary)
+        XCTAssertTrue(r.summary.contains("reverted \(formatDuration(Double(caught))) after it began"), r.summary)
     }
 
     func testARestartUnderASecondIsNotCalledZeroSecondsDown() {
@@ -285,5 +285,32 @@ final class CanaryJudgeTests: XCTestCase {
         let j = CanaryJudge(alpha: 0.01)
         XCTAssertEqual(j.stepAlpha(.standard), 0.0025, accuracy: 1e-12, "1% over four judged steps (1, 5, 25, 50%)")
         XCTAssertEqual(j.failBound(stepAlpha: 0.0025), Foundation.log(0.95 / 0.0025), accuracy: 1e-9)
+    }
+
+    /// The forecast at the documented extremes: no trap, no endless loop, and the sense is right.
+    func testTheForecastAtTheEdgesOfItsRanges() {
+        let j = CanaryJudge()
+        for r in [0.001, 1, 200, 10_000_000.0] {
+            for e in [0, 1e-11, 0.0002, 0.004, 0.5] {
+                for plan in [RolloutPlan.standard, RolloutPlan(steps: [RolloutStep(weight: 50, pause: .seconds(30 * 86_400)), RolloutStep(weight: 100, pause: .seconds(0))])] {
+                    let f = JudgeForecast.make(judge: j, plan: plan, requestsPerSecond: r, errorRate: e)
+                    for st in f.steps {
+                        XCTAssertFalse(st.pass.map { $0.isNaN } ?? false, "\(r) \(e)")
+                        XCTAssertTrue((0...1).contains(st.heldChance ?? 0), "\(r) \(e): \(String(describing: st.heldChance))")
+                    }
+                    _ = f.report(judge: j, plan: plan, file: "f.toml", stepLines: [], source: "test")
+                }
+            }
+        }
+        // More traffic never makes a step slower to pass; no traffic to speak of is held.
+        let plan = RolloutPlan.standard
+        let slow = JudgeForecast.make(judge: j, plan: plan, requestsPerSecond: 20, errorRate: 0).steps[0]
+        let fast = JudgeForecast.make(judge: j, plan: plan, requestsPerSecond: 5000, errorRate: 0).steps[0]
+        XCTAssertGreaterThan(slow.pass ?? .infinity, fast.pass ?? 0)
+        XCTAssertTrue(slow.tooSlow)
+        XCTAssertFalse(fast.tooSlow)
+        XCTAssertEqual(poissonTail(above: Int.max / 2, mean: 10), 0)
+        XCTAssertEqual(poissonTail(above: 0, mean: 0), 0)
+        XCTAssertEqual(poissonTail(above: -1, mean: 3), 1)
     }
 }

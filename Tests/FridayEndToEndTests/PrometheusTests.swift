@@ -66,6 +66,40 @@ final class PrometheusTests: XCTestCase {
         XCTAssertThrowsError(try dead.query("up", version: "v")) { e in XCTAssertTrue("\(e)".contains("cannot connect"), "\(e)") }
     }
 
+    /// `friday check` on a Prometheus deploy file with no traffic given asks Prometheus for
+    /// the old version's last hour and forecasts from it; a Prometheus that is not there is
+    /// said, not fatal.
+    func testCheckForecastsFromPrometheusLastHour() throws {
+        load(seconds: 30)
+        let p = prometheus()
+        let deadline = Date().addingTimeInterval(25)
+        while Date() < deadline {
+            if let r = try? p.lastHour(version: "v2.3.0"), r.requestsPerSecond >= 20 { break }
+            usleep(250_000)
+        }
+        let text = try String(contentsOfFile: root + "/examples/haproxy/friday-prometheus.toml", encoding: .utf8)
+            .replacingOccurrences(of: "http://127.0.0.1:19090", with: "http://127.0.0.1:\(base + 4)")
+        let file = run + "/prom.toml"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runProcess(fridayBinary(), ["check", file])
+        XCTAssertEqual(r.status, 0, r.err)
+        let line = try XCTUnwrap(r.out.split(separator: "\n").first { $0.contains("judge at ") }, r.out)
+        XCTAssertTrue(line.contains("(Prometheus: v2.3.0's average over the last hour), 0.00% errors:"), String(line))
+        let rate = line.split(separator: " ").firstIndex(of: "req/s").map { Double(line.split(separator: " ")[$0 - 1].replacingOccurrences(of: ",", with: "")) ?? 0 } ?? 0
+        XCTAssertGreaterThan(rate, 10, String(line))
+        XCTAssertLessThan(rate, 140, String(line))
+        // No Prometheus there: check still checks, and says why there is no forecast.
+        try text.replacingOccurrences(of: "http://127.0.0.1:\(base + 4)", with: "http://127.0.0.1:\(base + 9)").write(toFile: file, atomically: true, encoding: .utf8)
+        let down = try runProcess(fridayBinary(), ["check", file])
+        XCTAssertEqual(down.status, 0, down.err)
+        XCTAssertTrue(down.out.contains("judge: could not ask Prometheus for the last hour's traffic: "), down.out)
+        XCTAssertTrue(down.out.contains("give the service's traffic (--traffic 200/s"), down.out)
+        // --offline asks nothing (a lint step in CI with no Prometheus to reach).
+        let offline = try runProcess(fridayBinary(), ["check", file, "--offline"])
+        XCTAssertEqual(offline.status, 0, offline.err)
+        XCTAssertTrue(offline.out.contains("  judge: give the service's traffic"), offline.out)
+    }
+
     func testACanaryWithoutMetricsIsNeverPassed() async throws {
         // The canary's query finds nothing (a wrong label): the judge gets no samples, the
         // screen says why, and the step's end holds the deploy instead of passing it.

@@ -50,4 +50,14 @@ final class SimulatorTruthTests: XCTestCase {
         let se = (0.004 * 0.996 * (1 / Double(c.n) + 1 / Double(b.n))).squareRoot()
         XCTAssertLessThan(abs(pc - pb), 4 * se, "canary \(pc) vs old \(pb)")
     }
+
+    /// An error rate below 1e-16 (in the documented 0–0.5) made log(1 − p) zero and the
+    /// waiting time infinite: its Int conversion trapped the simulator.
+    func testATinyErrorRateDoesNotTrap() async throws {
+        var rng = SeededGenerator(seed: 3)
+        XCTAssertEqual(exactBinomial(&rng, 1_000_000, 1e-17), 0)
+        XCTAssertEqual(rng.binomial(1000, Double.leastNonzeroMagnitude), 0)
+        let (c, _) = try await counts(rps: 5000, errorRate: 1e-17, weight: 5, seconds: 10)
+        XCTAssertGreaterThan(c.n, 0)
+    }
 }

@@ -71,6 +71,18 @@ public final class PrometheusMetrics: MetricsSource, @unchecked Sendable {
         }
     }
 
+    /// The version's requests per second and error rate averaged over the last hour (what
+    /// Prometheus holds of it, sampled every 15 s), for `friday check`'s forecast: before a
+    /// deploy the old version takes all the traffic.
+    public func lastHour(version: String) throws(RouterError) -> (requestsPerSecond: Double, errorRate: Double) {
+        let rps = try query("avg_over_time((\(requestRate))[1h:15s])", version: version)
+        let eps = try query("avg_over_time((\(errorRate))[1h:15s])", version: version)
+        guard InputRange.ratePerSecond.contains(rps), InputRange.ratePerSecond.contains(eps) else {
+            throw RouterError("prometheus: the last hour's rates for \(version) (\(rps) requests/s, \(eps) errors/s) are outside 0–\(InputRange.ratePerSecond.upperBound)")
+        }
+        return (rps, rps > 0 ? min(0.5, eps / rps) : 0)
+    }
+
     /// Runs one instant query; the single value of its result.
     public func query(_ template: String, version: String, cancel: CancelFlag? = nil) throws(RouterError) -> Double {
         let q = template.replacingOccurrences(of: "{version}", with: version)
