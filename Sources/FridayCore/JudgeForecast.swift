@@ -184,10 +184,10 @@ extension JudgeForecast {
             : "\(percentText(errorRate)) errors"
         var lines = ["judge at \(rate) (\(source)), \(errors):"]
         var warnings: [String] = []
-        let regression = "\(format1(judge.errorRatio))× (at least +\(percentText(2 * judge.minErrorRateIncrease)))"
+        let regression = "regressed one (\(format1(judge.errorRatio))×, at least +\(percentText(2 * judge.minErrorRateIncrease)))"
         for st in steps {
             let pause = st.pause.map { "\(formatDuration($0)) + up to \(formatDuration(maxExtension))" } ?? "until promoted"
-            lines.append("  step \(st.index + 1), \(st.weight)% (\(pause)): a healthy canary passes in \(d(st.pass)), a \(regression) one fails in \(d(st.fail))"
+            lines.append("  step \(st.index + 1), \(st.weight)% (\(pause)): a healthy canary passes in \(d(st.pass)), a \(regression) fails in \(d(st.fail))"
                          + (st.tooSlow ? " — cannot be decided in time: \(heldText(st.heldChance ?? 1)) of healthy canaries would be held" : ""))
             guard st.tooSlow, let pauseSecs = st.pause else { continue }
             let at = stepLines.indices.contains(st.index) ? stepLines[st.index].map { ":\($0)" } ?? "" : ""
@@ -195,7 +195,8 @@ extension JudgeForecast {
             if let w = JudgeForecast.smallestDecidableWeight(judge: judge, plan: plan, requestsPerSecond: requestsPerSecond, errorRate: errorRate, pause: pauseSecs), w > st.weight {
                 let rest = plan.steps.map(\.weight).filter { $0 > w }
                 let steps = ([w] + rest).map { "\($0)%" }.joined(separator: " → ")
-                advice.append("start at \(w)% (\(steps)), the smallest step decided within this pause at this traffic")
+                advice.append(st.index == 0 ? "start at \(w)% (\(steps)), the smallest first step decided within this pause at this traffic"
+                              : "make this step at least \(w)%, the smallest decided within this pause at this traffic")
             }
             let step = plan.steps[st.index]
             let share = JudgeForecast.candidateShare(step), rest = JudgeForecast.baseShare(step)

@@ -16,7 +16,8 @@ struct Demo: AsyncParsableCommand {
         """
     )
 
-    @Option(help: "good, bad-canary, slow-canary or steady.", completion: .list(["good", "bad-canary", "slow-canary", "steady"]))
+    @Option(help: ArgumentHelp("What the simulated deploy does: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"),
+            completion: .list(Scenario.allCases.map(\.rawValue)))
     var scenario: String = "good"
 
     @Option(help: "Seed of the simulation: the same seed gives the same events.")

@@ -126,4 +126,18 @@ final class JudgeEndToEndTests: XCTestCase {
         XCTAssertTrue(reason.contains("a pass is about ") || reason.contains("not moving toward a pass"), reason)
         XCTAssertNotEqual(outcome(events), .promoted)
     }
+
+    /// The demo tells both stories: a zero-error service promoted by itself, a low-traffic
+    /// one held at the 1% step for a person, saying what it waits for.
+    func testTheDemoScenariosForRareErrorsAndLittleTraffic() throws {
+        let quiet = try runProcess(bin, ["demo", "--headless", "--scenario", "zero-errors"])
+        XCTAssertEqual(quiet.status, 0, quiet.err)
+        XCTAssertTrue(quiet.out.contains(#""type":"deploy.finished","data":{"outcome":"promoted""#), String(quiet.out.suffix(300)))
+        XCTAssertTrue(quiet.out.contains("below 0.10% with 97.5% confidence"), "passed on the canary's own count")
+        let low = try runProcess(bin, ["demo", "--headless", "--scenario", "low-traffic", "--duration", "900"])
+        XCTAssertEqual(low.status, 0, low.err)
+        XCTAssertTrue(low.out.contains(#""type":"deploy.paused","data":{"by":"judge","reason":"no verdict yet after 10m30s at 1%, waiting on errors ("#),
+                      String(low.out.suffix(600)))
+        XCTAssertFalse(low.out.contains(#""outcome":"promoted""#))
+    }
 }

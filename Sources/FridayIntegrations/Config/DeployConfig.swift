@@ -690,6 +690,9 @@ public enum DeployConfigParser {
                         throw fail("simulator.scenario", "\"\(s)\"\(didYouMeanText(s, Scenario.allCases.map(\.rawValue))): expected one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
                     }
                     sim.scenario = sc
+                    // The scenario's own traffic, unless the file gives it (below).
+                    if let r = sc.requestsPerSecond { sim.requestsPerSecond = r }
+                    if let e = sc.baseErrorRate { sim.baseErrorRate = e }
                 }
             }
             if t["seed"] != nil { collect { () throws(ConfigError) in sim.seed = UInt64(try r.int(t, "simulator.seed", in: 0...Int.max, what: "a whole number ≥ 0")) } }

@@ -16,6 +16,12 @@ public enum Scenario: String, Sendable, CaseIterable {
     /// Benchmark mode: two refactors against the baseline at 34/33/33; the second is faster.
     /// The report names it; a teammate takes the slower one out and promotes.
     case benchmark
+    /// A healthy deploy of a service with no errors at 1,000 req/s: each step passes on the
+    /// canary's own count (0 errors in ~4,350 canary requests), the 1% step past its pause.
+    case zeroErrors = "zero-errors"
+    /// A healthy deploy at 200 req/s (0.4% errors): the 1% step cannot be decided at this
+    /// traffic and is held for a person, saying what it needs (`friday check` warns of it).
+    case lowTraffic = "low-traffic"
 
     public var plan: RolloutPlan {
         switch self {
@@ -39,6 +45,13 @@ public enum Scenario: String, Sendable, CaseIterable {
 extension Scenario {
     /// The second candidate of the multi-version scenarios.
     public static let secondCandidate = VersionRef(name: "v2.4.0-b", commit: "51d7e0c")
+
+    /// A healthy new version whose held step the simulated teammates promote.
+    public var isHealthy: Bool { self == .good || self == .zeroErrors || self == .lowTraffic }
+
+    /// The scenario's own traffic, where it is not the simulator's default.
+    public var requestsPerSecond: Double? { self == .zeroErrors ? 1000 : self == .lowTraffic ? 200 : nil }
+    public var baseErrorRate: Double? { self == .zeroErrors ? 0 : nil }
 
     /// Whether the scenario deploys several candidates.
     public var isMultiway: Bool { self == .threeWay || self == .benchmark }
@@ -95,6 +108,8 @@ public struct SimulationSettings: Sendable, Equatable {
     public init(scenario: Scenario = .good, seed: UInt64 = 1) {
         self.scenario = scenario
         self.seed = seed
+        if let r = scenario.requestsPerSecond { requestsPerSecond = r }
+        if let e = scenario.baseErrorRate { baseErrorRate = e }
     }
 
     /// 16:00 UTC on a Friday: headless runs use it so the same seed gives the same bytes.

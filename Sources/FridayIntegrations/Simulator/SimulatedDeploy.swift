@@ -154,13 +154,13 @@ public final class SimulatedDeploy: EventSource, @unchecked Sendable {
         if case .rolling = s.phase, let i = s.stepIndex {
             let firstSplit = s.isMultiway ? weightsText(s.wanted.filter { s.isCandidate($0.version) }) : "the \(s.plan.steps.first?.weight ?? 1)%"
             once("watch1", i == 0 && sinceStep >= 5, .event(.chatMessage(from: "maya", text: "watching \(firstSplit)")))
-            if settings.scenario == .good || settings.scenario == .steady {
+            if settings.scenario.isHealthy || settings.scenario == .steady {
                 once("flat", i == 1 && sinceStep >= 10, .event(.chatMessage(from: "lee", text: "error rate flat on \(s.to.name) so far")))
             }
             if settings.scenario == .steady {
                 once("steady", sinceStep >= 5, .event(.chatMessage(from: "maya", text: "holding here for the load test")))
             }
-            if settings.scenario == .good || settings.scenario == .threeWay, s.plan.steps[i].pause == .untilPromoted, s.paused == nil {
+            if settings.scenario.isHealthy || settings.scenario == .threeWay, s.plan.steps[i].pause == .untilPromoted, s.paused == nil {
                 let here = s.isMultiway ? weightsText(s.wanted.filter { $0.percent > 0 }) : "\(s.plan.steps[i].weight)%"
                 once("soon", sinceStep >= 15, .event(.chatMessage(from: "maya", text: "\(here) looks healthy; promoting in a minute unless someone objects")))
                 once("promote\(i)", sinceStep >= 60, .command(Command(.promote, by: "maya", text: "healthy for a minute")))
