@@ -413,7 +413,12 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
             return "\(label): \(canaryName) \(percentText(t.canaryRate)), \(baseName) \(percentText(t.baseRate)) "
                 + "(\(t.canary.k.grouped) in \(t.canary.n.grouped) requests), no \(format1(errorRatio))× regression with \(confidence(1 - beta)) confidence"
         }
-        let p99Text = hasSlow ? "" : ratio.map { "; p99 \(format2($0))× \(baseName)'s (limit \(format1(latencyLimit))×)" } ?? ""
+        // Latency without slow-request counts: the p99 ratio, judged against its limit; a mean
+        // (HAProxy's rtime) is only shown unless the file says to judge it.
+        let p99Text = hasSlow ? "" : ratio.map { r in
+            latencyIsMean && !judgeMeanLatency ? "; mean latency \(format2(r))× \(baseName)'s (not judged)"
+                : "; p99 \(format2(r))× \(baseName)'s (limit \(format1(latencyLimit))×)"
+        } ?? ""
         if acc.passed {
             let parts = [passedText("errors", acc.errors)] + (hasSlow ? [passedText("slow requests", acc.slow)] : [])
             return result(.pass, "passed \(when) on errors\(hasSlow ? " and latency" : ""): \(parts.joined(separator: "; "))\(p99Text) (still watching)")
