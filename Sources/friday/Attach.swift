@@ -75,11 +75,15 @@ struct EngineTarget: ParsableArguments {
     }
 }
 
-/// The name to give the engine: --name, else $USER, kept to the letters the protocol takes.
+/// The name to give the engine: --name, else the person running this (`osUserName`), kept to
+/// the letters the protocol takes; never "you" (it is written into everyone's team log).
 func clientName(_ given: String?) -> String {
-    let raw = given ?? ProcessInfo.processInfo.environment["USER"] ?? ""
-    let kept = String(String.UnicodeScalarView(raw.unicodeScalars.filter { $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-".unicodeScalars.contains($0) }).prefix(Wire.maxNameLength))
-    return kept.isEmpty ? "you" : kept
+    func kept(_ raw: String) -> String {
+        String(String.UnicodeScalarView(raw.unicodeScalars.filter { $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-".unicodeScalars.contains($0) }).prefix(Wire.maxNameLength))
+    }
+    if let given, !kept(given).isEmpty { return kept(given) }
+    let own = kept(osUserName())
+    return own.isEmpty ? "uid-\(getuid())" : own
 }
 
 /// Connects a dashboard to a served engine and runs it until the person detaches.

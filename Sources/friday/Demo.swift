@@ -74,7 +74,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     var settings: SimulationSettings { SimulationSettings(scenario: Scenario(rawValue: scenario)!, seed: seed) }
-    var userName: String { user ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "you" }
+    var userName: String { user ?? osUserName() }
 
     func makeEngine(clock: any EngineClock) -> Engine {
         let s = settings

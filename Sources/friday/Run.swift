@@ -123,6 +123,9 @@ struct OpenedDeploy {
     /// Opens the log (taking its lock) and builds the engine; nil (after saying so) for a finished deploy.
     static func open(_ cfgIn: DeployConfig, logPath: String, speed: Double, fast wantFast: Bool) async throws -> OpenedDeploy? {
         var cfg = cfgIn
+        // Who started it, in the permanent record: the file's `by`, else the person running
+        // friday (before, the simulator's teammate "lee" was logged for every such file).
+        cfg.simulation.startedBy = cfg.by ?? osUserName()
         let eventLog: EventLog
         let recovery: EventLog.Recovery
         do { (eventLog, recovery) = try EventLog.open(path: logPath) } catch { throw ExitWith(message: error.description) }

@@ -36,7 +36,21 @@ func hostName() -> String {
 /// Who is typing, for a lock taken or broken by hand.
 func userName() -> String {
     let env = ProcessInfo.processInfo.environment
-    return env["FRIDAY_NAME"] ?? env["USER"] ?? env["LOGNAME"] ?? "someone"
+    return env["FRIDAY_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? osUserName()
+}
+
+/// The person running this command, as the system knows them: `$USER`, else `$LOGNAME`, else
+/// the account of this process's user id (`getpwuid`: containers, cron and CI often set
+/// neither variable), else `uid-N`. Never "you": an action's author in the permanent record
+/// is a person or an account, not the screen's word for whoever reads it.
+func osUserName() -> String {
+    let env = ProcessInfo.processInfo.environment
+    for key in ["USER", "LOGNAME"] { if let v = env[key], !v.isEmpty { return v } }
+    if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name {
+        let s = String(cString: name)
+        if !s.isEmpty { return s }
+    }
+    return "uid-\(getuid())"
 }
 
 /// `friday store migrate|status`.
