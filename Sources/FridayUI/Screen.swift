@@ -163,6 +163,9 @@ public enum Screen {
         case .pipeline: return (s.failedStage != nil ? "FAILED" : "PIPELINE", .accent)
         case .rolling:
             if let p = s.paused { return (p.by == "judge" || p.by == "engine" ? "HELD" : "PAUSED", .warn) }
+            // A step that waits for a person's promote is held, as the board and status say:
+            // the one moment that needs a human is not called ROLLING.
+            if s.pending == nil, !s.isReverting, case .untilPromoted? = s.currentStep?.pause { return ("HELD", .warn) }
             return ("ROLLING", .good)
         case .finished(.promoted): return ("PROMOTED", .good)
         case .finished(.reverted): return ("REVERTED", .bad)

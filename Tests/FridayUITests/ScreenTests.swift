@@ -56,7 +56,7 @@ final class ScreenTests: XCTestCase {
         let cases: [(String, DeployState, Double, [String])] = [
             ("pipeline", pipeline, 20, ["PIPELINE", "build container", "v2.3.0", "100%"]),
             ("judging", judging, 100, ["ROLLING", "v2.3.0", "v2.4.0", "0.95%", "next 25% in", "judge"]),
-            ("held by a person's step", promotedHold, 160, ["ROLLING", "v2.4.0", "p for 50%", "judge"]),
+            ("held by a person's step", promotedHold, 160, ["HELD", "v2.4.0", "p for 50%", "judge"]),
             ("held by the judge", held, 160, ["HELD", "v2.4.0", "p promote", "judge"]),
             ("reverted", reverted, 170, ["REVERTED", "5%✗", "R to", "v2.4.0"]),
             ("failed pipeline", failed.0, failed.1, ["FAILED", "✗ build container", "go.sum mismatch", "deploy again", "v2.3.0", "100%"]),
@@ -79,7 +79,7 @@ final class ScreenTests: XCTestCase {
         let compact: [(String, DeployState, Double, [String])] = [
             ("pipeline", pipeline, 20, ["PIPELINE", "build container", "v2.3.0 100%"]),
             ("judging", judging, 100, ["ROLLING 2/5", "v2.4.0 5%", "next 25% in"]),
-            ("held by a person's step", promotedHold, 160, ["ROLLING 3/5", "p for 50%"]),
+            ("held by a person's step", promotedHold, 160, ["HELD 3/5", "p for 50%"]),
             ("held by the judge", held, 160, ["HELD 2/5", "p promote", "judge:"]),
             ("reverted", reverted, 170, ["REVERTED", "v2.4.0 0%", "R to retry"]),
             ("failed pipeline", failed.0, failed.1, ["FAILED", "✗ build container: ERROR", "deploy again"]),
