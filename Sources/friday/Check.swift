@@ -31,7 +31,7 @@ struct Check: ParsableCommand {
         var requests: Double?, source = ""
         if let traffic {
             guard let r = JudgeForecast.parseTraffic(traffic) else {
-                throw ExitWith(message: "--traffic \(traffic): expected requests per second from 0.001 to 10,000,000, as 200, 200/s, 12000/m or 720000/h")
+                throw ExitWith(message: "--traffic \(TerminalText.neutralise(String(traffic.prefix(80)))): expected requests per second from 0.001 to 10,000,000, as 200, 200/s, 12000/m or 720000/h")
             }
             requests = r; source = "--traffic"
         } else if let r = config.expectedRequestsPerSecond {
@@ -58,7 +58,7 @@ struct Check: ParsableCommand {
             }
         }
         if let errorRate {
-            guard let e = JudgeForecast.parseRate(errorRate) else { throw ExitWith(message: "--error-rate \(errorRate): expected a rate from 0 to 50%, as 0.4% or 0.004") }
+            guard let e = JudgeForecast.parseRate(errorRate) else { throw ExitWith(message: "--error-rate \(TerminalText.neutralise(String(errorRate.prefix(80)))): expected a rate from 0 to 50%, as 0.4% or 0.004") }
             errors = e
         } else if let e = config.expectedErrorRate {
             errors = e

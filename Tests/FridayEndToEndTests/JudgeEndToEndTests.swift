@@ -114,6 +114,13 @@ final class JudgeEndToEndTests: XCTestCase {
         let bad = try runProcess(bin, ["check", file, "--traffic", "fast"])
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.err.contains("--traffic fast: expected requests per second"), bad.err)
+        // Text from outside never reaches the terminal raw, here either.
+        let hostile = try runProcess(bin, ["check", file, "--traffic", "1\u{1b}]0;owned\u{7}", "--error-rate", "\u{1b}[31m"])
+        XCTAssertEqual(hostile.status, 1)
+        XCTAssertFalse(hostile.err.contains("\u{1b}") || hostile.err.contains("\u{7}"), hostile.err)
+        let rate = try runProcess(bin, ["check", file, "--error-rate", "\u{1b}[31m"])
+        XCTAssertEqual(rate.status, 1)
+        XCTAssertFalse(rate.err.contains("\u{1b}"), rate.err)
     }
 
     /// Run as it is, the low-traffic plan is held at the step `check` warned about, saying
