@@ -233,11 +233,15 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
     /// The same from a lower bound already computed; nil where the test cannot be made: δ
     /// (practically) 0, or an old version failing so often that no rate is left above it.
     func boundHypotheses(low: Double, baseErrors k: Int, baseRequests n: Int) -> (healthy: Double, regressed: Double)? {
+        boundHypotheses(low: low, seen: n > 0 ? Double(k) / Double(n) : 0)
+    }
+
+    /// The same with the old version's seen rate given (the forecast's expected rate).
+    func boundHypotheses(low: Double, seen: Double) -> (healthy: Double, regressed: Double)? {
         let delta = minErrorRateIncrease
         guard delta >= 1e-9, low.isFinite, low >= 0 else { return nil }
         let regressed = min(0.999_999, low + max((errorRatio - 1) * low, delta))
         guard regressed > low else { return nil }
-        let seen = n > 0 ? Double(k) / Double(n) : 0
         let healthy = min(max(seen, delta / 10), low + (regressed - low) / 2)
         guard healthy > 0, healthy < regressed else { return nil }
         return (healthy, regressed)

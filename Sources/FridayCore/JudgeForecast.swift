@@ -96,11 +96,8 @@ extension CanaryJudge {
         } else {
             low = p
         }
-        guard let h = boundHypotheses(low: low, baseErrors: 0, baseRequests: 0) else { return nil }
-        // `boundHypotheses` floors "healthy" at the old version's seen rate: here that is p.
-        let healthy = min(max(p, minErrorRateIncrease / 10), low + (h.regressed - low) / 2)
-        guard healthy > 0, healthy < h.regressed else { return nil }
-        return p * Foundation.log(healthy / h.regressed) + (1 - p) * (Foundation.log1p(-healthy) - Foundation.log1p(-h.regressed))
+        guard let h = boundHypotheses(low: low, seen: p) else { return nil }
+        return p * Foundation.log(h.healthy / h.regressed) + (1 - p) * (Foundation.log1p(-h.healthy) - Foundation.log1p(-h.regressed))
     }
 
     /// Expected seconds for a canary as healthy as the old version (error rate `p`) to pass a
@@ -248,16 +245,13 @@ extension CanaryJudge {
         // The old version's lower bound at half the time (its requests by then).
         let nb = min(1e15, r * baseShare * seconds / 2)
         let low = CanaryJudge.anytimeLowerBound(errors: SafeNumber.int((p * nb).rounded()), requests: SafeNumber.int(nb.rounded()), level: boundLowerLevel)
-        if let h = boundHypotheses(low: low, baseErrors: 0, baseRequests: 0) {
-            let healthy = min(max(p, minErrorRateIncrease / 10), low + (h.regressed - low) / 2)
-            if healthy > 0, healthy < h.regressed {
-                let perRequest = Foundation.log1p(-healthy) - Foundation.log1p(-h.regressed)
-                let perError = perRequest - Foundation.log(healthy / h.regressed)
-                let room = canaryRequests * perRequest - boundPassLevel
-                if room >= 0 {
-                    // More than `room / perError` errors in `canaryRequests`: Poisson(n·p) above k.
-                    bound = poissonTail(above: SafeNumber.int(min(1e15, room / perError).rounded(.down)), mean: canaryRequests * p)
-                }
+        if let h = boundHypotheses(low: low, seen: p) {
+            let perRequest = Foundation.log1p(-h.healthy) - Foundation.log1p(-h.regressed)
+            let perError = perRequest - Foundation.log(h.healthy / h.regressed)
+            let room = canaryRequests * perRequest - boundPassLevel
+            if room >= 0 {
+                // More than `room / perError` errors in `canaryRequests`: Poisson(n·p) above k.
+                bound = poissonTail(above: SafeNumber.int(min(1e15, room / perError).rounded(.down)), mean: canaryRequests * p)
             }
         }
         return min(ratio, bound)
