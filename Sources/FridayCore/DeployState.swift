@@ -317,3 +317,29 @@ extension Array {
         if count > limit + limit / 2 { removeFirst(count - limit) }
     }
 }
+
+/// Who or what holds a rollout still, and what ends the hold: one answer for the header,
+/// the board and `friday status`, so they call the same moment by the same name.
+public struct Hold: Sendable, Equatable {
+    /// HELD (the plan or the judge waits for a person) or PAUSED (a person paused it).
+    public var word: String
+    /// Who or what holds it, in words: "until promoted", "by the judge", "by maya".
+    public var by: String
+    /// What ends it: promote, or resume.
+    public var ends: Action
+
+    public init(word: String, by: String, ends: Action) { self.word = word; self.by = by; self.ends = ends }
+}
+
+extension DeployState {
+    /// The hold on a rolling deploy that waits for a person, if one does.
+    public var hold: Hold? {
+        guard case .rolling = phase, !isReverting else { return nil }
+        if let p = paused {
+            if p.by == "judge" || p.by == "engine" { return Hold(word: "HELD", by: "by the \(p.by)", ends: .promote) }
+            return Hold(word: "PAUSED", by: "by \(p.by)", ends: .resume)
+        }
+        if pending == nil, case .untilPromoted? = currentStep?.pause { return Hold(word: "HELD", by: "until promoted", ends: .promote) }
+        return nil
+    }
+}

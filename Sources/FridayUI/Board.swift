@@ -172,7 +172,7 @@ public struct BoardModel: Sendable {
         if let p = s.routerProblem { return "router: " + p }
         func said(_ j: DeployState.Judgement) -> String { j.verdict.rawValue + (j.summary.isEmpty ? "" : " · " + j.summary) }
         if let o = s.outcome { return o.rawValue + (s.judgement.map { " · " + ($0.summary.isEmpty ? $0.verdict.rawValue : $0.summary) } ?? "") }
-        if let p = s.paused { return "paused" + (p.by.isEmpty ? "" : " by \(p.by)") + (p.reason.isEmpty ? "" : ": \(p.reason)") }
+        if let h = s.hold { return "\(h.word.lowercased()) \(h.by)" + (s.paused.map { $0.reason.isEmpty ? "" : ": \($0.reason)" } ?? "") + " · \(h.ends.rawValue) ends it" }
         if let j = s.judgement { return said(j) }
         if let st = s.stages.first(where: { $0.status == .running }) { return st.name }
         return s.phase == .rolling ? "judging" : ""

@@ -74,11 +74,14 @@ public struct CellGrid: Sendable, Equatable {
     }
 
     /// Writes `text` at (x, y), clipped to `limit` columns (and the grid). Returns columns used.
+    /// Text that is cut ends in `…` (its last column), so a reader knows there is more;
+    /// `mark: false` is for what is cut on purpose (a bar, a field scrolled under a cursor).
     @discardableResult
-    public mutating func put(_ text: String, x: Int, y: Int, role: Role = .text, limit: Int? = nil) -> Int {
+    public mutating func put(_ text: String, x: Int, y: Int, role: Role = .text, limit: Int? = nil, mark: Bool = true) -> Int {
         guard y >= 0, y < height, x < width else { return 0 }
         let end = min(width, limit.map { x + max(0, $0) } ?? width)
         var col = x
+        var lastStart: Int?
         for ch in TerminalText.neutralise(text) {
             let w = CharWidth.of(ch)
             if w == 0 {
@@ -87,13 +90,21 @@ public struct CellGrid: Sendable, Equatable {
                 continue
             }
             if col + w > end {
-                if w == 2, col < end, col >= 0 { self[col, y] = Cell(" ", role) }
+                if w == 2, col < end, col >= 0 {
+                    self[col, y] = Cell(mark ? "…" : " ", role)
+                    col += 1
+                } else if mark, let at = lastStart, at >= 0, at < width {
+                    // The last character shown gives its place to the mark (both halves of a wide one).
+                    if at + 1 < width, self[at + 1, y] == .continuation { self[at + 1, y] = Cell(" ", role) }
+                    self[at, y] = Cell("…", self[at, y].role)
+                }
                 break
             }
             if col >= 0 {
                 self[col, y] = Cell(String(ch), role)
                 if w == 2 { self[col + 1, y] = .continuation }
             }
+            lastStart = col
             col += w
         }
         return col - x

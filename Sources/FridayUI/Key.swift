@@ -44,7 +44,7 @@ public struct Mouse: Sendable, Hashable {
 /// What a key binding does in the normal view.
 public enum UIAction: String, Sendable, CaseIterable {
     case promote, promoteFull, togglePause, revert, retry, cancelStage, say, help, quit, focusNext, scrollUp, scrollDown, open
-    case pageUp, pageDown, oldest, live, zoom, search, nextMatch, previousMatch, palette
+    case pageUp, pageDown, oldest, live, zoom, search, nextMatch, previousMatch, palette, focusPane
 
     /// Moves traffic or the rollout (refused to viewers).
     public var isActing: Bool { [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage].contains(self) }
@@ -145,13 +145,15 @@ public enum Keymap {
         KeyBinding(keys: [.enter], label: "Enter", short: "output", help: "in the pipeline pane: a stage's whole output, scrollable (←/→ another stage)", action: .open),
         KeyBinding(keys: [.char("m")], label: "m", short: "say", help: "say: type a line for the team log", action: .say),
         KeyBinding(keys: [.tab, .backTab], label: "tab", short: "focus", help: "move focus to the next pane", action: .focusNext),
+        KeyBinding(keys: [.char("1"), .char("2"), .char("3"), .char("4")], label: "1-4", short: "pane",
+                   help: "focus a pane by the digit in its title: 1 pipeline, 2 traffic, 3 errors, 4 team", action: .focusPane),
         KeyBinding(keys: [.up, .char("k")], label: "↑/k", short: "scroll", help: "scroll the focused pane up (older)", action: .scrollUp),
         KeyBinding(keys: [.down, .char("j")], label: "↓/j", short: "scroll", help: "scroll the focused pane down (newer)", action: .scrollDown),
         KeyBinding(keys: [.pageUp], label: "PgUp", short: "page", help: "scroll the focused pane a page up", action: .pageUp),
         KeyBinding(keys: [.pageDown], label: "PgDn", short: "page", help: "scroll the focused pane a page down", action: .pageDown),
         KeyBinding(keys: [.home], label: "Home", short: "oldest", help: "the focused pane's oldest line", action: .oldest),
         KeyBinding(keys: [.end, .char("G")], label: "End/G", short: "live", help: "back to live: the focused pane follows the newest lines again", action: .live),
-        KeyBinding(keys: [.char("/")], label: "/", short: "search", help: "search the team log; Enter shows the newest match", action: .search),
+        KeyBinding(keys: [.char("/")], label: "/", short: "search", help: "search the focused pane: the team log, or in the pipeline pane the shown stage's output; Enter shows the newest match", action: .search),
         KeyBinding(keys: [.char("n")], label: "n", short: "older match", help: "after a search: the next older match (Esc ends the search)", action: .nextMatch),
         KeyBinding(keys: [.char("N")], label: "N", short: "newer match", help: "after a search: the next newer match", action: .previousMatch),
         KeyBinding(keys: [.char(":")], label: ":", short: "commands", help: "command palette: promote, pause, resume, revert <reason>, retry, say <text>, theme <name>, filter <text>, quit (Tab completes, ↑/↓ history)", action: .palette),

@@ -82,15 +82,21 @@ public enum Screen {
         let stages = pipelineNow ? max(1, s.stages.count) + ((s.runningStage ?? s.failedStage) != nil ? 2 : 0) : 1
         let traffic = max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + (s.drift != nil || !s.trafficSettled ? 1 : 0)
         let versions = max(1, Set(s.metrics.keys).union([s.from.name, s.to.name]).count)
-        let judging: Int = { if case .rolling = s.phase { return 4 }; return s.judgement != nil ? 2 : 0 }()
+        // A live verdict wraps to about five lines at 80 columns, with the gauge below it.
+        let judging: Int = { if case .rolling = s.phase { return 6 }; return s.judgement != nil ? 2 : 0 }()
         // Before any traffic the errors pane has one line to say ("no traffic measured yet").
         let measured = !s.metrics.isEmpty
         let stageNow = s.runningStage ?? s.failedStage
+        // Talking in the same screen is half of what friday is for: once the log has a line,
+        // it keeps 3 of them from 24 rows and 2 below (a finished pipeline gives way first,
+        // down to one line without a box).
+        let teamLeast = s.log.isEmpty ? 3 : (m.height >= 24 ? 5 : 4)
         return [
-            .pipeline: (stages + 2, pipelineNow ? (stageNow != nil ? 2 : 1) + 2 : 3),
-            .traffic: (traffic + 3, max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + 2),
+            .pipeline: (stages + 2, pipelineNow ? (stageNow != nil ? 2 : 1) + 2 : 1),
+            // (The blank line above the steps is drawn where rows are left, not asked for.)
+            .traffic: (traffic + 2, max(2, s.observed.count) + 1 + TrafficPane.statusLines(m).count + 2),
             .errors: measured ? (1 + versions + judging + 2, 1 + versions + (judging > 0 ? 1 : 0) + 2) : (3, 3),
-            .team: (6, 3),
+            .team: (max(6, teamLeast), teamLeast),
         ]
     }
 
@@ -103,7 +109,14 @@ public enum Screen {
         switch kind {
         case .grid:
             let leftW = width / 2, rightW = width - leftW
-            let topH = max(8, avail * 9 / 20), bottomH = avail - topH
+            // Once the pipeline is over, the top row is as tall as the traffic pane needs
+            // (a finished pipeline is one line): the rows go to the verdict and the team log.
+            var topH = max(8, avail * 9 / 20)
+            if let m = model, !(m.deploy.phase == .idle || m.deploy.phase == .pipeline) {
+                let need = needs(m)
+                topH = max(8, min(topH, max(need[.traffic]!.want, 3)))
+            }
+            let bottomH = avail - topH
             return [
                 (.pipeline, Rect(x: 0, y: top, width: leftW, height: topH)),
                 (.traffic, Rect(x: leftW, y: top, width: rightW, height: topH)),
@@ -135,12 +148,14 @@ public enum Screen {
         // down to its least.
         var over = order.reduce(0) { $0 + h[$1]! } - avail
         let pipelineNow = m.deploy.phase == .idle || m.deploy.phase == .pipeline
-        for p in pipelineNow ? [PaneID.team, .errors, .traffic, .pipeline] : [PaneID.team, .errors, .pipeline, .traffic] where over > 0 {
+        for p in pipelineNow ? [PaneID.team, .errors, .traffic, .pipeline] : [PaneID.team, .pipeline, .errors, .traffic] where over > 0 {
             let give = min(over, h[p]! - need[p]!.least)
             h[p]! -= give; over -= give
         }
-        // Still too many (a tiny terminal): take from the team log, then the others, to nothing.
-        for p in [PaneID.team, .pipeline, .errors, .traffic] where over > 0 {
+        // Still too many (a long hold reason at 60x20, a tiny terminal): the traffic pane's
+        // wrapped status gives first (it ends in `…`; the verdict says the same), then the
+        // errors pane, the pipeline, and the team log last, each to nothing.
+        for p in [PaneID.traffic, .errors, .pipeline, .team] where over > 0 {
             let give = min(over, h[p]!)
             h[p]! -= give; over -= give
         }
@@ -162,10 +177,9 @@ public enum Screen {
         case .idle: return ("WAITING", .dim)
         case .pipeline: return (s.failedStage != nil ? "FAILED" : "PIPELINE", .accent)
         case .rolling:
-            if let p = s.paused { return (p.by == "judge" || p.by == "engine" ? "HELD" : "PAUSED", .warn) }
-            // A step that waits for a person's promote is held, as the board and status say:
+            // A step that waits for a person is HELD (or PAUSED), as the board and status say:
             // the one moment that needs a human is not called ROLLING.
-            if s.pending == nil, !s.isReverting, case .untilPromoted? = s.currentStep?.pause { return ("HELD", .warn) }
+            if let h = s.hold { return (h.word, .warn) }
             return ("ROLLING", .good)
         case .finished(.promoted): return ("PROMOTED", .good)
         case .finished(.reverted): return ("REVERTED", .bad)
@@ -188,24 +202,33 @@ enum HeaderBar {
         // the age) comes first; on a narrow screen the " friday " label goes, then the word
         // "step", then the old version, so the age is never cut ("2m40" for "2m40s").
         let (label, _) = Screen.stateLabel(s)
+        // Who or what holds it, and the key that ends it (an operator's key: a viewer is told
+        // who can end it instead); on a narrow screen the key alone.
+        var holdLong = "", holdShort = ""
+        if let h = s.hold {
+            let key = Keymap.key(for: h.ends == .promote ? .promote : .togglePause)
+            holdLong = " \(h.by)" + (m.role == .viewer ? " (an operator's \(h.ends.rawValue))" : " (\(key) \(h.ends == .promote ? "promotes" : "resumes"))")
+            holdShort = m.role == .viewer ? "" : " (\(key))"
+        }
         let change = s.change.flatMap { c in g.width >= 110 ? (" (\(c.range)\(c.big ? ", \(c.total) commits: big" : ""))", c.big) : nil }
         let age = s.startedAt.map { "  " + formatDuration((s.finishedAt ?? m.now) - $0) } ?? ""
         var step: (long: String, short: String)?
         if case .rolling = s.phase, let i = s.stepIndex { step = (" step \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%", " \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%") }
-        func parts(brand: Bool, stepWord: Bool, from: Bool) -> [(String, Role)] {
+        func parts(brand: Bool, stepWord: Bool, from: Bool, hold: String) -> [(String, Role)] {
             var p: [(String, Role)] = [(brand ? " friday " : " ", .headerAccent)]
             // Several candidates: every one (those taken out too: the header names the deploy).
             let to = s.candidateNames(all: true)
             p.append((from ? "\(s.service) \(s.from.name) \(m.glyphs.arrow) \(to)" : "\(s.service) \(to)", .header))
             if let change { p.append((change.0, change.1 ? .headerAccent : .header)) }
-            p.append(("  \(label)", .headerAccent))
+            p.append(("  \(label)\(hold)", .headerAccent))
             if let step { p.append((stepWord ? step.long : step.short, .header)) }
             p.append((age, .header))
             return p
         }
-        let choices = [parts(brand: true, stepWord: true, from: true), parts(brand: false, stepWord: true, from: true),
-                       parts(brand: false, stepWord: false, from: true), parts(brand: false, stepWord: false, from: false)]
-        let chosen = choices.first { $0.reduce(0) { $0 + CharWidth.of($1.0) } <= g.width } ?? choices[3]
+        let choices = [parts(brand: true, stepWord: true, from: true, hold: holdLong), parts(brand: false, stepWord: true, from: true, hold: holdLong),
+                       parts(brand: false, stepWord: false, from: true, hold: holdLong), parts(brand: false, stepWord: false, from: false, hold: holdLong),
+                       parts(brand: false, stepWord: false, from: false, hold: holdShort), parts(brand: false, stepWord: false, from: false, hold: "")]
+        let chosen = choices.first { $0.reduce(0) { $0 + CharWidth.of($1.0) } <= g.width } ?? choices[5]
         var x = 0
         for (text, role) in chosen { x += g.put(text, x: x, y: row, role: role) }
         var names = s.watchers.map(\.who).filter { $0 != m.user }
@@ -248,7 +271,9 @@ enum FooterBar {
             return
         }
         if case let .search(text) = m.mode {
-            input(" /", text, hint: "Enter find · Esc cancel", hintRole: .dim, m, into: &g, row: row)
+            // Which pane it searches, in words: the team log, or the shown stage's output.
+            let stage = m.searchInOutput && m.deploy.stages.indices.contains(m.outputStage) ? m.deploy.stages[m.outputStage].name : nil
+            input(stage.map { " / \($0) output: " } ?? " / team log: ", text, hint: "Enter find · Esc cancel", hintRole: .dim, m, into: &g, row: row)
             return
         }
         if case let .chat(text) = m.mode {
@@ -270,21 +295,51 @@ enum FooterBar {
         if let msg = m.message {
             x += g.put(msg.text, x: x, y: row, role: msg.isError ? .bad : .good, limit: g.width - 2) + 2
         }
+        // A dialog, the help or a stage's output: its own keys (a dashboard key would type text).
+        if let keys = modeKeys(m) {
+            for (key, what) in keys {
+                let w = CharWidth.of(key) + 1 + CharWidth.of(what) + 2
+                if x + w > g.width { break }
+                x += g.put(key, x: x, y: row, role: .keyName)
+                x += g.put(" \(what)  ", x: x, y: row, role: .keyHint)
+            }
+            return
+        }
         let viewer = m.role == .viewer
-        if viewer, m.message == nil { x += g.put("viewer (watch, chat):", x: x, y: row, role: .dim, limit: g.width - 2) + 2 }
-        for b in Keymap.bindings where [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage, .say, .help, .quit].contains(b.action)
-            || (b.action == .zoom && m.zoomed) {
-            // A viewer sees the acting keys greyed out (help and a key press say why).
+        if viewer, m.message == nil { x += g.put("viewer:", x: x, y: row, role: .dim, limit: g.width - 2) + 1 }
+        // What applies to this person comes first: an operator's keys that act now, then say,
+        // help and quit; a viewer's say, search, help and detach, then (greyed, where there is
+        // room) the acting keys an operator would have.
+        var items: [(label: String, short: String, greyed: Bool)] = []
+        let shown: [UIAction] = [.promote, .promoteFull, .togglePause, .revert, .retry, .cancelStage, .say, .search, .help, .quit, .zoom]
+        for b in Keymap.bindings where shown.contains(b.action) {
+            if b.action == .zoom, !m.zoomed { continue }
+            if b.action == .search, !viewer { continue }
             let greyed = viewer && b.action.isActing
             guard greyed || m.refusal(b.action) == nil else { continue }
             var short = b.short
             if b.action == .togglePause, m.deploy.paused != nil { short = "resume" }
             if b.action == .quit, m.detaches { short = "detach" }
             if b.action == .zoom { short = "all panes" }
-            let w = CharWidth.of(b.label) + 1 + CharWidth.of(short) + 2
+            items.append((b.label, short, greyed))
+        }
+        if viewer { items = items.filter { !$0.greyed } + items.filter(\.greyed) }
+        for item in items {
+            let w = CharWidth.of(item.label) + 1 + CharWidth.of(item.short) + 2
             if x + w > g.width { break }
-            x += g.put(b.label, x: x, y: row, role: greyed ? .dim : .keyName)
-            x += g.put(" \(short)  ", x: x, y: row, role: greyed ? .dim : .keyHint)
+            x += g.put(item.label, x: x, y: row, role: item.greyed ? .dim : .keyName)
+            x += g.put(" \(item.short)  ", x: x, y: row, role: item.greyed ? .dim : .keyHint)
+        }
+    }
+
+    /// The keys of a dialog, the help or a stage's output, where one is open.
+    static func modeKeys(_ m: UIModel) -> [(String, String)]? {
+        switch m.mode {
+        case .normal, .chat, .search, .palette: return nil
+        case .help: return [("↑/↓", "scroll"), ("?/Esc", "close help")]
+        case .confirm, .revertConfirm: return [("type", "the word in the dialog"), ("Enter", "confirm"), ("Esc", "cancel (nothing happens)")]
+        case .revertReason: return [("type", "the reason"), ("Enter", "next"), ("Esc", "cancel (nothing happens)")]
+        case .stageOutput: return [("↑/↓", "scroll"), ("←/→", "another stage"), ("/", "search"), ("Esc", "back")]
         }
     }
 

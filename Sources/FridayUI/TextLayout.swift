@@ -28,6 +28,18 @@ public enum TextLayout {
         return w >= width ? fit(text, width) : text + String(repeating: " ", count: width - w)
     }
 
+    /// Word-wraps `text` into at most `rows` lines of `width` columns; when it needs more,
+    /// the last line shown ends in `…`, so a reader knows the text goes on.
+    public static func wrap(_ text: String, _ width: Int, rows: Int) -> [String] {
+        guard rows > 0 else { return [] }
+        let all = wrap(text, width)
+        guard all.count > rows else { return all }
+        var shown = Array(all.prefix(rows))
+        let last = shown[rows - 1]
+        shown[rows - 1] = CharWidth.of(last) + 2 <= width ? last + " …" : fit(last + " …", width)
+        return shown
+    }
+
     /// Word-wraps `text` to lines of at most `width` columns (long words are split).
     public static func wrap(_ text: String, _ width: Int) -> [String] {
         guard width > 0 else { return [] }

@@ -63,7 +63,9 @@ public struct UIModel: Sendable {
     public var deploy: DeployState
     public var now: Timestamp
     public var user: String
-    public var focus: PaneID = .pipeline
+    /// The team log has the focus at first: `/` searches what the help says it does, and
+    /// scrolling moves through what the team said (1 or tab to the pipeline for its output).
+    public var focus: PaneID = .team
     /// Lines scrolled back from the newest, per pane.
     public var scroll: [PaneID: Int] = [:]
     public var mode: UIMode = .normal
@@ -188,7 +190,7 @@ public struct UIModel: Sendable {
         case .togglePause:
             return deploy.paused != nil ? RolloutLogic.refusal(.resume, in: deploy) : RolloutLogic.refusal(.pause, in: deploy)
         case .say: return nil
-        case .open: return focus == .pipeline && !deploy.stages.isEmpty ? nil : "Enter opens a stage's output: tab to the pipeline pane first"
+        case .open: return focus == .pipeline && !deploy.stages.isEmpty ? nil : "Enter opens a stage's output: 1 (or tab) focuses the pipeline pane first"
         default:
             guard let cmd = Keymap.bindings.first(where: { $0.action == action })?.command else { return nil }
             return RolloutLogic.refusal(cmd, in: deploy, text: "x")
@@ -379,6 +381,9 @@ public struct UIModel: Sendable {
                 let all = PaneID.allCases
                 let step = k == .backTab ? all.count - 1 : 1
                 focus = all[(focus.rawValue + step) % all.count]
+                return []
+            case .focusPane:
+                if case let .char(c) = k, let d = c.wholeNumberValue, let pane = PaneID(rawValue: d - 1) { focus = pane }
                 return []
             case .scrollUp: scrollBy(1); return []
             case .scrollDown: scrollBy(-1); return []

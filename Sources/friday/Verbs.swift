@@ -154,7 +154,7 @@ enum StatusReport {
         switch s.phase {
         case .idle: return "not started"
         case .pipeline: return "pipeline"
-        case .rolling: return s.paused != nil ? "paused" : (s.isReverting ? "reverting" : "rolling")
+        case .rolling: return s.hold.map { $0.word.lowercased() } ?? (s.isReverting ? "reverting" : "rolling")
         case let .finished(o): return o.rawValue
         }
     }
@@ -165,9 +165,11 @@ enum StatusReport {
         if let i = s.stepIndex { lines.append("step \(i + 1) of \(s.plan.steps.count)" + (s.currentStep.map { " (\($0.weight)%)" } ?? "")) }
         if !s.observed.isEmpty { lines.append("traffic (read back): \(n(weights(s.observed)))") }
         if !s.trafficSettled, !s.wanted.isEmpty { lines.append("traffic wanted: \(n(weights(s.wanted)))") }
-        if let p = s.paused { lines.append("paused by \(n(p.by)): \(n(p.reason))") }
-        else if let left = s.pauseRemaining(at: now) { lines.append("next step in \(formatDuration(left))") }
-        else if case .untilPromoted? = s.currentStep?.pause, s.phase == .rolling { lines.append("held until someone promotes") }
+        // The same hold, the same words as the dashboard's header and the board, in shell words.
+        if let h = s.hold {
+            let verb = "friday \(h.ends.rawValue) \(n(s.deployID))"
+            lines.append("\(h.word) \(n(h.by))" + (s.paused.map { ": \(n($0.reason))" } ?? "") + "; `\(verb)` ends it")
+        } else if let left = s.pauseRemaining(at: now) { lines.append("next step in \(formatDuration(left))") }
         if let j = s.judgement { lines.append("judge (step \(j.step + 1)): \(j.verdict.rawValue): \(n(j.summary))") }
         // Several candidates: each one's own verdict, and those taken out alone.
         for c in s.candidates where s.isMultiway {

@@ -125,7 +125,7 @@ final class DashboardInTmuxTests: XCTestCase {
 
     func testAFailedVerdictRingsTheBellAndTmuxMarksTheWindow() throws {
         let t = try start("--scenario bad-canary --speed 20")
-        XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
+        XCTAssertTrue(t.wait(for: "1 Pipeline"), t.text)
         // Someone is looking at another window: friday's is marked when the judge fails.
         TmuxSession.tmux(t.socket, ["new-window", "sleep 300"])
         XCTAssertEqual(t.format("#{window_bell_flag}"), "0")
@@ -142,7 +142,7 @@ final class DashboardInTmuxTests: XCTestCase {
 
     func testTheWatchingListShowsThePeopleAttachedToTheTmuxSession() throws {
         let t = try start("--speed 2", width: 200, height: 40)
-        XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
+        XCTAssertTrue(t.wait(for: "1 Pipeline"), t.text)
         XCTAssertFalse(t.text.contains("tmux:"), t.text)
         // Someone attaches to friday's tmux session from a terminal of their own.
         let other = try TmuxSession(width: 190, height: 35, command: "env -u TMUX tmux -L \(t.socket) attach")
@@ -156,8 +156,8 @@ final class DashboardInTmuxTests: XCTestCase {
 
     func testPanesAppearKeysSteerTheRolloutAndResizeRelaysOut() throws {
         let t = try start()
-        XCTAssertTrue(t.wait(for: "┌ Pipeline"), t.text)
-        for title in ["┌ Traffic", "┌ Errors & latency", "┌ Team"] { XCTAssertTrue(t.text.contains(title), t.text) }
+        XCTAssertTrue(t.wait(for: "1 Pipeline"), t.text)
+        for title in ["2 Traffic", "3 Errors & latency", "4 Team"] { XCTAssertTrue(t.text.contains(title), t.text) }
         XCTAssertTrue(t.wait(for: "ROLLING step 1/5 1%"), t.text)
         t.press("p")
         XCTAssertTrue(t.wait(for: "ROLLING step 2/5 5%"), t.text)
@@ -183,12 +183,12 @@ final class DashboardInTmuxTests: XCTestCase {
 
         t.resize(width: 80, height: 24)
         XCTAssertTrue(t.wait { lines in
-            lines.count == 24 && lines[1].hasPrefix("┌ Pipeline") && lines.contains { $0.hasPrefix("┌ Traffic") } && lines.allSatisfy { $0.count <= 80 }
+            lines.count == 24 && lines[1].contains("1 Pipeline") && lines.contains { $0.contains("2 Traffic") } && lines.allSatisfy { $0.count <= 80 }
         }, t.text)
         t.resize(width: 40, height: 10)
         XCTAssertTrue(t.wait { $0.count == 10 && $0.contains("REVERTED") && !$0.contains { $0.contains("┌") } }, t.text)
         t.resize(width: 120, height: 40)
-        XCTAssertTrue(t.wait { $0.count == 40 && $0[1].hasPrefix("┌ Pipeline") && $0[1].hasSuffix("┐") && $0[1].contains("┐┌ Traffic") }, t.text)
+        XCTAssertTrue(t.wait { $0.count == 40 && $0[1].contains("1 Pipeline") && $0[1].hasSuffix("┐") && $0[1].contains("┐┌ 2 Traffic") }, t.text)
 
         t.press("?")
         XCTAssertTrue(t.wait(for: "┌ Keys"), t.text)
@@ -224,8 +224,7 @@ final class DashboardInTmuxTests: XCTestCase {
         t.type("say zebra-42 looks fine")
         t.press("Enter")
         XCTAssertTrue(t.wait(for: "zebra-42 looks fine"), t.text)
-        // (/ in the pipeline pane, where focus starts, searches the stage's output: the
-        // palette's search is the team log's.)
+        // (the palette's search is the team log's, whichever pane has the focus.)
         t.press(":")
         t.type("search zebra-42")
         t.press("Enter")
@@ -235,7 +234,7 @@ final class DashboardInTmuxTests: XCTestCase {
         // The mouse: a click on the team pane focuses it (Enter opens nothing there), a click
         // on the pipeline pane focuses that (Enter opens the stage's output), the wheel scrolls it.
         let lines = t.screen()
-        let teamRow = try XCTUnwrap(lines.firstIndex { $0.contains("┌ Team") }, t.text)
+        let teamRow = try XCTUnwrap(lines.firstIndex { $0.contains("4 Team") }, t.text)
         t.click(x: 100, y: teamRow + 2)
         usleep(200_000)
         t.press("Enter")
@@ -291,7 +290,7 @@ final class DashboardInTmuxTests: XCTestCase {
         for (sig, name) in [(SIGTERM, "TERM"), (SIGINT, "INT"), (SIGHUP, "HUP"), (SIGQUIT, "QUIT"), (SIGUSR1, "USR1"), (SIGUSR2, "USR2"),
                             (SIGALRM, "ALRM"), (SIGPIPE, "PIPE")] {
             let t = try start()
-            XCTAssertTrue(t.wait(for: "┌ Team"), t.text)
+            XCTAssertTrue(t.wait(for: "4 Team"), t.text)
             XCTAssertEqual(t.format("#{alternate_on}"), "1")
             let pid = fridayPID(t)
             XCTAssertGreaterThan(pid, 0)
@@ -387,20 +386,20 @@ final class DashboardInTmuxTests: XCTestCase {
 
     func testNoColorAsciiAndAPlainLocale() throws {
         let coloured = try start()
-        XCTAssertTrue(coloured.wait(for: "┌ Team"))
+        XCTAssertTrue(coloured.wait(for: "4 Team"))
         let colourCodes = coloured.screen(colours: true).joined(separator: "\n")
         XCTAssertTrue(colourCodes.contains("38;5;"), "the default theme uses colours: \(colourCodes.debugDescription.prefix(600))")
 
         let plain = try start(env: ["NO_COLOR": "1"])
-        XCTAssertTrue(plain.wait(for: "┌ Team"))
+        XCTAssertTrue(plain.wait(for: "4 Team"))
         let codes = plain.screen(colours: true).joined()
         XCTAssertFalse(codes.contains("38;5;") || codes.contains("[3") && codes.range(of: #"\[3[0-7]m"#, options: .regularExpression) != nil, "NO_COLOR: no colours")
 
         let c = try start(env: ["LANG": "C", "LC_ALL": "C"])
-        XCTAssertTrue(c.wait(for: "┌ Pipeline"), "a non-UTF-8 locale falls back to C.UTF-8: \(c.text)")
+        XCTAssertTrue(c.wait(for: "1 Pipeline"), "a non-UTF-8 locale falls back to C.UTF-8: \(c.text)")
 
         let a = try start("--ascii --speed 20")
-        XCTAssertTrue(a.wait(for: "+ Pipeline ---"), a.text)
+        XCTAssertTrue(a.wait(for: "+ 1 Pipeline ---"), a.text)
         XCTAssertFalse(a.text.contains("│"), a.text)
     }
 }

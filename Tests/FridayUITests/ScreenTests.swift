@@ -122,7 +122,7 @@ final class ScreenTests: XCTestCase {
         var g = CellGrid(width: 60, height: 9)
         TrafficPane.render(m, into: &g, rect: Rect(x: 0, y: 0, width: 60, height: 9), focused: true)
         XCTAssertEqual(g.lines, [
-            "┌ Traffic ─────────────────────────────────────────────────┐",
+            "┌ ▶ 2 Traffic ─────────────────────────────────────────────┐",
             "│ v2.3.0 █████████████████████████████████████████░░   95% │",
             "│ v2.4.0 ██░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░    5% │",
             "│                                                          │",
@@ -135,7 +135,7 @@ final class ScreenTests: XCTestCase {
         var p = CellGrid(width: 44, height: 8)
         PipelinePane.render(model(await demoState(.good, at: 25), at: 25, 44, 8), into: &p, rect: Rect(x: 0, y: 0, width: 44, height: 8), focused: false)
         XCTAssertEqual(p.lines, [
-            "┌ Pipeline ────────────────────────────────┐",
+            "┌ 1 Pipeline ──────────────────────────────┐",
             "│ ✓ wait for build                      8s │",
             "│ ✓ process build                       8s │",
             "│ ● build container                    9s… │",
@@ -181,11 +181,22 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(lines.contains("│          がとう 🎉 all good          │"), lines.joined(separator: "\n"))
         XCTAssertTrue(lines.contains("│ 16:00:06 eve: ^[[2J^[[31mowned       │"), lines.joined(separator: "\n"))
         for line in lines { XCTAssertEqual(CharWidth.of(line), 40, line) }
-        // A wide character that does not fit at the edge becomes a space, not half a glyph.
+        // A wide character that does not fit at the edge is never half a glyph: the cut is
+        // marked with `…` in the column left (a space where the mark is not wanted).
         var edge = CellGrid(width: 5, height: 1)
         edge.put("ab部署", x: 0, y: 0)
-        XCTAssertEqual(edge.lines, ["ab部"])
-        XCTAssertEqual(edge[4, 0].text, " ")
+        XCTAssertEqual(edge.lines, ["ab部…"])
+        var plain = CellGrid(width: 5, height: 1)
+        plain.put("ab部署", x: 0, y: 0, mark: false)
+        XCTAssertEqual(plain[4, 0].text, " ")
+        // Cut text ends in `…`, a wide last character included (both its columns give way).
+        var cut = CellGrid(width: 6, height: 1)
+        cut.put("abcd部x", x: 0, y: 0, limit: 6)
+        XCTAssertEqual(cut.lines, ["abcd…"])
+        XCTAssertEqual(cut[5, 0], Cell(" ", .text), "no half of the wide character is left")
+        var fits = CellGrid(width: 6, height: 1)
+        fits.put("abcdef", x: 0, y: 0)
+        XCTAssertEqual(fits.lines, ["abcdef"], "text that fits is not marked")
     }
 
     func testRolesCarryTheMeaningForColours() async {

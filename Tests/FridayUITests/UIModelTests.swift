@@ -33,6 +33,11 @@ final class UIModelTests: XCTestCase {
         XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.cancel, by: "you"))])
 
         // Enter in the pipeline pane: the running stage's output, newest last; Home goes to the start.
+        // Focus starts on the team log: Enter there says how to reach the pipeline; 1 does.
+        XCTAssertEqual(m.focus, .team)
+        _ = m.update(.key(.enter))
+        XCTAssertEqual(m.mode, .normal)
+        _ = m.update(.key(.char("1")))
         XCTAssertEqual(m.focus, .pipeline)
         _ = m.update(.key(.enter))
         XCTAssertEqual(m.mode, .stageOutput(stage: 0, scroll: 0))
@@ -177,11 +182,18 @@ final class UIModelTests: XCTestCase {
         XCTAssertTrue(help.contains("now: retry applies to a reverted or failed rollout; this one is still running)"), help)
         _ = m.update(.key(.escape))
         XCTAssertEqual(m.mode, .normal)
+        XCTAssertEqual(m.focus, .team, "focus starts on the team log")
+        _ = m.update(.key(.tab))
+        XCTAssertEqual(m.focus, .pipeline)
         _ = m.update(.key(.tab))
         XCTAssertEqual(m.focus, .traffic)
         _ = m.update(.key(.backTab))
         _ = m.update(.key(.backTab))
         XCTAssertEqual(m.focus, .team)
+        for (digit, pane) in [("3", PaneID.errors), ("2", .traffic), ("1", .pipeline), ("4", .team)] {
+            _ = m.update(.key(.char(Character(digit))))
+            XCTAssertEqual(m.focus, pane, "digit \(digit)")
+        }
         _ = m.update(.key(.char("k")))
         _ = m.update(.key(.up))
         _ = m.update(.key(.char("j")))
@@ -227,7 +239,7 @@ final class LayoutHoldTests: XCTestCase {
         var m = UIModel(now: Timestamp(seconds: 0), user: "you", width: 120, height: 40)
         m.layout = .stacked
         let lines = Screen.render(m).lines
-        XCTAssertTrue(lines[1].hasPrefix("┌ Pipeline") && lines[1].count == 120 && !lines[1].contains("┌ Traffic"), lines[1])
+        XCTAssertTrue(lines[1].hasPrefix("┌ 1 Pipeline") && lines[1].count == 120 && !lines[1].contains("Traffic"), lines[1])
     }
 }
 
@@ -381,11 +393,11 @@ extension UIModelTests {
         m.focus = .team
         _ = m.update(.key(.char("z")))
         let lines = Screen.render(m).lines
-        XCTAssertTrue(lines[1].hasPrefix("┌ Team"), lines[1])
-        XCTAssertFalse(lines.contains { $0.contains("┌ Traffic") })
+        XCTAssertTrue(lines[1].hasPrefix("┌ ▶ 4 Team"), lines[1])
+        XCTAssertFalse(lines.contains { $0.contains("Traffic") })
         XCTAssertTrue(lines.last!.contains("z all panes"), lines.last!)
         _ = m.update(.key(.char("z")))
-        XCTAssertTrue(Screen.render(m).lines.contains { $0.contains("┌ Traffic") })
+        XCTAssertTrue(Screen.render(m).lines.contains { $0.contains("┌ 2 Traffic") })
     }
 }
 
@@ -397,7 +409,7 @@ extension UIModelTests {
         XCTAssertGreaterThanOrEqual(all.count, 2, "the fixture has steps in its log")
         _ = m.update(.key(.char("/")))
         for c in "STEP" { _ = m.update(.key(.char(c))) }
-        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" /STEP▏"), Screen.render(m).lines.last!)
+        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" / team log: STEP▏"), Screen.render(m).lines.last!)
         _ = m.update(.key(.enter))
         XCTAssertEqual(m.focus, .team)
         XCTAssertEqual(m.searchHit, all.last)
@@ -587,8 +599,10 @@ extension UIModelTests {
         Reducer.reduce(&s, DeployEvent(seq: 1, ts: t, deploy: "d", payload: .stageStarted(stage: "build")))
         for i in 0..<60 { Reducer.reduce(&s, DeployEvent(seq: 2 + i, ts: t, deploy: "d", payload: .stageOutput(stage: "build", line: i % 20 == 5 ? "warning: deprecated \(i)" : "step \(i)"))) }
         var m = UIModel(deploy: s, now: t, user: "you", width: 100, height: 30)
+        _ = m.update(.key(.char("1")))
         XCTAssertEqual(m.focus, .pipeline)
         _ = m.update(.key(.char("/")))
+        XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" / build output:"), "the field says which pane it searches")
         XCTAssertTrue(Screen.render(m).lines.joined().contains("build · running"), "the output stays in sight while the search is typed")
         type("WARNING", into: &m)
         _ = m.update(.key(.enter))

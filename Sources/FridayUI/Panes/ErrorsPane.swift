@@ -73,8 +73,9 @@ public enum ErrorsPane {
             }
             y += 1
         }
-        // A blank line before the judge only where there is room for both: the verdict comes first.
-        judgeLines(m, into: &g, r: r, y: r.maxY - y >= 4 ? y + 1 : y)
+        // A blank line before the judge only where there is room for it and a long verdict:
+        // the verdict comes first.
+        judgeLines(m, into: &g, r: r, y: r.maxY - y >= 8 ? y + 1 : y)
     }
 
     static func drawSpark(_ values: [Double?], top: Double, limit: Double?, glyphs: Glyphs, into g: inout CellGrid, x: Int, y: Int, role: Role) {
@@ -92,7 +93,7 @@ public enum ErrorsPane {
         guard y < r.maxY else { return }
         let s = m.deploy
         if let problem = s.metricsProblem {
-            for line in TextLayout.wrap("\(m.glyphs.warning) metrics unavailable: \(problem)", r.width) where y < r.maxY {
+            for line in TextLayout.wrap("\(m.glyphs.warning) metrics unavailable: \(problem)", r.width, rows: max(0, min(3, r.maxY - y))) {
                 g.put(line, x: r.x, y: y, role: .bad)
                 y += 1
             }
@@ -103,7 +104,7 @@ public enum ErrorsPane {
         }
         guard case .rolling = s.phase, let live = m.judge.evaluate(s, now: m.now) else {
             if let j = s.judgement, y < r.maxY {
-                for line in TextLayout.wrap("last verdict: \(j.verdict.rawValue) · \(j.summary)", r.width) where y < r.maxY {
+                for line in TextLayout.wrap("last verdict: \(j.verdict.rawValue) · \(j.summary)", r.width, rows: r.maxY - y) {
                     g.put(line, x: r.x, y: y, role: j.verdict == .fail ? .bad : .dim)
                     y += 1
                 }
@@ -115,7 +116,10 @@ public enum ErrorsPane {
         let x = g.put("judge ", x: r.x, y: y, role: .dim)
         let verdictW = g.put(label, x: r.x + x, y: y, role: role)
         let indent = x + verdictW + 2
-        for line in TextLayout.wrap(live.summary, max(1, r.width - indent)) where y < r.maxY {
+        // The verdict wraps into the rows there are (a row kept for a judge's hold), and says
+        // with `…` where it had to stop.
+        let heldRow = s.paused?.by == "judge" ? 1 : 0
+        for line in TextLayout.wrap(live.summary, max(1, r.width - indent), rows: max(1, r.maxY - y - heldRow)) where y < r.maxY {
             g.put(line, x: r.x + indent, y: y, role: role == .good || role == .accent ? .text : role)
             y += 1
         }
@@ -147,7 +151,7 @@ public enum ErrorsPane {
             let ms = zip2(canary, base).map { "\(SafeNumber.int($0.0.rounded())) vs \(SafeNumber.int($0.1.rounded())) ms, " } ?? ""
             parts.append("p99 \(ms)\(format2(p.value))× (limit \(format1(p.limit ?? 0))×)")
         }
-        for line in TextLayout.wrap("this step: " + parts.joined(separator: " · "), r.width) where y < r.maxY {
+        for line in TextLayout.wrap("this step: " + parts.joined(separator: " · "), r.width, rows: max(0, r.maxY - y - heldRow)) {
             g.put(line, x: r.x, y: y, role: .dim)
             y += 1
         }
@@ -175,15 +179,30 @@ extension ErrorsPane {
             rows.append((live.verdict == .fail ? 0 : live.verdict == .inconclusive ? 2 : 3, v, label, live.summary, role))
         }
         for v in s.candidatesOut ?? [] { rows.append((1, v, "OUT", "taken out of rotation; its share went to the others", .bad)) }
-        for row in rows.enumerated().sorted(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }).map(\.element) where y < r.maxY {
+        // Each verdict wraps into the rows there are: every candidate gets its first line, then
+        // the rows left go to them in the same order (what needs a person first); a verdict
+        // that had to stop ends in `…`.
+        let sorted = rows.enumerated().sorted(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }).map(\.element)
+        let textX = nameW + 9
+        let wrapped = sorted.map { TextLayout.wrap($0.text, max(1, r.width - textX)) }
+        var room = max(0, r.maxY - y - (s.plan.isBenchmark ? 1 : 0))
+        var give = wrapped.map { _ in 0 }
+        for i in give.indices where room > 0 { give[i] = 1; room -= 1 }
+        for i in give.indices where room > 0 {
+            let more = min(room, wrapped[i].count - 1)
+            give[i] += more; room -= more
+        }
+        for (i, row) in sorted.enumerated() where y < r.maxY && give[i] > 0 {
             var x = g.put(TextLayout.left(row.version, nameW), x: r.x, y: y, role: row.label == "OUT" ? .bad : .newVersion)
             x += g.put(TextLayout.left(row.label, 9), x: r.x + x, y: y, role: row.role)
-            g.put(row.text, x: r.x + x, y: y, role: row.label == "OUT" ? .dim : row.role == .bad ? .bad : .text, limit: max(0, r.width - x))
-            y += 1
+            for line in TextLayout.wrap(row.text, max(1, r.width - textX), rows: give[i]) where y < r.maxY {
+                g.put(line, x: r.x + textX, y: y, role: row.label == "OUT" ? .dim : row.role == .bad ? .bad : .text, limit: max(0, r.width - textX))
+                y += 1
+            }
         }
         if s.plan.isBenchmark, y < r.maxY {
             let text = Benchmark.evaluate(s).map(\.summary) ?? "benchmark: sampling (\(Benchmark.minSeconds) s of traffic on every version first)"
-            for line in TextLayout.wrap(text, r.width) where y < r.maxY {
+            for line in TextLayout.wrap(text, r.width, rows: r.maxY - y) {
                 g.put(line, x: r.x, y: y, role: .text)
                 y += 1
             }

@@ -4,9 +4,20 @@ import FridayCore
 /// last) stage's newest output lines. Scrolling moves back through that output.
 public enum PipelinePane {
     public static func render(_ m: UIModel, into g: inout CellGrid, rect: Rect, focused: Bool) {
+        let s = m.deploy
+        // One row (the pipeline is over and rows are short): its title and how it went on the
+        // box's top edge, no box.
+        if rect.height == 1 {
+            g.fill(rect)
+            for x in rect.x..<rect.maxX { g.put(m.glyphs.horizontal, x: x, y: rect.y, role: focused ? .focusBorder : .border) }
+            var x = rect.x + 1
+            x += g.put(" \(PaneFrame.title(.pipeline, focused: focused, glyphs: m.glyphs)) ", x: x, y: rect.y, role: .title, limit: rect.maxX - x - 1)
+            let (text, role) = summary(s, glyphs: m.glyphs)
+            g.put(" \(text) ", x: x + 1, y: rect.y, role: role, limit: rect.maxX - x - 2)
+            return
+        }
         let r = PaneFrame.draw(m, into: &g, rect: rect, pane: .pipeline, focused: focused)
         guard !r.isEmpty else { return }
-        let s = m.deploy
         if s.stages.isEmpty {
             g.put(s.phase == .idle ? "waiting for a deploy…" : "no pipeline stages", x: r.x, y: r.y, role: .dim, limit: r.width)
             return
@@ -18,10 +29,8 @@ public enum PipelinePane {
         // Every stage and the key stage's last line, or the key stage first and the rest counted.
         if r.height < s.stages.count + (key?.output.isEmpty == false ? 1 : 0) {
             if key == nil {
-                let secs = s.stages.compactMap(\.seconds).reduce(0, +)
-                let ok = s.stages.allSatisfy { $0.status == .succeeded }
-                g.put(ok ? "\(m.glyphs.ok) all \(s.stages.count) stages passed in \(formatDuration(secs))" : "\(s.stages.filter { $0.status == .succeeded }.count) of \(s.stages.count) stages passed",
-                      x: r.x, y: y, role: ok ? .good : .dim, limit: r.width)
+                let (text, role) = summary(s, glyphs: m.glyphs)
+                g.put(text, x: r.x, y: y, role: role, limit: r.width)
                 return
             }
             let st = key!
@@ -69,5 +78,14 @@ public enum PipelinePane {
             y += 1
         }
         if back > 0 { g.put("↓\(back)", x: r.maxX - 4, y: r.maxY - 1, role: .accent) }
+    }
+
+    /// How the pipeline went, in one line.
+    static func summary(_ s: DeployState, glyphs: Glyphs) -> (String, Role) {
+        if s.stages.isEmpty { return ("no pipeline stages", .dim) }
+        let secs = s.stages.compactMap(\.seconds).reduce(0, +)
+        let ok = s.stages.allSatisfy { $0.status == .succeeded }
+        return ok ? ("\(glyphs.ok) all \(s.stages.count) stages passed in \(formatDuration(secs))", .good)
+            : ("\(s.stages.filter { $0.status == .succeeded }.count) of \(s.stages.count) stages passed", .dim)
     }
 }

@@ -11,9 +11,12 @@ public enum TeamPane {
         // Lay out from the newest entry backwards until the pane (plus the scroll) is full.
         var rows: [[(String, Role)]] = []
         let need = height + asked
+        // In a short pane the system's long lines (a step's verdict, in full in the errors pane)
+        // take two rows and end in `…`, so what people say stays in sight; zoomed, all of it.
+        let cap = height < 10 && !m.zoomed ? 2 : Int.max
         if width > 0 {
             for e in log.reversed() {
-                var lines = layout(e, width: width, glyphs: m.glyphs, zone: m.zone)
+                var lines = layout(e, width: width, glyphs: m.glyphs, zone: m.zone, cap: e.kind == .chat ? Int.max : cap)
                 if m.matches(e) { lines = lines.map { $0.map { ($0.0, $0.1 == .dim ? .dim : Role.selection) } } }
                 rows.insert(contentsOf: lines, at: 0)
                 if rows.count >= need { break }
@@ -36,7 +39,7 @@ public enum TeamPane {
         var visible = rows[max(0, end - r.height)..<end]
         // Fewer rows than the newest entry needs: its start (time, who, what), not the tail of its wrap.
         if back == 0, let last = log.last {
-            let lastRows = layout(last, width: width, glyphs: m.glyphs, zone: m.zone)
+            let lastRows = layout(last, width: width, glyphs: m.glyphs, zone: m.zone, cap: last.kind == .chat ? Int.max : cap)
             if lastRows.count > r.height { visible = lastRows.prefix(r.height) }
         }
         var y = r.y
@@ -48,7 +51,7 @@ public enum TeamPane {
     }
 
     /// One entry as screen rows: time, who, text (wrapped under the text column).
-    static func layout(_ e: LogEntry, width: Int, glyphs: Glyphs, zone: ClockZone = .utc) -> [[(String, Role)]] {
+    static func layout(_ e: LogEntry, width: Int, glyphs: Glyphs, zone: ClockZone = .utc, cap: Int = Int.max) -> [[(String, Role)]] {
         let time = zone.clock(e.at) + " "
         let indent = CharWidth.of(time)
         var lead: [(String, Role)] = [(time, .dim)]
@@ -67,7 +70,7 @@ public enum TeamPane {
         var wrapped = TextLayout.wrap(TerminalText.neutralise(body), firstW)
         if wrapped.count > 1 {
             let rest = wrapped.dropFirst().joined(separator: " ")
-            wrapped = [wrapped[0]] + TextLayout.wrap(rest, max(1, width - indent))
+            wrapped = [wrapped[0]] + TextLayout.wrap(rest, max(1, width - indent), rows: max(1, cap - 1))
         }
         var out: [[(String, Role)]] = [lead + [(wrapped.first ?? "", textRole)]]
         for line in wrapped.dropFirst() { out.append([(String(repeating: " ", count: indent), .text), (line, textRole)]) }

@@ -64,7 +64,7 @@ public enum TrafficPane {
         }
         y += 1
         for (text, role) in statusLines(m) where y < r.maxY {
-            for line in TextLayout.wrap(text, r.width) where y < r.maxY {
+            for line in TextLayout.wrap(text, r.width, rows: r.maxY - y) {
                 g.put(line, x: r.x, y: y, role: role, limit: r.width)
                 y += 1
             }
