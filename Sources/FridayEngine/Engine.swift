@@ -134,11 +134,13 @@ public actor Engine {
 
     // MARK: input
 
-    /// Validates and carries out a command; a refusal is recorded as `command.rejected`.
+    /// Validates and carries out a command; a refusal is recorded as `command.rejected`
+    /// unless `logRefusal` is false (a client that gets the refusal in its reply: a mistaken
+    /// CLI verb is not a line in everyone's team log, as a mistaken key is not).
     @discardableResult
-    public func send(_ command: Command) async -> CommandDecision {
+    public func send(_ command: Command, logRefusal: Bool = true) async -> CommandDecision {
         yieldPendingStep(to: command)
-        return await serially { e in await e.handle(command, at: e.commandTime()) }
+        return await serially { e in await e.handle(command, at: e.commandTime(), logRefusal: logRefusal) }
     }
 
     /// Queues a command and returns at once, keeping the order of calls (keys from the
@@ -251,12 +253,14 @@ public actor Engine {
         return now
     }
 
-    private func handle(_ command: Command, at t: Timestamp) async -> CommandDecision {
+    private func handle(_ command: Command, at t: Timestamp, logRefusal: Bool = true) async -> CommandDecision {
         if let fatal { return .rejected("the engine stopped: \(fatal)") }
         let first = nextSeq
         let decision = RolloutLogic.decide(command, in: state)
         switch decision {
         case let .rejected(why):
+            // Nothing recorded: the sender has the refusal in its reply.
+            if !logRefusal { return decision }
             record(.commandRejected(action: command.action, by: command.by, why: why), at: t)
         case let .accepted(intents):
             await execute(intents, at: t)

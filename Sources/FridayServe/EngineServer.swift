@@ -339,7 +339,9 @@ public final class EngineServer: Sendable {
                 if !c.role.allows(action) {
                     reply = .refused(id: id, reason: "\(c.who) is a viewer: viewers watch and chat; attach with --role operator to \(action.rawValue)")
                 } else {
-                    switch await engine.send(Command(action, by: c.who, text: text, candidate: candidate)) {
+                    // The refusal goes back in the reply only (to the footer or the shell of
+                    // the person who sent it), not into everyone's team log.
+                    switch await engine.send(Command(action, by: c.who, text: text, candidate: candidate), logRefusal: false) {
                     case .accepted: reply = .ack(id: id)
                     case let .rejected(why): reply = .refused(id: id, reason: why)
                     }

@@ -190,10 +190,11 @@ public func fridayBinary(testFile: String = #filePath) -> String {
 }
 
 /// Runs a command to the end and returns its exit status, standard output and standard error.
-public func runProcess(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+public func runProcess(_ path: String, _ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     var e = ProcessInfo.processInfo.environment
     e.merge(env) { $1 }
     p.environment = e

@@ -32,6 +32,17 @@ public struct BoardEntry: Sendable, Equatable {
         }
     }
 
+    /// The need's word; an ended engine's row says how its deploy ended.
+    public var needLabel: String {
+        guard gone != nil else { return need.label }
+        switch state.phase {
+        case .finished(.promoted): return "DONE"
+        case .finished(.reverted): return "REVERTED"
+        case .finished(.failed): return "FAILED"
+        default: return "ENDED"
+        }
+    }
+
     public var need: Need {
         if gone != nil { return .gone }
         let s = state
@@ -60,8 +71,14 @@ public struct BoardModel: Sendable {
     }
 
     public var entries: [String: BoardEntry] = [:]
-    /// The selected deploy (by address, so a re-sort keeps it selected).
-    public var selected: String?
+    /// The deploy the person chose (by address, so a re-sort keeps it selected).
+    private var chosen: String?
+    /// The selected deploy: the one the person chose, else the most urgent (the top row), so
+    /// the board opens on what needs a person, whatever order the engines answered in.
+    public var selected: String? {
+        get { chosen.flatMap { entries[$0] == nil ? nil : $0 } ?? rows.first?.address }
+        set { chosen = newValue }
+    }
     public var width: Int
     public var height: Int
     public var glyphs: Glyphs
@@ -85,14 +102,11 @@ public struct BoardModel: Sendable {
         }
     }
 
-    public mutating func upsert(_ e: BoardEntry) {
-        entries[e.address] = e
-        if selected == nil { selected = rows.first?.address }
-    }
+    public mutating func upsert(_ e: BoardEntry) { entries[e.address] = e }
 
     public mutating func remove(_ address: String) {
         entries[address] = nil
-        if selected == address { selected = rows.first?.address }
+        if chosen == address { chosen = nil }
     }
 
     private var selectedIndex: Int? { let r = rows; return r.firstIndex { $0.address == selected } ?? (r.isEmpty ? nil : 0) }
@@ -158,6 +172,8 @@ public struct BoardModel: Sendable {
     }
 
     static func verdict(_ e: BoardEntry) -> String {
+        // An ended engine: why, and how its deploy ended (when it did), with its verdict.
+        if let gone = e.gone { return gone + (e.state.isFinished ? " · " + verdictText(e) : "") }
         // Several candidates: one taken out alone is news on every row of its deploy.
         let out = e.state.candidatesOut ?? []
         return (out.isEmpty ? "" : "\(out.joined(separator: ", ")) out · ") + verdictText(e)
@@ -213,47 +229,98 @@ public struct BoardModel: Sendable {
         g.fill(Rect(x: 0, y: 0, width: width, height: 1), Cell(" ", .header))
         let title = " friday board · \(r.count) deploy\(r.count == 1 ? "" : "s")" + (waiting > 0 ? " · \(waiting) need\(waiting == 1 ? "s" : "") you" : "")
         g.put(title, x: 0, y: 0, role: .header)
-        // Fixed columns, then the verdict takes what is left. Versions and split grow for a
-        // deploy of several candidates (v2.3.0 → v2.4.0-a, v2.4.0-b; 34/33/33), within limits.
+        // Fixed columns, then the verdict takes what is left. The id comes second: every verb
+        // takes it, and two rows of one service and versions differ only there. Versions and
+        // split grow for a deploy of several candidates (v2.3.0 → v2.4.0-a, v2.4.0-b;
+        // 34/33/33), within limits. Below 120 columns the board is compact: versions,
+        // watching and age give way to the verdict.
+        let compact = width < 120
+        let idWidth = min(compact ? 16 : 24, max(4, r.map { CharWidth.of($0.state.deployID) + 1 }.max() ?? 0))
         let versionsWidth = min(44, max(20, r.map { CharWidth.of(BoardModel.versions($0.state, glyphs: glyphs)) + 1 }.max() ?? 0))
         let splitWidth = min(16, max(8, r.map { CharWidth.of(BoardModel.split($0.state)) + 1 }.max() ?? 0))
-        let cols = [Column(title: "NEED", width: 9), Column(title: "SERVICE", width: 14), Column(title: "VERSIONS", width: versionsWidth),
-                    Column(title: "STEP", width: 6), Column(title: "SPLIT", width: splitWidth), Column(title: "WATCHING", width: 14), Column(title: "AGE", width: 7)]
+        let cols: [Column] = compact
+            ? [Column(title: "NEED", width: 9), Column(title: "ID", width: idWidth), Column(title: "SERVICE", width: 12),
+               Column(title: "STEP", width: 6), Column(title: "SPLIT", width: splitWidth)]
+            : [Column(title: "NEED", width: 9), Column(title: "ID", width: idWidth), Column(title: "SERVICE", width: 14), Column(title: "VERSIONS", width: versionsWidth),
+               Column(title: "STEP", width: 6), Column(title: "SPLIT", width: splitWidth), Column(title: "WATCHING", width: 14), Column(title: "AGE", width: 7)]
+        let verdictAfter = compact ? 4 : 5
         let verdictWidth = max(8, width - cols.reduce(0) { $0 + $1.width } - 1)
         func cells(_ values: [String], verdict: String, y: Int, role: Role, needRole: Role) {
             var x = 1
             for (i, c) in cols.enumerated() {
                 g.put(values[i], x: x, y: y, role: i == 0 ? needRole : role, limit: c.width - 1)
                 x += c.width
-                if i == 4 { g.put(verdict, x: x, y: y, role: role, limit: verdictWidth - 1); x += verdictWidth }
+                if i == verdictAfter { g.put(verdict, x: x, y: y, role: role, limit: min(verdictWidth - 1, width - x)); x += verdictWidth }
                 if x >= width { break }
             }
+        }
+        func values(_ e: BoardEntry) -> [String] {
+            let s = e.state
+            let watching = e.gone != nil ? "" : s.watchers.map(\.who).joined(separator: ",")
+            let service = (s.service.isEmpty ? s.deployID : s.service) + (e.remote.map { "@" + $0 } ?? "")
+            return compact ? [e.needLabel, s.deployID, service, BoardModel.step(s), BoardModel.split(s)]
+                : [e.needLabel, s.deployID, service, BoardModel.versions(s, glyphs: glyphs), BoardModel.step(s), BoardModel.split(s),
+                   watching.isEmpty ? "—" : watching, BoardModel.age(e)]
         }
         cells(cols.map(\.title), verdict: "VERDICT", y: 1, role: .dim, needRole: .dim)
         let listHeight = height - 3
         let sel = selectedIndex ?? 0
         let first = max(0, min(sel - listHeight + 1, r.count - listHeight))
+        let shownSelected = selected
         for (n, e) in r.dropFirst(max(0, first)).prefix(listHeight).enumerated() {
             let y = 2 + n
-            let s = e.state
-            let isSelected = e.address == selected || (selected == nil && n == 0)
+            let isSelected = e.address == shownSelected
             if isSelected { g.fill(Rect(x: 0, y: y, width: width, height: 1), Cell(" ", .selection)) }
-            let versions = BoardModel.versions(s, glyphs: glyphs)
-            let watching = s.watchers.map(\.who).joined(separator: ",")
             let role: Role = isSelected ? .selection : (e.need == .gone ? .dim : .text)
-            let service = (s.service.isEmpty ? s.deployID : s.service) + (e.remote.map { "@" + $0 } ?? "")
-            cells([e.need.label, service, versions, BoardModel.step(s), BoardModel.split(s),
-                   watching.isEmpty ? "—" : watching, BoardModel.age(e)],
-                  verdict: e.gone ?? BoardModel.verdict(e), y: y, role: role, needRole: isSelected ? .selection : BoardModel.role(e.need))
+            cells(values(e), verdict: BoardModel.verdict(e), y: y, role: role, needRole: isSelected ? .selection : BoardModel.role(e.need))
             if isSelected { g.put(glyphs.current, x: 0, y: y, role: .selection) }
         }
         if r.isEmpty {
             g.put("No deploy is being served on this machine.", x: 1, y: 3, role: .text)
             g.put("The board looks for engines in \(folder) (friday run or friday serve start one).", x: 1, y: 4, role: .dim)
         }
-        let footer = message ?? "↑↓ select · Enter attach (Esc back) · \(Keymap.key(for: .promote)) promote · \(Keymap.key(for: .togglePause)) pause · \(Keymap.key(for: .revert)) revert · \(Keymap.key(for: .retry)) retry · \(Keymap.key(for: .quit)) quit"
+        let footer = message ?? (compact
+            ? "↑↓ · Enter attach · \(Keymap.key(for: .promote))/\(Keymap.key(for: .togglePause))/\(Keymap.key(for: .revert))/\(Keymap.key(for: .retry)) act · \(Keymap.key(for: .quit)) quit"
+            : "↑↓ select · Enter attach (Esc back) · \(Keymap.key(for: .promote)) promote · \(Keymap.key(for: .togglePause)) pause · \(Keymap.key(for: .revert)) revert · \(Keymap.key(for: .retry)) retry · \(Keymap.key(for: .quit)) quit")
         g.put(" " + footer, x: 0, y: height - 1, role: message == nil ? .keyHint : .bad)
         if glyphs == .ascii { g.foldToASCII() }
         return g
+    }
+
+    /// The rows as plain text for scripts and `friday status`: every column whole (nothing is
+    /// cut in a list), padded to the longest value.
+    public static func plainRows(_ rows: [BoardEntry], glyphs: Glyphs) -> [String] {
+        let header = ["NEED", "ID", "SERVICE", "VERSIONS", "STEP", "SPLIT", "WATCHING", "AGE", "VERDICT"]
+        let table = [header] + rows.map { e -> [String] in
+            let s = e.state
+            let watching = e.gone != nil ? "" : s.watchers.map(\.who).joined(separator: ",")
+            return [e.needLabel, s.deployID, (s.service.isEmpty ? s.deployID : s.service) + (e.remote.map { "@" + $0 } ?? ""), versions(s, glyphs: glyphs),
+                    step(s), split(s), watching.isEmpty ? "—" : watching, age(e), verdict(e)].map { TerminalText.neutralise($0) }
+        }
+        let widths = header.indices.map { i in table.map { CharWidth.of($0[i]) }.max() ?? 0 }
+        return table.map { row in
+            var line = ""
+            for (i, v) in row.enumerated() { line += i == row.count - 1 ? v : TextLayout.left(v, widths[i]) + "  " }
+            while line.last == " " { line.removeLast() }
+            return line
+        }
+    }
+
+    /// One deploy as a JSON object (`friday board --json`): the same fields as a row, typed.
+    public static func json(_ e: BoardEntry) -> JSONValue {
+        let s = e.state
+        let ageSeconds = s.startedAt.map { max(0, ((s.finishedAt ?? e.now).seconds - $0.seconds).rounded()) }
+        return .object([
+            ("id", .string(s.deployID)), ("service", .string(s.service)), ("need", .string(e.needLabel)),
+            ("from", .string(s.from.name)), ("to", .array(s.candidates.map { .string($0.name) })),
+            ("step", s.stepIndex.map { .number(Double($0 + 1)) } ?? .null), ("steps", .number(Double(s.plan.steps.count))),
+            ("split", .array(s.observed.map { .object([("version", .string($0.version)), ("percent", .number(Double($0.percent)))]) })),
+            ("watching", .array(e.gone != nil ? [] : s.watchers.map { .string($0.who) })),
+            ("age_seconds", ageSeconds.map { .number($0) } ?? .null),
+            ("verdict", .string(verdict(e))),
+            ("ended", e.gone.map { .string($0) } ?? .null),
+            ("host", e.remote.map { .string($0) } ?? .null),
+            ("address", .string(e.address)),
+        ])
     }
 }

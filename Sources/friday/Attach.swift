@@ -109,7 +109,11 @@ func attachDashboard(to address: ServeAddress, name givenName: String?, role: Wi
     switch outcome {
     case .quit where fromBoard: break
     case .quit:
-        Plain.out("friday: detached from \(w.deploy); the deploy goes on.  back: friday attach \(w.deploy)  ·  end it: friday stop \(w.deploy)")
+        // Over TCP the way back is the same address (the deploy's id alone looks for a socket here).
+        var via = ""
+        if case let .tcp(host, port) = address { via = " --tcp \(host.contains(":") ? "[\(host)]" : host):\(port)" }
+        let id = TerminalText.neutralise(w.deploy)
+        Plain.out("friday: detached from \(id); the deploy goes on.  back: friday attach\(via)\(via.isEmpty ? " " + id : "")  ·  end it: friday stop\(via)\(via.isEmpty ? " " + id : "") --traffic leave|pause|revert")
     case let .signal(sig): throw ExitCode(128 + sig)
     case let .failed(message): throw ExitWith(message: message)
     }

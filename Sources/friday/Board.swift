@@ -32,6 +32,9 @@ struct Board: AsyncParsableCommand {
     @Flag(help: "Print the board once as plain text and exit (for scripts).")
     var list = false
 
+    @Flag(help: "Print the board once as JSON lines, one deploy each, and exit (control, C1 and bidi characters escaped).")
+    var json = false
+
     @Option(help: "Also every machine's deploys from the shared store, live (postgres://USER@HOST:PORT/DATABASE).")
     var store: String?
 
@@ -41,21 +44,8 @@ struct Board: AsyncParsableCommand {
         let hub = BoardHub(folder: folder)
         defer { hub.stop() }
         let address = try store.map { try storeAddress($0)! }
-        if list {
-            await hub.scanOnce()
-            if let address { try await hub.loadStore(address) }
-            if hub.entries().isEmpty {
-                Plain.out("no deploy is served on this machine (engines' sockets are looked for in \(TerminalText.neutralise(folder)))")
-                return
-            }
-            var model = BoardModel(width: 160, height: 3 + hub.entries().count, glyphs: ascii ? .ascii : .unicode, folder: folder)
-            for e in hub.entries() { model.upsert(e) }
-            model.selected = ""
-            for l in model.render().lines.dropFirst().dropLast() {
-                let t = l.trimmingCharacters(in: .whitespaces)
-                if !t.isEmpty { Plain.out(t) }
-            }
-            await hub.closeAll()
+        if list || json {
+            try await Board.listDeploys(folder: folder, store: address, json: json, ascii: ascii)
             return
         }
         let chosen: Theme
@@ -95,6 +85,32 @@ struct Board: AsyncParsableCommand {
     }
 }
 
+extension Board {
+    /// The deploys once, as the board sorts them: plain rows (every column whole: nothing is
+    /// cut in a list for scripts) or JSON lines. `friday status` with no deploy lists the same.
+    static func listDeploys(folder: String, store address: StoreAddress? = nil, json: Bool, ascii: Bool = false) async throws {
+        let hub = BoardHub(folder: folder)
+        defer { hub.stop() }
+        await hub.scanOnce()
+        if let address { try await hub.loadStore(address) }
+        let entries = hub.entries()
+        var model = BoardModel(width: 160, height: 3 + entries.count, glyphs: ascii ? .ascii : .unicode, folder: folder)
+        for e in entries { model.upsert(e) }
+        if json {
+            for e in model.rows { Plain.out(BoardModel.json(e).serialized) }
+            await hub.closeAll()
+            return
+        }
+        if entries.isEmpty {
+            Plain.out("no deploy is served on this machine (engines' sockets are looked for in \(TerminalText.neutralise(folder)))")
+            await hub.closeAll()
+            return
+        }
+        for line in BoardModel.plainRows(model.rows, glyphs: model.glyphs) { Plain.out(line) }
+        await hub.closeAll()
+    }
+}
+
 /// The engines the board follows: found by their sockets in one folder (looked at each
 /// second), each followed over its own connection as a non-watching client.
 final class BoardHub: Sendable {
@@ -109,14 +125,17 @@ final class BoardHub: Sendable {
         var retryAt: [String: ContinuousClock.Instant] = [:]
         var connecting: Set<String> = []
         var clients: [String: EngineClient] = [:]
+        /// Sockets whose deploy was read from its log once (not read again).
+        var readLogs: Set<String> = []
         var tasks: [Task<Void, Never>] = []
         var note: String?
     }
     let folder: String
     let mailbox = Mailbox()
     private let state = Mutex(State())
-    /// A stopped engine's row stays this long, dimmed at the bottom.
-    static let goneKept: Duration = .seconds(600)
+    /// A stopped engine's row stays this long, dimmed at the bottom: a day, as the store
+    /// keeps finished deploys (a failed deploy is seen the next morning, not 30 s later).
+    static let goneKept: Duration = .seconds(86_400)
 
     init(folder: String) { self.folder = folder }
 
@@ -148,10 +167,20 @@ final class BoardHub: Sendable {
         state.withLock { $0.tasks.append(t) }
     }
 
-    /// Looks at the folder once and connects to each socket not yet followed.
+    /// Looks at the folder once and connects to each socket not yet followed; a deploy whose
+    /// engine has ended (no socket, or one nothing answers) is read from its event log, if
+    /// that log was written in the last day, and shown as ended.
     func scanOnce() async {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         let sockets = names.filter { $0.hasSuffix(".sock") }.sorted().map { folder + "/" + $0 }
+        let live = Set(sockets)
+        for log in names.filter({ $0.hasSuffix(".jsonl") }).sorted() {
+            let sock = folder + "/" + String(log.dropLast(6)) + ".sock"
+            let wanted = state.withLock { s in
+                s.followed[sock] == nil && !s.connecting.contains(sock) && !s.readLogs.contains(sock) && (!live.contains(sock) || s.retryAt[sock] != nil)
+            }
+            if wanted { await readEnded(log: folder + "/" + log, socket: sock) }
+        }
         await withTaskGroup(of: Void.self) { group in
             for path in sockets {
                 let go = state.withLock { s -> Bool in
@@ -164,6 +193,32 @@ final class BoardHub: Sendable {
                 if go { group.addTask { await self.follow(path) } }
             }
         }
+    }
+
+    /// An ended deploy from its log (on a thread of its own: reading a file blocks), kept
+    /// for a day after its last write.
+    private func readEnded(log: String, socket: String) async {
+        state.withLock { _ = $0.readLogs.insert(socket) }
+        let read: (DeployState, Double)? = await withCheckedContinuation { cont in
+            let t = Thread {
+                guard let attrs = try? FileManager.default.attributesOfItem(atPath: log), let modified = attrs[.modificationDate] as? Date else { return cont.resume(returning: nil) }
+                let age = Date().timeIntervalSince(modified)
+                guard age < 86_400, let events = try? EventLog.readEvents(path: log).events, !events.isEmpty else { return cont.resume(returning: nil) }
+                var s = DeployState()
+                for e in events { Reducer.reduce(&s, e) }
+                cont.resume(returning: (s, max(0, age)))
+            }
+            t.name = "friday-board-log"
+            t.start()
+        }
+        guard let (s, age) = read else { return }
+        state.withLock { st in
+            guard st.followed[socket] == nil else { return }
+            let end = s.finishedAt ?? s.lastEventAt ?? Timestamp(seconds: 0)
+            st.followed[socket] = Followed(entry: BoardEntry(address: socket, state: s, now: end, gone: "engine ended (from its log)"),
+                                           clock: ScaledClock(base: end, speed: 0), goneAt: ContinuousClock.now - .seconds(age))
+        }
+        mailbox.poke()
     }
 
     private func follow(_ path: String) async {

@@ -35,7 +35,11 @@ struct Demo: AsyncParsableCommand {
     @Flag(help: "Draw with plain ASCII characters (boxes, bars, sparklines) whatever the locale.")
     var ascii = false
 
-    @Option(help: "Your name in the team log.")
+    @Option(help: "Your name in the team log (as attach and board take it; default: $USER).")
+    var name: String?
+
+    /// The old spelling of --name, still taken.
+    @Option(help: .hidden)
     var user: String?
 
     @Flag(help: "Leave the mouse to the terminal (no click to focus, no wheel scrolling).")
@@ -74,7 +78,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     var settings: SimulationSettings { SimulationSettings(scenario: Scenario(rawValue: scenario)!, seed: seed) }
-    var userName: String { user ?? osUserName() }
+    var userName: String { name ?? user ?? osUserName() }
 
     func makeEngine(clock: any EngineClock) -> Engine {
         let s = settings
@@ -88,7 +92,7 @@ struct Demo: AsyncParsableCommand {
         let settings = UserSettings.load()
         let chosen: Theme
         do { chosen = try ThemeLoader.load(theme ?? settings.theme ?? "default") } catch { throw ExitWith(message: "\(error)") }
-        let userName = user ?? settings.name ?? self.userName
+        let userName = name ?? user ?? settings.name ?? self.userName
         let base = Timestamp(seconds: Date().timeIntervalSince1970.rounded(.down))
         let clock = ScaledClock(base: base, speed: speed)
         let engine = makeEngine(clock: clock)

@@ -33,7 +33,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Theme name or path.")
     var theme: String?
 
-    @Option(help: "Your name in the team log.")
+    @Option(help: "Your name in the team log (as attach and board take it; default: $USER).")
+    var name: String?
+
+    /// The old spelling of --name, still taken.
+    @Option(help: .hidden)
     var user: String?
 
     @Option(help: "Pin the layout: grid, stacked or compact (default: by size, held steady while the size flickers).")
@@ -64,7 +68,7 @@ struct Run: AsyncParsableCommand {
             }
             let socket = try socketPath(forLog: logPath)
             guard try await ensureServed(configPath: path, logPath: logPath, socket: socket, speed: speed) else { return }
-            try await attachDashboard(to: .unix(socket), name: user, role: .operator, token: nil, theme: theme, ascii: ascii, layout: layout, mouse: !noMouse)
+            try await attachDashboard(to: .unix(socket), name: name ?? user, role: .operator, token: nil, theme: theme, ascii: ascii, layout: layout, mouse: !noMouse)
             return
         }
         guard let opened = try await OpenedDeploy.open(cfg, logPath: logPath, speed: speed, fast: true) else { return }

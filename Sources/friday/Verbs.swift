@@ -8,16 +8,28 @@ enum VerbExit {
     static let accepted: Int32 = 0
     static let refused: Int32 = 1
     static let unreachable: Int32 = 3
+    /// An engine answered and refused the connection itself: a wrong or missing token, or a
+    /// hello it would not take. Not 3: the engine is there, the credentials are the problem.
+    static let connectionRefused: Int32 = 4
 }
 
-/// Connects as a CLI client (not counted as watching), or exits 3 saying why not.
+/// Connects as a CLI client (not counted as watching), or exits 3 (nothing answers) or 4
+/// (the engine refused the connection) saying why not.
 func connectCLI(_ target: EngineTarget) async throws -> EngineClient {
     do {
         return try await EngineClient.connect(try target.address(), hello: Wire.Hello(name: clientName(target.name), role: .operator, kind: .cli, token: target.token))
     } catch let e as EngineClient.Failure {
         Plain.err("friday: \(TerminalText.neutralise(e.description))")
+        if case .refused = e { throw ExitCode(VerbExit.connectionRefused) }
         throw ExitCode(VerbExit.unreachable)
     }
+}
+
+/// A refusal as a shell user reads it: the dashboard's keys become the commands that do the
+/// same from a shell ("press R to retry it first" → "friday retry ID retries it first").
+func shellWords(_ why: String, deploy: String) -> String {
+    let id = TerminalText.neutralise(deploy)
+    return why.replacingOccurrences(of: "press R to retry it first", with: "`friday retry \(id)` retries it first")
 }
 
 /// Sends one command and exits 0 (accepted), 1 (refused, the reason on stderr) or 3 (unreachable).
@@ -29,7 +41,7 @@ func runVerb(_ target: EngineTarget, _ action: Action, text: String?, candidate:
     case .accepted, .ingested:
         Plain.out("friday: \(action.rawValue) accepted by \(client.welcome.deploy)")
     case let .refused(why):
-        Plain.err("friday: \(action.rawValue) refused: \(TerminalText.neutralise(why))")
+        Plain.err("friday: \(action.rawValue) refused: \(TerminalText.neutralise(shellWords(why, deploy: client.welcome.deploy)))")
         throw ExitCode(VerbExit.refused)
     case let .lost(why):
         Plain.err("friday: \(action.rawValue) not confirmed: \(TerminalText.neutralise(why)) (friday status shows whether it was applied)")
@@ -83,11 +95,19 @@ struct Retry: AsyncParsableCommand {
 }
 
 struct Say: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a line in a running deploy's team log.")
+    static let configuration = CommandConfiguration(abstract: "Write a line in a running deploy's team log: friday say DEPLOY \"the line\".")
     @OptionGroup var target: EngineTarget
-    @Option(help: "The line.") var text: String
-    func validate() throws { try checkText(text, "--text") }
-    func run() async throws { try await runVerb(target, .say, text: text) }
+    @Argument(help: "The line (after the deploy; quote it, or give several words).") var words: [String] = []
+    @Option(help: "The line, as an option instead.") var text: String?
+    var line: String? { text ?? (words.isEmpty ? nil : words.joined(separator: " ")) }
+    func validate() throws {
+        if text != nil, !words.isEmpty { throw ValidationError("give the line once: as words after the deploy, or with --text") }
+        guard let line, !line.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("say what? friday say DEPLOY \"the line\" (or --text \"the line\")")
+        }
+        try checkText(line, "the line")
+    }
+    func run() async throws { try await runVerb(target, .say, text: line) }
 }
 
 /// `friday status`: the deploy as its engine sees it now, for people or (--json) scripts.
@@ -97,6 +117,11 @@ struct Status: AsyncParsableCommand {
     @Flag(help: "One JSON object (control, C1 and bidi characters escaped).") var json = false
 
     func run() async throws {
+        // No deploy named and no ./friday.toml: the deploys this machine serves, as the board lists them.
+        if target.deploy == nil, target.log == nil, target.tcp == nil, !FileManager.default.fileExists(atPath: "friday.toml") {
+            try await Board.listDeploys(folder: defaultLogFolder(), json: json)
+            return
+        }
         let client = try await connectCLI(target)
         let s = client.snapshot
         let now = client.welcome.now
@@ -118,7 +143,8 @@ struct Stop: AsyncParsableCommand {
         var choice = traffic
         if choice == nil {
             guard isatty(0) == 1 else {
-                throw ValidationError("say what to do with the traffic: --traffic leave, pause or revert")
+                // Its own words, not the whole program's usage.
+                throw ExitWith(message: "friday stop: say what to do with the traffic: --traffic leave, pause or revert (e.g. friday stop \(TerminalText.neutralise(target.deploy ?? "DEPLOY")) --traffic pause)")
             }
             Plain.out("Stop the engine. The traffic: [l]eave as it is, [p]ause, [r]evert, or Enter to cancel? ", terminator: "")
             switch readLine()?.trimmingCharacters(in: .whitespaces).lowercased() {
@@ -129,7 +155,7 @@ struct Stop: AsyncParsableCommand {
             }
         }
         guard let choice else { return }
-        if choice == .revert, (reason ?? "").isEmpty { throw ValidationError("a revert needs --reason (it goes to the team log)") }
+        if choice == .revert, (reason ?? "").isEmpty { throw ExitWith(message: "friday stop: a revert needs --reason (it goes to the team log)") }
         let client = try await connectCLI(target)
         let reply = await client.stop(traffic: choice, reason: reason)
         await client.close()
@@ -150,11 +176,15 @@ struct Stop: AsyncParsableCommand {
 enum StatusReport {
     static func weights(_ w: [VersionWeight]) -> String { w.map { "\($0.version) \($0.percent)%" }.joined(separator: " / ") }
 
-    static func phase(_ s: DeployState) -> String {
+    /// The state in a word. In text a hold is "held" or "paused" as on the dashboard; in JSON
+    /// `state` keeps its documented values (rolling, paused) and `hold` says who holds it.
+    static func phase(_ s: DeployState, json: Bool = false) -> String {
         switch s.phase {
         case .idle: return "not started"
         case .pipeline: return "pipeline"
-        case .rolling: return s.hold.map { $0.word.lowercased() } ?? (s.isReverting ? "reverting" : "rolling")
+        case .rolling:
+            if json { return s.paused != nil ? "paused" : (s.isReverting ? "reverting" : "rolling") }
+            return s.hold.map { $0.word.lowercased() } ?? (s.isReverting ? "reverting" : "rolling")
         case let .finished(o): return o.rawValue
         }
     }
@@ -189,7 +219,8 @@ enum StatusReport {
         func w(_ list: [VersionWeight]) -> JSONValue { .array(list.map { .object([("version", .string($0.version)), ("percent", .number(Double($0.percent)))]) }) }
         var pairs: [(String, JSONValue)] = [
             ("deploy", .string(s.deployID)), ("service", .string(s.service)),
-            ("from", .string(s.from.name)), ("to", .string(s.to.name)), ("state", .string(phase(s))),
+            ("from", .string(s.from.name)), ("to", .string(s.to.name)), ("state", .string(phase(s, json: true))),
+            ("hold", s.hold.map { .object([("word", .string($0.word)), ("by", .string($0.by)), ("ends", .string($0.ends.rawValue))]) } ?? .null),
             ("step", s.stepIndex.map { .number(Double($0 + 1)) } ?? .null), ("steps", .number(Double(s.plan.steps.count))),
             ("observed", w(s.observed)), ("wanted", w(s.wanted)),
             ("paused", s.paused.map { .object([("by", .string($0.by)), ("reason", .string($0.reason))]) } ?? .null),

@@ -213,12 +213,18 @@ final class TeamInTmuxTests: XCTestCase {
         var wrong = env
         wrong["FRIDAY_TOKEN"] = "wrong-token"
         let refused = try runProcess(bin, ["status", "--tcp", "127.0.0.1:\(port)"], env: wrong)
-        XCTAssertEqual(refused.status, 3)
+        XCTAssertEqual(refused.status, 4, "a refused connection is not 'no engine answers' (3)")
         XCTAssertTrue(refused.err.contains("wrong token"), refused.err)
         XCTAssertTrue(((try? String(contentsOfFile: serveLog, encoding: .utf8)) ?? "").contains("refused a client from 127.0.0.1: wrong token"))
         let ok = try runProcess(bin, ["status", "--tcp", "127.0.0.1:\(port)"], env: e)
         XCTAssertEqual(ok.status, 0, ok.err)
         XCTAssertTrue(ok.out.contains("deploy checkout-v2.4.0"), ok.out)
+        // A dashboard over TCP: its detach line gives the way back over TCP.
+        let a = try TmuxSession(width: 120, height: 40, command: "\(bin) attach --tcp 127.0.0.1:\(port) --name tess; echo \"exit=$?\"; sleep 300", env: e)
+        XCTAssertTrue(a.wait(for: "tess (you)", seconds: 20), a.text)
+        a.press("q")
+        XCTAssertTrue(a.wait(for: "exit=0"), a.text)
+        XCTAssertTrue(a.text.contains("back: friday attach --tcp 127.0.0.1:\(port)"), a.text)
         // SIGTERM: a clean shutdown that leaves the traffic as it is.
         kill(pid, SIGTERM)
         var s: Int32 = 0

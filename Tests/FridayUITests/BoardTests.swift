@@ -140,3 +140,46 @@ final class BoardTests: XCTestCase {
         XCTAssertEqual(m.mode, .normal)
     }
 }
+
+extension BoardTests {
+    /// Issue 24, item 7: an id on every row, a compact board at 60x20, the cursor on what
+    /// needs a person whatever order the engines answered in, ended deploys kept and dimmed
+    /// with how they ended, and a plain list that cuts nothing.
+    func testTheBoardNamesEachDeployByIdOpensOnTheMostUrgentAndKeepsTheEnded() {
+        var first = row("checkout") { $0.deployID = "checkout-a1" }
+        first.address = "/run/a.sock"
+        var second = row("checkout") { $0.deployID = "checkout-b2"; $0.phase = .finished(.reverted) }
+        second.address = "/run/b.sock"
+        var ended = row("cart") { $0.deployID = "cart-7"; $0.phase = .finished(.failed) }
+        ended.gone = "engine ended (from its log)"
+        // The judging row answers first; the failed one after: the cursor is on the failed one.
+        let b = board([first, ended, second])
+        XCTAssertEqual(b.selected, second.address, "the board opens on the most urgent row")
+        let wide = b.render().lines
+        XCTAssertTrue(wide[1].contains("NEED") && wide[1].contains("ID") && wide[1].contains("VERSIONS"), wide[1])
+        XCTAssertTrue(wide.contains { $0.contains("checkout-a1") } && wide.contains { $0.contains("checkout-b2") }, wide.joined(separator: "\n"))
+        // The ended deploy stays, at the bottom, dimmed, saying how it ended.
+        let last = wide[4]
+        XCTAssertTrue(last.contains("FAILED") && last.contains("cart-7") && last.contains("engine ended"), last)
+        var g = b
+        g.width = 60; g.height = 20
+        let small = g.render()
+        let lines = small.lines
+        XCTAssertTrue(lines[1].contains("ID") && !lines[1].contains("VERSIONS"), "compact at 60 columns: \(lines[1])")
+        XCTAssertTrue(lines.contains { $0.contains("checkout-a1") && $0.contains("2/5") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.allSatisfy { CharWidth.of($0) <= 60 })
+        XCTAssertTrue(lines.last!.contains("Enter attach") && lines.last!.contains("quit"), lines.last!)
+        let endedRow = lines.firstIndex { $0.contains("cart-7") }!
+        XCTAssertEqual(small[12, endedRow].role, .dim, "an ended deploy is dimmed")
+        // A list for scripts cuts nothing (before, --list cut mid-number).
+        var long = row("a-service-with-a-long-name") { $0.deployID = "a-deploy-id-well-over-twenty-four-characters" }
+        long.address = "/run/l.sock"
+        let plain = BoardModel.plainRows([long], glyphs: .unicode)
+        XCTAssertTrue(plain[1].contains("a-deploy-id-well-over-twenty-four-characters") && plain[1].contains("a-service-with-a-long-name"), plain.joined(separator: "\n"))
+        XCTAssertFalse(plain.joined().contains("…"))
+        let json = BoardModel.json(ended)
+        XCTAssertEqual(json["id"]?.stringValue, "cart-7")
+        XCTAssertEqual(json["need"]?.stringValue, "FAILED")
+        XCTAssertEqual(json["ended"]?.stringValue, "engine ended (from its log)")
+    }
+}
