@@ -66,10 +66,14 @@ public enum TermColor: Sendable, Equatable, Hashable {
     }
 
     /// The red, green and blue of an xterm-256 colour (the basic 16 as xterm draws them).
+    /// The basic 16 as xterm draws them by default.
+    public static let xtermBasic: [(Int, Int, Int)] = [
+        (0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205), (0, 205, 205), (229, 229, 229),
+        (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255),
+    ]
+
     static func rgb(_ n: UInt8) -> (Int, Int, Int) {
-        let basic: [(Int, Int, Int)] = [(0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205), (0, 205, 205), (229, 229, 229),
-                                        (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255)]
-        if n < 16 { return basic[Int(n)] }
+        if n < 16 { return xtermBasic[Int(n)] }
         if n >= 232 { let v = 8 + Int(n - 232) * 10; return (v, v, v) }
         let levels = [0, 95, 135, 175, 215, 255]
         let i = Int(n) - 16
@@ -167,11 +171,13 @@ public struct Theme: Sendable, Equatable {
     public static let defaultSource = """
     # friday default theme. Colours: "default" (the terminal's own), a name such as
     # "red" or "bright-black", "#rrggbb", or 0-255. Attributes: bold, dim, underline, reverse.
+    # fg8/bg8, fg16/bg16: what a role is on 8 and 16 colours, where the 256 would land on a
+    # colour below 4.5:1 (3:1 for borders) against the background (a test computes it).
     name = "default"
 
     [roles]
     text = { fg = "default" }
-    dim = { fg = "bright-black" }
+    dim = { fg = "bright-black", fg8 = "white" }
     title = { fg = "cyan", bold = true }
     border = { fg = "bright-black" }
     focus_border = { fg = "cyan", bold = true }
@@ -179,10 +185,10 @@ public struct Theme: Sendable, Equatable {
     header_accent = { fg = "#ffd75f", bg = "#1c2a3a", bold = true }
     good = { fg = "green" }
     warn = { fg = "yellow", bold = true }
-    bad = { fg = "#ff5f5f", bold = true }
+    bad = { fg = "#ff5f5f", bold = true, fg16 = "bright-red", fg8 = "white", bg8 = "red" }
     accent = { fg = "cyan" }
-    old_version = { fg = "#5fafff" }
-    new_version = { fg = "#d787ff" }
+    old_version = { fg = "#5fafff", fg16 = "bright-cyan", fg8 = "white" }
+    new_version = { fg = "#d787ff", fg16 = "bright-magenta", fg8 = "cyan" }
     key_hint = { fg = "default" }
     key_name = { fg = "black", bg = "cyan" }
     dialog = { fg = "default" }
@@ -222,28 +228,30 @@ public struct Theme: Sendable, Equatable {
     public static let lightSource = """
     # friday light theme: for terminals with a light background.
     # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    # fg8/bg8, fg16/bg16: what a role is on 8 and 16 colours, where the 256 would land on a
+    # colour below 4.5:1 (3:1 for borders) against the background (a test computes it).
     name = "light"
 
     [roles]
     text = { fg = "default" }
-    dim = { fg = "#6c6c6c" }
-    title = { fg = "#005f87", bold = true }
-    border = { fg = "#a8a8a8" }
-    focus_border = { fg = "#005f87", bold = true }
-    header = { fg = "#ffffff", bg = "#005f87", bold = true }
-    header_accent = { fg = "#ffd700", bg = "#005f87", bold = true }
-    good = { fg = "#008700" }
-    warn = { fg = "#af5f00", bold = true }
+    dim = { fg = "#6c6c6c", fg16 = "black", fg8 = "black" }
+    title = { fg = "#005f87", bold = true, fg16 = "blue", fg8 = "blue" }
+    border = { fg = "#8a8a8a", fg16 = "bright-black", fg8 = "black" }
+    focus_border = { fg = "#005f87", bold = true, fg16 = "blue", fg8 = "blue" }
+    header = { fg = "#ffffff", bg = "#005f87", bold = true, fg16 = "bright-white", bg16 = "blue", fg8 = "white", bg8 = "blue" }
+    header_accent = { fg = "#ffd700", bg = "#005f87", bold = true, fg16 = "bright-yellow", bg16 = "blue", fg8 = "yellow", bg8 = "blue" }
+    good = { fg = "#008700", fg16 = "black", bg16 = "green", fg8 = "black", bg8 = "green" }
+    warn = { fg = "#af5f00", bold = true, fg16 = "black", bg16 = "yellow", fg8 = "black", bg8 = "yellow" }
     bad = { fg = "#d70000", bold = true }
-    accent = { fg = "#005f87" }
-    old_version = { fg = "#0087d7" }
+    accent = { fg = "#005f87", fg16 = "blue", fg8 = "blue" }
+    old_version = { fg = "#0072b6", fg16 = "blue", fg8 = "blue" }
     new_version = { fg = "#8700af" }
     key_hint = { fg = "default" }
-    key_name = { fg = "#ffffff", bg = "#005f87" }
+    key_name = { fg = "#ffffff", bg = "#005f87", fg16 = "bright-white", bg16 = "blue", fg8 = "white", bg8 = "blue" }
     dialog = { fg = "default" }
-    dialog_border = { fg = "#af5f00", bold = true }
+    dialog_border = { fg = "#af5f00", bold = true, fg16 = "red", fg8 = "red" }
     input = { fg = "default", underline = true }
-    chat_name = { fg = "#005f5f", bold = true }
+    chat_name = { fg = "#005f5f", bold = true, fg16 = "blue", fg8 = "blue" }
     selection = { reverse = true }
     """
 
@@ -251,28 +259,32 @@ public struct Theme: Sendable, Equatable {
     # friday solarized dark theme: Ethan Schoonover's palette on base03.
     # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
     # fg16/bg16: the slots of the Solarized 16-colour palette, for terminals set up with it.
+    # Contrast: text 4.5:1 and borders 3:1 on base03/base3 at 8, 16, 256 and 24-bit colours
+    # (a test computes it). Solarized's own accents sit below 4.5:1 on its bases, so this
+    # theme uses tints a step further from the background, and on 8 and 16 colours the base
+    # tones, with bold and underline carrying the meaning.
     name = "solarized-dark"
 
     [roles]
-    text = { fg = "#839496", fg16 = "bright-blue" }
-    dim = { fg = "#586e75", fg16 = "bright-green" }
-    title = { fg = "#268bd2", bold = true, fg16 = "blue" }
-    border = { fg = "#586e75", fg16 = "bright-green" }
+    text = { fg = "#93a1a1", fg16 = "bright-cyan", fg8 = "white" }
+    dim = { fg = "#839496", fg16 = "bright-blue", fg8 = "white" }
+    title = { fg = "#3f9cdc", bold = true, fg16 = "bright-cyan", fg8 = "cyan" }
+    border = { fg = "#5f767e", fg16 = "bright-yellow" }
     focus_border = { fg = "#2aa198", bold = true, fg16 = "cyan" }
-    header = { fg = "#93a1a1", bg = "#073642", bold = true, fg16 = "bright-cyan", bg16 = "black" }
-    header_accent = { fg = "#b58900", bg = "#073642", bold = true, fg16 = "yellow", bg16 = "black" }
-    good = { fg = "#859900", fg16 = "green" }
-    warn = { fg = "#b58900", bold = true, fg16 = "yellow" }
-    bad = { fg = "#dc322f", bold = true, fg16 = "red" }
+    header = { fg = "#93a1a1", bg = "#073642", bold = true, fg16 = "bright-cyan", bg16 = "black", fg8 = "white", bg8 = "black" }
+    header_accent = { fg = "#c49500", bg = "#073642", bold = true, fg16 = "bright-white", bg16 = "black", fg8 = "white", bg8 = "black" }
+    good = { fg = "#879c00", fg16 = "green" }
+    warn = { fg = "#c49500", bold = true, fg16 = "yellow" }
+    bad = { fg = "#f0605a", bold = true, underline = true, fg16 = "bright-white", fg8 = "white" }
     accent = { fg = "#2aa198", fg16 = "cyan" }
-    old_version = { fg = "#268bd2", fg16 = "blue" }
-    new_version = { fg = "#d33682", fg16 = "magenta" }
-    key_hint = { fg = "#839496", fg16 = "bright-blue" }
-    key_name = { fg = "#002b36", bg = "#2aa198", fg16 = "bright-black", bg16 = "cyan" }
-    dialog = { fg = "#839496", fg16 = "bright-blue" }
+    old_version = { fg = "#3f9cdc", fg16 = "bright-cyan", fg8 = "cyan" }
+    new_version = { fg = "#e175a9", fg16 = "yellow", fg8 = "yellow" }
+    key_hint = { fg = "#93a1a1", fg16 = "bright-cyan", fg8 = "white" }
+    key_name = { fg = "#002b36", bg = "#2aa198", fg16 = "bright-black", bg16 = "cyan", fg8 = "black", bg8 = "white" }
+    dialog = { fg = "#93a1a1", fg16 = "bright-cyan", fg8 = "white" }
     dialog_border = { fg = "#b58900", bold = true, fg16 = "yellow" }
-    input = { fg = "#93a1a1", underline = true, fg16 = "bright-cyan" }
-    chat_name = { fg = "#6c71c4", bold = true, fg16 = "bright-magenta" }
+    input = { fg = "#93a1a1", underline = true, fg16 = "bright-cyan", fg8 = "white" }
+    chat_name = { fg = "#858ace", bold = true, fg16 = "bright-cyan", fg8 = "white" }
     selection = { reverse = true }
     """
 
@@ -280,34 +292,40 @@ public struct Theme: Sendable, Equatable {
     # friday solarized light theme: Ethan Schoonover's palette on base3.
     # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
     # fg16/bg16: the slots of the Solarized 16-colour palette, for terminals set up with it.
+    # Contrast: text 4.5:1 and borders 3:1 on base03/base3 at 8, 16, 256 and 24-bit colours
+    # (a test computes it). Solarized's own accents sit below 4.5:1 on its bases, so this
+    # theme uses tints a step further from the background, and on 8 and 16 colours the base
+    # tones, with bold and underline carrying the meaning.
     name = "solarized-light"
 
     [roles]
-    text = { fg = "#657b83", fg16 = "bright-yellow" }
-    dim = { fg = "#93a1a1", fg16 = "bright-cyan" }
-    title = { fg = "#268bd2", bold = true, fg16 = "blue" }
-    border = { fg = "#93a1a1", fg16 = "bright-cyan" }
-    focus_border = { fg = "#2aa198", bold = true, fg16 = "cyan" }
-    header = { fg = "#586e75", bg = "#eee8d5", bold = true, fg16 = "bright-green", bg16 = "white" }
-    header_accent = { fg = "#cb4b16", bg = "#eee8d5", bold = true, fg16 = "bright-red", bg16 = "white" }
-    good = { fg = "#859900", fg16 = "green" }
-    warn = { fg = "#b58900", bold = true, fg16 = "yellow" }
-    bad = { fg = "#dc322f", bold = true, fg16 = "red" }
-    accent = { fg = "#2aa198", fg16 = "cyan" }
-    old_version = { fg = "#268bd2", fg16 = "blue" }
-    new_version = { fg = "#d33682", fg16 = "magenta" }
-    key_hint = { fg = "#657b83", fg16 = "bright-yellow" }
-    key_name = { fg = "#fdf6e3", bg = "#268bd2", fg16 = "bright-white", bg16 = "blue" }
-    dialog = { fg = "#657b83", fg16 = "bright-yellow" }
-    dialog_border = { fg = "#cb4b16", bold = true, fg16 = "bright-red" }
-    input = { fg = "#586e75", underline = true, fg16 = "bright-green" }
-    chat_name = { fg = "#6c71c4", bold = true, fg16 = "bright-magenta" }
+    text = { fg = "#073642", fg16 = "black", fg8 = "black" }
+    dim = { fg = "#586e75", fg16 = "bright-green", fg8 = "black" }
+    title = { fg = "#1f73ad", bold = true, fg16 = "black", fg8 = "black" }
+    border = { fg = "#7f8f8f", fg16 = "bright-green", fg8 = "black" }
+    focus_border = { fg = "#289b92", bold = true, fg16 = "bright-green", fg8 = "black" }
+    header = { fg = "#556a71", bg = "#eee8d5", bold = true, fg16 = "black", bg16 = "white", fg8 = "black", bg8 = "white" }
+    header_accent = { fg = "#9b3911", bg = "#eee8d5", bold = true, fg16 = "black", bg16 = "white", fg8 = "black", bg8 = "white" }
+    good = { fg = "#647300", fg16 = "bright-green", fg8 = "black" }
+    warn = { fg = "#8c6a00", bold = true, fg16 = "bright-green", fg8 = "black" }
+    bad = { fg = "#d52724", bold = true, underline = true, fg16 = "black", fg8 = "black" }
+    accent = { fg = "#1e726c", fg16 = "bright-green", fg8 = "black" }
+    old_version = { fg = "#1f73ad", fg16 = "bright-green", fg8 = "black" }
+    new_version = { fg = "#cb2c79", fg16 = "black", fg8 = "black" }
+    key_hint = { fg = "#073642", fg16 = "black", fg8 = "black" }
+    key_name = { fg = "#fdf6e3", bg = "#1f73ad", fg16 = "bright-white", bg16 = "bright-black", fg8 = "white", bg8 = "black" }
+    dialog = { fg = "#073642", fg16 = "black", fg8 = "black" }
+    dialog_border = { fg = "#cb4b16", bold = true, fg16 = "bright-green", fg8 = "black" }
+    input = { fg = "#073642", underline = true, fg16 = "black", fg8 = "black" }
+    chat_name = { fg = "#6166c0", bold = true, fg16 = "black", fg8 = "black" }
     selection = { reverse = true }
     """
 
     public static let highContrastSource = """
     # friday high contrast theme: bright colours and bold, for glare and low vision.
     # Colours: "default", a name such as "red" or "bright-black", "#rrggbb", or 0-255.
+    # fg8/bg8, fg16/bg16: what a role is on 8 and 16 colours, where the 256 would land on a
+    # colour below 4.5:1 (3:1 for borders) against the background (a test computes it).
     name = "high-contrast"
 
     [roles]
@@ -320,10 +338,10 @@ public struct Theme: Sendable, Equatable {
     header_accent = { fg = "black", bg = "bright-yellow", bold = true }
     good = { fg = "bright-green", bold = true }
     warn = { fg = "bright-yellow", bold = true }
-    bad = { fg = "bright-red", bold = true, underline = true }
+    bad = { fg = "bright-red", bold = true, underline = true, fg8 = "white", bg8 = "red" }
     accent = { fg = "bright-cyan", bold = true }
     old_version = { fg = "bright-cyan", bold = true }
-    new_version = { fg = "bright-magenta", bold = true }
+    new_version = { fg = "bright-magenta", bold = true, fg8 = "white" }
     key_hint = { fg = "bright-white" }
     key_name = { fg = "black", bg = "bright-yellow" }
     dialog = { fg = "bright-white" }

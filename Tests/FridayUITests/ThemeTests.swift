@@ -12,7 +12,9 @@ final class ThemeTests: XCTestCase {
         let mono = try String(contentsOf: dir.appendingPathComponent("monochrome.toml"), encoding: .utf8)
         XCTAssertEqual(try Theme.parse(def, file: "default.toml"), Theme.standard)
         XCTAssertEqual(try Theme.parse(mono, file: "monochrome.toml"), Theme.monochrome)
-        XCTAssertEqual(Theme.standard.style(.bad), Style(fg: .rgb(0xFF5F5F), bold: true))
+        var bad = Style(fg: .rgb(0xFF5F5F), bold: true)
+        (bad.fg16, bad.fg8, bad.bg8) = (.indexed(9), .indexed(7), .indexed(1))
+        XCTAssertEqual(Theme.standard.style(.bad), bad, "red on black is 3.6:1 on 8 colours: white on red there")
         XCTAssertEqual(Theme.standard.style(.bad).fg.index256, 203)
         XCTAssertEqual(Theme.standard.withoutColor.style(.bad), Style(bold: true))
         XCTAssertEqual(Theme.standard.styles.count, 20, "every role is styled")
@@ -101,7 +103,7 @@ final class ThemeTests: XCTestCase {
     func testThePreviewWritesEachRolesColoursForTheTerminalAsked() {
         let bad = Theme.standard.style(.bad) // #ff5f5f, bold
         XCTAssertEqual(ANSIPreview.sequence(bad, colors: 256), ";1;38;5;203")
-        XCTAssertEqual(ANSIPreview.sequence(bad, colors: 8), ";1;31")
+        XCTAssertEqual(ANSIPreview.sequence(bad, colors: 8), ";1;37;41", "white on red: red text on black is below 4.5:1")
         XCTAssertEqual(ANSIPreview.sequence(Theme.standard.style(.border), colors: 8), ";2;37", "grey borders: dim white on 8 colours")
         XCTAssertEqual(ANSIPreview.sequence(Theme.standard.style(.border), colors: 16), ";90")
         var g = CellGrid(width: 3, height: 1)
@@ -112,18 +114,18 @@ final class ThemeTests: XCTestCase {
     func testTrueColourIsDrawnAsTheThemeSaysAndEachThemeGivesItsOwnFallbacks() throws {
         // A direct-colour terminal gets the theme's #rrggbb exactly; 0-7 stay the terminal's eight.
         let sd = try XCTUnwrap(Theme.named("solarized-dark"))
-        let text = sd.style(.text) // #839496
-        XCTAssertEqual(Theme.resolve(text, colors: 1 << 24).fg, 0x839496)
-        XCTAssertEqual(ANSIPreview.sequence(text, colors: 1 << 24), ";38;2;131;148;150")
+        let text = sd.style(.text) // #93a1a1 (base1: base0 is 4.75:1, kept for dim text)
+        XCTAssertEqual(Theme.resolve(text, colors: 1 << 24).fg, 0x93a1a1)
+        XCTAssertEqual(ANSIPreview.sequence(text, colors: 1 << 24), ";38;2;147;161;161")
         XCTAssertEqual(Theme.resolve(Style(fg: .indexed(1)), colors: 1 << 24).fg, 1)
         XCTAssertEqual(Theme.resolve(Style(fg: .indexed(203)), colors: 1 << 24).fg, 0xFF5F5F, "an indexed colour as its RGB")
         XCTAssertEqual(Theme.resolve(Style(fg: .rgb(0x000001)), colors: 1 << 24).fg, 8, "a near black is not taken for colour 1")
-        XCTAssertEqual(Theme.resolve(text, colors: 256).fg, 246, "the nearest of the 256")
-        // 16 colours: Solarized's own slots (base0 is bright blue, base02 black), not the nearest hue.
-        XCTAssertEqual(Theme.resolve(text, colors: 16).fg, 12)
+        XCTAssertEqual(Theme.resolve(text, colors: 256).fg, 247, "the nearest of the 256")
+        // 16 colours: Solarized's own slots (base1 is bright cyan, base02 black), not the nearest hue.
+        XCTAssertEqual(Theme.resolve(text, colors: 16).fg, 14)
         let header = Theme.resolve(sd.style(.header), colors: 16)
         XCTAssertEqual(header.fg, 14); XCTAssertEqual(header.bg, 0)
-        XCTAssertEqual(ANSIPreview.sequence(sd.style(.dim), colors: 16), ";92", "base01 is Solarized's bright green slot")
+        XCTAssertEqual(ANSIPreview.sequence(sd.style(.dim), colors: 16), ";94", "base0 is Solarized's bright blue slot")
         // 8 colours: the 16-colour slots are not used (there are no bright ones to redefine).
         XCTAssertEqual(Theme.resolve(text, colors: 8).fg, 7)
         // A theme file's own fallbacks, and a bad one named with its line.
@@ -145,5 +147,27 @@ final class ThemeTests: XCTestCase {
                 }
             }
         }
+    }
+}
+
+extension ThemeTests {
+    /// Issue 24, item 8: every built-in theme keeps text at 4.5:1 and borders at 3:1 against
+    /// the background they land on, at 8, 16, 256 and 24-bit colours, on the terminal it is
+    /// made for (xterm's palette, dark or light; Solarized's own 16 for the Solarized themes).
+    func testEveryThemeIsReadableAtEveryColourDepth() {
+        var report: [String] = []
+        for (name, _, _) in Theme.builtIn where name != "monochrome" {
+            let theme = Theme.named(name)!
+            let term = ThemeContrast.Terminal.forTheme(name)
+            for f in ThemeContrast.shortfalls(theme, on: term) {
+                report.append("\(name) at \(f.colors == 1 << 24 ? "24-bit" : "\(f.colors)") colours on \(term.name): \(f.role.key) \(String(format: "%.2f", f.ratio)):1")
+            }
+        }
+        XCTAssertEqual(report, [], report.joined(separator: "\n"))
+        // The calculator itself: black on white is 21:1, a colour on itself 1:1, and the
+        // issue's figures (light theme at 8 colours before: white on cyan 1.57:1).
+        XCTAssertEqual(ThemeContrast.contrast((0, 0, 0), (255, 255, 255)), 21, accuracy: 0.01)
+        XCTAssertEqual(ThemeContrast.contrast((0, 205, 205), (0, 205, 205)), 1, accuracy: 0.001)
+        XCTAssertEqual(ThemeContrast.contrast((229, 229, 229), (0, 205, 205)), 1.57, accuracy: 0.01)
     }
 }
