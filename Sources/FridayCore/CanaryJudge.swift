@@ -324,7 +324,7 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
     /// long it has run past its pause (nil while the pause runs).
     public func judge(blocks: [JudgeBlock], plan: RolloutPlan, stepWeight: Int, elapsed: Double, extendedFor: Double? = nil,
                       canaryName: String = "canary", baseName: String = "old", p99: (canary: Double?, base: Double?) = (nil, nil),
-                      latencyIsMean: Bool = false) -> Result {
+                      latencyIsMean: Bool = false, failAction: String? = nil) -> Result {
         let hasSlow = !blocks.isEmpty && blocks.allSatisfy(\.hasSlow)
         let (failB, passB) = bounds(plan, hasSlow: hasSlow)
         let cusumB = cusumBound(plan)
@@ -365,10 +365,11 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         }
         let now = blocks.last?.at
         let when = "after \(formatDuration(elapsed)) at \(stepWeight)%"
-        let action = onFail == .revert ? "reverted" : "held"
+        // What a fail does, in words: one candidate of several is taken out, not reverted.
+        let action = failAction ?? (onFail == .revert ? "reverted" : "held")
         /// "canary 20 in 1,000 requests (2.0%), old 90 in 9,000 (1.0%)"
         func counts(_ cn: (n: Int, k: Int), _ bn: (n: Int, k: Int)) -> String {
-            "\(canaryName) \(cn.k.grouped) in \(cn.n.grouped) requests (\(percentText(CountTest.rate(cn)))), "
+            "\(canaryName) \(cn.k.grouped) in \(requestsText(cn.n)) (\(percentText(CountTest.rate(cn)))), "
                 + "\(baseName) \(bn.k.grouped) in \(bn.n.grouped) (\(percentText(CountTest.rate(bn))))"
         }
         /// A failed count test, in words: the counts of the stretch that raised the alarm,
@@ -410,12 +411,12 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         /// What a passed count test rested on, with that test's own confidence.
         func passedText(_ label: String, _ t: CountTest) -> String {
             if t.passedBy == .bound, let below = t.shownBelow {
-                return "\(label): \(canaryName) \(t.canary.k.grouped) in \(t.canary.n.grouped) requests, below \(percentText(below)) with "
+                return "\(label): \(canaryName) \(t.canary.k.grouped) in \(requestsText(t.canary.n)), below \(percentText(below)) with "
                     + "\(confidence(1 - beta / 2)) confidence (\(baseName) \(percentText(t.baseRate)); a regression is \(format1(errorRatio))× "
                     + "and +\(percentText(minErrorRateIncrease)))"
             }
             return "\(label): \(canaryName) \(percentText(t.canaryRate)), \(baseName) \(percentText(t.baseRate)) "
-                + "(\(t.canary.k.grouped) in \(t.canary.n.grouped) requests), no \(format1(errorRatio))× regression with \(confidence(1 - beta)) confidence"
+                + "(\(t.canary.k.grouped) in \(requestsText(t.canary.n))), no \(format1(errorRatio))× regression with \(confidence(1 - beta)) confidence"
         }
         // Latency without slow-request counts: the p99 ratio, judged against its limit; a mean
         // (HAProxy's rtime) is only shown unless the file says to judge it.
@@ -430,7 +431,7 @@ public struct CanaryJudge: Sendable, Equatable, Codable {
         // Still waiting: name the tests that wait, with what each has so far, and those passed.
         /// "v2.4.0 7 in 1,453 requests, 0.48%; v2.3.0 564 in 148,521, 0.38%"
         func sofar(_ t: CountTest) -> String {
-            "\(canaryName) \(t.canary.k.grouped) in \(t.canary.n.grouped) requests, \(percentText(t.canaryRate)); "
+            "\(canaryName) \(t.canary.k.grouped) in \(requestsText(t.canary.n)), \(percentText(t.canaryRate)); "
                 + "\(baseName) \(t.base.k.grouped) in \(t.base.n.grouped), \(percentText(t.baseRate))"
         }
         var waiting: [String] = [], passedNames: [String] = []
@@ -614,7 +615,8 @@ extension CanaryJudge {
             let p99 = s.plan.isBenchmark ? (nil, nil) : (ct.meanP99, b.meanP99)
             out.append((c.name, judge(blocks: blocks, plan: s.plan, stepWeight: w, elapsed: elapsed,
                                       extendedFor: s.extendedFor(at: t), canaryName: c.name, baseName: s.from.name,
-                                      p99: p99, latencyIsMean: s.latencyIsMean)))
+                                      p99: p99, latencyIsMean: s.latencyIsMean,
+                                      failAction: onFail == .revert && s.liveCandidates.count > 1 ? "taken out" : nil)))
         }
         return out
     }
@@ -813,3 +815,6 @@ public func normalQuantile(_ p: Double) -> Double {
     let q = p - 0.5, r = q * q
     return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
 }
+
+/// "1 request", "4,360 requests".
+func requestsText(_ n: Int) -> String { n == 1 ? "1 request" : "\(n.grouped) requests" }

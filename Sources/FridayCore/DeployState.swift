@@ -343,3 +343,17 @@ extension DeployState {
         return nil
     }
 }
+
+extension DeployState {
+    /// Whether the judge has passed the current step (every live candidate's, with several).
+    /// A benchmark is measured, not judged: always true there.
+    public var judgePassedStep: Bool {
+        guard case .rolling = phase, let i = stepIndex else { return false }
+        if plan.isBenchmark { return true }
+        if isMultiway {
+            let live = liveCandidates.map(\.name)
+            return !live.isEmpty && live.allSatisfy { candidateJudgements?[$0].map { $0.step == i && $0.verdict == .pass } ?? false }
+        }
+        return judgement.map { $0.step == i && $0.verdict == .pass } ?? false
+    }
+}

@@ -72,10 +72,12 @@ public enum Reducer {
             case .untilPromoted: state.pauseDeadline = nil
             }
             let total = state.plan.steps.count
+            // No pause is not "pause 0s" (the last step's usual case).
+            let paused = pause == .seconds(0) ? "" : ", pause \(pause.label)"
             if state.isMultiway {
-                log(.system, "rollout", "step \(index + 1)/\(total): \(weightsText(state.wanted)), pause \(pause.label)")
+                log(.system, "rollout", "step \(index + 1)/\(total): \(weightsText(state.wanted))\(paused)")
             } else {
-                log(.system, "rollout", "step \(index + 1)/\(total): \(state.to.name) at \(weight)%, pause \(pause.label)")
+                log(.system, "rollout", "step \(index + 1)/\(total): \(state.to.name) at \(weight)%\(paused)")
             }
 
         case let .trafficSet(weights, cause):
@@ -170,6 +172,11 @@ public enum Reducer {
             default: break
             }
             var text = "\(by) \(action.pastTense)"
+            // Said before the step is reduced further: whether the judge had passed it.
+            let judgeSaid: String? = {
+                guard [.promote, .promoteFull].contains(action), case .rolling = state.phase, !state.judgePassedStep else { return nil }
+                return state.judgement.map { $0.step == state.stepIndex && $0.verdict == .fail } == true ? "over the judge's fail verdict" : "before the judge's verdict"
+            }()
             if action == .promote, let i = state.stepIndex, i + 1 < state.plan.steps.count {
                 if state.isMultiway {
                     // Several candidates: the split read back now, and the next step's as it will be set.
@@ -178,6 +185,7 @@ public enum Reducer {
                     text += " (\(state.plan.steps[i].weight)% → \(state.plan.steps[i + 1].weight)%)"
                 }
             }
+            if let judgeSaid { text += " \(judgeSaid)" }
             if let r = reason, !r.isEmpty { text += ": \(r)" }
             log(.command, by, text)
 

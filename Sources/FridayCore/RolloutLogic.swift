@@ -247,6 +247,11 @@ public enum RolloutLogic {
                 return "\(s.to.name) \(now)% → \(s.plan.steps[i + 1].weight)%"
             }
             return "promote"
+        case .retry:
+            // What a retry does: back to the first step, the judge starting over.
+            guard let first = s.plan.steps.first else { return "retry" }
+            let split = s.isMultiway ? weightsText(weights(in: s, step: 0)) : "\(s.to.name) at \(first.weight)%"
+            return "back to step 1 of \(s.plan.steps.count) (\(split)); the judge starts over"
         case .cancel:
             let name = s.runningStage?.name ?? "the stage"
             return "stops \(name) and everything it started (SIGTERM, then SIGKILL); the deploy fails at \(name)"

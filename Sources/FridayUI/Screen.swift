@@ -216,6 +216,8 @@ enum HeaderBar {
         if case .rolling = s.phase, let i = s.stepIndex { step = (" step \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%", " \(i + 1)/\(s.plan.steps.count) \(s.canaryPercent)%") }
         func parts(brand: Bool, stepWord: Bool, from: Bool, hold: String) -> [(String, Role)] {
             var p: [(String, Role)] = [(brand ? " friday " : " ", .headerAccent)]
+            // Not real traffic: said first, at every width (the source label is dropped before it).
+            if m.isSimulated { p.append((brand ? "SIMULATED " : "SIM ", .headerAccent)) }
             // Several candidates: every one (those taken out too: the header names the deploy).
             let to = s.candidateNames(all: true)
             p.append((from ? "\(s.service) \(s.from.name) \(m.glyphs.arrow) \(to)" : "\(s.service) \(to)", .header))
@@ -237,7 +239,8 @@ enum HeaderBar {
         let watching = "watching: " + names.joined(separator: ", ")
         // The longest that fits: everything, then without the source, then without tmux, then a count.
         // The wall clock, with its zone (the team log's times are in the same zone).
-        let clock = "  \(m.zone.clock(m.now)) \(m.zone.label(m.now)) "
+        // (A simulation's clock is its own, not the wall's: "sim", no zone.)
+        let clock = m.isSimulated ? "  sim \(m.now.clockText) " : "  \(m.zone.clock(m.now)) \(m.zone.label(m.now)) "
         let candidates = [
             watching + tmux + (m.sourceLabel.isEmpty ? "" : "  \(m.sourceLabel)") + clock,
             watching + tmux + clock,

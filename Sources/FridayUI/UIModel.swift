@@ -77,6 +77,9 @@ public struct UIModel: Sendable {
     public var height: Int
     /// Label shown in the header, e.g. "demo · good · 1x".
     public var sourceLabel: String
+    /// Whether the deploy runs on simulated parts (the demo, a simulated `run`): the header
+    /// says so at every width, and its clock is the simulation's, not the wall's.
+    public var isSimulated: Bool { sourceLabel.hasPrefix("demo") || sourceLabel.contains("SIMULATED") }
     /// In replay: the position and the player's keys, shown instead of the deploy keys.
     public var replayBar: String?
     /// The layout to draw (held steady by `LayoutHold`); nil chooses by size.
@@ -412,9 +415,11 @@ public struct UIModel: Sendable {
                 return [.send(Command(action, by: user))]
             case .promote, .retry:
                 let action = b.command!
-                // Retrying a reverted version, or promoting past a person's hold, asks for the word.
+                // Retrying a reverted version, promoting past a person's hold, or promoting a step
+                // the judge has not passed (undecided, or held on a fail) asks for the word.
                 let personHold = action == .promote && deploy.paused.map { $0.by != "judge" && $0.by != "engine" } ?? false
-                if RolloutLogic.refusal(action, in: deploy) == nil, action == .retry || personHold {
+                let undecided = action == .promote && !deploy.judgePassedStep
+                if RolloutLogic.refusal(action, in: deploy) == nil, action == .retry || personHold || undecided {
                     mode = .confirm(action, typed: "")
                     cursor = 0
                     return []

@@ -194,6 +194,7 @@ struct OpenedDeploy {
                             sources: sources, judge: cfg.judge, log: eventLog, onFatal: { fatal.set($0) })
         var label = "run · \(cfg.id)" + (realSpeed == 1 ? "" : " · \(format1(realSpeed))x")
         if !cfg.simulatedParts.isEmpty, !simulatedOnly { label += " · SIMULATED " + cfg.simulatedParts.joined(separator: ", ") }
+        if simulatedOnly { label += " · SIMULATED" }
         let opened = OpenedDeploy(config: cfg, engine: engine, eventLog: eventLog, recovery: recovery, clock: clock, manual: manual,
                                   base: base, fatal: fatal, speed: realSpeed, label: label, resumed: resumed, storeLink: storeLink)
         storeLink?.start(engine)

@@ -315,3 +315,18 @@ final class CanaryJudgeTests: XCTestCase {
         XCTAssertEqual(poissonTail(above: -1, mean: 3), 1)
     }
 }
+
+extension CanaryJudgeTests {
+    /// Issue 24, item 10: "1 request", not "1 requests"; a candidate of several that fails is
+    /// "taken out", not "reverted".
+    func testVerdictWordsCountRightAndNameWhatAFailDoes() {
+        let one = CanaryJudge().judge(canary: StepTotals(requests: 1, errors: 0), base: StepTotals(requests: 50_000, errors: 100))
+        XCTAssertTrue(one.summary.contains("0 in 1 request,") || one.summary.contains("0 in 1 request)") || one.summary.contains("0 in 1 request;"), one.summary)
+        XCTAssertFalse(one.summary.contains("1 requests"), one.summary)
+        let blocks = (0..<60).map { _ in JudgeBlock(canaryRequests: 1_000, canaryErrors: 80, baseRequests: 20_000, baseErrors: 80) }
+        let fail = CanaryJudge().judge(blocks: blocks, plan: .standard, stepWeight: 5, elapsed: 60, failAction: "taken out")
+        XCTAssertEqual(fail.verdict, .fail)
+        XCTAssertTrue(fail.summary.contains("taken out"), fail.summary)
+        XCTAssertFalse(fail.summary.contains("reverted"), fail.summary)
+    }
+}

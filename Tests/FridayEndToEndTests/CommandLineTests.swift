@@ -89,7 +89,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
         let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
         XCTAssertEqual(lines.count, 30)
-        XCTAssertTrue(lines[0].contains("HELD step 3/5 25%"), String(lines[0]))
+        XCTAssertTrue(lines[0].contains("HELD until promoted (p promotes) step 3/5 25%"), String(lines[0]))
         XCTAssertTrue(lines.allSatisfy { $0.count <= 100 })
         XCTAssertTrue(r.out.contains("step 3/5 holds until promoted: p for 50%"), r.out)
     }

@@ -122,3 +122,20 @@ extension ScreenTests {
         XCTAssertTrue(footer.contains("p promote") && footer.contains("q quit"), footer)
     }
 }
+
+extension ScreenTests {
+    /// Issue 24, item 10: a simulation says so at every width and its clock is not the wall's;
+    /// a mean latency is called avg below the table as in it.
+    func testASimulationSaysSoAtEveryWidthAndAMeanIsCalledAvg() async {
+        var s = await demoState(.good, at: 100)
+        for (w, h) in [(60, 20), (80, 24), (120, 40), (200, 60)] {
+            let header = Screen.render(model(s, at: 100, w, h)).lines[0]
+            XCTAssertTrue(header.contains("SIM"), "\(w)x\(h): \(header)")
+            XCTAssertFalse(header.contains("UTC"), "a simulated clock is not wall time: \(header)")
+        }
+        XCTAssertTrue(Screen.render(model(s, at: 100, 200, 60)).lines[0].contains("sim 16:01:40"))
+        s.latencyIsMean = true
+        let text = Screen.render(model(s, at: 100, 120, 40)).lines.joined(separator: "\n")
+        XCTAssertTrue(text.contains("avg ") && !text.contains("p99 1"), text)
+    }
+}

@@ -9,12 +9,46 @@ final class UIModelTests: XCTestCase {
         return UIModel(deploy: f.state, now: f.t, user: "you")
     }
 
+    /// The fixture's step 1 with the judge's pass recorded.
+    func passed(step: Int) -> UIModel {
+        var m = model(step: step)
+        Reducer.reduce(&m.deploy, DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: m.deploy.deployID,
+                                              payload: .analysisVerdict(step: step, verdict: .pass, summary: "passed", figures: [])))
+        return m
+    }
+
     func testPromoteAndPauseSendCommandsStraightAway() {
-        var m = model(step: 1)
-        XCTAssertEqual(m.update(.key(.char("p"))), [.send(Command(.promote, by: "you"))])
+        var m = passed(step: 1)
+        XCTAssertEqual(m.update(.key(.char("p"))), [.send(Command(.promote, by: "you"))], "a step the judge passed promotes at once")
         XCTAssertEqual(m.update(.key(.space)), [.send(Command(.pause, by: "you"))])
         XCTAssertEqual(m.update(.key(.char("R"))), [], "a retry of a running rollout is refused in the footer (no dialog, nothing sent)")
         XCTAssertTrue(m.message?.text.hasPrefix("can't retry: ") ?? false, "\(String(describing: m.message))")
+    }
+
+    /// Issue 24, item 10: p over a step the judge has not passed asks for the word, says what
+    /// the judge says now, and the team log says the promote came before the verdict.
+    func testPromotingAStepTheJudgeHasNotPassedAsksAndTheLogSaysSo() {
+        var m = model(step: 1)
+        XCTAssertEqual(m.update(.key(.char("p"))), [])
+        XCTAssertEqual(m.mode, .confirm(.promote, typed: ""))
+        let screen = Screen.render(m).lines.joined(separator: "\n")
+        XCTAssertTrue(screen.contains("Promote before the judge has passed step 2?"), screen)
+        XCTAssertTrue(screen.contains("v2 5% → 25%"), screen)
+        for c in "promote" { _ = m.update(.key(.char(c))) }
+        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.promote, by: "you"))])
+        var s = m.deploy
+        Reducer.reduce(&s, DeployEvent(seq: s.lastSeq + 1, ts: m.now, deploy: s.deployID, payload: .commandAccepted(action: .promote, by: "ana", reason: nil)))
+        XCTAssertEqual(s.log.last?.text, "ana promoted (5% → 25%) before the judge's verdict")
+        var after = passed(step: 1).deploy
+        Reducer.reduce(&after, DeployEvent(seq: after.lastSeq + 1, ts: m.now, deploy: after.deployID, payload: .commandAccepted(action: .promote, by: "ana", reason: nil)))
+        XCTAssertEqual(after.log.last?.text, "ana promoted (5% → 25%)")
+        // The retry's confirm says where it goes back to.
+        var r = passed(step: 1)
+        Reducer.reduce(&r.deploy, DeployEvent(seq: r.deploy.lastSeq + 1, ts: r.now, deploy: r.deploy.deployID, payload: .deployFinished(outcome: .reverted, by: "ana", reason: "x")))
+        _ = r.update(.key(.char("R")))
+        XCTAssertTrue(Screen.render(r).lines.joined().contains("back to step 1 of 5 (v2 at 1%); the judge starts over"))
+        // No pause is not "pause 0s".
+        XCTAssertEqual(EventFixture.rolling(step: 4).state.log.last?.text, "step 5/5: v2 at 100%")
     }
 
     func testCancellingAStageAsksForItsWordAndEnterShowsAStagesOutput() {
@@ -443,7 +477,9 @@ extension UIModelTests {
         _ = m.update(.key(.tab))
         XCTAssertEqual(m.mode, .palette("promote "))
         XCTAssertTrue(Screen.render(m).lines.last!.contains("end this pause and go to the next step"), Screen.render(m).lines.last!)
-        XCTAssertEqual(m.update(.key(.enter)), [.send(Command(.promote, by: "you"))], "promote does what p does")
+        XCTAssertEqual(m.update(.key(.enter)), [], "promote does what p does: the judge has not passed this step, so it asks")
+        XCTAssertEqual(m.mode, .confirm(.promote, typed: ""))
+        _ = m.update(.key(.escape))
         // A half-typed name never acts.
         _ = m.update(.key(.char(":"))); type("prom", into: &m)
         XCTAssertEqual(m.update(.key(.enter)), [])

@@ -82,6 +82,8 @@ final class UserConfigTests: XCTestCase {
         Keymap.install(c.keys)
         let f = EventFixture.rolling(step: 1)
         var m = UIModel(deploy: f.state, now: f.t, user: "you")
+        Reducer.reduce(&m.deploy, DeployEvent(seq: m.deploy.lastSeq + 1, ts: m.now, deploy: m.deploy.deployID,
+                                              payload: .analysisVerdict(step: 1, verdict: .pass, summary: "passed", figures: [])))
         XCTAssertEqual(m.update(.key(.char("p"))), [], "p no longer promotes")
         XCTAssertEqual(m.update(.key(.char("w"))), [.send(Command(.promote, by: "you"))])
         XCTAssertTrue(Screen.render(m).lines.last!.hasPrefix(" w promote"), Screen.render(m).lines.last!)

@@ -149,7 +149,8 @@ public enum ErrorsPane {
             let canary = s.metrics[s.to.name]?.p99(lastSeconds: recentSeconds, now: m.now)
             let base = s.metrics[s.from.name]?.p99(lastSeconds: recentSeconds, now: m.now)
             let ms = zip2(canary, base).map { "\(SafeNumber.int($0.0.rounded())) vs \(SafeNumber.int($0.1.rounded())) ms, " } ?? ""
-            parts.append("p99 \(ms)\(format2(p.value))× (limit \(format1(p.limit ?? 0))×)")
+            // The column's own word: avg where the source gives a mean (HAProxy's rtime).
+            parts.append("\(s.latencyIsMean ? "avg" : "p99") \(ms)\(format2(p.value))× (limit \(format1(p.limit ?? 0))×)")
         }
         for line in TextLayout.wrap("this step: " + parts.joined(separator: " · "), r.width, rows: max(0, r.maxY - y - heldRow)) {
             g.put(line, x: r.x, y: y, role: .dim)

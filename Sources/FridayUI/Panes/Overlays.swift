@@ -14,13 +14,21 @@ public enum Overlays {
             let title: String
             switch action {
             case .promoteFull: title = m.deploy.isMultiway ? "Promote \(m.deploy.candidateNames()) to the last step?" : "Promote \(m.deploy.to.name) to 100%?"
-            case .promote: title = "Promote past \(m.deploy.paused?.by ?? "a person")'s hold?"
+            case .promote:
+                let s = m.deploy
+                if let by = s.paused?.by, by != "judge", by != "engine" { title = "Promote past \(by)'s hold?" }
+                else if s.judgement.map({ $0.step == s.stepIndex && $0.verdict == .fail }) == true { title = "Promote over the judge's FAIL verdict?" }
+                else { title = "Promote before the judge has passed step \((s.stepIndex ?? 0) + 1)?" }
             case .retry: title = "Retry \(m.deploy.candidateNames(all: true))?"
             case .cancel: title = "Cancel stage \(m.deploy.runningStage?.name ?? "")?"
             default: title = "\(action.rawValue)?"
             }
-            let body: [(String, Role)] = [(RolloutLogic.consequence(action, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text),
-                                          ("Type \(m.confirmWords(action).joined(separator: " or ")), then Enter:", .dim)]
+            var body: [(String, Role)] = [(RolloutLogic.consequence(action, in: m.deploy), .text)]
+            // Promoting a step the judge has not passed: what the judge says now.
+            if action == .promote, !m.deploy.judgePassedStep, let live = m.judge.evaluate(m.deploy, now: m.now) {
+                body.append(("the judge: \(live.verdict.rawValue): \(live.summary)", live.verdict == .fail ? .bad : .dim))
+            }
+            body += [("opened by \(m.user)", .dim), ("", .text), ("Type \(m.confirmWords(action).joined(separator: " or ")), then Enter:", .dim)]
             dialog(m, into: &g, title: title, body: body, pinned: field(typed, m, hint: "Esc cancels (the default)"))
         case let .revertReason(text):
             let body: [(String, Role)] = [(RolloutLogic.consequence(.revert, in: m.deploy), .text), ("opened by \(m.user)", .dim), ("", .text), ("Reason for the team log:", .dim)]
