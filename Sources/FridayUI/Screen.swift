@@ -240,13 +240,14 @@ enum HeaderBar {
         // The longest that fits: everything, then without the source, then without tmux, then a count.
         // The wall clock, with its zone (the team log's times are in the same zone).
         // (A simulation's clock is its own, not the wall's: "sim", no zone.)
-        let clock = m.isSimulated ? "  sim \(m.now.clockText) " : "  \(m.zone.clock(m.now)) \(m.zone.label(m.now)) "
+        let clock = "  \(m.isSimulated ? "sim " : "")\(m.zone.clock(m.now)) \(m.zone.label(m.now)) "
         let candidates = [
             watching + tmux + (m.sourceLabel.isEmpty ? "" : "  \(m.sourceLabel)") + clock,
             watching + tmux + clock,
             watching + clock,
-            watching + " ",
+            // (The clock before the names: the team log's times are read against it.)
             "\(names.count + m.tmuxClients.count) watching" + clock,
+            watching + " ",
             "\(names.count + m.tmuxClients.count) watching ",
         ]
         for right in candidates {

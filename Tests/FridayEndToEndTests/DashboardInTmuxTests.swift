@@ -171,7 +171,7 @@ final class DashboardInTmuxTests: XCTestCase {
         t.type("promote")
         t.press("Enter")
         XCTAssertTrue(t.wait(for: "ROLLING step 2/5 5%"), t.text)
-        XCTAssertTrue(t.wait(for: "ana promoted (1% → 5%) before the judge's verdict"), t.text)
+        XCTAssertTrue(t.wait(for: "ana promoted (1% → 5%) before the"), t.text)
 
         t.press("r")
         XCTAssertTrue(t.wait(for: "Revert v2.4.0?"), t.text)
@@ -220,6 +220,10 @@ final class DashboardInTmuxTests: XCTestCase {
         t.type("prom")
         t.press("Tab")
         XCTAssertTrue(t.wait { $0.last?.hasPrefix(" :promote ▏") ?? false }, t.text)
+        t.press("Enter")
+        // (Step 1 not yet passed by the judge: the same confirm as p.)
+        XCTAssertTrue(t.wait(for: "Promote before the judge has passed step 1?"), t.text)
+        t.type("promote")
         t.press("Enter")
         XCTAssertTrue(t.wait(for: "step 2/5"), t.text)
         // theme: the colours change on the spot (the header's escape sequences differ).

@@ -385,7 +385,7 @@ final class EngineTrustTests: XCTestCase {
             await engine.submit(Command(.promoteFull, by: "bo"))
             _ = await engine.send(Command(.say, by: "ana", text: "done \(round)"))
             let log = await engine.state.log.filter { $0.kind == .command }.map(\.text)
-            XCTAssertEqual(Array(log.prefix(2)), ["ana paused", "bo promoted to 100%"], "round \(round)")
+            XCTAssertEqual(Array(log.prefix(2)), ["ana paused", "bo promoted to 100% before the judge's verdict"], "round \(round)")
         }
     }
 
