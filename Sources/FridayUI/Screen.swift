@@ -217,7 +217,7 @@ enum HeaderBar {
         func parts(brand: Bool, stepWord: Bool, from: Bool, hold: String) -> [(String, Role)] {
             var p: [(String, Role)] = [(brand ? " friday " : " ", .headerAccent)]
             // Not real traffic: said first, at every width (the source label is dropped before it).
-            if m.isSimulated { p.append((brand ? "SIMULATED " : "SIM ", .headerAccent)) }
+            if m.isSimulated { p.append((brand && g.width >= 160 ? "SIMULATED " : "SIM ", .headerAccent)) }
             // Several candidates: every one (those taken out too: the header names the deploy).
             let to = s.candidateNames(all: true)
             p.append((from ? "\(s.service) \(s.from.name) \(m.glyphs.arrow) \(to)" : "\(s.service) \(to)", .header))

@@ -71,7 +71,7 @@ final class BoardInTmuxTests: XCTestCase {
         // Enter on the judging one attaches its dashboard as this person; Esc comes back.
         board.press("End")
         board.press("Enter")
-        XCTAssertTrue(board.wait(for: "friday SIMULATED checkout v2.3.0 → v2.4.0", seconds: 15), board.text)
+        XCTAssertTrue(board.wait(for: "friday SIM checkout v2.3.0 → v2.4.0", seconds: 15), board.text)
         XCTAssertTrue(board.wait(for: "tester joined (operator)"), board.text)
         board.press("Escape")
         XCTAssertTrue(board.wait(for: "friday board · 3 deploys", seconds: 10), board.text)
