@@ -109,6 +109,10 @@ public actor Engine {
         guard state.phase != .idle, !state.isFinished, let last = state.lastEventAt else { return }
         let now = commandTime()
         record(.engineRestarted(downSeconds: min(InputRange.longSeconds.upperBound, max(0, now - last))), at: now)
+        // A fail verdict on disk that was not yet acted on (the process died between the
+        // verdict and its revert) is a revert decided: the first thing a restart does,
+        // whatever the metrics say next (down, silent, or healthy again).
+        if state.pending == nil, await actOnRecordedFail(at: now) { return }
         if state.pending != nil {
             await execute(RolloutLogic.due(in: state, now: now), at: now)
             return
@@ -485,6 +489,28 @@ public actor Engine {
             return
         }
         await act(on: result, judge: judge, at: t)
+    }
+
+    /// The current step's recorded fail verdicts that nothing has acted on yet, acted on as
+    /// the judge would have: revert (or take the candidate out), or pause. Returns whether
+    /// there was one.
+    private func actOnRecordedFail(at t: Timestamp) async -> Bool {
+        guard let judge, case .rolling = state.phase, !state.isReverting, let step = state.stepIndex else { return false }
+        if state.isMultiway {
+            let out = Set(state.candidatesOut ?? [])
+            let failed = (state.candidateJudgements ?? [:]).filter { $0.value.step == step && $0.value.verdict == .fail && !out.contains($0.key) }
+            guard let (version, j) = failed.sorted(by: { $0.key < $1.key }).first else { return false }
+            if judge.onFail == .pause, state.paused != nil { return false }
+            candidateJudged[version] = (step, .fail)
+            await judgedCandidate(version, CanaryJudge.Result(verdict: .fail, summary: j.summary, statistic: 0, figures: j.figures),
+                                  step: step, judge: judge, at: t)
+            return true
+        }
+        guard let j = state.judgement, j.step == step, j.verdict == .fail else { return false }
+        if judge.onFail == .pause, state.paused != nil { return false }
+        judged = (step, .fail)
+        await act(on: CanaryJudge.Result(verdict: .fail, summary: j.summary, statistic: 0, figures: j.figures), judge: judge, at: t)
+        return true
     }
 
     /// A failed step reverts (or pauses, as configured); an inconclusive one pauses for a human.

@@ -143,8 +143,10 @@ final class EngineTrustTests: XCTestCase {
         let (log, recovery) = opened
         defer { log.close() }
         let before = recovery.state
-        // What the log promised before the crash.
-        let revertDecided = before.isReverting || before.outcome == .reverted
+        // What the log promised before the crash. A recorded fail verdict of the current step
+        // (this judge reverts on a fail) is a revert decided, even before its traffic.set.
+        let failRecorded = before.phase == .rolling && before.judgement.map { $0.verdict == .fail && $0.step == before.stepIndex } == true
+        let revertDecided = before.isReverting || before.outcome == .reverted || failRecorded
         let promisedStep: Int? = { if case let .step(i)? = before.pending { return i }; return nil }()
         // Worst case: the router already holds the last weights the log asked for.
         let lastWanted = before.wanted.isEmpty ? [VersionWeight(version: "v2.3.0", percent: 100), VersionWeight(version: "v2.4.0", percent: 0)] : before.wanted
@@ -179,8 +181,46 @@ final class EngineTrustTests: XCTestCase {
         }
         // The cut log and what was added open again.
         do { log.close(); _ = try EventLog.readEvents(path: path) } catch { return "\(story) cut \(cut): the resumed log does not read back: \(error)" }
+        // A recorded fail is acted on first: no verdict is judged again before the revert's weights.
+        if failRecorded, !before.isReverting {
+            let added = try EventLog.readEvents(path: path).events.filter { $0.seq > before.lastSeq }
+            let firstSet = added.firstIndex { if case .trafficSet = $0.payload { return true }; return false }
+            let firstVerdict = added.firstIndex { if case .analysisVerdict = $0.payload { return true }; return false }
+            guard let firstSet, case .trafficSet(_, .revert?) = added[firstSet].payload else {
+                return "\(story) cut \(cut): a recorded fail verdict was not reverted first (\(added.prefix(4).map(\.payload.type)))"
+            }
+            if let v = firstVerdict, v < firstSet { return "\(story) cut \(cut): the step was judged again before the recorded fail was reverted" }
+        }
         if let p = try EventLog.readEvents(path: path).problem { return "\(story) cut \(cut): the resumed log has a problem: \(p)" }
         return nil
+    }
+
+    /// Issue 25, item 1: a log cut right after the judge's fail verdict, before the revert's
+    /// traffic.set, resumed with the metrics down: the revert is the first thing the restart
+    /// does, with no tick and no new verdict (before, the canary kept its share).
+    func testARecordedFailVerdictIsRevertedFirstAtRestartWhateverTheMetrics() async throws {
+        let path = dir + "/fail-cut.jsonl"
+        try await record(path, .badCanary, seconds: 200, keys: [:])
+        var events = try EventLog.readEvents(path: path).events
+        let verdict = try XCTUnwrap(events.firstIndex { if case .analysisVerdict(_, .fail, _, _) = $0.payload { return true }; return false })
+        events = Array(events[...verdict])
+        try (events.map { EventLog.line(for: $0) }.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let (log, recovery) = try EventLog.open(path: path)
+        XCTAssertFalse(recovery.state.isReverting, "the cut is before the revert began")
+        let canaryShare = try XCTUnwrap(recovery.state.wanted.first { $0.version == "v2.4.0" }?.percent)
+        XCTAssertGreaterThan(canaryShare, 0)
+        let router = LogCheckingRouter(logPath: path, weights: recovery.state.wanted)
+        let clock = ManualClock((recovery.state.lastEventAt ?? base) + 3)
+        let engine = Engine(deployID: "crash", clock: clock, router: router, metrics: nil, sources: [], judge: CanaryJudge(minRequests: 50), log: log)
+        await engine.restore(recovery.state)
+        await engine.resumeAfterRestart()
+        let s = await engine.state
+        XCTAssertEqual(s.outcome, .reverted, "reverted by the restart itself, before any tick")
+        XCTAssertEqual(router.current.first { $0.version == "v2.4.0" }?.percent, 0)
+        XCTAssertEqual(router.calls.count, 1, "one router call: the revert (\(router.calls))")
+        func verdicts(_ list: [DeployEvent]) -> Int { list.filter { if case .analysisVerdict = $0.payload { return true }; return false }.count }
+        XCTAssertEqual(verdicts(try EventLog.readEvents(path: path).events), verdicts(events), "the verdict is not judged again")
+        log.close()
     }
 
     func testARevertIsTerminalAfterACrashBetweenItsWeightsAndItsEnd() async throws {
