@@ -338,6 +338,9 @@ public final class EngineServer: Sendable {
             case let .command(id, action, text, candidate):
                 if !c.role.allows(action) {
                     reply = .refused(id: id, reason: "\(c.who) is a viewer: viewers watch and chat; attach with --role operator to \(action.rawValue)")
+                } else if action == .revert, (text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    // As docs/protocol.md says: the reason goes to the team log and the notifications.
+                    reply = .refused(id: id, reason: "a revert needs a reason (text): it goes to the team log and the notifications")
                 } else {
                     // The refusal goes back in the reply only (to the footer or the shell of
                     // the person who sent it), not into everyone's team log.

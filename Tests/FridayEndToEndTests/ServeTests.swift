@@ -254,6 +254,24 @@ final class ServeTests: XCTestCase {
         XCTAssertFalse(said.contains("Cannot schedule"), said)
     }
 
+    /// Issue 25, item 4: the protocol refuses a revert with no reason, as documented (the CLI
+    /// always asked for one; a client speaking the protocol could skip it).
+    func testARevertWithoutAReasonIsRefusedByTheProtocol() async throws {
+        let (engine, clock, _, socket) = try await serve()
+        _ = await rollOut(engine, clock)
+        let alice = try await EngineClient.connect(.unix(socket), hello: hello("alice"))
+        for text in [nil, "", "  \n "] as [String?] {
+            let r = await alice.command(.revert, text: text)
+            guard case let .refused(why) = r else { return XCTFail("a revert with reason \(String(describing: text)) was \(r)") }
+            XCTAssertTrue(why.contains("a revert needs a reason"), why)
+        }
+        let still = await engine.state
+        XCTAssertFalse(still.isReverting || still.isFinished)
+        let ok = await alice.command(.revert, text: "p99 doubled")
+        XCTAssertEqual(ok, .accepted)
+        await alice.close()
+    }
+
     func testRacingPromoteAndRevertFromTwoClientsGiveOneOrderForEveryone() async throws {
         let (engine, clock, _, socket) = try await serve()
         _ = await rollOut(engine, clock)

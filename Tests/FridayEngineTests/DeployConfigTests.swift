@@ -135,6 +135,12 @@ final class DeployConfigTests: XCTestCase {
         XCTAssertEqual(DeployConfigParser.parseDuration("90s"), 90)
         XCTAssertEqual(DeployConfigParser.parseDuration("1h30m"), 5400)
         XCTAssertEqual(DeployConfigParser.parseDuration("45"), 45)
+        // Each unit once, largest first: "1h1h" was taken as 2 h (issue 25, item 6).
+        XCTAssertNil(DeployConfigParser.parseDuration("1h1h"))
+        XCTAssertNil(DeployConfigParser.parseDuration("30m1h"))
+        XCTAssertNil(DeployConfigParser.parseDuration("5s5s"))
+        XCTAssertEqual(DeployConfigParser.parseDuration("1m30s"), 90)
+        XCTAssertEqual(DeployConfigParser.parseDuration("2h5s"), 7205)
         XCTAssertNil(DeployConfigParser.parseDuration("5 minutes"))
         XCTAssertNil(DeployConfigParser.parseDuration("m"))
     }

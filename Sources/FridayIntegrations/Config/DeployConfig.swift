@@ -772,16 +772,20 @@ public enum DeployConfigParser {
 
     static func parseDurationUnchecked(_ text: String) -> Double? {
         if let n = Double(text), n >= 0 { return n }
-        var total = 0.0, number = "", sawUnit = false
+        // Each unit at most once and in the order h, m, s ("1h1h" is not 2 h: a typo, refused).
+        var total = 0.0, number = "", sawUnit = false, rank = 0
         for c in text {
             if c.isNumber || c == "." { number.append(c); continue }
             guard let n = Double(number) else { return nil }
-            switch c {
-            case "h": total += n * 3600
-            case "m": total += n * 60
-            case "s": total += n
-            default: return nil
+            let (scale, order): (Double, Int) = switch c {
+            case "h": (3600, 1)
+            case "m": (60, 2)
+            case "s": (1, 3)
+            default: (0, 0)
             }
+            guard order > rank else { return nil }
+            total += n * scale
+            rank = order
             number = ""; sawUnit = true
         }
         return number.isEmpty && sawUnit ? total : nil
