@@ -391,6 +391,47 @@ final class ServeTests: XCTestCase {
         XCTAssertThrowsError(try Wire.ClientMessage.decode(Array("{\"type\":\"command\",\"id\":1,\"action\":\"nuke\"}".utf8)))
     }
 
+    /// Issue 25, item 6: one client line limit, enforced at its byte: a line of exactly
+    /// `Wire.maxClientLineBytes` (1 MiB) is read and answered, one byte more closes the
+    /// connection (before, the limit was somewhere between 70 kB and 1 MB as documented at 64 kB).
+    func testTheClientLineLimitIsOneMebibyteToTheByte() async throws {
+        let (_, _, _, socket) = try await serve()
+        let fd = socket_connect(socket)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        func send(_ bytes: [UInt8]) {
+            var at = 0
+            while at < bytes.count {
+                let n = bytes[at...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return }
+                at += n
+            }
+        }
+        func readUntil(_ done: (String) -> Bool) -> (String, closed: Bool) {
+            var buf = [UInt8](repeating: 0, count: 65_536), text = ""
+            let until = Date().addingTimeInterval(10)
+            while Date() < until {
+                let n = read(fd, &buf, buf.count)
+                if n <= 0 { return (text, true) }
+                text += String(decoding: buf[0..<n], as: UTF8.self)
+                if done(text) { return (text, false) }
+            }
+            return (text, false)
+        }
+        send(Array("{\"type\":\"hello\",\"version\":1,\"name\":\"big\",\"role\":\"operator\",\"kind\":\"cli\"}\n".utf8))
+        _ = readUntil { $0.contains("\n") && $0.contains("welcome") }
+        // Exactly the limit: read, refused as a bad message (it is not JSON), the connection goes on.
+        send([UInt8](repeating: UInt8(ascii: "x"), count: Wire.maxClientLineBytes) + [10])
+        let (answer, closedAtLimit) = readUntil { $0.contains("bad message") }
+        XCTAssertFalse(closedAtLimit, "a line of exactly \(Wire.maxClientLineBytes) bytes closed the connection: \(answer.suffix(200))")
+        XCTAssertTrue(answer.contains("bad message"), String(answer.suffix(300)))
+        // One byte more: the connection is closed.
+        send([UInt8](repeating: UInt8(ascii: "x"), count: Wire.maxClientLineBytes + 1) + [10])
+        let (_, closed) = readUntil { _ in false }
+        XCTAssertTrue(closed, "a line of \(Wire.maxClientLineBytes + 1) bytes was read")
+        XCTAssertEqual(Wire.maxClientLineBytes, 1_048_576, "docs/protocol.md and docs/architecture.md give this figure")
+    }
+
     func testWebhookReceiverGetsThePayloadsAndAFailingOneIsRetriedWithoutBlocking() async throws {
         let port = freePorts()
         let file = dir + "/hook.txt"
