@@ -13,7 +13,7 @@ struct Ingest: AsyncParsableCommand {
 
     func run() async throws {
         let client = try await connectCLI(target)
-        let refused = Locked(0), accepted = Locked(0)
+        let refused = Locked(0), accepted = Locked(0), lost = Locked(0)
         let say: @Sendable (Int, String) -> Void = { n, why in
             Plain.err("friday ingest: line \(n): \(TerminalText.neutralise(why))")
         }
@@ -44,7 +44,7 @@ struct Ingest: AsyncParsableCommand {
                         if let first = sent.first, let last = sent.last { say(first.line, "lines \(first.line)–\(last.line) not recorded: \(why)") }
                     case let .lost(why):
                         // It may have been recorded: friday status (or the dashboard) says.
-                        refused.withLock { $0 += sent.count }
+                        lost.withLock { $0 += sent.count }
                         if let first = sent.first, let last = sent.last { say(first.line, "lines \(first.line)–\(last.line) not confirmed: \(why) (friday status shows what was recorded)") }
                     }
                 }
@@ -77,8 +77,10 @@ struct Ingest: AsyncParsableCommand {
             await send()
         }
         await client.close()
-        let (ok, bad) = (accepted.withLock { $0 }, refused.withLock { $0 })
-        Plain.err("friday ingest: \(ok) line\(ok == 1 ? "" : "s") accepted, \(bad) refused")
+        let (ok, bad, gone) = (accepted.withLock { $0 }, refused.withLock { $0 }, lost.withLock { $0 })
+        Plain.err("friday ingest: \(ok) line\(ok == 1 ? "" : "s") accepted, \(bad) refused" + (gone > 0 ? ", \(gone) not confirmed (the engine stopped answering)" : ""))
+        // The engine gone mid-stream is "unreachable" (3), as for every verb, not a refusal (1).
+        if gone > 0 { throw ExitCode(VerbExit.unreachable) }
         if bad > 0 { throw ExitCode(VerbExit.refused) }
     }
 }

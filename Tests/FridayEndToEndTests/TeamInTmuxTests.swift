@@ -205,6 +205,28 @@ final class TeamInTmuxTests: XCTestCase {
         XCTAssertTrue(screen.wait(for: "3006 CI lines refused", seconds: 15), screen.text)
         let refusedEvents = try String(contentsOfFile: state + "/friday/deploys/ci-1.jsonl", encoding: .utf8).components(separatedBy: "\"type\":\"ingest.refused\"").count - 1
         XCTAssertLessThanOrEqual(refusedEvents, 3, "one ingest.refused per 5 s at most")
+
+        // The engine dies while a CI streams into it: ingest exits 3 (no engine answers), as
+        // every verb does, not 1 (refused) (issue 25, item 6).
+        let streaming = Process()
+        streaming.executableURL = URL(fileURLWithPath: bin)
+        streaming.arguments = ["ingest", ci]
+        streaming.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let stdin = Pipe(), stderr = Pipe()
+        streaming.standardInput = stdin
+        streaming.standardError = stderr
+        streaming.standardOutput = FileHandle.nullDevice
+        try streaming.run()
+        stdin.fileHandleForWriting.write(Data((#"{"type":"stage.output","data":{"stage":"test","line":"before"}}"# + "\n").utf8))
+        // Its first batch answered (refused: the pipeline is over) before the engine goes.
+        XCTAssertTrue(screen.wait(for: "3007 CI lines refused", seconds: 15), screen.text)
+        kill(pid, SIGKILL)
+        stdin.fileHandleForWriting.write(Data((#"{"type":"stage.output","data":{"stage":"test","line":"after"}}"# + "\n").utf8))
+        try stdin.fileHandleForWriting.close()
+        streaming.waitUntilExit()
+        let said = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(streaming.terminationStatus, 3, said)
+        XCTAssertTrue(said.contains("not confirmed"), said)
     }
 
     func testAWrongTokenOverTCPIsRefusedAndLogged() throws {
