@@ -107,31 +107,47 @@ struct StorePush: AsyncParsableCommand {
         try await withStore(address) { store in
             try await store.checkSchema()
             for path in logs {
-                // A log an engine is writing is copied by that engine, from what it has synced;
-                // read here it could hand the store a line a crash would take back. The shared
-                // lock is held for the whole push, so no engine starts on this log meanwhile.
-                let held = open(path, O_RDONLY | O_CLOEXEC)
-                guard held >= 0 else { throw ExitWith(message: "\(TerminalText.neutralise(path)): cannot open: \(String(cString: strerror(errno)))") }
-                defer { close(held) }
-                if flock(held, LOCK_SH | LOCK_NB) != 0 {
-                    throw ExitWith(message: "\(TerminalText.neutralise(path)): an engine is running this deploy and copies its log to the store itself; push is for logs no engine is writing")
-                }
-                let events: [DeployEvent]
-                do throws(LogError) { events = try EventLog.readEvents(path: path).events } catch { throw ExitWith(message: error.description) }
-                guard let last = events.last else { Plain.err("friday store push: \(path): no events"); continue }
-                let before = try await store.storedUpTo(last.deploy)
-                let problem = Locked<String?>(nil)
-                let outbox = StoreOutbox(store: store, logPath: path, deploy: last.deploy, host: hostName(), report: { m in problem.withLock { $0 = $0 ?? m } })
-                outbox.published(upTo: last.seq)
-                // Cancelled from the start: it ships up to what was published, then ends.
-                let ship = Task { await outbox.run() }
-                ship.cancel()
-                await ship.value
-                guard outbox.storedUpTo == last.seq else { throw ExitWith(message: "\(path): \(problem.value ?? "the store did not take every event")") }
-                Plain.out("\(path): deploy \(last.deploy): \(last.seq - before) event(s) copied, \(last.seq + 1) stored")
+                guard let pushed = try await pushLog(path, to: store) else { Plain.err("friday store push: \(path): no events"); continue }
+                Plain.out("\(path): deploy \(pushed.deploy): \(pushed.copied) event(s) copied, \(pushed.stored) stored"
+                          + (pushed.unlocked ? "; its lock on \(TerminalText.neutralise(pushed.service)) given back (the deploy is over)" : ""))
             }
         }
     }
+}
+
+/// Copies what the store lacks of a log no engine is writing (nil: the log has no events);
+/// a finished deploy's lock is given back, as its engine would have done had the store
+/// answered when it stopped.
+func pushLog(_ path: String, to store: Store) async throws -> (deploy: String, service: String, copied: Int, stored: Int, unlocked: Bool)? {
+    // A log an engine is writing is copied by that engine, from what it has synced;
+    // read here it could hand the store a line a crash would take back. The shared
+    // lock is held for the whole push, so no engine starts on this log meanwhile.
+    let held = open(path, O_RDONLY | O_CLOEXEC)
+    guard held >= 0 else { throw ExitWith(message: "\(TerminalText.neutralise(path)): cannot open: \(String(cString: strerror(errno)))") }
+    defer { close(held) }
+    if flock(held, LOCK_SH | LOCK_NB) != 0 {
+        throw ExitWith(message: "\(TerminalText.neutralise(path)): an engine is running this deploy and copies its log to the store itself; push is for logs no engine is writing")
+    }
+    let events: [DeployEvent]
+    do throws(LogError) { events = try EventLog.readEvents(path: path).events } catch { throw ExitWith(message: error.description) }
+    guard let last = events.last else { return nil }
+    let before = try await store.storedUpTo(last.deploy)
+    let problem = Locked<String?>(nil)
+    let outbox = StoreOutbox(store: store, logPath: path, deploy: last.deploy, host: hostName(), report: { m in problem.withLock { $0 = $0 ?? m } })
+    outbox.published(upTo: last.seq)
+    // Cancelled from the start: it ships up to what was published, then ends.
+    let ship = Task { await outbox.run() }
+    ship.cancel()
+    await ship.value
+    guard outbox.storedUpTo == last.seq else { throw ExitWith(message: "\(path): \(problem.value ?? "the store did not take every event")") }
+    var state = DeployState()
+    for e in events { Reducer.reduce(&state, e) }
+    var unlocked = false
+    if state.isFinished, !state.service.isEmpty {
+        unlocked = (try? await store.unlock(service: state.service, deploy: state.deployID, who: "friday", host: hostName(),
+                                            reason: "deploy \(state.outcome?.rawValue ?? "ended"); its engine stopped while the store was down")) != nil
+    }
+    return (last.deploy, state.service, last.seq - before, last.seq + 1, unlocked)
 }
 
 /// `friday lock SERVICE --reason …`: holds a service's deploys by hand (a freeze); with no

@@ -38,7 +38,17 @@ final class StoreLink: Sendable {
                 await store.close()
                 throw ExitWith(message: "not started: the store \(address.redacted) already holds deploy \(cfg.id) (run from another log or machine): give this deploy its own id (deploy.id), or resume it from its own log")
             }
-            if let held = try await store.lock(service: cfg.service, deploy: cfg.id, holder: cfg.by ?? userName(), host: host, versions: versions, reason: nil) {
+            var held = try await store.lock(service: cfg.service, deploy: cfg.id, holder: cfg.by ?? userName(), host: host, versions: versions, reason: nil)
+            // Held by a deploy of this machine that is over (its engine stopped while the
+            // store was down, so the lock was never given back): its log is copied, its lock
+            // given back, and this start takes the lock. Before, the service stayed locked.
+            if let h = held, let other = h.deploy, other != cfg.id, h.host == host,
+               let pushed = try? await StoreLink.finishLeftover(deploy: other, store: store) {
+                report("the lock of \(TerminalText.neutralise(cfg.service)) was left by deploy \(TerminalText.neutralise(other)), which ended here while the store was down: "
+                       + "\(pushed.copied) missing event(s) copied, its lock given back")
+                held = try await store.lock(service: cfg.service, deploy: cfg.id, holder: cfg.by ?? userName(), host: host, versions: versions, reason: nil)
+            }
+            if let held {
                 guard resumed else {
                     await store.close()
                     throw ExitWith(message: "not started: \(held.sentence). Wait for it to finish, or if it is stale: friday unlock \(cfg.service) --reason …")
@@ -58,6 +68,19 @@ final class StoreLink: Sendable {
             _ = try? await store.unlock(service: s.service, deploy: s.deployID, who: "friday", host: host, reason: "deploy \(s.outcome?.rawValue ?? "ended")")
         })
         return StoreLink(store: store, outbox: outbox, service: cfg.service, deploy: cfg.id, resumed: resumed, report: report)
+    }
+
+    /// A deploy of this machine whose local log says it is over, copied to the store and its
+    /// lock given back; nil when its log is not here, is being written, or says it is not over.
+    static func finishLeftover(deploy: String, store: Store) async throws -> (copied: Int, stored: Int)? {
+        let path = defaultLogPath(forID: deploy)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        // (Reading the whole log: a finished deploy's log is read once, at a start that needs it.)
+        guard let events = try? EventLog.readEvents(path: path).events else { return nil }
+        var state = DeployState()
+        for e in events { Reducer.reduce(&state, e) }
+        guard state.isFinished, let pushed = try await pushLog(path, to: store), pushed.unlocked else { return nil }
+        return (pushed.copied, pushed.stored)
     }
 
     /// Starts copying `engine`'s events.

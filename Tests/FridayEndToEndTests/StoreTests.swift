@@ -134,6 +134,44 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(push.out.contains(": 0 event(s) copied"), push.out)
     }
 
+    /// Issue 25, item 3: PostgreSQL down when a finished deploy's engine stops left its
+    /// service locked for good (every later deploy refused with "wait for it to finish"). The
+    /// next start on the same machine finds that deploy's log over, copies what the store
+    /// lacks, gives the lock back and starts; `store push` gives it back too.
+    func testALockLeftByADeployThatEndedDuringAStoreOutageIsGivenBackByTheNextStart() throws {
+        XCTAssertEqual(try friday(["store", "migrate"]).status, 0)
+        let a = try deployFile(id: "cart-a", service: "cart")
+        let pid = try XCTUnwrap(spawnProcess([bin, "serve", a, "--speed", "10", "--linger", "0"], env: ["XDG_STATE_HOME": dir + "/state", "FRIDAY_STORE": url],
+                                             output: dir + "/a.serve.log"))
+        defer { kill(pid, SIGKILL) }
+        let until = Date().addingTimeInterval(60)
+        while Date() < until, (try? friday(["status", "cart-a", "--json"]).out)?.contains(#""state":"rolling""#) != true { usleep(100_000) }
+        XCTAssertEqual(try pg.psql("SELECT deploy FROM friday_locks WHERE service = 'cart'"), "cart-a")
+        // The store goes down; the deploy is reverted and its engine stopped meanwhile.
+        try pg.stop(immediate: true)
+        let stop = try friday(["stop", "cart-a", "--traffic", "revert", "--reason", "store outage drill"])
+        XCTAssertEqual(stop.status, 0, stop.err)
+        XCTAssertNotNil(waitExit(pid, seconds: 30), "the engine stops although the store is down")
+        try pg.start()
+        XCTAssertEqual(try pg.psql("SELECT deploy FROM friday_locks WHERE service = 'cart'"), "cart-a", "the lock was left behind (the state this test is about)")
+        let log = dir + "/state/friday/deploys/cart-a.jsonl"
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count
+        // The next deploy of cart on this machine: not refused; cart-a's events copied first.
+        let b = try friday(["run", try deployFile(id: "cart-b", service: "cart"), "--headless", "--log", dir + "/b.jsonl"])
+        XCTAssertEqual(b.status, 0, b.err)
+        XCTAssertTrue(b.err.contains("the lock of cart was left by deploy cart-a, which ended here while the store was down"), b.err)
+        XCTAssertEqual(try pg.psql("SELECT count(*) FROM friday_events WHERE deploy = 'cart-a'"), "\(lines)", "every event of cart-a's log is in the store")
+        XCTAssertEqual(try pg.psql("SELECT string_agg(deploy || ' ' || state, ',' ORDER BY deploy) FROM friday_deploys WHERE service = 'cart'"),
+                       "cart-a reverted,cart-b promoted")
+        XCTAssertEqual(try pg.psql("SELECT count(*) FROM friday_locks WHERE service = 'cart'"), "0", "cart-b's lock went with its promotion")
+        // store push gives back a finished deploy's lock as well.
+        _ = try pg.psql("INSERT INTO friday_locks (service, deploy, holder, host, versions) VALUES ('cart', 'cart-a', 'lee', 'elsewhere', 'v1 → v2')")
+        let push = try friday(["store", "push", log])
+        XCTAssertEqual(push.status, 0, push.err)
+        XCTAssertTrue(push.out.contains("its lock on cart given back"), push.out)
+        XCTAssertEqual(try pg.psql("SELECT count(*) FROM friday_locks WHERE service = 'cart'"), "0")
+    }
+
     /// `[store]` in the person's own config: the commands and a deploy file without one use it;
     /// a bad one refuses to start a deploy (its lock is never silently skipped).
     func testTheUserConfigsStoreIsUsedAndABadOneRefusesToDeploy() throws {
