@@ -114,6 +114,16 @@ public final class EngineServer: Sendable {
     /// Binds the socket (and TCP if configured) and starts serving; returns the addresses.
     public func start() async throws -> [String] {
         var addresses: [String] = []
+        // Before anyone can connect: dashboards the log still lists (the engine stopped
+        // without recording their leaving: killed) are not attached to this engine; and the
+        // fan-out subscribes, so a client that attaches in the first instant misses no event
+        // between its snapshot and the fan-out (before, the fan-out subscribed after the
+        // socket listened: a restarted serve gave early clients a seq gap, and logged
+        // presence.left for people who had just joined again).
+        for w in await engine.state.watchers where Wire.Role(rawValue: w.role) != nil {
+            _ = await engine.ingest(.presenceLeft(who: w.who))
+        }
+        let events = await engine.subscribe(buffer: 1 << 16)
         // The socket is made with no access for others; a configured group is given it after.
         let old = umask(0o177)
         let unix: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
@@ -143,12 +153,7 @@ public final class EngineServer: Sendable {
             addresses.append("\(host):\(bound)")
             listen(tcp, tcp: true)
         }
-        // Dashboards the log still lists (the engine stopped without recording their
-        // leaving: killed) are not attached to this engine.
-        for w in await engine.state.watchers where Wire.Role(rawValue: w.role) != nil {
-            _ = await engine.ingest(.presenceLeft(who: w.who))
-        }
-        let fanout = Task { await self.fanOut() }
+        let fanout = Task { await self.fanOut(events) }
         let watchdog = Task { await self.watch() }
         tasks.withLock { $0 += [fanout, watchdog] }
         return addresses
@@ -424,8 +429,7 @@ public final class EngineServer: Sendable {
     // MARK: fan-out, watchdog, stopping
 
     /// One subscription to the engine; each event is encoded once and queued for every client.
-    private func fanOut() async {
-        let stream = await engine.subscribe(buffer: 1 << 16)
+    private func fanOut(_ stream: AsyncStream<DeployEvent>) async {
         for await e in stream {
             let clients = state.withLock { $0.clients.values.filter(\.wantsEvents) }
             // Encoded once for everyone, and not at all with nobody listening.

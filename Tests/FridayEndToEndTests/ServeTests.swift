@@ -93,6 +93,45 @@ final class ServeTests: XCTestCase {
         }
     }
 
+    /// Issue 25, item 2: a restarted serve whose log lists dashboards (killed, so their leaving
+    /// was never recorded) while a teammate attaches in its first instant and the engine
+    /// records: the teammate gets every event after its snapshot, with no seq gap, and is
+    /// watching afterwards (the stale presence.left used to come after the re-join).
+    func testClientsAttachingWhileARestartedServeStartsMissNothingAndStayWatching() async throws {
+        for round in 0..<3 {
+            let settings = SimulationSettings(scenario: .good, seed: 3)
+            let engine = Engine(deployID: "r", clock: ManualClock(base), router: SimulatedRouter(), metrics: SimulatedTraffic(settings: settings),
+                                sources: [SimulatedDeploy(settings: settings)], judge: CanaryJudge())
+            // The log of a killed serve: 2,000 dashboards still listed, ana among them (their
+            // stale presence.left events take a while to record: a window to attach in).
+            for i in 0..<2_000 { await engine.ingest(.presenceJoined(who: i == 7 ? "ana" : "p\(i)", role: "operator")) }
+            let socket = dir + "/r\(round).sock"
+            unlink(socket)
+            let server = EngineServer(engine: engine, options: EngineServer.Options(socketPath: socket))
+            servers.append(server)
+            // ana connects the moment the socket answers.
+            let starting = Task { try await server.start() }
+            var ana: EngineClient?
+            let until = Date().addingTimeInterval(10)
+            while ana == nil, Date() < until {
+                ana = try? await EngineClient.connect(.unix(socket), hello: hello("ana"), timeout: .seconds(1))
+                if ana == nil { await Task.yield() }
+            }
+            let client = try XCTUnwrap(ana, "round \(round): no connection")
+            _ = try await starting.value
+            let end = await engine.ingest(.chatMessage(from: "ci", text: "end of round \(round)"))
+            let from = client.snapshot.lastSeq
+            let got = await ServeTests.events(client) { $0.last?.seq == end.seq }
+            XCTAssertEqual(got.last?.seq, end.seq, "round \(round): the last event never came")
+            XCTAssertEqual(got.map(\.seq), Array((from + 1)...end.seq), "round \(round): a gap after the snapshot at \(from)")
+            let watching = await engine.state.watchers.map(\.who)
+            XCTAssertTrue(watching.contains("ana"), "round \(round): ana re-joined and is not watching")
+            XCTAssertFalse(watching.contains("p3"), "round \(round): a stale dashboard is still listed")
+            await client.close()
+            await server.shutdown(reason: "round over")
+        }
+    }
+
     /// Clients attaching while the engine records fast: the snapshot is taken when the writer
     /// reaches it, so it can already hold events queued behind it. They used to be sent again
     /// (seen by the soak: "expected seq 430, got 389"); each event now arrives once, in order.
