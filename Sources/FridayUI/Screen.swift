@@ -4,7 +4,7 @@ import FridayCore
 public enum LayoutKind: String, Sendable, Equatable, CaseIterable {
     /// 2x2 grid, from about 100 columns.
     case grid
-    /// Four panes one above the other, from about 64x20 (80x24 stacks).
+    /// Four panes one above the other, from 60x20 (80x24 stacks).
     case stacked
     /// Too small for panes: a few summary lines.
     case compact

@@ -1,5 +1,6 @@
-/// What the dashboard needs from a terminal. `CursesTerminal` is the real one; tests use
-/// `HeadlessTerminal`.
+/// What the dashboard needs from a terminal. `CursesTerminal` is the real one; tests draw
+/// with `Screen.render` into a `CellGrid` and read its lines (no terminal at all), or drive
+/// the real binary in tmux.
 public protocol Terminal: AnyObject {
     /// Columns and rows now.
     var size: (width: Int, height: Int) { get }
