@@ -336,7 +336,11 @@ extension DeployState {
     public var hold: Hold? {
         guard case .rolling = phase, !isReverting else { return nil }
         if let p = paused {
-            if p.by == "judge" || p.by == "engine" { return Hold(word: "HELD", by: "by the \(p.by)", ends: .promote) }
+            // The judge holds for a person's promote; the engine holds on the router (drift, a
+            // move not confirmed): resume puts the logged weights back, a promote would
+            // override what someone did to the router.
+            if p.by == "judge" { return Hold(word: "HELD", by: "by the judge", ends: .promote) }
+            if p.by == "engine" { return Hold(word: "HELD", by: "by the engine", ends: .resume) }
             return Hold(word: "PAUSED", by: "by \(p.by)", ends: .resume)
         }
         if pending == nil, case .untilPromoted? = currentStep?.pause { return Hold(word: "HELD", by: "until promoted", ends: .promote) }

@@ -492,22 +492,21 @@ public actor Engine {
     }
 
     /// The current step's recorded fail verdicts that nothing has acted on yet, acted on as
-    /// the judge would have: revert (or take the candidate out), or pause. Returns whether
-    /// there was one.
+    /// the judge would have: revert (or take the candidate out). Returns whether traffic was
+    /// moved. With `on_fail = "pause"` a pause is not re-made here: the log cannot tell a
+    /// pause lost in the crash from a person's resume after it, and a person's resume stands.
     private func actOnRecordedFail(at t: Timestamp) async -> Bool {
-        guard let judge, case .rolling = state.phase, !state.isReverting, let step = state.stepIndex else { return false }
+        guard let judge, judge.onFail == .revert, case .rolling = state.phase, !state.isReverting, let step = state.stepIndex else { return false }
         if state.isMultiway {
             let out = Set(state.candidatesOut ?? [])
             let failed = (state.candidateJudgements ?? [:]).filter { $0.value.step == step && $0.value.verdict == .fail && !out.contains($0.key) }
             guard let (version, j) = failed.sorted(by: { $0.key < $1.key }).first else { return false }
-            if judge.onFail == .pause, state.paused != nil { return false }
             candidateJudged[version] = (step, .fail)
             await judgedCandidate(version, CanaryJudge.Result(verdict: .fail, summary: j.summary, statistic: 0, figures: j.figures),
                                   step: step, judge: judge, at: t)
             return true
         }
         guard let j = state.judgement, j.step == step, j.verdict == .fail else { return false }
-        if judge.onFail == .pause, state.paused != nil { return false }
         judged = (step, .fail)
         await act(on: CanaryJudge.Result(verdict: .fail, summary: j.summary, statistic: 0, figures: j.figures), judge: judge, at: t)
         return true

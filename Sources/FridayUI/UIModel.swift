@@ -79,7 +79,7 @@ public struct UIModel: Sendable {
     public var sourceLabel: String
     /// Whether the deploy runs on simulated parts (the demo, a simulated `run`): the header
     /// says so at every width, and its clock is the simulation's, not the wall's.
-    public var isSimulated: Bool { sourceLabel.hasPrefix("demo") || sourceLabel.contains("SIMULATED") }
+    public var isSimulated: Bool { sourceLabel.hasPrefix("demo") || sourceLabel.hasSuffix(" · SIMULATED") }
     /// In replay: the position and the player's keys, shown instead of the deploy keys.
     public var replayBar: String?
     /// The layout to draw (held steady by `LayoutHold`); nil chooses by size.
@@ -417,7 +417,8 @@ public struct UIModel: Sendable {
                 let action = b.command!
                 // Retrying a reverted version, promoting past a person's hold, or promoting a step
                 // the judge has not passed (undecided, or held on a fail) asks for the word.
-                let personHold = action == .promote && deploy.paused.map { $0.by != "judge" && $0.by != "engine" } ?? false
+                // (The engine's hold too: a promote past it overrides what was done to the router.)
+                let personHold = action == .promote && deploy.paused.map { $0.by != "judge" } ?? false
                 let undecided = action == .promote && !deploy.judgePassedStep
                 if RolloutLogic.refusal(action, in: deploy) == nil, action == .retry || personHold || undecided {
                     mode = .confirm(action, typed: "")

@@ -174,13 +174,6 @@ final class BoardHub: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         let sockets = names.filter { $0.hasSuffix(".sock") }.sorted().map { folder + "/" + $0 }
         let live = Set(sockets)
-        for log in names.filter({ $0.hasSuffix(".jsonl") }).sorted() {
-            let sock = folder + "/" + String(log.dropLast(6)) + ".sock"
-            let wanted = state.withLock { s in
-                s.followed[sock] == nil && !s.connecting.contains(sock) && !s.readLogs.contains(sock) && (!live.contains(sock) || s.retryAt[sock] != nil)
-            }
-            if wanted { await readEnded(log: folder + "/" + log, socket: sock) }
-        }
         await withTaskGroup(of: Void.self) { group in
             for path in sockets {
                 let go = state.withLock { s -> Bool in
@@ -192,6 +185,14 @@ final class BoardHub: Sendable {
                 }
                 if go { group.addTask { await self.follow(path) } }
             }
+        }
+        // The live engines first; then the deploys that ended, from their logs.
+        for log in names.filter({ $0.hasSuffix(".jsonl") }).sorted() {
+            let sock = folder + "/" + String(log.dropLast(6)) + ".sock"
+            let wanted = state.withLock { s in
+                s.followed[sock] == nil && !s.connecting.contains(sock) && !s.readLogs.contains(sock) && (!live.contains(sock) || s.retryAt[sock] != nil)
+            }
+            if wanted { await readEnded(log: folder + "/" + log, socket: sock) }
         }
     }
 

@@ -65,14 +65,17 @@ struct Serve: AsyncParsableCommand {
         options.bell = cfg.notify.bell
         options.acceptsIngest = cfg.externalPipeline
         let server = EngineServer(engine: engine, options: options)
+        // A restart's own decisions (a recorded fail verdict's revert, a move under way) come
+        // before any client can send a command: the notifications and hooks first, so they
+        // report what the restart does; then the restart; then the socket.
+        let effects = await SideEffects.attach(cfg, engine: engine, logPath: logPath, report: report)
+        await opened.resume()
         let addresses: [String]
         do { addresses = try await server.start() } catch {
-            // Nothing moved: the service's lock taken for this start is given back.
+            // Nothing moved by this start: the service's lock taken for it is given back.
             await opened.storeLink?.abandon(why: "could not listen on \(socketPath)")
             throw ExitWith(message: "could not listen on \(socketPath): \(error)")
         }
-        let effects = await SideEffects.attach(cfg, engine: engine, logPath: logPath, report: report)
-        await opened.resume()
         report("deploy \(cfg.id) served on \(addresses.joined(separator: " and ")) (log \(logPath), pid \(getpid()))")
         let driver = Task { await engine.run() }
 

@@ -107,8 +107,8 @@ struct StorePush: AsyncParsableCommand {
         try await withStore(address) { store in
             try await store.checkSchema()
             for path in logs {
-                guard let pushed = try await pushLog(path, to: store) else { Plain.err("friday store push: \(path): no events"); continue }
-                Plain.out("\(path): deploy \(pushed.deploy): \(pushed.copied) event(s) copied, \(pushed.stored) stored"
+                guard let pushed = try await pushLog(path, to: store) else { Plain.err("friday store push: \(TerminalText.neutralise(path)): no events"); continue }
+                Plain.out("\(TerminalText.neutralise(path)): deploy \(TerminalText.neutralise(pushed.deploy)): \(pushed.copied) event(s) copied, \(pushed.stored) stored"
                           + (pushed.unlocked ? "; its lock on \(TerminalText.neutralise(pushed.service)) given back (the deploy is over)" : ""))
             }
         }
@@ -139,7 +139,9 @@ func pushLog(_ path: String, to store: Store) async throws -> (deploy: String, s
     let ship = Task { await outbox.run() }
     ship.cancel()
     await ship.value
-    guard outbox.storedUpTo == last.seq else { throw ExitWith(message: "\(path): \(problem.value ?? "the store did not take every event")") }
+    guard outbox.storedUpTo == last.seq else {
+        throw ExitWith(message: "\(TerminalText.neutralise(path)): \(TerminalText.neutralise(problem.value ?? "the store did not take every event"))")
+    }
     var state = DeployState()
     for e in events { Reducer.reduce(&state, e) }
     var unlocked = false

@@ -59,6 +59,19 @@ extension ScreenTests {
         var paused = promotedHold
         Reducer.reduce(&paused, DeployEvent(seq: paused.lastSeq + 1, ts: base + 146, deploy: paused.deployID, payload: .deployPaused(by: "maya", reason: "looking")))
         XCTAssertEqual(paused.hold, Hold(word: "PAUSED", by: "by maya", ends: .resume))
+        // The engine's hold on the router (a drift, a move not confirmed) ends with resume: a
+        // promote would override what was done to the router, so p asks for the word there.
+        var drift = await demoState(.good, at: 100)
+        Reducer.reduce(&drift, DeployEvent(seq: drift.lastSeq + 1, ts: base + 101, deploy: drift.deployID,
+                                           payload: .analysisVerdict(step: drift.stepIndex!, verdict: .pass, summary: "passed", figures: [])))
+        Reducer.reduce(&drift, DeployEvent(seq: drift.lastSeq + 1, ts: base + 101, deploy: drift.deployID,
+                                           payload: .deployPaused(by: "engine", reason: "router reports 100/0: resume puts them back")))
+        XCTAssertEqual(drift.hold, Hold(word: "HELD", by: "by the engine", ends: .resume))
+        var onDrift = model(drift, at: 101, 120, 40)
+        XCTAssertTrue(Screen.render(onDrift).lines[0].contains("HELD by the engine (space resumes)"), Screen.render(onDrift).lines[0])
+        XCTAssertEqual(onDrift.update(.key(.char("p"))), [], "a promote past the engine's hold asks first")
+        XCTAssertEqual(onDrift.mode, .confirm(.promote, typed: ""))
+        XCTAssertTrue(Screen.render(onDrift).lines.joined().contains("Promote past the engine's hold on the router?"))
         XCTAssertTrue(Screen.render(model(paused, at: 146, 120, 40)).lines[0].contains("PAUSED by maya (space resumes)"))
         let rolling = await demoState(.good, at: 100)
         XCTAssertNil(rolling.hold)

@@ -16,7 +16,7 @@ public enum Overlays {
             case .promoteFull: title = m.deploy.isMultiway ? "Promote \(m.deploy.candidateNames()) to the last step?" : "Promote \(m.deploy.to.name) to 100%?"
             case .promote:
                 let s = m.deploy
-                if let by = s.paused?.by, by != "judge", by != "engine" { title = "Promote past \(by)'s hold?" }
+                if let by = s.paused?.by, by != "judge" { title = by == "engine" ? "Promote past the engine's hold on the router?" : "Promote past \(by)'s hold?" }
                 else if s.judgement.map({ $0.step == s.stepIndex && $0.verdict == .fail }) == true { title = "Promote over the judge's FAIL verdict?" }
                 else { title = "Promote before the judge has passed step \((s.stepIndex ?? 0) + 1)?" }
             case .retry: title = "Retry \(m.deploy.candidateNames(all: true))?"
