@@ -78,14 +78,16 @@ public final class EngineServer: Sendable {
     static let refusalInterval: Duration = .seconds(5)
 
     /// Counts `lines` refused; the event to record now, if one is due.
-    private func noteRefusals(_ lines: [String], flushOnly: Bool = false) -> EventPayload? {
+    /// `final`: at shutdown, what is held back is recorded whatever the interval (before,
+    /// refusals in the last seconds before a stop were never counted: 11 of 13).
+    private func noteRefusals(_ lines: [String], flushOnly: Bool = false, final: Bool = false) -> EventPayload? {
         state.withLock { s in
             s.pendingRefusals += lines.count
             for l in lines where s.refusalExamples.count < 3 { s.refusalExamples.append(String(l.prefix(200))) }
             guard s.pendingRefusals > 0 else { return nil }
             let now = ContinuousClock.now
-            if let last = s.lastRefusalRecord, now - last < Self.refusalInterval { return nil }
-            if flushOnly, s.lastRefusalRecord == nil { return nil }
+            if !final, let last = s.lastRefusalRecord, now - last < Self.refusalInterval { return nil }
+            if !final, flushOnly, s.lastRefusalRecord == nil { return nil }
             let p = EventPayload.ingestRefused(count: s.pendingRefusals, examples: s.refusalExamples)
             s.pendingRefusals = 0
             s.refusalExamples = []
@@ -498,6 +500,8 @@ public final class EngineServer: Sendable {
         // A second shutdown has nothing left to do (and the event loops are already gone).
         if already { return }
         for l in listeners { try? await l.close() }
+        // CI lines refused and held back by the interval are counted before the end.
+        if let p = noteRefusals([], final: true) { _ = await engine.ingest(p) }
         // The log says who was watching when the engine stopped, and that they are gone.
         for c in clients where c.kind == .dashboard { _ = await engine.ingest(.presenceLeft(who: c.who)) }
         for c in clients {

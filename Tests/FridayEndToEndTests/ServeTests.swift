@@ -318,6 +318,20 @@ final class ServeTests: XCTestCase {
         XCTAssertFalse(said.contains("Cannot schedule"), said)
     }
 
+    /// Issue 25, item 6: every refused CI line is counted, those refused in the seconds before
+    /// a stop too (they were held back by the 5 s interval and lost: 11 of 13 counted).
+    func testEveryRefusedCILineIsCountedEvenJustBeforeAStop() async throws {
+        let (engine, _, server, socket) = try await serve { $0.acceptsIngest = true }
+        let ci = try await EngineClient.connect(.unix(socket), hello: hello("ci", kind: .cli))
+        for i in 0..<13 {
+            guard case .refused = await ci.ingest(type: "traffic.set", data: .object([("weights", .array([]))])) else { return XCTFail("line \(i) was taken") }
+        }
+        await ci.close()
+        await server.shutdown(reason: "stopped by signal 15")
+        let counted = await engine.state.ingestRefused
+        XCTAssertEqual(counted, 13)
+    }
+
     /// Issue 25, item 4: the protocol refuses a revert with no reason, as documented (the CLI
     /// always asked for one; a client speaking the protocol could skip it).
     func testARevertWithoutAReasonIsRefusedByTheProtocol() async throws {
