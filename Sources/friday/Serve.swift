@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import NIOCore
 import FridayCore
 import FridayEngine
 import FridayIntegrations
@@ -74,7 +75,7 @@ struct Serve: AsyncParsableCommand {
         do { addresses = try await server.start() } catch {
             // Nothing moved by this start: the service's lock taken for it is given back.
             await opened.storeLink?.abandon(why: "could not listen on \(socketPath)")
-            throw ExitWith(message: "could not listen on \(socketPath): \(error)")
+            throw ExitWith(message: "could not listen on \(TerminalText.neutralise(socketPath)): \(plainWords(error))")
         }
         report("deploy \(cfg.id) served on \(addresses.joined(separator: " and ")) (log \(logPath), pid \(getpid()))")
         let driver = Task { await engine.run() }
@@ -288,4 +289,12 @@ struct SideEffects {
         async let c: Void = gitRevert?.drain(seconds: max(seconds, (gitRevert?.settings.timeout ?? 0) * 2)) ?? ()
         _ = await (a, b, c)
     }
+}
+
+/// An error in words a person reads: a system call's failure as the system says it
+/// ("Address already in use"), not NIO's description of the call
+/// ("bind(descriptor:ptr:bytes:): … (errno: 98)"); anything else neutralised.
+func plainWords(_ error: any Error) -> String {
+    if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+    return TerminalText.neutralise(String(describing: error))
 }
