@@ -75,6 +75,19 @@ final class ServeTests: XCTestCase {
         Wire.Hello(name: name, role: role, kind: kind, token: token)
     }
 
+    /// What this process writes to its stderr while `body` runs (NIO reports there).
+    static func stderr(_ body: () async throws -> Void) async throws -> String {
+        let path = NSTemporaryDirectory() + "friday-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let saved = dup(2)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        dup2(fd, 2)
+        close(fd)
+        defer { dup2(saved, 2); close(saved) }
+        try await body()
+        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
     /// Collects events from a client until `until` holds for the list (or 10 s pass).
     static func events(_ c: EngineClient, until: @escaping @Sendable ([DeployEvent]) -> Bool) async -> [DeployEvent] {
         await withTaskGroup(of: [DeployEvent].self) { g in
@@ -273,23 +286,16 @@ final class ServeTests: XCTestCase {
     func testARefusedHelloLeavesNothingToFireOnAShutDownEventLoop() async throws {
         let (_, _, server, _) = try await serve { o in o.tcpHost = "127.0.0.1"; o.tcpPort = 0; o.token = "s3cret-token" }
         let port = try XCTUnwrap(server.tcpPort)
-        let path = NSTemporaryDirectory() + "friday-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let saved = dup(2)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        dup2(fd, 2)
-        close(fd)
         var outcome = "let in"
-        do {
-            let c = try await EngineClient.connect(.tcp(host: "127.0.0.1", port: port), hello: hello("mallory", token: "wrong"), timeout: .milliseconds(300))
-            await c.close()
-        } catch { outcome = error.description }
-        // Past the watchdog's time.
-        try await Task.sleep(for: .milliseconds(900))
-        dup2(saved, 2)
-        close(saved)
+        let said = try await ServeTests.stderr {
+            do {
+                let c = try await EngineClient.connect(.tcp(host: "127.0.0.1", port: port), hello: self.hello("mallory", token: "wrong"), timeout: .milliseconds(300))
+                await c.close()
+            } catch { outcome = String(describing: error) }
+            // Past the watchdog's time.
+            try await Task.sleep(for: .milliseconds(900))
+        }
         XCTAssertTrue(outcome.contains("wrong token"), outcome)
-        let said = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         XCTAssertFalse(said.contains("Cannot schedule"), said)
     }
 
@@ -297,24 +303,17 @@ final class ServeTests: XCTestCase {
     /// task before the event loops stop (5 of 23 SIGTERM stops printed NIO's "Cannot schedule
     /// tasks on an EventLoop that has already shut down"). Caught from this process's stderr.
     func testAShutdownWithClientsAttachedLeavesNothingForTheEventLoops() async throws {
-        let path = NSTemporaryDirectory() + "friday-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let saved = dup(2)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        dup2(fd, 2)
-        close(fd)
-        for round in 0..<25 {
-            let socket = dir + "/down\(round).sock"
-            let (_, _, server, _) = try await serve { $0.socketPath = socket }
-            var clients: [EngineClient] = []
-            for i in 0..<4 { clients.append(try await EngineClient.connect(.unix(socket), hello: hello("d\(i)"))) }
-            await server.shutdown(reason: "stopped by signal 15")
-            for c in clients { await c.close() }
+        let said = try await ServeTests.stderr {
+            for round in 0..<25 {
+                let socket = self.dir + "/down\(round).sock"
+                let (_, _, server, _) = try await self.serve { $0.socketPath = socket }
+                var clients: [EngineClient] = []
+                for i in 0..<4 { clients.append(try await EngineClient.connect(.unix(socket), hello: self.hello("d\(i)"))) }
+                await server.shutdown(reason: "stopped by signal 15")
+                for c in clients { await c.close() }
+            }
+            try await Task.sleep(for: .milliseconds(300))
         }
-        try await Task.sleep(for: .milliseconds(300))
-        dup2(saved, 2)
-        close(saved)
-        let said = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         XCTAssertFalse(said.contains("Cannot schedule"), said)
     }
 
